@@ -1,0 +1,36 @@
+# sonolink — see README.md. `make run` and `make test` are the contract.
+GO ?= go
+PKGS_RACE := ./dimse/... ./store/... ./share/...
+
+.PHONY: run build test test-race fuzz bench lint clean
+
+build:
+	$(GO) build -o bin/sonolink ./cmd/sonolink
+
+run: build
+	./bin/sonolink serve
+
+# The whole suite: vet, unit + integration tests (with DCMTK, Chromium, a
+# real SMTP server), the race detector on the concurrent packages, and short
+# fuzz runs.
+test: lint
+	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -race -timeout 15m $(PKGS_RACE)
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkgfz in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkgfz/*_test.go | sed 's/func //'); do \
+	    echo "fuzz $$pkgfz $$fz"; $(GO) test -run='^$$' -fuzz="^$$fz$$" -fuzztime=$(FUZZTIME) $$pkgfz; \
+	  done; done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./bench/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,114 @@
+// Package dicomfile reads DICOM Part 10 files safely. The DICOM library
+// (github.com/suyashkumar/dicom) allocates whatever length an element
+// declares and recurses without bound; every file sonolink reads goes through
+// this package, which checks the structure first and only then parses.
+//
+// Datasets are parsed with pixel data left unprocessed: native pixel data is
+// PixelDataInfo.UnprocessedValueData (raw bytes in the file's byte order),
+// encapsulated pixel data is PixelDataInfo.Frames (one entry per fragment)
+// plus PixelDataInfo.Offsets (the basic offset table).
+package dicomfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+)
+
+// ErrInvalid marks a file whose structure is broken or hostile (declared
+// lengths beyond the data, nesting too deep, not DICOM). Callers map it to
+// "cannot understand" rather than to a resource failure.
+var ErrInvalid = errors.New("invalid DICOM object")
+
+// Limits bound what a file may demand of the parser.
+type Limits struct {
+	MaxDepth int // deepest sequence nesting accepted; 0 means DefaultMaxDepth
+}
+
+// DefaultMaxDepth is deep enough for every real SR tree and far too shallow
+// to exhaust a goroutine stack.
+const DefaultMaxDepth = 32
+
+// ReadFile checks and parses a whole file, pixel data included (unprocessed).
+func ReadFile(path string) (*dicom.Dataset, error) { return read(path, false) }
+
+// ReadHeader checks and parses a file without its pixel data.
+func ReadHeader(path string) (*dicom.Dataset, error) { return read(path, true) }
+
+func read(path string, skipPixels bool) (*dicom.Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := Check(f, st.Size(), Limits{}); err != nil {
+		return nil, err
+	}
+	opts := []dicom.ParseOption{dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet()}
+	if skipPixels {
+		opts = append(opts, dicom.SkipPixelData())
+	} else {
+		opts = append(opts, dicom.SkipProcessingPixelDataValue())
+	}
+	ds, err := dicom.Parse(f, st.Size(), nil, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return &ds, nil
+}
+
+// String returns the first value of a string element, trimmed, or "".
+func String(ds *dicom.Dataset, t tag.Tag) string {
+	e, err := ds.FindElementByTag(t)
+	if err != nil || e.Value == nil {
+		return ""
+	}
+	if v, ok := e.Value.GetValue().([]string); ok && len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
+}
+
+// Strings returns every value of a string element, trimmed.
+func Strings(ds *dicom.Dataset, t tag.Tag) []string {
+	e, err := ds.FindElementByTag(t)
+	if err != nil || e.Value == nil {
+		return nil
+	}
+	v, _ := e.Value.GetValue().([]string)
+	out := make([]string, 0, len(v))
+	for _, s := range v {
+		out = append(out, strings.TrimSpace(s))
+	}
+	return out
+}
+
+// Int returns the first value of an integer (or integer string) element, or def.
+func Int(ds *dicom.Dataset, t tag.Tag, def int) int {
+	e, err := ds.FindElementByTag(t)
+	if err != nil || e.Value == nil {
+		return def
+	}
+	switch v := e.Value.GetValue().(type) {
+	case []int:
+		if len(v) > 0 {
+			return v[0]
+		}
+	case []string:
+		if len(v) > 0 {
+			if n, err := strconv.Atoi(strings.TrimSpace(v[0])); err == nil {
+				return n
+			}
+		}
+	}
+	return def
+}
