@@ -1,10 +1,577 @@
 package dicomfile
 
-import "io"
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+	"github.com/suyashkumar/dicom/pkg/uid"
+)
 
 // Check walks the element structure of a Part 10 file without allocating
 // values and fails with ErrInvalid when a declared length exceeds the data
 // that is there, nesting exceeds lim.MaxDepth, or the structure is broken.
 //
-// TODO(store): stub; the store work replaces it with the real walker.
-func Check(r io.ReaderAt, size int64, lim Limits) error { return nil }
+// The walk follows the transfer syntax named in the File Meta Information
+// (explicit or implicit VR, little or big endian); deflated data is refused as
+// unsupported. The preamble, the "DICM" prefix and the File Meta Information
+// Group Length are optional; a wrong group length is tolerated because
+// ReadFile and ReadHeader rebuild the header before parsing. Without a
+// transfer syntax, the syntax under which the whole dataset walks cleanly is
+// used.
+//
+// The walk mirrors how github.com/suyashkumar/dicom v1.1.0 reads a file, so
+// that whatever passes Check can be parsed without the library allocating
+// more than the file holds or recursing deeper than lim.MaxDepth: items are
+// always read with implicit VR, undefined-length UN is read as a sequence,
+// and undefined lengths are accepted only for sequences, items, OB/OW and
+// Pixel Data. It is iterative: memory use does not depend on the nesting.
+func Check(r io.ReaderAt, size int64, lim Limits) error {
+	_, err := scan(r, size, lim)
+	return err
+}
+
+// syntax is how the dataset is encoded.
+type syntax struct {
+	bo       binary.ByteOrder
+	implicit bool
+}
+
+func (s syntax) String() string {
+	v := "explicit"
+	if s.implicit {
+		v = "implicit"
+	}
+	e := "little"
+	if s.bo == binary.BigEndian {
+		e = "big"
+	}
+	return v + " VR " + e + " endian"
+}
+
+var (
+	explicitLE = syntax{binary.LittleEndian, false}
+	implicitLE = syntax{binary.LittleEndian, true}
+	explicitBE = syntax{binary.BigEndian, false}
+)
+
+// layout describes where the parts of a checked file are.
+type layout struct {
+	preamble  bool  // 128-byte preamble and "DICM" at offset 128
+	metaStart int64 // first group-2 element after any group length element
+	metaEnd   int64 // end of the group-2 elements = start of the dataset
+	groupLen  int64 // declared (0002,0000) value, -1 when absent
+	tsUID     string
+	tsMissing bool // no (0002,0010): tsUID was inferred
+	syn       syntax
+	size      int64
+}
+
+// canonical reports whether the library can parse the file as it is:
+// preamble, a correct group length, and an explicit transfer syntax.
+func (l *layout) canonical() bool {
+	return l.preamble && !l.tsMissing && l.groupLen == l.metaEnd-l.metaStart
+}
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+func tagStr(t tag.Tag) string { return fmt.Sprintf("(%04X,%04X)", t.Group, t.Element) }
+
+// src reads small pieces of the file through one reusable window, so a walk
+// over many elements does few ReadAt calls and allocates one buffer.
+type src struct {
+	r    io.ReaderAt
+	size int64
+	buf  []byte
+	off  int64 // file offset of buf[0]
+	n    int   // valid bytes in buf
+}
+
+func newSrc(r io.ReaderAt, size int64) *src {
+	w := int64(64 << 10)
+	if size < w {
+		w = size
+	}
+	if w < 16 {
+		w = 16
+	}
+	return &src{r: r, size: size, buf: make([]byte, w)}
+}
+
+// at returns n bytes (n ≤ 16 or n ≤ window) at off; the caller has checked
+// off+n ≤ size.
+func (s *src) at(off int64, n int) ([]byte, error) {
+	if off >= s.off && off+int64(n) <= s.off+int64(s.n) {
+		return s.buf[off-s.off : off-s.off+int64(n)], nil
+	}
+	want := int64(len(s.buf))
+	if rest := s.size - off; rest < want {
+		want = rest
+	}
+	if want < int64(n) {
+		return nil, invalidf("file ends at offset %d, inside the element header at offset %d", s.size, off)
+	}
+	m, err := s.r.ReadAt(s.buf[:want], off)
+	if m < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			return nil, invalidf("file ends at offset %d, inside the element header at offset %d", off+int64(m), off)
+		}
+		return nil, fmt.Errorf("reading DICOM file at offset %d: %w", off, err)
+	}
+	s.off, s.n = off, m
+	return s.buf[:n], nil
+}
+
+// vrLong are the VRs the library reads with a reserved field and a 32-bit
+// length in explicit VR (dicom v1.1.0 read.go readVL; note that OV, SV and
+// UV are missing there, so they are read with 16-bit lengths, as here).
+var vrLong = map[string]bool{"NA": true, "OB": true, "OD": true, "OF": true, "OL": true, "OW": true,
+	"SQ": true, "UN": true, "UC": true, "UR": true, "UT": true}
+
+var vrKnown = map[string]bool{"AE": true, "AS": true, "AT": true, "CS": true, "DA": true, "DS": true,
+	"DT": true, "FL": true, "FD": true, "IS": true, "LO": true, "LT": true, "OB": true, "OD": true,
+	"OF": true, "OL": true, "OV": true, "OW": true, "PN": true, "SH": true, "SL": true, "SQ": true,
+	"SS": true, "ST": true, "SV": true, "TM": true, "UC": true, "UI": true, "UL": true, "UN": true,
+	"UR": true, "US": true, "UT": true, "UV": true}
+
+const undefinedLength = 0xFFFFFFFF
+
+// scan checks the whole file and returns its layout.
+func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
+	if lim.MaxDepth <= 0 {
+		lim.MaxDepth = DefaultMaxDepth
+	}
+	if size <= 0 {
+		return nil, invalidf("empty file")
+	}
+	s := newSrc(r, size)
+	l := &layout{size: size, groupLen: -1}
+	if err := scanMeta(s, l); err != nil {
+		return nil, err
+	}
+	if !l.tsMissing {
+		if l.tsUID == uid.DeflatedExplicitVRLittleEndian {
+			return nil, invalidf("deflated transfer syntax (%s) is not supported", l.tsUID)
+		}
+		bo, implicit, err := uid.ParseTransferSyntaxUID(l.tsUID)
+		if err != nil || bo == nil {
+			return nil, invalidf("unsupported transfer syntax %q", l.tsUID)
+		}
+		l.syn = syntax{bo, implicit}
+		return l, walk(s, l.metaEnd, l.syn, lim.MaxDepth)
+	}
+	// No transfer syntax: use the first one under which the dataset walks.
+	cands := []syntax{implicitLE, explicitLE, explicitBE}
+	if l.metaEnd+6 <= size {
+		b, err := s.at(l.metaEnd, 6)
+		if err != nil {
+			return nil, err
+		}
+		if vrKnown[string(b[4:6])] {
+			if b[0] == 0 && b[1] != 0 {
+				cands = []syntax{explicitBE, explicitLE, implicitLE}
+			} else {
+				cands = []syntax{explicitLE, implicitLE, explicitBE}
+			}
+		}
+	}
+	var first error
+	for _, c := range cands {
+		err := walk(s, l.metaEnd, c, lim.MaxDepth)
+		if err == nil {
+			l.syn = c
+			switch c {
+			case implicitLE:
+				l.tsUID = uid.ImplicitVRLittleEndian
+			case explicitLE:
+				l.tsUID = uid.ExplicitVRLittleEndian
+			default:
+				l.tsUID = uid.ExplicitVRBigEndian
+			}
+			return l, nil
+		}
+		if first == nil {
+			first = fmt.Errorf("no transfer syntax in the file meta information, and the dataset does not read as %s: %w", c, err)
+		}
+	}
+	return nil, first
+}
+
+// scanMeta finds the File Meta Information (group 0002, always explicit VR
+// little endian) and the transfer syntax in it.
+func scanMeta(s *src, l *layout) error {
+	size := s.size
+	pos := int64(0)
+	switch {
+	case size >= 132:
+		b, err := s.at(128, 4)
+		if err != nil {
+			return err
+		}
+		if string(b) == "DICM" {
+			l.preamble = true
+			pos = 132
+		}
+	}
+	l.metaStart = pos
+	if !l.preamble {
+		// A meta group without preamble starts right at offset 0.
+		if size < 8 {
+			l.metaEnd, l.tsMissing = 0, true
+			return nil
+		}
+		b, err := s.at(0, 6)
+		if err != nil {
+			return err
+		}
+		if !(b[0] == 2 && b[1] == 0 && vrKnown[string(b[4:6])]) {
+			l.metaEnd, l.tsMissing = 0, true
+			return nil
+		}
+	}
+	first := true
+	tsFound := false
+	for pos+8 <= size {
+		b, err := s.at(pos, 8)
+		if err != nil {
+			return err
+		}
+		t := tag.Tag{Group: binary.LittleEndian.Uint16(b[0:]), Element: binary.LittleEndian.Uint16(b[2:])}
+		if t.Group != 0x0002 {
+			break
+		}
+		vr := string(b[4:6])
+		if !vrKnown[vr] {
+			return invalidf("file meta element %s at offset %d has unknown VR %q (the file meta information must be explicit VR little endian)", tagStr(t), pos, vr)
+		}
+		if vr == "SQ" {
+			return invalidf("file meta element %s at offset %d is a sequence", tagStr(t), pos)
+		}
+		hdr := int64(8)
+		vl := int64(binary.LittleEndian.Uint16(b[6:]))
+		if vrLong[vr] {
+			if pos+12 > size {
+				return invalidf("file ends at offset %d, inside the header of file meta element %s at offset %d", size, tagStr(t), pos)
+			}
+			b, err = s.at(pos, 12)
+			if err != nil {
+				return err
+			}
+			hdr = 12
+			vl = int64(binary.LittleEndian.Uint32(b[8:]))
+		}
+		if vl == 0xFFFF && hdr == 8 || vl == undefinedLength {
+			return invalidf("file meta element %s at offset %d has an undefined length", tagStr(t), pos)
+		}
+		if rest := size - pos - hdr; vl > rest {
+			return invalidf("file meta element %s declares %d bytes at offset %d, only %d remain", tagStr(t), vl, pos, rest)
+		}
+		if first && t.Element == 0 && vr == "UL" && vl == 4 {
+			v, err := s.at(pos+hdr, 4)
+			if err != nil {
+				return err
+			}
+			l.groupLen = int64(binary.LittleEndian.Uint32(v))
+			l.metaStart = pos + hdr + vl
+		}
+		if t.Element == 0x0010 {
+			if vl > 64 {
+				return invalidf("transfer syntax UID (0002,0010) at offset %d is %d bytes long, at most 64 allowed", pos, vl)
+			}
+			v, err := s.at(pos+hdr, int(vl))
+			if err != nil {
+				return err
+			}
+			l.tsUID = strings.Trim(string(v), " \x00")
+			tsFound = true
+		}
+		first = false
+		pos += hdr + vl
+	}
+	l.metaEnd = pos
+	l.tsMissing = !tsFound || l.tsUID == ""
+	return nil
+}
+
+type frameKind uint8
+
+const (
+	kTop     frameKind = iota // the dataset
+	kSeq                      // a sequence (SQ, or UN with undefined length)
+	kItem                     // an item of a sequence, or a stray item
+	kEncaps                   // encapsulated Pixel Data fragments
+	kByteSeq                  // undefined-length OB/OW: raw items
+)
+
+type frame struct {
+	kind  frameKind
+	end   int64 // end offset for a defined length, -1 when undefined
+	limit int64 // innermost defined end: no element may go past it
+	start int64 // offset of the owning element, for messages
+	owner tag.Tag
+	items int  // items seen (encapsulated: the first is the offset table)
+	deep  bool // counts towards the nesting depth
+}
+
+// walk checks the dataset from start to the end of the file.
+func walk(s *src, start int64, syn syntax, maxDepth int) error {
+	bo := syn.bo
+	pos := start
+	stack := make([]frame, 1, 8)
+	stack[0] = frame{kind: kTop, end: s.size, limit: s.size}
+	depth := 0
+	for {
+		top := &stack[len(stack)-1]
+		if top.end >= 0 && pos == top.end {
+			if top.kind == kTop {
+				return nil
+			}
+			if top.deep {
+				depth--
+			}
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		remaining := top.limit - pos
+		if remaining <= 0 {
+			// An undefined-length container reached the end of its
+			// enclosing container (or of the file) without its delimiter.
+			if top.limit == s.size {
+				return invalidf("file ends at offset %d inside element %s at offset %d (no delimiter)", s.size, tagStr(top.owner), top.start)
+			}
+			return invalidf("element %s at offset %d runs past the end of its container at offset %d (no delimiter)", tagStr(top.owner), top.start, top.limit)
+		}
+		if remaining < 8 {
+			if top.limit == s.size {
+				return invalidf("file ends at offset %d, inside the element header at offset %d", s.size, pos)
+			}
+			return invalidf("%d stray bytes at offset %d before the end of the container at offset %d", remaining, pos, top.limit)
+		}
+		b, err := s.at(pos, 8)
+		if err != nil {
+			return err
+		}
+		t := tag.Tag{Group: bo.Uint16(b[0:]), Element: bo.Uint16(b[2:])}
+		len32 := bo.Uint32(b[4:])
+
+		switch top.kind {
+		case kEncaps, kByteSeq:
+			what := "encapsulated pixel data"
+			if top.kind == kByteSeq {
+				what = "undefined-length value"
+			}
+			switch {
+			case t == tag.SequenceDelimitationItem:
+				if len32 != 0 {
+					return invalidf("sequence delimiter at offset %d has length %d, must be 0", pos, len32)
+				}
+				if top.kind == kEncaps && top.items == 0 {
+					return invalidf("encapsulated pixel data %s at offset %d has no basic offset table item", tagStr(top.owner), top.start)
+				}
+				pos += 8
+				stack = stack[:len(stack)-1]
+			case t == tag.Item:
+				if len32 == undefinedLength {
+					return invalidf("item at offset %d in %s %s has an undefined length", pos, what, tagStr(top.owner))
+				}
+				if rest := remaining - 8; int64(len32) > rest {
+					return invalidf("item at offset %d in %s %s declares %d bytes, only %d remain", pos, what, tagStr(top.owner), len32, rest)
+				}
+				top.items++
+				pos += 8 + int64(len32)
+			default:
+				return invalidf("unexpected element %s at offset %d in %s %s, expected an item", tagStr(t), pos, what, tagStr(top.owner))
+			}
+			continue
+
+		case kSeq:
+			switch {
+			case t == tag.SequenceDelimitationItem:
+				if top.end >= 0 {
+					return invalidf("sequence delimiter at offset %d inside defined-length sequence %s", pos, tagStr(top.owner))
+				}
+				if len32 != 0 {
+					return invalidf("sequence delimiter at offset %d has length %d, must be 0", pos, len32)
+				}
+				pos += 8
+				if top.deep {
+					depth--
+				}
+				stack = stack[:len(stack)-1]
+			case t == tag.Item:
+				f := frame{kind: kItem, end: -1, limit: top.limit, start: pos, owner: top.owner}
+				if len32 != undefinedLength {
+					if rest := remaining - 8; int64(len32) > rest {
+						return invalidf("item of sequence %s declares %d bytes at offset %d, only %d remain", tagStr(top.owner), len32, pos, rest)
+					}
+					f.end = pos + 8 + int64(len32)
+					f.limit = f.end
+				}
+				pos += 8
+				stack = append(stack, f)
+			default:
+				return invalidf("unexpected element %s at offset %d in sequence %s, expected an item", tagStr(t), pos, tagStr(top.owner))
+			}
+			continue
+		}
+
+		// kTop or kItem: a data element.
+		switch t {
+		case tag.ItemDelimitationItem:
+			if top.kind != kItem || top.end >= 0 {
+				return invalidf("unexpected item delimiter at offset %d", pos)
+			}
+			if len32 != 0 {
+				return invalidf("item delimiter at offset %d has length %d, must be 0", pos, len32)
+			}
+			pos += 8
+			if top.deep {
+				depth--
+			}
+			stack = stack[:len(stack)-1]
+			continue
+		case tag.SequenceDelimitationItem:
+			return invalidf("unexpected sequence delimiter at offset %d", pos)
+		case tag.Item:
+			// A stray item outside a sequence: the library reads it as a
+			// nested item (always implicit VR, 32-bit length).
+			depth++
+			if depth > maxDepth {
+				return invalidf("nesting deeper than %d at offset %d (stray item)", maxDepth, pos)
+			}
+			f := frame{kind: kItem, end: -1, limit: top.limit, start: pos, owner: t, deep: true}
+			if len32 != undefinedLength {
+				if rest := remaining - 8; int64(len32) > rest {
+					return invalidf("item declares %d bytes at offset %d, only %d remain", len32, pos, rest)
+				}
+				f.end = pos + 8 + int64(len32)
+				f.limit = f.end
+			}
+			pos += 8
+			stack = append(stack, f)
+			continue
+		}
+
+		var vr string
+		var hdr int64
+		var vl uint32
+		if syn.implicit {
+			vr = implicitVR(t)
+			hdr, vl = 8, len32
+		} else {
+			vr = string(b[4:6])
+			if !vrKnown[vr] {
+				return invalidf("element %s at offset %d has unknown VR %q", tagStr(t), pos, vr)
+			}
+			if vrLong[vr] {
+				if remaining < 12 {
+					return invalidf("element %s at offset %d: header runs past the end of its container at offset %d", tagStr(t), pos, top.limit)
+				}
+				b, err = s.at(pos, 12)
+				if err != nil {
+					return err
+				}
+				hdr, vl = 12, bo.Uint32(b[8:])
+			} else {
+				hdr, vl = 8, uint32(bo.Uint16(b[6:]))
+				if vl == 0xFFFF {
+					vl = undefinedLength
+				}
+			}
+		}
+		rest := remaining - hdr
+		kind := tag.GetVRKind(t, vr)
+		if vl == undefinedLength {
+			f := frame{end: -1, limit: top.limit, start: pos, owner: t}
+			switch {
+			case kind == tag.VRPixelData:
+				f.kind = kEncaps
+			case kind == tag.VRBytes:
+				f.kind = kByteSeq
+			case kind == tag.VRSequence || kind == tag.VRUnknown:
+				f.kind, f.deep = kSeq, true
+			default:
+				return invalidf("element %s (VR %s) at offset %d has an undefined length, which its VR does not allow", tagStr(t), vr, pos)
+			}
+			if f.deep {
+				depth++
+				if depth > maxDepth {
+					return invalidf("sequence %s at offset %d nests deeper than %d", tagStr(t), pos, maxDepth)
+				}
+			}
+			pos += hdr
+			stack = append(stack, f)
+			continue
+		}
+		if int64(vl) > rest {
+			return invalidf("element %s declares %d bytes at offset %d, only %d remain", tagStr(t), vl, pos, rest)
+		}
+		if kind == tag.VRSequence {
+			depth++
+			if depth > maxDepth {
+				return invalidf("sequence %s at offset %d nests deeper than %d", tagStr(t), pos, maxDepth)
+			}
+			end := pos + hdr + int64(vl)
+			pos += hdr
+			stack = append(stack, frame{kind: kSeq, end: end, limit: end, start: pos - hdr, owner: t, deep: true})
+			continue
+		}
+		pos += hdr + int64(vl)
+	}
+}
+
+// implicitVR is the VR the library assumes in implicit VR (dicom v1.1.0
+// read.go readVR).
+func implicitVR(t tag.Tag) string {
+	info, err := tag.Find(t)
+	if err != nil {
+		return "UN"
+	}
+	if t == tag.PixelData || t == tag.OverlayData {
+		return "OW"
+	}
+	return info.VRs[0]
+}
+
+// normalized returns the file as the library should see it: preamble,
+// "DICM", a correct (0002,0000), the original group-2 elements, a transfer
+// syntax element when the file had none, then the dataset unchanged.
+func (l *layout) normalized(r io.ReaderAt) (io.Reader, int64) {
+	if l.canonical() {
+		return io.NewSectionReader(r, 0, l.size), l.size
+	}
+	var ts []byte
+	if l.tsMissing {
+		v := l.tsUID
+		if len(v)%2 == 1 {
+			v += "\x00"
+		}
+		ts = make([]byte, 8, 8+len(v))
+		binary.LittleEndian.PutUint16(ts[0:], 0x0002)
+		binary.LittleEndian.PutUint16(ts[2:], 0x0010)
+		copy(ts[4:], "UI")
+		binary.LittleEndian.PutUint16(ts[6:], uint16(len(v)))
+		ts = append(ts, v...)
+	}
+	metaLen := l.metaEnd - l.metaStart + int64(len(ts))
+	head := make([]byte, 132+12)
+	copy(head[128:], "DICM")
+	binary.LittleEndian.PutUint16(head[132:], 0x0002)
+	binary.LittleEndian.PutUint16(head[134:], 0x0000)
+	copy(head[136:], "UL")
+	binary.LittleEndian.PutUint16(head[138:], 4)
+	binary.LittleEndian.PutUint32(head[140:], uint32(metaLen))
+	rd := io.MultiReader(
+		bytes.NewReader(head),
+		io.NewSectionReader(r, l.metaStart, l.metaEnd-l.metaStart),
+		bytes.NewReader(ts),
+		io.NewSectionReader(r, l.metaEnd, l.size-l.metaEnd),
+	)
+	return rd, int64(len(head)) + metaLen + (l.size - l.metaEnd)
+}

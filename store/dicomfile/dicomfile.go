@@ -35,12 +35,19 @@ type Limits struct {
 const DefaultMaxDepth = 32
 
 // ReadFile checks and parses a whole file, pixel data included (unprocessed).
-func ReadFile(path string) (*dicom.Dataset, error) { return read(path, false) }
+func ReadFile(path string) (*dicom.Dataset, error) { return Read(path, Limits{}, false) }
 
 // ReadHeader checks and parses a file without its pixel data.
-func ReadHeader(path string) (*dicom.Dataset, error) { return read(path, true) }
+func ReadHeader(path string) (*dicom.Dataset, error) { return Read(path, Limits{}, true) }
 
-func read(path string, skipPixels bool) (*dicom.Dataset, error) {
+// Read checks a file under lim and parses it; with headerOnly the pixel data
+// is skipped (PixelDataInfo.IntentionallySkipped). A file whose header the
+// library cannot take as it is (no preamble, no or a wrong File Meta
+// Information Group Length, no transfer syntax) is parsed through a rebuilt
+// header, so the dataset holds a corrected (0002,0000) and, when the file had
+// none, the (0002,0010) that Check inferred. Failures of the structure or of
+// the parser wrap ErrInvalid; I/O errors are returned as they are.
+func Read(path string, lim Limits, headerOnly bool) (ds *dicom.Dataset, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -50,20 +57,30 @@ func read(path string, skipPixels bool) (*dicom.Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Check(f, st.Size(), Limits{}); err != nil {
+	l, err := scan(f, st.Size(), lim)
+	if err != nil {
 		return nil, err
 	}
+	rd, n := l.normalized(f)
 	opts := []dicom.ParseOption{dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet()}
-	if skipPixels {
+	if headerOnly {
 		opts = append(opts, dicom.SkipPixelData())
 	} else {
 		opts = append(opts, dicom.SkipProcessingPixelDataValue())
 	}
-	ds, err := dicom.Parse(f, st.Size(), nil, opts...)
+	defer func() {
+		// The structure was checked, but the library has panicked on
+		// inputs before (type assertions on hostile data): never let a file
+		// take the process down.
+		if r := recover(); r != nil {
+			ds, err = nil, fmt.Errorf("%w: the DICOM parser failed on this file: %v", ErrInvalid, r)
+		}
+	}()
+	parsed, err := dicom.Parse(rd, n, nil, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	return &ds, nil
+	return &parsed, nil
 }
 
 // String returns the first value of a string element, trimmed, or "".
