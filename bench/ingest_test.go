@@ -1,0 +1,389 @@
+package bench
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sonolink/internal/testenv"
+)
+
+// BenchmarkIngest sends the same corpus of ultrasound studies with dcmsend to
+// sonolink serve (fsync on), DCMTK storescp (no fsync) and Orthanc, one
+// sender and four senders, and reports MB/s and objects/s for each.
+func BenchmarkIngest(b *testing.B) {
+	dcmsend := testenv.Tool(b, "dcmsend")
+	storescp := testenv.Tool(b, "storescp")
+	orthanc := testenv.Tool(b, "Orthanc")
+	sonolink := buildSonolink(b)
+	corpus, bytes, files := ingestCorpus(b, 4)
+	b.Logf("corpus: %d objects in %d studies, %.1f MB", files, len(corpus), float64(bytes)/1e6)
+
+	type peer struct {
+		name  string
+		start func(b *testing.B, port int) func()
+		aet   string
+	}
+	peers := []peer{
+		{"sonolink", func(b *testing.B, port int) func() {
+			dir := b.TempDir()
+			return startProc(b, port, sonolink, "serve", "--data-dir", dir, "--dicom-addr", fmt.Sprintf("127.0.0.1:%d", port),
+				"--http-addr", "127.0.0.1:0", "--log-level", "warn", "--max-associations", "16")
+		}, "SONOLINK"},
+		{"storescp", func(b *testing.B, port int) func() {
+			dir := b.TempDir()
+			return startProc(b, port, storescp, "--fork", "-od", dir, "-aet", "STORESCP", strconv.Itoa(port))
+		}, "STORESCP"},
+		{"orthanc", func(b *testing.B, port int) func() {
+			return startOrthanc(b, orthanc, port)
+		}, "ORTHANC"},
+	}
+	for _, senders := range []int{1, 4} {
+		for _, p := range peers {
+			b.Run(fmt.Sprintf("%s/senders=%d", p.name, senders), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					port := freePort(b)
+					stop := p.start(b, port)
+					b.StartTimer()
+					start := time.Now()
+					sendAll(b, dcmsend, port, p.aet, corpus, senders)
+					el := time.Since(start)
+					b.StopTimer()
+					stop()
+					b.ReportMetric(float64(bytes)/1e6/el.Seconds(), "MB/s")
+					b.ReportMetric(float64(files)/el.Seconds(), "objects/s")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkIngestPeakRSS reports how much sonolink's resident memory grows
+// while it receives one 300 MB multi-frame object.
+func BenchmarkIngestPeakRSS(b *testing.B) {
+	dcmsend := testenv.Tool(b, "dcmsend")
+	sonolink := buildSonolink(b)
+	big := filepath.Join(b.TempDir(), "big.dcm")
+	writeBigUS(b, big, 300<<20)
+	for i := 0; i < b.N; i++ {
+		port := freePort(b)
+		dir := b.TempDir()
+		cmd, stop := startProcCmd(b, port, sonolink, "serve", "--data-dir", dir, "--dicom-addr", fmt.Sprintf("127.0.0.1:%d", port),
+			"--http-addr", "127.0.0.1:0", "--log-level", "warn", "--stable-time", "1h")
+		time.Sleep(500 * time.Millisecond)
+		idle := procStatusKB(b, cmd.Process.Pid, "VmRSS")
+		sendAll(b, dcmsend, port, "SONOLINK", [][]string{{big}}, 1)
+		peak := procStatusKB(b, cmd.Process.Pid, "VmHWM")
+		stop()
+		b.ReportMetric(float64(idle)/1024, "idle-MB")
+		b.ReportMetric(float64(peak)/1024, "peak-MB")
+		b.ReportMetric(float64(peak-idle)/1024, "peak-above-idle-MB")
+	}
+}
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func buildSonolink(b *testing.B) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sonolink-bench-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "sonolink")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, "sonolink/cmd/sonolink").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		b.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// ingestCorpus makes n copies of the ultrasound samples, each copy a study
+// of its own with fresh Study, Series and SOP Instance UIDs, and returns the
+// files grouped by study.
+func ingestCorpus(b *testing.B, n int) (studies [][]string, total int64, count int) {
+	dcmodify := testenv.Tool(b, "dcmodify")
+	var src []string
+	for _, f := range testenv.SampleFiles(b, "us") {
+		base := filepath.Base(f)
+		// JPEG 2000 and JPEG-LS are not among the transfer syntaxes sonolink
+		// accepts by default; the peers would be compared on different work.
+		if strings.Contains(base, "J2K") || strings.Contains(base, "GH364") {
+			continue
+		}
+		src = append(src, f)
+	}
+	root := b.TempDir()
+	for s := 0; s < n; s++ {
+		dir := filepath.Join(root, fmt.Sprintf("study%02d", s))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		var files []string
+		for i, f := range src {
+			dst := filepath.Join(dir, fmt.Sprintf("%03d.dcm", i))
+			data, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(dst, data, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			files = append(files, dst)
+			total += int64(len(data))
+		}
+		args := append([]string{"-nb", "-q", "-m", "(0020,000D)=" + randomUID(), "-gse", "-gin"}, files...)
+		if out, err := exec.Command(dcmodify, args...).CombinedOutput(); err != nil {
+			b.Fatalf("dcmodify: %v\n%s", err, out)
+		}
+		studies = append(studies, files)
+		count += len(files)
+	}
+	return studies, total, count
+}
+
+func randomUID() string {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	return "2.25." + n.String()
+}
+
+// sendAll sends every study with dcmsend, spreading studies over senders
+// concurrent dcmsend processes, and fails on any unsuccessful transfer.
+func sendAll(b *testing.B, dcmsend string, port int, aet string, studies [][]string, senders int) {
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	for s := 0; s < senders; s++ {
+		var files []string
+		for i := s; i < len(studies); i += senders {
+			files = append(files, studies[i]...)
+		}
+		if len(files) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(files []string) {
+			defer wg.Done()
+			args := append([]string{"-aec", aet, "-aet", "BENCH", "127.0.0.1", strconv.Itoa(port)}, files...)
+			cmd := exec.Command(dcmsend, args...)
+			cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("dcmsend: %v\n%s", err, out)
+			}
+		}(files)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+func freePort(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startProc(b *testing.B, port int, name string, args ...string) func() {
+	_, stop := startProcCmd(b, port, name, args...)
+	return stop
+}
+
+// startProcCmd starts a DICOM peer and waits until its port accepts.
+func startProcCmd(b *testing.B, port int, name string, args ...string) (*exec.Cmd, func()) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return cmd, stop
+		}
+		if time.Now().After(deadline) {
+			stop()
+			b.Fatalf("%s did not listen on %d", filepath.Base(name), port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func startOrthanc(b *testing.B, orthanc string, port int) func() {
+	dir := b.TempDir()
+	httpPort := freePort(b)
+	cfg := map[string]any{
+		"Name": "bench", "StorageDirectory": filepath.Join(dir, "storage"), "IndexDirectory": filepath.Join(dir, "index"),
+		"DicomAet": "ORTHANC", "DicomPort": port, "HttpPort": httpPort, "HttpServerEnabled": true,
+		"RemoteAccessAllowed": false, "AuthenticationEnabled": false, "DicomCheckCalledAet": false,
+		"Plugins": []string{}, "StorageCompression": false, "ConcurrentJobs": 2,
+		"DicomThreadsCount": 4,
+	}
+	data, _ := json.Marshal(cfg)
+	path := filepath.Join(dir, "orthanc.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	stop := startProc(b, port, orthanc, "--logdir="+dir, path)
+	// Orthanc opens its DICOM port before it is fully ready on slow starts.
+	for i := 0; i < 50; i++ {
+		if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/system", httpPort)); err == nil {
+			r.Body.Close()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return stop
+}
+
+func procStatusKB(b *testing.B, pid int, field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == field {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// writeBigUS writes an Explicit VR Little Endian Ultrasound Multi-frame
+// object of about size bytes (8-bit gray 800×600 frames), streaming the pixel
+// data so the benchmark itself stays small.
+func writeBigUS(b *testing.B, path string, size int64) {
+	const rows, cols = 600, 800
+	frames := int(size / (rows * cols))
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	le := binary.LittleEndian
+	elem := func(group, elemNo uint16, vr string, val []byte) {
+		if len(val)%2 == 1 {
+			pad := byte(' ')
+			if vr == "UI" || vr == "OB" {
+				pad = 0
+			}
+			val = append(val, pad)
+		}
+		var h [12]byte
+		le.PutUint16(h[0:], group)
+		le.PutUint16(h[2:], elemNo)
+		copy(h[4:6], vr)
+		switch vr {
+		case "OB", "OW", "SQ", "UN", "UT":
+			le.PutUint32(h[8:], uint32(len(val)))
+			w.Write(h[:12])
+		default:
+			le.PutUint16(h[6:], uint16(len(val)))
+			w.Write(h[:8])
+		}
+		w.Write(val)
+	}
+	u16 := func(v uint16) []byte { return le.AppendUint16(nil, v) }
+	sop, study, series := randomUID(), randomUID(), randomUID()
+	const class = "1.2.840.10008.5.1.4.1.1.3.1"
+	var meta []byte
+	{
+		// File meta is always explicit little endian; build it to know its length.
+		saved := w
+		buf := &sliceWriter{}
+		w = bufio.NewWriter(buf)
+		elem(0x0002, 0x0001, "OB", []byte{0, 1})
+		elem(0x0002, 0x0002, "UI", []byte(class))
+		elem(0x0002, 0x0003, "UI", []byte(sop))
+		elem(0x0002, 0x0010, "UI", []byte("1.2.840.10008.1.2.1"))
+		elem(0x0002, 0x0012, "UI", []byte("2.25.1"))
+		w.Flush()
+		meta = buf.b
+		w = saved
+	}
+	w.Write(make([]byte, 128))
+	w.WriteString("DICM")
+	elem(0x0002, 0x0000, "UL", le.AppendUint32(nil, uint32(len(meta))))
+	w.Write(meta)
+	elem(0x0008, 0x0016, "UI", []byte(class))
+	elem(0x0008, 0x0018, "UI", []byte(sop))
+	elem(0x0008, 0x0060, "CS", []byte("US"))
+	elem(0x0010, 0x0010, "PN", []byte("BENCH^BIG"))
+	elem(0x0010, 0x0020, "LO", []byte("BIG1"))
+	elem(0x0018, 0x1063, "DS", []byte("33.3"))
+	elem(0x0020, 0x000D, "UI", []byte(study))
+	elem(0x0020, 0x000E, "UI", []byte(series))
+	elem(0x0028, 0x0002, "US", u16(1))
+	elem(0x0028, 0x0004, "CS", []byte("MONOCHROME2"))
+	elem(0x0028, 0x0008, "IS", []byte(strconv.Itoa(frames)))
+	elem(0x0028, 0x0010, "US", u16(rows))
+	elem(0x0028, 0x0011, "US", u16(cols))
+	elem(0x0028, 0x0100, "US", u16(8))
+	elem(0x0028, 0x0101, "US", u16(8))
+	elem(0x0028, 0x0102, "US", u16(7))
+	elem(0x0028, 0x0103, "US", u16(0))
+	var h [12]byte
+	le.PutUint16(h[0:], 0x7FE0)
+	le.PutUint16(h[2:], 0x0010)
+	copy(h[4:6], "OB")
+	le.PutUint32(h[8:], uint32(frames*rows*cols))
+	w.Write(h[:])
+	frame := make([]byte, rows*cols)
+	for i := range frame {
+		frame[i] = byte(i * 7)
+	}
+	for i := 0; i < frames; i++ {
+		w.Write(frame)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+type sliceWriter struct{ b []byte }
+
+func (s *sliceWriter) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
+
