@@ -386,4 +386,3 @@ func writeBigUS(b *testing.B, path string, size int64) {
 type sliceWriter struct{ b []byte }
 
 func (s *sliceWriter) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
-
