@@ -1,0 +1,129 @@
+// Package testdicom writes tiny, valid DICOM Part 10 files for the web
+// package's tests: an 8-bit MONOCHROME2 ultrasound image (single or
+// multi-frame) with the given header strings, Explicit VR Little Endian.
+package testdicom
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// Spec describes one generated object.
+type Spec struct {
+	PatientName, PatientID         string
+	StudyUID, SeriesUID, SOPUID    string
+	StudyDate, StudyTime, StudyID  string
+	StudyDescription, SeriesNumber string
+	InstanceNumber                 int
+	Rows, Columns, Frames          int
+	FrameTimeMS                    float64
+}
+
+const (
+	usImage      = "1.2.840.10008.5.1.4.1.1.6.1"
+	usMultiframe = "1.2.840.10008.5.1.4.1.1.3.1"
+	explicitLE   = "1.2.840.10008.1.2.1"
+)
+
+type el struct {
+	g, e uint16
+	vr   string
+	v    []byte
+}
+
+// Bytes returns the encoded file.
+func Bytes(s Spec) []byte {
+	if s.Rows == 0 {
+		s.Rows, s.Columns = 8, 8
+	}
+	if s.Frames == 0 {
+		s.Frames = 1
+	}
+	sop := usImage
+	if s.Frames > 1 {
+		sop = usMultiframe
+	}
+	str := func(v string) []byte { return []byte(v) }
+	us := func(v int) []byte { b := make([]byte, 2); binary.LittleEndian.PutUint16(b, uint16(v)); return b }
+	var ds []el
+	add := func(g, e uint16, vr string, v []byte) { ds = append(ds, el{g, e, vr, v}) }
+	add(0x0008, 0x0016, "UI", str(sop))
+	add(0x0008, 0x0018, "UI", str(s.SOPUID))
+	add(0x0008, 0x0020, "DA", str(s.StudyDate))
+	add(0x0008, 0x0030, "TM", str(s.StudyTime))
+	add(0x0008, 0x0060, "CS", str("US"))
+	add(0x0008, 0x1030, "LO", str(s.StudyDescription))
+	add(0x0010, 0x0010, "PN", str(s.PatientName))
+	add(0x0010, 0x0020, "LO", str(s.PatientID))
+	add(0x0020, 0x000D, "UI", str(s.StudyUID))
+	add(0x0020, 0x000E, "UI", str(s.SeriesUID))
+	add(0x0020, 0x0010, "SH", str(s.StudyID))
+	add(0x0020, 0x0011, "IS", str(s.SeriesNumber))
+	add(0x0020, 0x0013, "IS", str(strconv.Itoa(s.InstanceNumber)))
+	add(0x0028, 0x0002, "US", us(1))
+	add(0x0028, 0x0004, "CS", str("MONOCHROME2"))
+	if s.Frames > 1 {
+		add(0x0018, 0x1063, "DS", str(strconv.FormatFloat(s.FrameTimeMS, 'f', -1, 64)))
+		add(0x0028, 0x0008, "IS", str(strconv.Itoa(s.Frames)))
+		add(0x0028, 0x0009, "AT", []byte{0x18, 0x00, 0x63, 0x10})
+	}
+	add(0x0028, 0x0010, "US", us(s.Rows))
+	add(0x0028, 0x0011, "US", us(s.Columns))
+	add(0x0028, 0x0100, "US", us(8))
+	add(0x0028, 0x0101, "US", us(8))
+	add(0x0028, 0x0102, "US", us(7))
+	add(0x0028, 0x0103, "US", us(0))
+	px := make([]byte, s.Rows*s.Columns*s.Frames)
+	for i := range px {
+		px[i] = byte(i)
+	}
+	add(0x7FE0, 0x0010, "OB", px)
+	sort.SliceStable(ds, func(i, j int) bool {
+		return uint32(ds[i].g)<<16|uint32(ds[i].e) < uint32(ds[j].g)<<16|uint32(ds[j].e)
+	})
+
+	var meta bytes.Buffer
+	write(&meta, el{0x0002, 0x0001, "OB", []byte{0, 1}})
+	write(&meta, el{0x0002, 0x0002, "UI", str(sop)})
+	write(&meta, el{0x0002, 0x0003, "UI", str(s.SOPUID)})
+	write(&meta, el{0x0002, 0x0010, "UI", str(explicitLE)})
+	write(&meta, el{0x0002, 0x0012, "UI", str("2.25.1")})
+	var out bytes.Buffer
+	out.Write(make([]byte, 128))
+	out.WriteString("DICM")
+	gl := make([]byte, 4)
+	binary.LittleEndian.PutUint32(gl, uint32(meta.Len()))
+	write(&out, el{0x0002, 0x0000, "UL", gl})
+	out.Write(meta.Bytes())
+	for _, e := range ds {
+		write(&out, e)
+	}
+	return out.Bytes()
+}
+
+func write(b *bytes.Buffer, e el) {
+	v := e.v
+	if len(v)%2 == 1 {
+		pad := byte(' ')
+		if e.vr == "UI" || e.vr == "OB" {
+			pad = 0
+		}
+		v = append(append([]byte{}, v...), pad)
+	}
+	binary.Write(b, binary.LittleEndian, [2]uint16{e.g, e.e})
+	b.WriteString(e.vr)
+	switch e.vr {
+	case "OB", "OW", "SQ", "UN", "UT":
+		b.Write([]byte{0, 0})
+		binary.Write(b, binary.LittleEndian, uint32(len(v)))
+	default:
+		if len(v) > 0xFFFF {
+			panic(fmt.Sprintf("testdicom: %04x,%04x too long", e.g, e.e))
+		}
+		binary.Write(b, binary.LittleEndian, uint16(len(v)))
+	}
+	b.Write(v)
+}
