@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+// serveConfig is everything `sonolink serve` is configured with. Clinic
+// settings that staff change at run time (clinic name, language, link
+// lifetime, link code, auto-share rule…) live in the data directory instead;
+// see `sonolink settings`.
+type serveConfig struct {
+	dataDir string
+
+	dicomAddr       string
+	aeTitles        []string
+	allowedCalling  []string
+	allowedPeers    []string
+	maxAssociations int
+	artimTimeout    time.Duration
+	idleTimeout     time.Duration
+	maxPDULength    byteSize
+	maxObjectSize   byteSize
+	extraSOPClasses []string
+	extraSyntaxes   []string
+
+	httpAddr string
+	baseURL  string
+	tlsCert  string
+	tlsKey   string
+
+	stableTime  time.Duration
+	contactTags []string
+	workers     int
+
+	delivery deliveryFlags
+
+	logFormat string
+	logLevel  string
+}
+
+func newServeCmd() *cobra.Command {
+	c := &serveConfig{maxPDULength: 1 << 20, maxObjectSize: 2 << 30}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the DICOM node, the patient pages and the delivery worker",
+		Long: `Run sonolink: the DICOM storage node (C-ECHO, C-STORE), the pipeline that
+de-identifies, renders and shares complete studies, the patient landing pages,
+health and metrics endpoints, and the outbox that delivers links.
+
+With no configuration, messages are written to <data-dir>/outbox/ instead of
+being sent, so a fresh install works without any account.`,
+		Example: `  sonolink serve
+  sonolink serve --ae-title SONOLINK,PATIENT --base-url https://images.clinic.example
+  SONOLINK_DICOM_ADDR=:104 sonolink serve --config /etc/sonolink.conf`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.dataDir, _ = cmd.Flags().GetString("data-dir")
+			return runServe(cmd.Context(), c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.dicomAddr, "dicom-addr", ":11112", "DICOM listen address")
+	f.StringSliceVar(&c.aeTitles, "ae-title", []string{"SONOLINK"}, "AE titles sonolink answers to (comma-separated; e.g. SONOLINK,PATIENT)")
+	f.StringSliceVar(&c.allowedCalling, "allowed-calling-aet", nil, "calling AE titles allowed to connect (default: any)")
+	f.StringSliceVar(&c.allowedPeers, "allowed-peer", nil, "peer addresses allowed to connect, as IPs or CIDRs (default: any)")
+	f.IntVar(&c.maxAssociations, "max-associations", 16, "maximum concurrent DICOM associations")
+	f.DurationVar(&c.artimTimeout, "artim-timeout", 30*time.Second, "time allowed for association set-up and release")
+	f.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "an association silent this long is aborted")
+	f.Var(&c.maxPDULength, "max-pdu-length", "largest PDU accepted (announced to peers)")
+	f.Var(&c.maxObjectSize, "max-object-size", "largest object accepted; larger ones get a failure status")
+	f.StringSliceVar(&c.extraSOPClasses, "extra-sop-class", nil, "further storage SOP Class UIDs to accept")
+	f.StringSliceVar(&c.extraSyntaxes, "extra-transfer-syntax", nil, "further transfer syntax UIDs to accept (after the built-in ones)")
+	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, /metrics)")
+	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
+	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
+	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")
+	f.DurationVar(&c.stableTime, "stable-time", 60*time.Second, "a study is complete when no object of it arrived for this long (the clinic setting stable-time overrides it)")
+	f.StringSliceVar(&c.contactTags, "contact-tags", []string{"0010,2155", "0010,2154", "0010,4000"}, "tags the patient's e-mail/phone are read from, in order")
+	f.IntVar(&c.workers, "workers", 2, "objects de-identified and rendered in parallel")
+	f.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.delivery.register(f)
+	return cmd
+}
+
+func runServe(parent context.Context, c *serveConfig) error {
+	logger, err := newLogger(os.Stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	n, err := startNode(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.healthy(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("/", n.pages)
+	hs := &http.Server{
+		Addr:              c.httpAddr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	hl, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen on %s: %w", c.httpAddr, err)
+	}
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if c.tlsCert != "" {
+			err = hs.ServeTLS(hl, c.tlsCert, c.tlsKey)
+		} else {
+			err = hs.Serve(hl)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("HTTP server: %w", err)
+		}
+	}()
+	logger.Info("sonolink serving", "dicom_addr", n.dicomAddr, "ae_titles", c.aeTitles, "http_addr", hl.Addr().String(), "data_dir", c.dataDir)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err = <-errc:
+		logger.Error("stopping", "err", err)
+	case err = <-n.errc:
+		logger.Error("stopping", "err", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(shutCtx)
+	n.shutdown(shutCtx)
+	return err
+}
