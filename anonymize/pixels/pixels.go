@@ -3,31 +3,62 @@
 // JPEG Baseline and JPEG Lossless SV1. The anonymizer uses it to black out
 // burned-in text; the renderer uses it to turn frames into browser images.
 //
-// Datasets must come from store/dicomfile (pixel data unprocessed).
+// Datasets must come from store/dicomfile (pixel data unprocessed). Every
+// size the dataset declares is checked against the data that is really
+// there before anything is allocated for it.
+//
+// Not supported (ErrUnsupported): JPEG-LS, JPEG 2000, HTJ2K, video
+// transfer syntaxes, 12-bit lossy JPEG, Bits Allocated other than 8 or 16,
+// and rewriting (Clean) JPEG Lossless.
 package pixels
 
 import (
 	"errors"
-	"image"
+	"fmt"
 
 	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
 // ErrUnsupported marks pixel data this package cannot decode or rewrite.
 var ErrUnsupported = errors.New("unsupported pixel data")
 
-// Regions returns the union of the Sequence of Ultrasound Regions (0018,6011)
-// rectangles, clamped to the image. None means the object has no regions.
-func Regions(ds *dicom.Dataset) ([]image.Rectangle, error) { return nil, ErrUnsupported }
-
-// Clean blacks out every pixel outside the union of keep, in every frame, in
-// place (the Pixel Data element of ds is replaced). Errors wrap ErrUnsupported
-// when the encoding cannot be rewritten.
-func Clean(ds *dicom.Dataset, keep []image.Rectangle) error { return ErrUnsupported }
-
-// NumFrames returns how many frames the object's pixel data holds (0: none).
-func NumFrames(ds *dicom.Dataset) int { return 0 }
-
-// Frame decodes frame i (0-based) to a displayable 8-bit image (*image.Gray
-// or *image.RGBA), with the object's window applied to gray data.
-func Frame(ds *dicom.Dataset, i int) (image.Image, error) { return nil, ErrUnsupported }
+// ToLittleEndian prepares a dataset read as Explicit VR Big Endian to be
+// written as Explicit VR Little Endian: it swaps the bytes of every 16-bit
+// word of native Pixel Data (and of 8-bit data stored as OW) and sets the
+// Transfer Syntax UID to 1.2.840.10008.1.2.1. The DICOM library already
+// re-encodes every other element in the byte order it writes; only Pixel
+// Data, kept unprocessed, needs this. Other transfer syntaxes: no change.
+func ToLittleEndian(ds *dicom.Dataset) error {
+	if strOf(ds, tag.TransferSyntaxUID) != tsExplicitBE {
+		return nil
+	}
+	if el, err := ds.FindElementByTag(tag.PixelData); err == nil && el.Value != nil {
+		pdi, ok := el.Value.GetValue().(dicom.PixelDataInfo)
+		if !ok {
+			return fmt.Errorf("%w: pixel data of unexpected type", ErrUnsupported)
+		}
+		if pdi.IsEncapsulated {
+			return fmt.Errorf("%w: encapsulated pixel data under Explicit VR Big Endian", ErrUnsupported)
+		}
+		if pdi.IntentionallyUnprocessed && (intOf(ds, tag.BitsAllocated, 8) > 8 || el.RawValueRepresentation == "OW") {
+			if pdi.IntentionallyUnprocessed && intOf(ds, tag.BitsAllocated, 8) > 16 {
+				return fmt.Errorf("%w: %d-bit big endian pixel data", ErrUnsupported, intOf(ds, tag.BitsAllocated, 8))
+			}
+			src := pdi.UnprocessedValueData
+			out := make([]byte, len(src))
+			for i := 0; i+1 < len(src); i += 2 {
+				out[i], out[i+1] = src[i+1], src[i]
+			}
+			if len(src)%2 == 1 {
+				out[len(src)-1] = src[len(src)-1]
+			}
+			v, err := dicom.NewValue(dicom.PixelDataInfo{IntentionallyUnprocessed: true, UnprocessedValueData: out})
+			if err != nil {
+				return err
+			}
+			el.Value = v
+		}
+	}
+	return setString(ds, tag.TransferSyntaxUID, "UI", tsExplicitLE)
+}
