@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"sonolink/share/admin"
+)
+
+// Helpers shared by the technician's commands (studies, study, send, resend,
+// revoke, settings, audit). They reach the admin operations through the
+// running server's socket, or open the data directory themselves when no
+// server runs (admin.Connect decides).
+
+// cliSession is an open connection to the admin operations.
+type cliSession struct {
+	ops    admin.Ops
+	remote bool // talking to a running sonolink serve
+}
+
+// withAdmin connects, runs fn, and closes. Closing the in-process service
+// delivers what was queued, once.
+func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, s *cliSession) error) error {
+	dataDir, _ := cmd.Flags().GetString("data-dir")
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opts, err := localOptions(cmd)
+	if err != nil {
+		return usageErr(err)
+	}
+	ops, closeFn, err := admin.Connect(ctx, dataDir, opts)
+	if err != nil {
+		return err
+	}
+	_, remote := ops.(*admin.Client)
+	err = fn(ctx, &cliSession{ops: ops, remote: remote})
+	if cerr := closeFn(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// localOptions configures the in-process service used when no server runs.
+// The logger writes warnings only, to stderr, and never patient data.
+var localOptions = func(cmd *cobra.Command) (admin.ConnectOptions, error) {
+	return admin.ConnectOptions{Logger: quietLogger()}, nil
+}
+
+// actor names the person at the terminal for the audit log.
+func actor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return fmt.Sprintf("cli:uid-%d", os.Getuid())
+}
+
+// cliError carries an exit code for errors the CLI itself detects.
+type cliError struct {
+	code int
+	err  error
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Unwrap() error { return e.err }
+func (e *cliError) ExitCode() int { return e.code }
+
+func usageErr(err error) error { return &cliError{code: exitError, err: err} }
+func noErr(format string, args ...any) error {
+	return &cliError{code: exitFailure, err: fmt.Errorf(format, args...)}
+}
+
+// addJSONFlag registers --json on a command.
+func addJSONFlag(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "json", false, "print the result as JSON (for scripts)")
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// parseDate accepts 2026-11-20, 20261120, "today" and "yesterday" (local time).
+func parseDate(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	now := time.Now()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
+	switch strings.ToLower(s) {
+	case "today":
+		return today, nil
+	case "yesterday":
+		return today.AddDate(0, 0, -1), nil
+	}
+	for _, layout := range []string{"2006-01-02", "20060102"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("date %q: use YYYY-MM-DD (e.g. 2026-11-20), today or yesterday", s)
+}
+
+// parseSince accepts a date (as parseDate), an RFC 3339 time, or a duration
+// back from now: 90m, 24h, 7d.
+func parseSince(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && fmt.Sprint(days) == n {
+			return time.Now().AddDate(0, 0, -days), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	if t, err := parseDate(s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: use a date (2026-11-20), a time (2026-11-20T14:00:00+01:00) or a duration back from now (90m, 24h, 7d)", s)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func fmtDay(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02")
+}
+
+// joinAnd joins "a", "a and b", "a, b and c".
+func joinAnd(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// isKind reports whether err is an admin error of kind.
+func isKind(err error, kind string) bool {
+	var e *admin.Error
+	return errors.As(err, &e) && e.Kind == kind
+}
+
+// quietLogger is the in-process service's logger: warnings and errors only,
+// on stderr (the technician's own terminal).
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

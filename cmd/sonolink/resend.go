@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"sonolink/share/admin"
+)
+
+func init() { subcommands = append(subcommands, newResendCmd) }
+
+func newResendCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "resend LINK",
+		Short: "Send the same link again to the same contacts; its lifetime starts again",
+		Long: `Deliver an existing link again, to the contacts it was sent to, and start its
+lifetime again (the clinic's link lifetime, from now).
+
+A link that expired or was revoked cannot be resent (exit code 1): issue a new
+one with 'sonolink send'. LINK is the id printed by 'sonolink send' and shown
+in the shares panel of 'sonolink study'.`,
+		Example: `  sonolink resend L7K3F9Q
+  sonolink resend L7K3F9Q --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
+				res, err := s.ops.Resend(ctx, admin.LinkRequest{Link: args[0], Actor: actor()})
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				printSent(cmd.OutOrStdout(), s, res, "sent again")
+				return nil
+			})
+		},
+	}
+	addJSONFlag(cmd, &asJSON)
+	return cmd
+}

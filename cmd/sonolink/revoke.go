@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"sonolink/share/admin"
+)
+
+func init() { subcommands = append(subcommands, newRevokeCmd) }
+
+func newRevokeCmd() *cobra.Command {
+	var reason string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "revoke LINK [--reason TEXT]",
+		Short: "Stop a link at once (e.g. sent to a wrong address)",
+		Long: `Revoke a link: from this moment its page answers "not found", and it can never
+be resent. Other links of the study are not affected; to give the patient
+access again, issue a new link with 'sonolink send'.
+
+The reason is kept in the audit log and shown in the shares panel.
+Exit code 1 when there is no such link.`,
+		Example: `  sonolink revoke L7K3F9Q --reason "wrong e-mail address"
+  sonolink revoke L7K3F9Q --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
+				l, err := s.ops.Revoke(ctx, admin.LinkRequest{Link: args[0], Reason: reason, Actor: actor()})
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), l)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Link %s revoked; it no longer opens. To share the study again: sonolink send --to …\n", l.ID)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log), e.g. \"wrong address\"")
+	addJSONFlag(cmd, &asJSON)
+	return cmd
+}

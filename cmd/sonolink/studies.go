@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"sonolink/share/admin"
+)
+
+func init() { subcommands = append(subcommands, newStudiesCmd) }
+
+func newStudiesCmd() *cobra.Command {
+	var from, to string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "studies [QUERY]",
+		Short: "Find studies by patient, ID, accession, date or contact",
+		Long: `List stored studies, newest first, one line each: date, short id, patient,
+description, number of objects and share status.
+
+QUERY matches any part of the patient's name (letter case and accents do not
+matter: "munoz" finds "Muñoz^José"), the patient ID, the accession number, a
+study date (2026-11-20), or a contact (e-mail or phone) the study's links were
+sent to or that was read from its DICOM objects. Without QUERY, the latest
+studies are listed.
+
+Use the short id (second column) with 'sonolink study' and 'sonolink send'.
+Exit code 1 when nothing matches.`,
+		Example: `  sonolink studies
+  sonolink studies munoz
+  sonolink studies --from 2026-11-01 --to 2026-11-30
+  sonolink studies "+46701234567" --json`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := admin.StudyQuery{Text: strings.TrimSpace(strings.Join(args, " ")), Limit: limit}
+			var err error
+			if from != "" {
+				if q.From, err = parseDate(from); err != nil {
+					return usageErr(fmt.Errorf("--from: %w", err))
+				}
+			}
+			if to != "" {
+				if q.To, err = parseDate(to); err != nil {
+					return usageErr(fmt.Errorf("--to: %w", err))
+				}
+			}
+			if limit < 0 {
+				return usageErr(fmt.Errorf("--limit must be 0 (default) or more"))
+			}
+			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
+				res, err := s.ops.ListStudies(ctx, q)
+				if err != nil {
+					return err
+				}
+				if res == nil {
+					res = []admin.StudySummary{}
+				}
+				if asJSON {
+					if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+						return err
+					}
+				} else if len(res) > 0 {
+					printStudies(cmd, res)
+				}
+				if len(res) == 0 {
+					if q.Text == "" && q.From.IsZero() && q.To.IsZero() {
+						return noErr("no studies stored yet; send one from the modality to sonolink serve")
+					}
+					return noErr("no study matches; try part of the name, the patient ID, the accession number or a wider --from/--to")
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "only studies on or after this date (YYYY-MM-DD, today, yesterday)")
+	cmd.Flags().StringVar(&to, "to", "", "only studies on or before this date (YYYY-MM-DD, today, yesterday)")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many studies (0: no limit)")
+	addJSONFlag(cmd, &asJSON)
+	return cmd
+}
+
+func printStudies(cmd *cobra.Command, res []admin.StudySummary) {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATE\tID\tPATIENT\tDESCRIPTION\tIMAGES\tSHARE")
+	for _, st := range res {
+		date := st.Date
+		if date == "" {
+			date = fmtDay(st.ReceivedAt)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", date, st.ShortID, dash(displayName(st.PatientName)),
+			dash(clip(st.Description, 40)), st.Images, dash(st.ShareStatus))
+	}
+	tw.Flush()
+}
+
+// displayName turns a DICOM person name (Family^Given^Middle^Prefix^Suffix)
+// into "Family, Given Middle".
+func displayName(pn string) string {
+	if pn == "" {
+		return ""
+	}
+	if i := strings.IndexByte(pn, '='); i >= 0 { // keep the alphabetic group
+		pn = pn[:i]
+	}
+	parts := strings.Split(pn, "^")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	family := parts[0]
+	var given []string
+	for _, p := range parts[1:min(len(parts), 3)] {
+		if p != "" {
+			given = append(given, p)
+		}
+	}
+	if len(given) == 0 {
+		return family
+	}
+	if family == "" {
+		return strings.Join(given, " ")
+	}
+	return family + ", " + strings.Join(given, " ")
+}
+
+func dash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

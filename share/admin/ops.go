@@ -1,0 +1,68 @@
+// Package admin is the technician's side of sonolink: finding studies,
+// sending, resending and revoking patient links, clinic settings and the
+// audit log. Service implements the operations over an open store and share
+// service; Server exposes them as JSON over HTTP on a Unix socket in the data
+// directory (owner-only), and Client calls that socket, so the CLI works
+// whether or not `sonolink serve` (which holds the bbolt lock) is running.
+// Connect picks one or the other.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Ops is what the CLI can ask, locally (Service) or through the socket (Client).
+type Ops interface {
+	ListStudies(ctx context.Context, q StudyQuery) ([]StudySummary, error)
+	StudyDetail(ctx context.Context, study string) (*StudyDetail, error)
+	Send(ctx context.Context, req SendRequest) (*SendResult, error)
+	Resend(ctx context.Context, req LinkRequest) (*SendResult, error)
+	Revoke(ctx context.Context, req LinkRequest) (*Link, error)
+	Settings(ctx context.Context) ([]Setting, error)
+	SetSetting(ctx context.Context, req SettingRequest) (*Setting, error)
+	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+}
+
+// Error kinds. They decide the HTTP status on the socket and the CLI's exit
+// code.
+const (
+	KindNotFound = "not_found" // no such study or link
+	KindExpired  = "expired"   // the link expired
+	KindRevoked  = "revoked"   // the link was revoked
+	KindInvalid  = "invalid"   // bad input (contacts, image numbers, setting value…)
+	KindInternal = "internal"  // anything else
+)
+
+// Error is an operation's failure with a message for the technician that
+// says what to do next.
+type Error struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ExitCode follows the CLI convention: 1 when the answer is "no" (not
+// found, expired, revoked), 2 for bad input and errors.
+func (e *Error) ExitCode() int {
+	switch e.Kind {
+	case KindNotFound, KindExpired, KindRevoked:
+		return 1
+	}
+	return 2
+}
+
+func errorf(kind, format string, args ...any) error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the kind of err (KindInternal when it is not an *Error).
+func KindOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}

@@ -1,0 +1,592 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// backend is what Service needs from the store and the share service. The
+// real one (backend.go) wraps *store.Store and *share.Service; tests use a
+// fake.
+type backend interface {
+	// studies searches the index (name, patient ID, accession, date).
+	studies(ctx context.Context, q StudyQuery) ([]studyRec, error)
+	// study resolves a short id, Study Instance UID or accession
+	// (errNotFound when none).
+	study(ctx context.Context, key string) (studyRec, error)
+	// instances lists a study's objects in display order.
+	instances(ctx context.Context, studyUID string) ([]Object, error)
+	// studiesByContact returns the UIDs of studies with a link sent to, or
+	// a DICOM contact matching, text (normalised like contacts).
+	studiesByContact(ctx context.Context, text string) ([]string, error)
+	// dicomContacts returns the contacts read from the study's objects.
+	dicomContacts(ctx context.Context, studyUID string) ([]ContactNote, error)
+	shares(ctx context.Context, studyUID string) ([]Link, error)
+	link(ctx context.Context, id string) (Link, error)
+	// parseContacts parses "email, phone" with the DICOM contact rules.
+	parseContacts(ctx context.Context, raw string) (emails, phones []string, invalid []ContactNote, err error)
+	create(ctx context.Context, st studyRec, instances []string, emails, phones []string, actor string) (Link, error)
+	resend(ctx context.Context, id, actor string) (Link, error)
+	revoke(ctx context.Context, id, reason, actor string) (Link, error)
+	settings(ctx context.Context) ([]Setting, error)
+	setSetting(ctx context.Context, key, value, actor string) (Setting, error)
+	audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error)
+	// deliverPending hands every queued message to its provider once
+	// (only used when the service runs in the CLI's process).
+	deliverPending(ctx context.Context) error
+	close() error
+}
+
+// studyRec is a study as the index knows it.
+type studyRec struct {
+	UID, ShortID, Accession string
+	PatientName, PatientID  string
+	Description             string
+	Date, Time              string    // YYYY-MM-DD, HH:MM
+	Received                time.Time // last object's arrival
+	Instances               int
+}
+
+var errNotFound = errors.New("not found")
+
+// Service implements Ops over an open store and share service.
+type Service struct {
+	be  backend
+	log *slog.Logger
+	// local is set when the service runs inside the CLI's process: it then
+	// delivers queued messages itself, once, instead of a worker.
+	local bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Ops = (*Service)(nil)
+
+const defaultStudyLimit = 50
+
+// ListStudies searches studies, newest first.
+func (s *Service) ListStudies(ctx context.Context, q StudyQuery) ([]StudySummary, error) {
+	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+		return nil, errorf(KindInvalid, "--to %s is before --from %s", q.To.Format("2006-01-02"), q.From.Format("2006-01-02"))
+	}
+	limit := q.Limit
+	recs, err := s.be.studies(ctx, q)
+	if err != nil {
+		return nil, s.internal("search studies", err)
+	}
+	if q.Text != "" && looksLikeContact(q.Text) {
+		uids, err := s.be.studiesByContact(ctx, q.Text)
+		if err != nil {
+			return nil, s.internal("search contacts", err)
+		}
+		have := map[string]bool{}
+		for _, r := range recs {
+			have[r.UID] = true
+		}
+		for _, uid := range uids {
+			if have[uid] {
+				continue
+			}
+			r, err := s.be.study(ctx, uid)
+			if err != nil {
+				continue
+			}
+			if inDateRange(r, q.From, q.To) {
+				have[uid] = true
+				recs = append(recs, r)
+			}
+		}
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return newer(recs[i], recs[j]) })
+	if limit > 0 && len(recs) > limit {
+		recs = recs[:limit]
+	}
+	out := make([]StudySummary, 0, len(recs))
+	for _, r := range recs {
+		sum, err := s.summary(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sum)
+	}
+	return out, nil
+}
+
+// StudyDetail returns a study, its numbered objects and its shares panel.
+func (s *Service) StudyDetail(ctx context.Context, key string) (*StudyDetail, error) {
+	r, err := s.resolve(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := s.summary(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := s.be.instances(ctx, r.UID)
+	if err != nil {
+		return nil, s.internal("list objects", err)
+	}
+	d := &StudyDetail{StudySummary: sum, Objects: objs, Shares: []Link{}}
+	if d.Objects == nil {
+		d.Objects = []Object{}
+	}
+	if d.Contacts, err = s.be.dicomContacts(ctx, r.UID); err != nil {
+		return nil, s.internal("read contacts", err)
+	}
+	links, err := s.be.shares(ctx, r.UID)
+	if err != nil {
+		return nil, s.internal("list shares", err)
+	}
+	for _, l := range links {
+		d.Shares = append(d.Shares, s.decorate(l, r, objs))
+	}
+	d.Notes = notes(d)
+	return d, nil
+}
+
+// Send issues a new link for a study or selected objects and delivers it.
+func (s *Service) Send(ctx context.Context, req SendRequest) (*SendResult, error) {
+	r, err := s.resolve(ctx, req.Study)
+	if err != nil {
+		return nil, err
+	}
+	emails, phones, invalid, err := s.be.parseContacts(ctx, req.To)
+	if err != nil {
+		return nil, s.internal("parse contacts", err)
+	}
+	if len(invalid) > 0 {
+		var why []string
+		for _, iv := range invalid {
+			why = append(why, fmt.Sprintf("%q: %s", iv.Value, iv.Reason))
+		}
+		return nil, errorf(KindInvalid, "not a valid contact: %s; nothing was sent. Give e-mail addresses and phone numbers (with + and country code, or national numbers of the clinic's default country), e.g. --to \"name@example.com, +46701234567\"", strings.Join(why, "; "))
+	}
+	if len(emails) == 0 && len(phones) == 0 {
+		return nil, errorf(KindInvalid, "--to holds no e-mail address or phone number; e.g. --to \"name@example.com, +46701234567\"")
+	}
+	objs, err := s.be.instances(ctx, r.UID)
+	if err != nil {
+		return nil, s.internal("list objects", err)
+	}
+	if len(objs) == 0 {
+		return nil, errorf(KindInvalid, "study %s has no stored objects yet; wait until it has arrived", displayKey(r))
+	}
+	var sel []string // nil: the whole study
+	if strings.TrimSpace(req.Images) != "" {
+		nums, err := ParseImages(req.Images, len(objs))
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nums {
+			sel = append(sel, objs[n-1].SOPInstance)
+		}
+	}
+	l, err := s.be.create(ctx, r, sel, emails, phones, actorOr(req.Actor))
+	if err != nil {
+		return nil, s.mapErr("create the link", err)
+	}
+	return s.afterSend(ctx, l, r, objs)
+}
+
+// Resend delivers an existing link again; its lifetime starts again.
+func (s *Service) Resend(ctx context.Context, req LinkRequest) (*SendResult, error) {
+	id := normLinkID(req.Link)
+	if id == "" {
+		return nil, errorf(KindInvalid, "give the link id printed by 'sonolink send' or shown by 'sonolink study'")
+	}
+	l, err := s.be.resend(ctx, id, actorOr(req.Actor))
+	if err != nil {
+		return nil, s.mapErr("resend", err)
+	}
+	r, err := s.be.study(ctx, l.StudyUID)
+	if err != nil {
+		r = studyRec{UID: l.StudyUID}
+	}
+	objs, err := s.be.instances(ctx, l.StudyUID)
+	if err != nil {
+		return nil, s.internal("list objects", err)
+	}
+	return s.afterSend(ctx, l, r, objs)
+}
+
+// Revoke stops a link at once.
+func (s *Service) Revoke(ctx context.Context, req LinkRequest) (*Link, error) {
+	id := normLinkID(req.Link)
+	if id == "" {
+		return nil, errorf(KindInvalid, "give the link id printed by 'sonolink send' or shown by 'sonolink study'")
+	}
+	l, err := s.be.revoke(ctx, id, strings.TrimSpace(req.Reason), actorOr(req.Actor))
+	if err != nil {
+		return nil, s.mapErr("revoke", err)
+	}
+	r, _ := s.be.study(ctx, l.StudyUID)
+	objs, _ := s.be.instances(ctx, l.StudyUID)
+	l = s.decorate(l, r, objs)
+	return &l, nil
+}
+
+// Settings lists the clinic settings.
+func (s *Service) Settings(ctx context.Context) ([]Setting, error) {
+	st, err := s.be.settings(ctx)
+	if err != nil {
+		return nil, s.internal("read settings", err)
+	}
+	return st, nil
+}
+
+// SetSetting changes one setting; an empty value clears it.
+func (s *Service) SetSetting(ctx context.Context, req SettingRequest) (*Setting, error) {
+	key := strings.TrimSpace(req.Key)
+	st, err := s.be.setSetting(ctx, key, req.Value, actorOr(req.Actor))
+	if err != nil {
+		return nil, s.mapErr("change setting", err)
+	}
+	return &st, nil
+}
+
+// Audit returns audit events, oldest first.
+func (s *Service) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
+	var uid string
+	if q.Study != "" {
+		r, err := s.resolve(ctx, q.Study)
+		if err != nil {
+			return nil, err
+		}
+		uid = r.UID
+	}
+	q.Link = normLinkID(q.Link)
+	ev, err := s.be.audit(ctx, q, uid)
+	if err != nil {
+		return nil, s.internal("read the audit log", err)
+	}
+	if ev == nil {
+		ev = []AuditEvent{}
+	}
+	return ev, nil
+}
+
+// DeliverPending hands queued messages to their providers once. A running
+// server's worker does this on its own; the CLI calls it (through Close)
+// when it opened the data directory itself.
+func (s *Service) DeliverPending(ctx context.Context) error { return s.be.deliverPending(ctx) }
+
+// Close releases the store and share service when the Service opened them
+// (Open); for a local service it first delivers queued messages once.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.be.close() })
+	return s.closeErr
+}
+
+// afterSend delivers at once when local, or waits briefly for the server's
+// worker, so the answer can say "sent" rather than "queued".
+func (s *Service) afterSend(ctx context.Context, l Link, r studyRec, objs []Object) (*SendResult, error) {
+	if s.local {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := s.be.deliverPending(dctx); err != nil {
+			s.log.Warn("delivery not completed; messages stay queued", "error_type", fmt.Sprintf("%T", err))
+		}
+		cancel()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cur, err := s.be.link(ctx, l.ID)
+		if err == nil {
+			l = cur
+		}
+		if s.local || !anyQueued(l) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	l = s.decorate(l, r, objs)
+	return &SendResult{Link: l, Queued: anyQueued(l) || anyFailed(l)}, nil
+}
+
+func anyQueued(l Link) bool {
+	return slices.ContainsFunc(l.Contacts, func(d Delivery) bool { return d.Status == "queued" || d.Status == "" })
+}
+
+func anyFailed(l Link) bool {
+	return slices.ContainsFunc(l.Contacts, func(d Delivery) bool { return d.Status == "failed" })
+}
+
+// decorate adds what the share service does not know: the study's short id
+// and the object numbers the link carries.
+func (s *Service) decorate(l Link, r studyRec, objs []Object) Link {
+	if r.ShortID != "" {
+		l.StudyID = r.ShortID
+	}
+	if l.Instances == nil {
+		l.Instances = []string{}
+	}
+	if l.Contacts == nil {
+		l.Contacts = []Delivery{}
+	}
+	if !l.WholeStudy {
+		idx := map[string]int{}
+		for _, o := range objs {
+			idx[o.SOPInstance] = o.N
+		}
+		l.Images = nil
+		for _, uid := range l.Instances {
+			if n, ok := idx[uid]; ok {
+				l.Images = append(l.Images, n)
+			}
+		}
+		sort.Ints(l.Images)
+	}
+	return l
+}
+
+func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error) {
+	sum := StudySummary{
+		ShortID: r.ShortID, StudyUID: r.UID, Accession: r.Accession,
+		Date: r.Date, Time: r.Time, PatientName: r.PatientName, PatientID: r.PatientID,
+		Description: r.Description, Images: r.Instances, ReceivedAt: r.Received,
+	}
+	links, err := s.be.shares(ctx, r.UID)
+	if err != nil {
+		return sum, s.internal("list shares", err)
+	}
+	var contacts []ContactNote
+	if len(links) == 0 {
+		if contacts, err = s.be.dicomContacts(ctx, r.UID); err != nil {
+			return sum, s.internal("read contacts", err)
+		}
+	}
+	sum.ShareStatus = shareStatus(links, contacts)
+	return sum, nil
+}
+
+// shareStatus summarises a study's shares in a few words.
+func shareStatus(links []Link, contacts []ContactNote) string {
+	if len(links) == 0 {
+		var valid bool
+		var bad []string
+		for _, c := range contacts {
+			if c.Valid {
+				valid = true
+			} else {
+				what := "contact"
+				switch c.Kind {
+				case "email":
+					what = "e-mail"
+				case "phone":
+					what = "phone"
+				}
+				r := "invalid " + what
+				if c.Reason != "" && c.Kind == "" {
+					r = c.Reason
+				}
+				if !slices.Contains(bad, r) {
+					bad = append(bad, r)
+				}
+			}
+		}
+		switch {
+		case valid:
+			return "not shared"
+		case len(bad) > 0:
+			return "no contact: " + strings.Join(bad, ", ")
+		}
+		return "not shared"
+	}
+	// The most recently sent (else created) link that still works wins;
+	// otherwise the most recent one.
+	best := -1
+	for i, l := range links {
+		if best < 0 || better(l, links[best]) {
+			best = i
+		}
+	}
+	l := links[best]
+	more := ""
+	if n := countActive(links); n > 1 {
+		more = fmt.Sprintf(" (+%d links)", n-1)
+	}
+	switch l.Status {
+	case "revoked":
+		return "revoked " + fmtStamp(l.LastSent, l.Created)
+	case "expired":
+		return "expired " + l.Expires.Local().Format("2006-01-02")
+	}
+	switch {
+	case anyFailed(l) && !anySent(l):
+		return "delivery failed" + more
+	case anyQueued(l) && !anySent(l):
+		return "queued" + more
+	}
+	return "sent " + fmtStamp(l.LastSent, l.Created) + more
+}
+
+func anySent(l Link) bool {
+	return slices.ContainsFunc(l.Contacts, func(d Delivery) bool { return d.Status == "sent" })
+}
+
+func countActive(links []Link) int {
+	n := 0
+	for _, l := range links {
+		if l.Status == "active" {
+			n++
+		}
+	}
+	return n
+}
+
+func better(a, b Link) bool {
+	if (a.Status == "active") != (b.Status == "active") {
+		return a.Status == "active"
+	}
+	return lastTime(a).After(lastTime(b))
+}
+
+func lastTime(l Link) time.Time {
+	if l.LastSent.After(l.Created) {
+		return l.LastSent
+	}
+	return l.Created
+}
+
+func fmtStamp(ts ...time.Time) string {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t.Local().Format("2006-01-02 15:04")
+		}
+	}
+	return ""
+}
+
+// notes are hints for the technician in the study view.
+func notes(d *StudyDetail) []string {
+	var out []string
+	for _, l := range d.Shares {
+		if l.Status != "active" {
+			continue
+		}
+		hasEmail := slices.ContainsFunc(l.Contacts, func(c Delivery) bool { return c.Channel == "email" })
+		hasSMS := slices.ContainsFunc(l.Contacts, func(c Delivery) bool { return c.Channel == "sms" })
+		if hasSMS && !hasEmail {
+			out = append(out, fmt.Sprintf("link %s went by SMS only; an e-mail address makes delivery more reliable", l.ID))
+		}
+	}
+	residual := 0
+	for _, o := range d.Objects {
+		if o.Deid == "residual" {
+			residual++
+		}
+	}
+	if residual > 0 {
+		out = append(out, fmt.Sprintf("%d object(s) may still show patient details; patients must set a password before viewing a link that carries them", residual))
+	}
+	return out
+}
+
+func (s *Service) resolve(ctx context.Context, key string) (studyRec, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return studyRec{}, errorf(KindInvalid, "give a study: its short id (from 'sonolink studies'), Study Instance UID or accession number")
+	}
+	r, err := s.be.study(ctx, key)
+	if errors.Is(err, errNotFound) {
+		return r, errorf(KindNotFound, "no study %q; find it with 'sonolink studies NAME' and use the id in the second column", key)
+	}
+	if err != nil {
+		return r, s.internal("find study", err)
+	}
+	return r, nil
+}
+
+// mapErr passes *Error through and hides anything else behind a generic
+// message (logged without its text, which may hold patient data).
+func (s *Service) mapErr(what string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, errNotFound) {
+		return errorf(KindNotFound, "%s: not found", what)
+	}
+	return s.internal(what, err)
+}
+
+func (s *Service) internal(what string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return errorf(KindInternal, "%s: %v", what, err)
+	}
+	s.log.Error("admin operation failed", "op", what, "error_type", fmt.Sprintf("%T", err))
+	return errorf(KindInternal, "%s failed: %v", what, err)
+}
+
+func newer(a, b studyRec) bool {
+	ka, kb := a.Date+" "+a.Time, b.Date+" "+b.Time
+	if ka != kb {
+		return ka > kb
+	}
+	if !a.Received.Equal(b.Received) {
+		return a.Received.After(b.Received)
+	}
+	return a.UID > b.UID
+}
+
+func inDateRange(r studyRec, from, to time.Time) bool {
+	if r.Date == "" {
+		return from.IsZero() && to.IsZero()
+	}
+	if !from.IsZero() && r.Date < from.Format("2006-01-02") {
+		return false
+	}
+	if !to.IsZero() && r.Date > to.Format("2006-01-02") {
+		return false
+	}
+	return true
+}
+
+// looksLikeContact reports whether a query may be an e-mail or a phone number.
+func looksLikeContact(text string) bool {
+	if strings.Contains(text, "@") {
+		return true
+	}
+	digits := 0
+	for _, c := range text {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case strings.ContainsRune("+ -().", c):
+		default:
+			return false
+		}
+	}
+	return digits >= 6
+}
+
+func normLinkID(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+func actorOr(a string) string {
+	if strings.TrimSpace(a) == "" {
+		return "admin"
+	}
+	return a
+}
+
+func displayKey(r studyRec) string {
+	if r.ShortID != "" {
+		return r.ShortID
+	}
+	return r.UID
+}

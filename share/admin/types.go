@@ -1,0 +1,144 @@
+package admin
+
+import "time"
+
+// The structs below are both the wire format of the admin endpoint and the
+// `--json` output of the CLI, so their field names are a public contract.
+
+// StudyQuery selects studies for ListStudies.
+type StudyQuery struct {
+	Text  string    `json:"text,omitempty"`  // any part of patient name/ID, accession, contact, or a date
+	From  time.Time `json:"from,omitzero"`   // study date on or after (inclusive)
+	To    time.Time `json:"to,omitzero"`     // study date on or before (inclusive)
+	Limit int       `json:"limit,omitempty"` // 0: the service default
+}
+
+// StudySummary is one line of `sonolink studies`.
+type StudySummary struct {
+	ShortID     string    `json:"short_id"`
+	StudyUID    string    `json:"study_uid"`
+	Accession   string    `json:"accession,omitempty"`
+	Date        string    `json:"date,omitempty"` // YYYY-MM-DD (study date, else the day it arrived)
+	Time        string    `json:"time,omitempty"` // HH:MM
+	PatientName string    `json:"patient_name,omitempty"`
+	PatientID   string    `json:"patient_id,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Images      int       `json:"images"`               // objects stored for the study
+	ReceivedAt  time.Time `json:"received_at,omitzero"` // last object's arrival
+	ShareStatus string    `json:"share_status"`         // e.g. "sent 2026-11-20 14:03", "not shared", "no contact: invalid phone"
+}
+
+// StudyDetail is `sonolink study`: the study, its numbered objects and its
+// shares panel.
+type StudyDetail struct {
+	StudySummary
+	Contacts []ContactNote `json:"contacts,omitempty"` // contacts read from DICOM, valid or not
+	Notes    []string      `json:"notes,omitempty"`    // hints for the technician
+	Objects  []Object      `json:"objects"`
+	Shares   []Link        `json:"shares"`
+}
+
+// ContactNote is one contact value found for a study, and whether it can be
+// used.
+type ContactNote struct {
+	Kind   string `json:"kind"` // "email", "phone" or "" when not recognised
+	Value  string `json:"value"`
+	Valid  bool   `json:"valid"`
+	Reason string `json:"reason,omitempty"` // why it is not used
+}
+
+// Object is one stored object of a study, numbered from 1 in the order
+// `sonolink send --images` expects.
+type Object struct {
+	N           int      `json:"n"`
+	SOPInstance string   `json:"sop_instance_uid"`
+	SeriesUID   string   `json:"series_uid,omitempty"`
+	Kind        string   `json:"kind"` // image, cine, SR, PDF, other
+	Frames      int      `json:"frames,omitempty"`
+	Deid        string   `json:"deid"` // "clean", "residual" or "pending"
+	Reasons     []string `json:"reasons,omitempty"`
+}
+
+// Link is one entry of a study's shares panel.
+type Link struct {
+	ID            string     `json:"id"`
+	StudyUID      string     `json:"study_uid"`
+	StudyID       string     `json:"study_id,omitempty"` // the study's short id
+	Created       time.Time  `json:"created"`
+	LastSent      time.Time  `json:"last_sent,omitzero"`
+	Expires       time.Time  `json:"expires"`
+	Status        string     `json:"status"` // active, expired, revoked
+	RevokedReason string     `json:"revoked_reason,omitempty"`
+	Origin        string     `json:"origin,omitempty"` // auto or cli
+	WholeStudy    bool       `json:"whole_study"`
+	Images        []int      `json:"images,omitempty"` // object numbers (as in Objects) the link carries
+	Instances     []string   `json:"instances"`        // SOP Instance UIDs the link carries
+	Contacts      []Delivery `json:"contacts"`         // one per contact, with its delivery status
+	Views         int        `json:"views"`
+	LinkCode      bool       `json:"link_code,omitempty"` // a patient link code is required
+}
+
+// Delivery is the state of the link's message to one contact.
+type Delivery struct {
+	Channel string    `json:"channel"` // email or sms
+	To      string    `json:"to"`
+	Status  string    `json:"status"` // queued, sent, failed
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at,omitzero"`
+}
+
+// SendRequest asks for a new link.
+type SendRequest struct {
+	Study  string `json:"study"`            // short id, Study Instance UID or accession
+	To     string `json:"to"`               // "email, phone", parsed with the DICOM contact rules
+	Images string `json:"images,omitempty"` // "1,3,5-8"; empty: the whole study
+	Actor  string `json:"actor,omitempty"`  // who asked (audit)
+}
+
+// LinkRequest names an existing link (resend, revoke).
+type LinkRequest struct {
+	Link   string `json:"link"`
+	Reason string `json:"reason,omitempty"` // revoke only
+	Actor  string `json:"actor,omitempty"`
+}
+
+// SendResult is what send and resend report.
+type SendResult struct {
+	Link
+	// Queued is true when at least one message could not be handed to its
+	// provider yet; it stays in the outbox and is delivered by `sonolink serve`.
+	Queued bool `json:"queued"`
+}
+
+// Setting is one clinic setting.
+type Setting struct {
+	Key         string `json:"key"`
+	Value       string `json:"value"`
+	Default     string `json:"default,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// SettingRequest changes one setting; an empty Value clears it (back to the default).
+type SettingRequest struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	Actor string `json:"actor,omitempty"`
+}
+
+// AuditQuery filters the audit log.
+type AuditQuery struct {
+	Study string    `json:"study,omitempty"` // short id, UID or accession
+	Link  string    `json:"link,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	Limit int       `json:"limit,omitempty"`
+}
+
+// AuditEvent is one line of the audit log.
+type AuditEvent struct {
+	Time     time.Time `json:"time"`
+	Event    string    `json:"event"`
+	StudyUID string    `json:"study_uid,omitempty"`
+	Link     string    `json:"link,omitempty"`
+	Actor    string    `json:"actor,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
