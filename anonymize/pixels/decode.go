@@ -307,3 +307,31 @@ func signExtend(v, bits int) int {
 	}
 	return v
 }
+
+// Decoder decodes the frames of one object; it parses the pixel module and
+// splits the pixel data once, then decodes one frame per call (a cine is
+// never held decoded in memory as a whole).
+type Decoder struct{ s *source }
+
+// NewDecoder checks the object's pixel data (dimensions against the data
+// really present, encoding, photometric interpretation) without decoding
+// anything. Errors wrap ErrUnsupported.
+func NewDecoder(ds *dicom.Dataset) (*Decoder, error) {
+	s, err := open(ds)
+	if err != nil {
+		return nil, err
+	}
+	if s.info.Encoding == EncOther {
+		return nil, fmt.Errorf("%w: transfer syntax %s (JPEG-LS, JPEG 2000 and video are not decoded)", ErrUnsupported, s.info.TransferSyntax)
+	}
+	return &Decoder{s: s}, nil
+}
+
+// Info returns the object's pixel module.
+func (d *Decoder) Info() *Info { return d.s.info }
+
+// NumFrames returns the number of frames present.
+func (d *Decoder) NumFrames() int { return d.s.frames }
+
+// Frame decodes frame i (0-based) to a displayable image, as Frame does.
+func (d *Decoder) Frame(i int) (image.Image, error) { return d.s.display(i) }

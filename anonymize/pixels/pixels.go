@@ -62,3 +62,6 @@ func ToLittleEndian(ds *dicom.Dataset) error {
 	}
 	return setString(ds, tag.TransferSyntaxUID, "UI", tsExplicitLE)
 }
+
+// IsUnsupported reports whether err wraps ErrUnsupported.
+func IsUnsupported(err error) bool { return errors.Is(err, ErrUnsupported) }
