@@ -1,0 +1,527 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// reqCtx is what a route under /p/{token} knows once the token resolved.
+type reqCtx struct {
+	base   string // BasePath + "/p/" + token
+	link   *Link
+	sess   *session
+	fresh  bool // no valid session cookie came with the request
+	loc    *locale
+	clinic Clinic
+	addr   string
+}
+
+func (rc *reqCtx) gatesPassed() bool {
+	return (!rc.link.NeedsLinkCode || rc.sess.has(fCode)) && (!rc.link.NeedsPassword || rc.sess.has(fPassword))
+}
+
+// mayReveal reports whether an item may be shown in this session.
+func (rc *reqCtx) mayReveal(it *Item) bool {
+	return it.Ready && (!it.Residual || rc.sess.has(fPassword))
+}
+
+// withLink resolves the token before any route under /p/{token}: rate
+// limit, lookup, session, and the floor that makes every token answer in
+// the same time for a client without a session.
+func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx := r.Context()
+		addr := s.cfg.ClientAddr(r)
+		clinic := s.b.Clinic(ctx)
+		loc := s.loc.pick(r, clinic.Language)
+		if d := s.lim.wait(addr, start); d > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+			s.errorPage(w, loc, http.StatusTooManyRequests, "err.busy.title", "err.busy.text")
+			return
+		}
+		link, err := s.b.Link(ctx, r.PathValue("token"))
+		var sess *session
+		if err == nil {
+			if !link.Expires.IsZero() && !s.cfg.Now().Before(link.Expires) {
+				err = &ExpiredError{At: link.Expires}
+			} else {
+				sess = s.readSession(r, link)
+			}
+		}
+		if sess == nil && s.cfg.LookupFloor > 0 {
+			if d := s.cfg.LookupFloor - time.Since(start); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		var exp *ExpiredError
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNotFound):
+			s.lim.fail(addr, time.Now())
+			s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+			return
+		case errors.As(err, &exp):
+			s.errorPage(w, loc, http.StatusGone, "err.expired.title", "err.expired.text")
+			return
+		default:
+			s.cfg.Logger.Error("web: link lookup failed", "err", err)
+			s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+			return
+		}
+		if info, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+			info.linkID = link.ID
+		}
+		rc := &reqCtx{
+			base: s.cfg.BasePath + "/p/" + r.PathValue("token"),
+			link: link, sess: sess, loc: loc, clinic: clinic, addr: addr,
+		}
+		if sess == nil {
+			rc.sess, rc.fresh = s.newSession(link), true
+		}
+		h(w, r, rc)
+	}
+}
+
+// pageData is what every template sees.
+type pageData struct {
+	s         *server
+	L         *locale
+	Title     string
+	Base      string
+	CSRF      string
+	BodyClass string
+	Script    bool
+	Refresh   int
+
+	// Gate pages.
+	Step     string
+	Error    string
+	Contacts []MaskedContact
+
+	// Error pages.
+	Heading, Text string
+
+	// Landing page.
+	Clinic   *Clinic
+	HasLogo  bool
+	Exam     string
+	Until    string
+	Items    []itemView
+	Count    int
+	HasDICOM bool
+}
+
+// Asset returns the content-hashed URL of an embedded asset.
+func (p *pageData) Asset(name string) string { return p.s.assetURL(name) }
+
+type itemView struct {
+	Item
+	Label    string
+	Thumb    string
+	Full     string // first frame, GIF or PDF
+	Download string
+	FrameURL string // frame URL prefix, "…/frame/"
+	FrameMS  string
+}
+
+func (s *server) render(w http.ResponseWriter, status int, name string, d *pageData) {
+	d.s = s
+	var buf bytes.Buffer
+	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", d); err != nil {
+		s.cfg.Logger.Error("web: template failed", "template", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *server) errorPage(w http.ResponseWriter, loc *locale, status int, title, text string) {
+	s.render(w, status, "error", &pageData{L: loc, Title: loc.T(title), Heading: loc.T(title), Text: loc.T(text), BodyClass: "gate-page"})
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	loc := s.loc.pick(r, s.b.Clinic(r.Context()).Language)
+	s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+}
+
+// landing shows the gate this session has not yet passed, or the study.
+func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if rc.fresh {
+		s.setSession(w, rc)
+	}
+	if !rc.gatesPassed() {
+		s.gate(w, rc, http.StatusOK, "")
+		return
+	}
+	items, err := s.b.Items(r.Context(), rc.link.ID)
+	if err != nil {
+		s.cfg.Logger.Error("web: items failed", "link", rc.link.ID, "err", err)
+		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+		return
+	}
+	s.b.RecordView(r.Context(), rc.link.ID, rc.addr, r.UserAgent())
+	loc := rc.loc
+	d := &pageData{
+		L: loc, Base: rc.base, Script: true, BodyClass: "landing-page",
+		Clinic: &rc.clinic, HasLogo: len(rc.clinic.Logo) > 0 && logoTypes[rc.clinic.LogoType],
+		Exam: loc.Date(rc.link.ExamDate), Until: loc.Date(rc.link.Expires),
+	}
+	d.Title = loc.T("landing.title")
+	counts := map[string]int{}
+	for _, it := range items {
+		if it.Residual && !rc.sess.has(fPassword) {
+			continue
+		}
+		counts[it.Kind]++
+		v := itemView{Item: it, Label: it.Title}
+		if v.Label == "" {
+			v.Label = loc.T("kind."+it.Kind, "n", counts[it.Kind])
+		}
+		if !it.Ready {
+			d.Refresh = 20
+			d.Items = append(d.Items, v)
+			continue
+		}
+		p := fmt.Sprintf("%s/i/%d/", rc.base, it.Index)
+		v.Thumb = p + "thumb.jpg"
+		v.Download = p + "download"
+		v.FrameURL = p + "frame/"
+		v.FrameMS = strconv.FormatFloat(frameMS(it.FrameTimeMS), 'f', -1, 64)
+		switch it.Kind {
+		case "cine":
+			v.Full = p + "loop.gif"
+		case "pdf":
+			v.Full = p + "report.pdf"
+		default:
+			v.Full = p + "frame/0001.jpg"
+		}
+		if it.Kind != "pdf" {
+			d.HasDICOM = true
+		}
+		d.Items = append(d.Items, v)
+	}
+	d.Count = len(d.Items)
+	s.render(w, http.StatusOK, "landing", d)
+}
+
+// frameMS bounds a frame time to something a browser can show.
+func frameMS(ms float64) float64 {
+	if ms <= 0 || math.IsNaN(ms) || math.IsInf(ms, 0) {
+		return 40
+	}
+	return math.Min(math.Max(ms, 10), 2000)
+}
+
+// step names the gate this session must pass next.
+func (rc *reqCtx) step() string {
+	switch {
+	case rc.link.NeedsLinkCode && !rc.sess.has(fCode):
+		return "code"
+	case !rc.link.NeedsPassword || rc.sess.has(fPassword):
+		return ""
+	case rc.sess.has(fOTP):
+		return "setpw"
+	case rc.sess.has(fOTPSent):
+		return "otp"
+	case rc.link.HasPassword && !rc.sess.has(fForgot):
+		return "login"
+	default:
+		return "contacts"
+	}
+}
+
+func (s *server) gate(w http.ResponseWriter, rc *reqCtx, status int, errKey string, args ...any) {
+	step := rc.step()
+	d := &pageData{L: rc.loc, Base: rc.base, CSRF: s.csrf(rc.sess), Step: step, BodyClass: "gate-page",
+		Title: rc.loc.T("gate." + step + ".title"), Contacts: rc.link.Contacts}
+	if errKey != "" {
+		d.Error = rc.loc.T(errKey, args...)
+	}
+	s.render(w, status, "gate", d)
+}
+
+// post checks what every form submission needs: a session cookie that
+// came with the request and the form's CSRF token.
+func (s *server) post(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
+	if rc.fresh {
+		s.errorPage(w, rc.loc, http.StatusForbidden, "err.cookies.title", "err.cookies.text")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := r.ParseForm(); err != nil || !s.checkCSRF(r, rc.sess) {
+		s.errorPage(w, rc.loc, http.StatusForbidden, "err.form.title", "err.form.text")
+		return false
+	}
+	return true
+}
+
+func (s *server) back(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.setSession(w, rc)
+	http.Redirect(w, r, rc.base, http.StatusSeeOther)
+}
+
+// failed answers a wrong or locked attempt on the current gate.
+func (s *server) failed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey string) {
+	var locked *LockedError
+	switch {
+	case errors.As(err, &locked):
+		s.gate(w, rc, http.StatusTooManyRequests, "gate.locked", "time", rc.loc.Date(locked.Until)+" "+locked.Until.Format("15:04"))
+	case errors.Is(err, ErrWrongCode):
+		s.gate(w, rc, http.StatusUnauthorized, wrongKey)
+	default:
+		s.cfg.Logger.Error("web: gate check failed", "link", rc.link.ID, "err", err)
+		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+	}
+}
+
+func (s *server) postCode(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !s.post(w, r, rc) {
+		return
+	}
+	if rc.step() != "code" {
+		s.back(w, r, rc)
+		return
+	}
+	code := strings.TrimSpace(r.PostFormValue("code"))
+	if code == "" || len(code) > 64 {
+		s.gate(w, rc, http.StatusUnauthorized, "gate.code.wrong")
+		return
+	}
+	if err := s.b.CheckLinkCode(r.Context(), rc.link.ID, code); err != nil {
+		if errors.Is(err, ErrWrongCode) {
+			s.lim.fail(rc.addr, time.Now())
+		}
+		s.failed(w, rc, err, "gate.code.wrong")
+		return
+	}
+	rc.sess.flags |= fCode
+	s.back(w, r, rc)
+}
+
+func (s *server) postOTPRequest(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !s.post(w, r, rc) {
+		return
+	}
+	if rc.step() != "contacts" {
+		s.back(w, r, rc)
+		return
+	}
+	i, err := strconv.Atoi(r.PostFormValue("contact"))
+	if err != nil || i < 0 || i >= len(rc.link.Contacts) {
+		s.gate(w, rc, http.StatusBadRequest, "gate.contacts.choose")
+		return
+	}
+	if err := s.b.RequestOTP(r.Context(), rc.link.ID, i); err != nil {
+		s.failed(w, rc, err, "gate.contacts.choose")
+		return
+	}
+	rc.sess.flags |= fOTPSent
+	s.back(w, r, rc)
+}
+
+func (s *server) postOTPVerify(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !s.post(w, r, rc) {
+		return
+	}
+	if rc.step() != "otp" {
+		s.back(w, r, rc)
+		return
+	}
+	code := strings.Join(strings.Fields(r.PostFormValue("code")), "")
+	if code == "" || len(code) > 32 {
+		s.gate(w, rc, http.StatusUnauthorized, "gate.otp.wrong")
+		return
+	}
+	if err := s.b.VerifyOTP(r.Context(), rc.link.ID, code); err != nil {
+		s.failed(w, rc, err, "gate.otp.wrong")
+		return
+	}
+	rc.sess.flags |= fOTP
+	s.back(w, r, rc)
+}
+
+func (s *server) postOTPRestart(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !s.post(w, r, rc) {
+		return
+	}
+	rc.sess.flags &^= fOTPSent | fOTP
+	s.back(w, r, rc)
+}
+
+func (s *server) postForgot(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !s.post(w, r, rc) {
+		return
+	}
+	rc.sess.flags |= fForgot
+	s.back(w, r, rc)
+}
+
+func (s *server) postLogin(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !s.post(w, r, rc) {
+		return
+	}
+	if rc.step() != "login" {
+		s.back(w, r, rc)
+		return
+	}
+	pw := r.PostFormValue("password")
+	if pw == "" || len(pw) > 1024 {
+		s.gate(w, rc, http.StatusUnauthorized, "gate.login.wrong")
+		return
+	}
+	if err := s.b.CheckPassword(r.Context(), rc.link.ID, pw); err != nil {
+		s.failed(w, rc, err, "gate.login.wrong")
+		return
+	}
+	rc.sess.flags |= fPassword
+	s.back(w, r, rc)
+}
+
+// MinPasswordLength is the least number of characters of a patient password.
+const MinPasswordLength = 8
+
+func (s *server) postPassword(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !s.post(w, r, rc) {
+		return
+	}
+	if rc.step() != "setpw" {
+		s.back(w, r, rc)
+		return
+	}
+	p1, p2 := r.PostFormValue("password"), r.PostFormValue("password2")
+	switch {
+	case utf8.RuneCountInString(p1) < MinPasswordLength || len(p1) > 1024:
+		s.gate(w, rc, http.StatusBadRequest, "gate.setpw.short", "n", MinPasswordLength)
+		return
+	case p1 != p2:
+		s.gate(w, rc, http.StatusBadRequest, "gate.setpw.mismatch")
+		return
+	}
+	if err := s.b.SetPassword(r.Context(), rc.link.ID, p1); err != nil {
+		s.failed(w, rc, err, "gate.setpw.mismatch")
+		return
+	}
+	rc.sess.flags = rc.sess.flags&^(fOTP|fOTPSent|fForgot) | fPassword
+	s.back(w, r, rc)
+}
+
+// ---- files ----
+
+var logoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/webp": true, "image/gif": true, "image/svg+xml": true}
+
+func (s *server) logo(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !rc.gatesPassed() || len(rc.clinic.Logo) == 0 || !logoTypes[rc.clinic.LogoType] {
+		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+		return
+	}
+	w.Header().Set("Content-Type", rc.clinic.LogoType)
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	if rc.clinic.LogoType == "image/svg+xml" {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(rc.clinic.Logo))
+}
+
+// item finds the visible item of the request's {n}.
+func (s *server) item(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*Item, bool) {
+	if !rc.gatesPassed() {
+		s.errorPage(w, rc.loc, http.StatusForbidden, "err.form.title", "err.gate.text")
+		return nil, false
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err == nil {
+		items, err := s.b.Items(r.Context(), rc.link.ID)
+		if err != nil {
+			s.cfg.Logger.Error("web: items failed", "link", rc.link.ID, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return nil, false
+		}
+		for i := range items {
+			if items[i].Index == n && rc.mayReveal(&items[i]) {
+				return &items[i], true
+			}
+		}
+	}
+	s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+	return nil, false
+}
+
+var frameName = regexp.MustCompile(`^([0-9]{4})\.jpg$`)
+
+func (s *server) file(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	it, ok := s.item(w, r, rc)
+	if !ok {
+		return
+	}
+	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	var file, ctype string
+	switch {
+	case name == "thumb.jpg":
+		file, ctype = name, "image/jpeg"
+	case name == "loop.gif" && it.Kind == "cine":
+		file, ctype = name, "image/gif"
+	case name == "report.pdf" && it.Kind == "pdf":
+		file, ctype = name, "application/pdf"
+	case r.PathValue("f") != "" && it.Kind != "pdf":
+		m := frameName.FindStringSubmatch(r.PathValue("f"))
+		if m == nil {
+			break
+		}
+		f, _ := strconv.Atoi(m[1])
+		if f < 1 || f > max(it.Frames, 1) {
+			break
+		}
+		file, ctype = "frame/"+m[1]+".jpg", "image/jpeg"
+	}
+	if file == "" {
+		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+		return
+	}
+	s.serveFile(w, r, rc, it, file, ctype, "")
+}
+
+func (s *server) download(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	it, ok := s.item(w, r, rc)
+	if !ok {
+		return
+	}
+	switch it.Kind {
+	case "cine":
+		s.serveFile(w, r, rc, it, "loop.gif", "image/gif", fmt.Sprintf("ultrasound-%02d.gif", it.Index))
+	case "pdf":
+		s.serveFile(w, r, rc, it, "report.pdf", "application/pdf", fmt.Sprintf("report-%02d.pdf", it.Index))
+	default:
+		s.serveFile(w, r, rc, it, "frame/0001.jpg", "image/jpeg", fmt.Sprintf("ultrasound-%02d.jpg", it.Index))
+	}
+}
+
+func (s *server) serveFile(w http.ResponseWriter, r *http.Request, rc *reqCtx, it *Item, file, ctype, attachment string) {
+	f, mod, err := s.b.Open(r.Context(), rc.link.ID, it.Index, file)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			s.cfg.Logger.Error("web: open failed", "link", rc.link.ID, "item", it.Index, "file", file, "err", err)
+		}
+		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Cache-Control", "private, max-age=86400")
+	if attachment != "" {
+		h.Set("Content-Disposition", `attachment; filename="`+attachment+`"`)
+	}
+	http.ServeContent(w, r, "", mod, f)
+}
