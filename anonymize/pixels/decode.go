@@ -168,7 +168,7 @@ func jpegToDisplay(img image.Image, in *Info) image.Image {
 			for x := 0; x < b.Dx(); x++ {
 				yi := yc.YOffset(b.Min.X+x, b.Min.Y+y)
 				ci := yc.COffset(b.Min.X+x, b.Min.Y+y)
-				r, g, bb := ybrToRGB(float64(yc.Y[yi]), float64(yc.Cb[ci]), float64(yc.Cr[ci]), 128)
+				r, g, bb := color.YCbCrToRGB(yc.Y[yi], yc.Cb[ci], yc.Cr[ci])
 				o := out.PixOffset(x, y)
 				out.Pix[o], out.Pix[o+1], out.Pix[o+2], out.Pix[o+3] = r, g, bb, 255
 			}

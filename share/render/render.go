@@ -16,6 +16,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
@@ -87,7 +88,11 @@ func Object(ds *dicom.Dataset, put func(name string, write func(io.Writer) error
 		out.Animation = AnimationName
 		anim = &gif.GIF{LoopCount: 0}
 		step = (n + AnimationMaxFrames - 1) / AnimationMaxFrames
-		quant = newQuantizer(in.SamplesPerPixel == 1 && strings.HasPrefix(in.Photometric, "MONOCHROME"))
+		if in.SamplesPerPixel == 1 && strings.HasPrefix(in.Photometric, "MONOCHROME") {
+			quant = grayQuantizer()
+		} else {
+			quant = colourQuantizer()
+		}
 	}
 	delay := int(math.Round(out.FrameTimeMS * float64(step) / 10))
 	if delay < 2 {
@@ -159,6 +164,12 @@ type quantizer struct {
 	gray bool
 	cube []uint8
 }
+
+// The quantizers are built once and shared (read-only).
+var (
+	grayQuantizer   = sync.OnceValue(func() *quantizer { return newQuantizer(true) })
+	colourQuantizer = sync.OnceValue(func() *quantizer { return newQuantizer(false) })
+)
 
 func newQuantizer(gray bool) *quantizer {
 	q := &quantizer{gray: gray}
