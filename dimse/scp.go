@@ -1,0 +1,367 @@
+package dimse
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"time"
+)
+
+// message is the DIMSE message being received on an association.
+type message struct {
+	pcid    byte
+	cmdBuf  []byte
+	cmd     *command
+	store   *spool // C-STORE data set sink; nil for commands without data set
+	fail    Status // when set, the data set is drained and this status answered
+	failWhy string
+	size    int64
+}
+
+// spool streams one data set to a Part 10 file in SpoolDir.
+type spool struct {
+	f    *os.File
+	w    *bufio.Writer
+	path string
+	err  error
+}
+
+func (a *scpAssoc) serve() {
+	var m *message
+	for {
+		if m == nil && !a.idle() {
+			a.abort(abortSourceUser, abortReasonNotSpecified)
+			metricAssociations.WithLabelValues("aborted").Inc()
+			metricFailures.WithLabelValues(failShutdown).Inc()
+			a.log.Info("association aborted: server shutting down")
+			return
+		}
+		typ, body, err := a.ul.readNoDeadline()
+		if err != nil {
+			a.discard(m)
+			var pe *errPDU
+			switch {
+			case errors.As(err, &pe):
+				a.protocolError(failMalformedPDU, "malformed PDU: "+pe.msg, pe.reason)
+			case isTimeout(err) && m == nil && a.isShutting():
+				a.abort(abortSourceUser, abortReasonNotSpecified)
+				metricAssociations.WithLabelValues("aborted").Inc()
+				metricFailures.WithLabelValues(failShutdown).Inc()
+				a.log.Info("association aborted: server shutting down")
+			case isTimeout(err):
+				a.abort(abortSourceProvider, abortReasonNotSpecified)
+				metricAssociations.WithLabelValues("aborted").Inc()
+				metricFailures.WithLabelValues(failTimeout).Inc()
+				a.log.Warn("association aborted: peer idle too long", "idle_timeout", a.s.cfg.IdleTimeout, "mid_message", m != nil)
+			default:
+				metricAssociations.WithLabelValues("aborted").Inc()
+				metricFailures.WithLabelValues(failConnection).Inc()
+				a.log.Warn("association ended: connection lost without release", "err", err, "mid_message", m != nil)
+			}
+			return
+		}
+		a.setBusy()
+		switch typ {
+		case pduPData:
+			p, err := decodePData(body)
+			if err != nil {
+				a.discard(m)
+				a.protocolError(failMalformedPDU, err.Error(), abortReason(err))
+				return
+			}
+			for _, v := range p.PDVs {
+				var done bool
+				m, done, err = a.pdv(m, v)
+				if err != nil {
+					a.discard(m)
+					a.protocolError(failBadCommand, err.Error(), abortInvalidParamValue)
+					return
+				}
+				if done {
+					m = nil
+				}
+			}
+		case pduReleaseRQ:
+			if m != nil {
+				a.discard(m)
+				a.protocolError(failUnexpectedPDU, "A-RELEASE-RQ in the middle of a message", abortUnexpectedPDU)
+				return
+			}
+			if err := a.ul.write(encodeReleaseRP()); err != nil {
+				metricAssociations.WithLabelValues("aborted").Inc()
+				a.log.Warn("association ended: cannot send A-RELEASE-RP", "err", err)
+				return
+			}
+			// ARTIM: the requestor closes the connection after A-RELEASE-RP.
+			a.ul.c.SetReadDeadline(time.Now().Add(a.s.cfg.ARTIMTimeout))
+			io.Copy(io.Discard, io.LimitReader(a.ul.br, 1<<20))
+			a.log.Info("association released", "duration", time.Since(a.info.Opened).Round(time.Millisecond))
+			return
+		case pduAbort:
+			a.discard(m)
+			ab, _ := decodeBody(typ, body)
+			src, rsn := byte(0), byte(0)
+			if x, ok := ab.(*abortPDU); ok {
+				src, rsn = x.Source, x.Reason
+			}
+			metricAssociations.WithLabelValues("aborted").Inc()
+			metricFailures.WithLabelValues(failPeerAbort).Inc()
+			a.log.Warn("association aborted by peer", "what", abortReasonText(src, rsn), "source", src, "reason", rsn, "mid_message", m != nil)
+			return
+		default:
+			a.discard(m)
+			a.protocolError(failUnexpectedPDU, fmt.Sprintf("unexpected PDU type 0x%02X after association", typ), abortUnexpectedPDU)
+			return
+		}
+	}
+}
+
+// discard drops a partly received message's spool file.
+func (a *scpAssoc) discard(m *message) {
+	if m != nil && m.store != nil {
+		m.store.close()
+		os.Remove(m.store.path)
+		m.store = nil
+	}
+}
+
+func (sp *spool) close() {
+	if sp.f == nil {
+		return
+	}
+	if sp.err == nil {
+		sp.err = sp.w.Flush()
+	}
+	if err := sp.f.Close(); sp.err == nil {
+		sp.err = err
+	}
+	sp.f = nil
+}
+
+// pdv handles one PDV; done reports that the message was answered.
+func (a *scpAssoc) pdv(m *message, v pdv) (*message, bool, error) {
+	pc, ok := a.ctxs[v.ContextID]
+	if !ok {
+		return m, false, fmt.Errorf("PDV on presentation context %d, which was not accepted", v.ContextID)
+	}
+	if m == nil {
+		if !v.isCommand() {
+			return m, false, fmt.Errorf("data set fragment on context %d without a command", v.ContextID)
+		}
+		m = &message{pcid: v.ContextID}
+	}
+	if v.ContextID != m.pcid {
+		return m, false, fmt.Errorf("fragment on presentation context %d in a message on context %d", v.ContextID, m.pcid)
+	}
+	if v.isCommand() {
+		if m.cmd != nil {
+			return m, false, errors.New("command fragment after the command set was complete")
+		}
+		if len(m.cmdBuf)+len(v.Data) > maxCommandSize {
+			return m, false, fmt.Errorf("command set larger than %d bytes", maxCommandSize)
+		}
+		m.cmdBuf = append(m.cmdBuf, v.Data...)
+		if !v.isLast() {
+			return m, false, nil
+		}
+		cmd, err := decodeCommand(m.cmdBuf)
+		if err != nil {
+			return m, false, err
+		}
+		m.cmd, m.cmdBuf = cmd, nil
+		return a.startMessage(m, pc)
+	}
+	if m.cmd == nil {
+		return m, false, errors.New("data set fragment before the command set was complete")
+	}
+	if !m.cmd.hasDataSet() {
+		return m, false, errors.New("data set fragment for a command without data set")
+	}
+	a.dataFragment(m, v.Data)
+	if !v.isLast() {
+		return m, false, nil
+	}
+	return m, true, a.finishStore(m, pc)
+}
+
+// startMessage acts on a complete command set.
+func (a *scpAssoc) startMessage(m *message, pc acceptedCtx) (*message, bool, error) {
+	c := m.cmd
+	switch c.Field {
+	case cmdCEchoRQ:
+		if c.hasDataSet() {
+			m.fail = StatusCannotUnderstand
+			return m, false, nil // drain it, then answer
+		}
+		rsp := &command{Field: cmdCEchoRSP, MessageIDRespondedTo: c.MessageID, DataSetType: dataSetAbsent,
+			AffectedSOPClassUID: uidVerification, Status: StatusSuccess}
+		if err := a.ul.sendCommand(m.pcid, encodeCommand(rsp)); err != nil {
+			return m, false, fmt.Errorf("sending C-ECHO-RSP: %w", err)
+		}
+		a.log.Debug("C-ECHO answered")
+		return nil, true, nil
+	case cmdCStoreRQ:
+		if !c.hasDataSet() {
+			return nil, true, a.respondStore(m, StatusCannotUnderstand, "C-STORE-RQ without data set")
+		}
+		switch {
+		case pc.abstract == uidVerification:
+			m.fail, m.failWhy = StatusSOPClassNotSupported, "C-STORE on the Verification context"
+		case c.AffectedSOPClassUID != pc.abstract:
+			m.fail, m.failWhy = StatusDataSetMismatch, "affected SOP class differs from the presentation context's"
+		case c.AffectedSOPInstanceUID == "":
+			m.fail, m.failWhy = StatusCannotUnderstand, "no affected SOP instance UID"
+		default:
+			m.store = a.openSpool(c.AffectedSOPClassUID, c.AffectedSOPInstanceUID, pc.ts)
+			if m.store.err != nil {
+				m.fail, m.failWhy = StatusOutOfResources, "cannot create spool file: "+m.store.err.Error()
+				metricFailures.WithLabelValues(failSpool).Inc()
+				a.log.Error("cannot create spool file", "err", m.store.err)
+				a.discard(m)
+			}
+		}
+		return m, false, nil
+	default:
+		if !c.hasDataSet() {
+			return nil, true, a.respondUnsupported(m)
+		}
+		m.fail = 0x0211
+		return m, false, nil
+	}
+}
+
+func (a *scpAssoc) respondUnsupported(m *message) error {
+	metricFailures.WithLabelValues(failBadCommand).Inc()
+	a.log.Warn("unsupported DIMSE command refused", "command_field", fmt.Sprintf("0x%04X", m.cmd.Field))
+	rsp := &command{Field: m.cmd.Field | 0x8000, MessageIDRespondedTo: m.cmd.MessageID, DataSetType: dataSetAbsent,
+		Status: 0x0211, AffectedSOPClassUID: m.cmd.AffectedSOPClassUID}
+	return a.ul.sendCommand(m.pcid, encodeCommand(rsp))
+}
+
+func (a *scpAssoc) openSpool(sopClass, sopInstance, ts string) *spool {
+	sp := &spool{}
+	f, err := os.CreateTemp(a.s.cfg.SpoolDir, "rx-"+a.info.ID+"-*.dcm")
+	if err != nil {
+		sp.err = err
+		return sp
+	}
+	sp.f, sp.path = f, f.Name()
+	sp.w = bufio.NewWriterSize(f, 128<<10)
+	_, sp.err = sp.w.Write(part10Header(sopClass, sopInstance, ts, a.info.CallingAET))
+	return sp
+}
+
+// dataFragment writes (or drains) one data set fragment.
+func (a *scpAssoc) dataFragment(m *message, b []byte) {
+	m.size += int64(len(b))
+	metricBytes.Add(float64(len(b)))
+	if m.store == nil {
+		return
+	}
+	if m.size > a.s.cfg.MaxObjectSize {
+		m.fail, m.failWhy = StatusOutOfResources, fmt.Sprintf("object larger than the maximum object size %d", a.s.cfg.MaxObjectSize)
+		metricFailures.WithLabelValues(failObjectTooLarge).Inc()
+		a.log.Warn("object refused: larger than the maximum object size; draining the rest", "max_object_size", a.s.cfg.MaxObjectSize)
+		a.discard(m)
+		return
+	}
+	if _, err := m.store.w.Write(b); err != nil {
+		m.store.err = err
+		m.fail, m.failWhy = StatusOutOfResources, "cannot write spool file: "+err.Error()
+		metricFailures.WithLabelValues(failSpool).Inc()
+		a.log.Error("cannot write spool file; draining the rest of the object", "err", err)
+		a.discard(m)
+	}
+}
+
+// finishStore is called on the last data set fragment: it closes the spool
+// file, calls the handler and sends the response.
+func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
+	start := time.Now()
+	if m.cmd.Field != cmdCStoreRQ {
+		if m.cmd.Field == cmdCEchoRQ {
+			return a.respondEcho(m, StatusCannotUnderstand)
+		}
+		return a.respondUnsupported(m)
+	}
+	st := m.fail
+	why := m.failWhy
+	if st == StatusSuccess && m.store != nil {
+		m.store.close()
+		if m.store.err != nil {
+			st, why = StatusOutOfResources, "cannot complete spool file: "+m.store.err.Error()
+			metricFailures.WithLabelValues(failSpool).Inc()
+			a.log.Error("cannot complete spool file", "err", m.store.err)
+		} else {
+			obj := &Object{
+				SOPClassUID:       m.cmd.AffectedSOPClassUID,
+				SOPInstanceUID:    m.cmd.AffectedSOPInstanceUID,
+				TransferSyntaxUID: pc.ts,
+				Path:              m.store.path,
+				Size:              m.size,
+			}
+			st = a.callHandler(obj)
+			if st.IsFailure() {
+				metricFailures.WithLabelValues(failHandler).Inc()
+				why = "storage failed"
+			}
+		}
+		if err := os.Remove(m.store.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.log.Warn("cannot remove spool file", "err", err)
+		}
+		m.store = nil
+	}
+	err := a.respondStore(m, st, why)
+	metricStoreLatency.Observe(time.Since(start).Seconds())
+	lvl := a.log.Info
+	if !st.IsSuccess() {
+		lvl = a.log.Warn
+	}
+	lvl("C-STORE answered", "sop_class", m.cmd.AffectedSOPClassUID, "transfer_syntax", pc.ts, "bytes", m.size,
+		"status", st.String(), "why", why, "took", time.Since(start).Round(time.Microsecond))
+	return err
+}
+
+func (a *scpAssoc) respondEcho(m *message, st Status) error {
+	rsp := &command{Field: cmdCEchoRSP, MessageIDRespondedTo: m.cmd.MessageID, DataSetType: dataSetAbsent,
+		AffectedSOPClassUID: uidVerification, Status: st}
+	return a.ul.sendCommand(m.pcid, encodeCommand(rsp))
+}
+
+func (a *scpAssoc) respondStore(m *message, st Status, why string) error {
+	metricObjects.WithLabelValues(st.class()).Inc()
+	rsp := &command{
+		Field:                  cmdCStoreRSP,
+		MessageIDRespondedTo:   m.cmd.MessageID,
+		DataSetType:            dataSetAbsent,
+		AffectedSOPClassUID:    m.cmd.AffectedSOPClassUID,
+		AffectedSOPInstanceUID: m.cmd.AffectedSOPInstanceUID,
+		Status:                 st,
+	}
+	if st.IsFailure() {
+		rsp.ErrorComment = why
+	}
+	if err := a.ul.sendCommand(m.pcid, encodeCommand(rsp)); err != nil {
+		return fmt.Errorf("sending C-STORE-RSP: %w", err)
+	}
+	return nil
+}
+
+// callHandler runs the handler with a deadline, turning a panic into
+// Processing Failure.
+func (a *scpAssoc) callHandler(obj *Object) (st Status) {
+	ctx, cancel := context.WithTimeout(a.s.baseCtx, a.s.cfg.IdleTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			metricFailures.WithLabelValues(failHandlerPanic).Inc()
+			a.log.Error("store handler panicked; answering processing failure", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			st = StatusProcessingFailure
+		}
+	}()
+	return a.s.h.HandleStore(ctx, &a.info, obj)
+}

@@ -1,0 +1,472 @@
+package dimse
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Server is a C-ECHO and C-STORE SCP. Create it with NewServer, run it with
+// Serve and stop it with Shutdown.
+type Server struct {
+	cfg         Config
+	h           Handler
+	log         *slog.Logger
+	sopClasses  map[string]bool
+	calledAETs  map[string]bool
+	callingAETs map[string]bool
+
+	baseCtx context.Context
+	cancel  context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*scpAssoc]struct{}
+	accepted  int // associations past negotiation (the MaxAssociations cap)
+	shutting  bool
+	wg        sync.WaitGroup
+}
+
+// NewServer checks cfg, fills in defaults and returns a server that hands
+// received objects to h.
+func NewServer(cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("dimse: nil Handler")
+	}
+	cfg.AETitles = append([]string(nil), cfg.AETitles...)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:         cfg,
+		h:           h,
+		log:         cfg.Logger.With("component", "dimse"),
+		sopClasses:  map[string]bool{uidVerification: true},
+		calledAETs:  map[string]bool{},
+		callingAETs: map[string]bool{},
+		listeners:   map[net.Listener]struct{}{},
+		conns:       map[*scpAssoc]struct{}{},
+	}
+	for _, c := range cfg.SOPClasses {
+		s.sopClasses[c] = true
+	}
+	for _, t := range cfg.AETitles {
+		s.calledAETs[t] = true
+	}
+	for _, t := range cfg.AllowedCallingAETs {
+		s.callingAETs[trimAE(t)] = true
+	}
+	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func trimAE(s string) string { return aeString([]byte(s)) }
+
+// ErrServerClosed is returned by Serve when called after Shutdown.
+var ErrServerClosed = errors.New("dimse: server closed")
+
+// Serve accepts associations on l until Shutdown; then it returns nil.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	s.log.Info("DICOM listener ready", "addr", l.Addr().String(), "ae_titles", s.cfg.AETitles)
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			shutting := s.shutting
+			s.mu.Unlock()
+			if shutting {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("dimse: accept: %w", err)
+		}
+		backoff = 0
+		a := &scpAssoc{s: s, peer: c.RemoteAddr().String()}
+		a.ul = newULConn(c, max(s.cfg.MaxPDULength, assocPDULimit), s.cfg.IdleTimeout)
+		s.mu.Lock()
+		if s.shutting {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		if len(s.conns) >= 4*s.cfg.MaxAssociations+8 {
+			// Far over the limit: do not even spend a goroutine on the RJ.
+			s.mu.Unlock()
+			metricAssociations.WithLabelValues("rejected").Inc()
+			metricFailures.WithLabelValues(failRejectLimit).Inc()
+			s.log.Warn("connection refused: too many open connections", "peer", a.peer, "limit", s.cfg.MaxAssociations)
+			c.Close()
+			continue
+		}
+		s.conns[a] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			a.run()
+			s.mu.Lock()
+			delete(s.conns, a)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting, lets associations finish the message in progress
+// (idle ones are aborted at once), and waits for them. When ctx ends first,
+// the remaining connections are closed and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for a := range s.conns {
+		a.beginShutdown()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for a := range s.conns {
+			a.ul.c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+func newID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// acceptedCtx is a presentation context we accepted.
+type acceptedCtx struct {
+	abstract, ts string
+}
+
+// scpAssoc is the state of one association on the SCP side.
+type scpAssoc struct {
+	s    *Server
+	ul   *ulConn
+	peer string
+	log  *slog.Logger
+	info Association
+	ctxs map[byte]acceptedCtx
+
+	mu       sync.Mutex
+	busy     bool // a message is being received or handled
+	shutting bool
+}
+
+// beginShutdown is called with s.mu held.
+func (a *scpAssoc) beginShutdown() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.shutting = true
+	if !a.busy {
+		a.ul.c.SetReadDeadline(time.Now()) // wake an idle read
+	}
+}
+
+// idle marks the association between messages; false means stop (shutdown).
+func (a *scpAssoc) idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.busy = false
+	if a.shutting {
+		return false
+	}
+	a.ul.c.SetReadDeadline(time.Now().Add(a.s.cfg.IdleTimeout))
+	return true
+}
+
+// setBusy marks a message in progress; a shutdown then waits for it.
+func (a *scpAssoc) setBusy() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.busy && a.shutting {
+		// The shutdown poked the deadline just as data arrived: let this
+		// message finish.
+		a.ul.c.SetReadDeadline(time.Now().Add(a.s.cfg.IdleTimeout))
+	}
+	a.busy = true
+}
+
+func (a *scpAssoc) isShutting() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.shutting
+}
+
+func (a *scpAssoc) run() {
+	defer a.ul.c.Close()
+	a.log = a.s.log.With("peer", a.peer)
+	if !a.negotiate() {
+		return
+	}
+	start := time.Now()
+	metricActive.Inc()
+	defer func() {
+		metricActive.Dec()
+		metricAssocDuration.Observe(time.Since(start).Seconds())
+		a.s.mu.Lock()
+		a.s.accepted--
+		a.s.mu.Unlock()
+		a.s.h.AssociationClosed(&a.info)
+	}()
+	a.serve()
+}
+
+// negotiate reads the A-ASSOCIATE-RQ and answers AC or RJ. It reports
+// whether the association was accepted (and counted in s.accepted).
+func (a *scpAssoc) negotiate() bool {
+	s := a.s
+	typ, body, err := a.ul.read(s.cfg.ARTIMTimeout)
+	if err != nil {
+		var pe *errPDU
+		switch {
+		case errors.As(err, &pe):
+			a.abort(abortSourceProvider, pe.reason)
+			metricFailures.WithLabelValues(failMalformedPDU).Inc()
+			a.log.Warn("association aborted: malformed first PDU", "problem", pe.msg)
+		case isTimeout(err):
+			metricFailures.WithLabelValues(failTimeout).Inc()
+			a.log.Warn("connection closed: no A-ASSOCIATE-RQ within the ARTIM timeout", "timeout", s.cfg.ARTIMTimeout)
+		case errors.Is(err, io.EOF):
+			a.log.Debug("connection closed before A-ASSOCIATE-RQ (probe or port check)")
+		default:
+			metricFailures.WithLabelValues(failConnection).Inc()
+			a.log.Warn("connection failed before A-ASSOCIATE-RQ", "err", err)
+		}
+		return false
+	}
+	if typ != pduAssociateRQ {
+		a.abort(abortSourceProvider, abortUnexpectedPDU)
+		metricFailures.WithLabelValues(failUnexpectedPDU).Inc()
+		a.log.Warn("association aborted: first PDU is not A-ASSOCIATE-RQ", "pdu_type", fmt.Sprintf("0x%02X", typ))
+		return false
+	}
+	rq, err := decodeAssociate(typ, body)
+	if err != nil {
+		a.abort(abortSourceProvider, abortReason(err))
+		metricFailures.WithLabelValues(failMalformedPDU).Inc()
+		a.log.Warn("association aborted: malformed A-ASSOCIATE-RQ", "problem", err.Error())
+		return false
+	}
+	a.log = a.log.With("calling_aet", rq.CallingAET, "called_aet", rq.CalledAET)
+
+	reject := func(result, source, reason byte, fail string) bool {
+		a.ul.write(encodeRJ(associateRJ{result, source, reason}))
+		metricAssociations.WithLabelValues("rejected").Inc()
+		metricFailures.WithLabelValues(fail).Inc()
+		a.log.Warn("association rejected: "+rejectReasonText(source, reason), "result", result, "source", source, "reason", reason)
+		// Give the peer the ARTIM time to read the RJ and close first.
+		a.ul.c.SetReadDeadline(time.Now().Add(min(s.cfg.ARTIMTimeout, 5*time.Second)))
+		io.Copy(io.Discard, io.LimitReader(a.ul.br, 1<<20))
+		return false
+	}
+	if !a.peerAllowed() {
+		a.log = a.log.With("why", "peer address not in the allow-list")
+		return reject(1, 1, 1, failRejectPeer)
+	}
+	if rq.ProtocolVersion&1 == 0 {
+		return reject(1, 2, 2, failRejectProtocol)
+	}
+	if rq.AppContext != uidApplicationContext {
+		return reject(1, 1, 2, failRejectAppContext)
+	}
+	if !s.calledAETs[rq.CalledAET] {
+		return reject(1, 1, 7, failRejectCalledAE)
+	}
+	if len(s.callingAETs) > 0 && !s.callingAETs[rq.CallingAET] {
+		return reject(1, 1, 3, failRejectCallingAE)
+	}
+	s.mu.Lock()
+	full := s.accepted >= s.cfg.MaxAssociations
+	if !full {
+		s.accepted++
+	}
+	s.mu.Unlock()
+	if full {
+		a.log = a.log.With("limit", s.cfg.MaxAssociations)
+		return reject(2, 3, 2, failRejectLimit)
+	}
+
+	ac, accepted := s.negotiateContexts(rq)
+	a.ctxs = accepted
+	a.ul.peerMax = rq.User.MaxLength
+	a.info = Association{
+		ID:         newID(),
+		CallingAET: rq.CallingAET,
+		CalledAET:  rq.CalledAET,
+		PeerAddr:   a.peer,
+		Opened:     time.Now(),
+	}
+	a.log = a.log.With("assoc", a.info.ID)
+	if err := a.ul.write(encodeAssociate(ac)); err != nil {
+		metricAssociations.WithLabelValues("aborted").Inc()
+		metricFailures.WithLabelValues(failConnection).Inc()
+		a.log.Warn("association failed: cannot send A-ASSOCIATE-AC", "err", err)
+		s.mu.Lock()
+		s.accepted--
+		s.mu.Unlock()
+		return false
+	}
+	metricAssociations.WithLabelValues("accepted").Inc()
+	var rejected []string
+	for _, pc := range ac.Contexts {
+		if pc.Result != pcAcceptance {
+			rejected = append(rejected, fmt.Sprintf("%d:%s", pc.ID, pcResultText(pc.Result)))
+		}
+	}
+	a.log.Info("association accepted", "contexts_accepted", len(accepted), "contexts_rejected", len(rejected),
+		"rejected", rejected, "peer_max_pdu", rq.User.MaxLength, "peer_implementation", rq.User.ImplClassUID)
+	return true
+}
+
+func pcResultText(r byte) string {
+	switch r {
+	case pcAcceptance:
+		return "accepted"
+	case pcUserRejection:
+		return "user rejection"
+	case pcAbstractNotSupported:
+		return "abstract syntax not supported"
+	case pcTransferSynNotSupported:
+		return "transfer syntaxes not supported"
+	}
+	return "no reason"
+}
+
+func abortReason(err error) byte {
+	var pe *errPDU
+	if errors.As(err, &pe) {
+		return pe.reason
+	}
+	return abortInvalidParamValue
+}
+
+func (a *scpAssoc) peerAllowed() bool {
+	if len(a.s.cfg.AllowedPeers) == 0 {
+		return true
+	}
+	host, _, err := net.SplitHostPort(a.peer)
+	if err != nil {
+		host = a.peer
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	for _, n := range a.s.cfg.AllowedPeers {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// negotiateContexts answers each proposed presentation context: the
+// Verification class and configured storage classes are accepted with the
+// first transfer syntax in our preference order that the peer proposed.
+func (s *Server) negotiateContexts(rq *associate) (*associate, map[byte]acceptedCtx) {
+	ac := &associate{
+		Type:       pduAssociateAC,
+		CalledAET:  rq.CalledAET,
+		CallingAET: rq.CallingAET,
+		AppContext: uidApplicationContext,
+		User: userInfo{
+			MaxLength:    s.cfg.MaxPDULength,
+			ImplClassUID: ImplementationClassUID,
+			ImplVersion:  ImplementationVersionName,
+		},
+	}
+	accepted := map[byte]acceptedCtx{}
+	for _, pc := range rq.Contexts {
+		res := presCtx{ID: pc.ID}
+		switch {
+		case !s.sopClasses[pc.Abstract]:
+			res.Result = pcAbstractNotSupported
+		default:
+			ts := chooseTS(s.cfg.TransferSyntaxes, pc.Transfer)
+			if ts == "" && pc.Abstract == uidVerification {
+				ts = chooseTS([]string{uidImplicitVRLE, uidExplicitVRLE}, pc.Transfer)
+			}
+			if ts == "" {
+				res.Result = pcTransferSynNotSupported
+			} else if _, dup := accepted[pc.ID]; dup {
+				res.Result = pcNoReason // duplicate context ID
+			} else {
+				res.Result = pcAcceptance
+				res.Transfer = []string{ts}
+				accepted[pc.ID] = acceptedCtx{abstract: pc.Abstract, ts: ts}
+			}
+		}
+		ac.Contexts = append(ac.Contexts, res)
+	}
+	return ac, accepted
+}
+
+func chooseTS(prefs, proposed []string) string {
+	for _, p := range prefs {
+		for _, q := range proposed {
+			if p == q {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// abort sends A-ABORT (best effort) and closes the connection.
+func (a *scpAssoc) abort(source, reason byte) {
+	a.ul.c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	a.ul.bw.Reset(a.ul.c)
+	a.ul.c.Write(encodeAbort(source, reason))
+	a.ul.c.Close()
+}
+
+// protocolError aborts the association for a peer error and logs it.
+func (a *scpAssoc) protocolError(fail, what string, reason byte) {
+	a.abort(abortSourceProvider, reason)
+	metricAssociations.WithLabelValues("aborted").Inc()
+	metricFailures.WithLabelValues(fail).Inc()
+	a.log.Warn("association aborted: "+what, "abort_reason", abortReasonText(abortSourceProvider, reason))
+}
