@@ -123,6 +123,10 @@ func checkCleaned(t *testing.T, orig, back *dicom.Dataset, keep []image.Rectangl
 			}
 			leak := leakOutside(b, mask)
 			worstLeak = max(worstLeak, leak)
+			// 16×16 blocks wholly outside the regions decode to black.
+			if far := leakOutside(b, outsideMCUs(in.Columns, in.Rows, mask)); far > 2 {
+				t.Errorf("frame %d: blocks wholly outside the regions show up to %d", f, far)
+			}
 			if leak > JPEGLeakMax {
 				t.Errorf("frame %d: outside the regions up to %d", f, leak)
 			}
@@ -190,4 +194,31 @@ func TestCleanRefusesJPEGLossless(t *testing.T) {
 	if err := Clean(ds, keep); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("Clean(JPEG lossless) = %v, want ErrUnsupported", err)
 	}
+}
+
+// outsideMCUs returns a mask that is false only for pixels whose 16×16 block
+// holds no kept pixel (so leakOutside measures just those).
+func outsideMCUs(w, h int, mask []bool) []bool {
+	out := make([]bool, len(mask))
+	for by := 0; by < h; by += 16 {
+		for bx := 0; bx < w; bx += 16 {
+			any := false
+			for y := by; y < min(by+16, h) && !any; y++ {
+				for x := bx; x < min(bx+16, w); x++ {
+					if mask[y*w+x] {
+						any = true
+						break
+					}
+				}
+			}
+			if any {
+				for y := by; y < min(by+16, h); y++ {
+					for x := bx; x < min(bx+16, w); x++ {
+						out[y*w+x] = true
+					}
+				}
+			}
+		}
+	}
+	return out
 }
