@@ -281,6 +281,9 @@ func scanMeta(s *src, l *layout) error {
 			l.metaStart = pos + hdr + vl
 		}
 		if t.Element == 0x0010 {
+			if !isStringKind(t, vr) {
+				return invalidf("transfer syntax UID (0002,0010) at offset %d has VR %s, must be UI", pos, vr)
+			}
 			if vl > 64 {
 				return invalidf("transfer syntax UID (0002,0010) at offset %d is %d bytes long, at most 64 allowed", pos, vl)
 			}
@@ -288,14 +291,19 @@ func scanMeta(s *src, l *layout) error {
 			if err != nil {
 				return err
 			}
-			l.tsUID = strings.Trim(string(v), " \x00")
+			if !tsFound { // the library uses the first one
+				l.tsUID = strings.Trim(string(v), " \x00")
+				if l.tsUID == "" {
+					return invalidf("transfer syntax UID (0002,0010) at offset %d is empty", pos)
+				}
+			}
 			tsFound = true
 		}
 		first = false
 		pos += hdr + vl
 	}
 	l.metaEnd = pos
-	l.tsMissing = !tsFound || l.tsUID == ""
+	l.tsMissing = !tsFound
 	return nil
 }
 
@@ -315,8 +323,8 @@ type frame struct {
 	limit int64 // innermost defined end: no element may go past it
 	start int64 // offset of the owning element, for messages
 	owner tag.Tag
-	items int  // items seen (encapsulated: the first is the offset table)
-	deep  bool // counts towards the nesting depth
+	items int32 // items seen (encapsulated: the first is the offset table)
+	deep  bool  // counts towards the nesting depth
 }
 
 // walk checks the dataset from start to the end of the file.
@@ -487,6 +495,10 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 		}
 		rest := remaining - hdr
 		kind := tag.GetVRKind(t, vr)
+		if t == tag.SpecificCharacterSet && top.kind == kTop && !isStringKind(t, vr) {
+			// The library reads it as strings and panics otherwise.
+			return invalidf("specific character set (0008,0005) at offset %d has VR %s, must be CS", pos, vr)
+		}
 		if vl == undefinedLength {
 			f := frame{end: -1, limit: top.limit, start: pos, owner: t}
 			switch {
@@ -524,6 +536,15 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 		}
 		pos += hdr + int64(vl)
 	}
+}
+
+// isStringKind reports whether the library holds the value as strings.
+func isStringKind(t tag.Tag, vr string) bool {
+	switch tag.GetVRKind(t, vr) {
+	case tag.VRString, tag.VRStringList, tag.VRDate:
+		return true
+	}
+	return false
 }
 
 // implicitVR is the VR the library assumes in implicit VR (dicom v1.1.0

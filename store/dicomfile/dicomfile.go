@@ -12,6 +12,7 @@ package dicomfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -57,11 +58,15 @@ func Read(path string, lim Limits, headerOnly bool) (ds *dicom.Dataset, err erro
 	if err != nil {
 		return nil, err
 	}
-	l, err := scan(f, st.Size(), lim)
+	return parse(f, st.Size(), lim, headerOnly)
+}
+
+func parse(r io.ReaderAt, size int64, lim Limits, headerOnly bool) (ds *dicom.Dataset, err error) {
+	l, err := scan(r, size, lim)
 	if err != nil {
 		return nil, err
 	}
-	rd, n := l.normalized(f)
+	rd, n := l.normalized(r)
 	opts := []dicom.ParseOption{dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet()}
 	if headerOnly {
 		opts = append(opts, dicom.SkipPixelData())
