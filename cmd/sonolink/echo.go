@@ -1,5 +1,3 @@
-//go:build dimse_echo
-
 package main
 
 import (
