@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-
-	"github.com/spf13/pflag"
 )
 
 // node is a running sonolink: DICOM server, store, pipeline, share service,
@@ -24,8 +22,3 @@ func startNode(ctx context.Context, c *serveConfig, logger *slog.Logger) (*node,
 func (n *node) healthy() error               { return nil }
 func (n *node) close()                       {}
 func (n *node) shutdown(ctx context.Context) {}
-
-// deliveryFlags configures e-mail and SMS providers.
-type deliveryFlags struct{}
-
-func (d *deliveryFlags) register(f *pflag.FlagSet) {}
