@@ -46,23 +46,23 @@ type Result struct {
 
 // Well-known tags used below.
 var (
-	tagSpecificCharacterSet = t(0x0008, 0x0005)
-	tagPatientIdentityRem   = t(0x0012, 0x0062)
-	tagDeidMethod           = t(0x0012, 0x0063)
-	tagDeidMethodCodeSeq    = t(0x0012, 0x0064)
-	tagLongitudinalModified = t(0x0028, 0x0303)
-	tagBurnedInAnnotation   = t(0x0028, 0x0301)
-	tagTextValue            = t(0x0040, 0xA160)
-	tagTrailingPadding      = t(0xFFFC, 0xFFFC)
-	tagCodeValue            = t(0x0008, 0x0100)
-	tagCodingScheme         = t(0x0008, 0x0102)
-	tagCodeMeaning          = t(0x0008, 0x0104)
-	tagSOPClassUID          = t(0x0008, 0x0016)
-	tagSOPInstanceUID       = t(0x0008, 0x0018)
-	tagStudyInstanceUID     = t(0x0020, 0x000D)
-	tagSeriesInstanceUID    = t(0x0020, 0x000E)
-	tagPatientID            = t(0x0010, 0x0020)
-	tagPatientName          = t(0x0010, 0x0010)
+	tagSpecificCharacterSet = tagOf(0x0008, 0x0005)
+	tagPatientIdentityRem   = tagOf(0x0012, 0x0062)
+	tagDeidMethod           = tagOf(0x0012, 0x0063)
+	tagDeidMethodCodeSeq    = tagOf(0x0012, 0x0064)
+	tagLongitudinalModified = tagOf(0x0028, 0x0303)
+	tagBurnedInAnnotation   = tagOf(0x0028, 0x0301)
+	tagTextValue            = tagOf(0x0040, 0xA160)
+	tagTrailingPadding      = tagOf(0xFFFC, 0xFFFC)
+	tagCodeValue            = tagOf(0x0008, 0x0100)
+	tagCodingScheme         = tagOf(0x0008, 0x0102)
+	tagCodeMeaning          = tagOf(0x0008, 0x0104)
+	tagSOPClassUID          = tagOf(0x0008, 0x0016)
+	tagSOPInstanceUID       = tagOf(0x0008, 0x0018)
+	tagStudyInstanceUID     = tagOf(0x0020, 0x000D)
+	tagSeriesInstanceUID    = tagOf(0x0020, 0x000E)
+	tagPatientID            = tagOf(0x0010, 0x0020)
+	tagPatientName          = tagOf(0x0010, 0x0010)
 )
 
 const (
@@ -272,7 +272,7 @@ func (j *job) items(elems []*dicom.Element, parent tag.Tag, depth int) []*dicom.
 			cr := creators[[2]uint16{g, block}]
 			if cr != "" && j.a.safe[safePrivate{creator: cr, group: g, elem: uint8(e.Tag.Element)}] {
 				out = append(out, e)
-				keepCreator[t(g, block)] = true
+				keepCreator[tagOf(g, block)] = true
 			}
 			continue
 		case g >= 0x6000 && g <= 0x60FF, g >= 0x5000 && g <= 0x50FF:
@@ -443,8 +443,27 @@ func emptied(e *dicom.Element) *dicom.Element {
 // dummyText replaces free text, names and codes that must stay present.
 const dummyText = "ANONYMIZED"
 
+var tagEncapsulatedDocument = tagOf(0x0042, 0x0011)
+
+// dummyPDF replaces an Encapsulated Document (action D): a valid one-page
+// PDF saying the document was removed.
+var dummyPDF = []byte(`%PDF-1.4
+1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
+4 0 obj<</Length 70>>stream
+BT /F1 14 Tf 72 770 Td (Document removed by de-identification.) Tj ET
+endstream endobj
+5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
+trailer<</Root 1 0 R>>
+%%EOF
+`)
+
 // dummy returns e with a harmless value of its VR.
 func dummy(e *dicom.Element, a *Anonymizer) *dicom.Element {
+	if e.Tag == tagEncapsulatedDocument {
+		return withValue(e, dummyPDF)
+	}
 	switch e.Value.ValueType() {
 	case dicom.Ints:
 		return withValue(e, []int{0})
@@ -605,7 +624,7 @@ var ourTexts = []string{
 	"Clean Pixel Data: outside US regions", "Retain Full Dates", "Retain Modified Dates (per-patient shift)",
 	"Retain Patient Characteristics", "Retain Safe Private", "UNMODIFIED", "MODIFIED", "REMOVED", "YES", "DCM",
 	codeBasic[1], codeCleanPixel[1], codeFullDates[1], codeModifiedDates[1], codePatientChars[1], codeRetainSafePriv[1],
-	ImplementationVersionName, "urn:none",
+	ImplementationVersionName, "urn:none", string(dummyPDF),
 }
 
 // padFragments pads odd-length encapsulated fragments with a zero byte (a

@@ -36,64 +36,64 @@ func kindOf(sopClass string) iodKind {
 	return iodOther
 }
 
-func t(g, e uint16) tag.Tag { return tag.Tag{Group: g, Element: e} }
+func tagOf(g, e uint16) tag.Tag { return tag.Tag{Group: g, Element: e} }
 
 // Attribute types (PS3.3) at the top level, for the attributes whose action
 // depends on them. Types not listed are 3 (optional). Type 2C/1C
 // attributes are listed with the type they have when present.
 var (
 	commonTypes = map[tag.Tag]int{
-		t(0x0010, 0x0010): 2, // Patient's Name
-		t(0x0010, 0x0020): 2, // Patient ID
-		t(0x0010, 0x0030): 2, // Patient's Birth Date
-		t(0x0010, 0x0040): 2, // Patient's Sex
-		t(0x0008, 0x0020): 2, // Study Date
-		t(0x0008, 0x0030): 2, // Study Time
-		t(0x0008, 0x0090): 2, // Referring Physician's Name
-		t(0x0020, 0x0010): 2, // Study ID
-		t(0x0008, 0x0050): 2, // Accession Number
-		t(0x0018, 0x0010): 2, // Contrast/Bolus Agent (Contrast/Bolus module)
+		tagOf(0x0010, 0x0010): 2, // Patient's Name
+		tagOf(0x0010, 0x0020): 2, // Patient ID
+		tagOf(0x0010, 0x0030): 2, // Patient's Birth Date
+		tagOf(0x0010, 0x0040): 2, // Patient's Sex
+		tagOf(0x0008, 0x0020): 2, // Study Date
+		tagOf(0x0008, 0x0030): 2, // Study Time
+		tagOf(0x0008, 0x0090): 2, // Referring Physician's Name
+		tagOf(0x0020, 0x0010): 2, // Study ID
+		tagOf(0x0008, 0x0050): 2, // Accession Number
+		tagOf(0x0018, 0x0010): 2, // Contrast/Bolus Agent (Contrast/Bolus module)
 	}
 	kindTypes = map[iodKind]map[tag.Tag]int{
 		iodUS: {
-			t(0x0008, 0x0023): 2, // Content Date (2C: temporally related images)
-			t(0x0008, 0x0033): 2, // Content Time
+			tagOf(0x0008, 0x0023): 2, // Content Date (2C: temporally related images)
+			tagOf(0x0008, 0x0033): 2, // Content Time
 		},
 		iodSC: {
-			t(0x0008, 0x0023): 2,
-			t(0x0008, 0x0033): 2,
+			tagOf(0x0008, 0x0023): 2,
+			tagOf(0x0008, 0x0033): 2,
 		},
 		iodSR: {
-			t(0x0008, 0x0023): 1, // Content Date (SR Document General)
-			t(0x0008, 0x0033): 1, // Content Time
-			t(0x0008, 0x1111): 2, // Referenced Performed Procedure Step Sequence (SR Document Series)
-			t(0x0040, 0xA372): 2, // Performed Procedure Code Sequence
+			tagOf(0x0008, 0x0023): 1, // Content Date (SR Document General)
+			tagOf(0x0008, 0x0033): 1, // Content Time
+			tagOf(0x0008, 0x1111): 2, // Referenced Performed Procedure Step Sequence (SR Document Series)
+			tagOf(0x0040, 0xA372): 2, // Performed Procedure Code Sequence
 		},
 		iodPDF: {
-			t(0x0008, 0x0023): 2, // Content Date (Encapsulated Document)
-			t(0x0008, 0x0033): 2, // Content Time
-			t(0x0008, 0x002A): 2, // Acquisition DateTime
-			t(0x0042, 0x0010): 2, // Document Title
+			tagOf(0x0008, 0x0023): 2, // Content Date (Encapsulated Document)
+			tagOf(0x0008, 0x0033): 2, // Content Time
+			tagOf(0x0008, 0x002A): 2, // Acquisition DateTime
+			tagOf(0x0042, 0x0010): 2, // Document Title
 		},
 	}
 	// Types inside the items of a sequence, whatever the IOD.
 	itemTypes = map[tag.Tag]map[tag.Tag]int{
-		t(0x0040, 0xA370): { // Referenced Request Sequence
-			t(0x0020, 0x000D): 1, t(0x0008, 0x1110): 2, t(0x0008, 0x0050): 2,
-			t(0x0040, 0x1001): 2, t(0x0032, 0x1060): 2, t(0x0032, 0x1064): 2,
-			t(0x0040, 0x2016): 2, t(0x0040, 0x2017): 2,
+		tagOf(0x0040, 0xA370): { // Referenced Request Sequence
+			tagOf(0x0020, 0x000D): 1, tagOf(0x0008, 0x1110): 2, tagOf(0x0008, 0x0050): 2,
+			tagOf(0x0040, 0x1001): 2, tagOf(0x0032, 0x1060): 2, tagOf(0x0032, 0x1064): 2,
+			tagOf(0x0040, 0x2016): 2, tagOf(0x0040, 0x2017): 2,
 		},
-		t(0x0040, 0xA073): { // Verifying Observer Sequence
-			t(0x0040, 0xA075): 1, t(0x0040, 0xA030): 1, t(0x0040, 0xA027): 1, t(0x0040, 0xA088): 2,
+		tagOf(0x0040, 0xA073): { // Verifying Observer Sequence
+			tagOf(0x0040, 0xA075): 1, tagOf(0x0040, 0xA030): 1, tagOf(0x0040, 0xA027): 1, tagOf(0x0040, 0xA088): 2,
 		},
-		t(0x0040, 0xA730): { // Content Sequence (SR content items)
-			t(0x0040, 0xA160): 1, t(0x0040, 0xA123): 1, t(0x0040, 0xA120): 1,
-			t(0x0040, 0xA121): 1, t(0x0040, 0xA122): 1, t(0x0040, 0xA124): 1,
+		tagOf(0x0040, 0xA730): { // Content Sequence (SR content items)
+			tagOf(0x0040, 0xA160): 1, tagOf(0x0040, 0xA123): 1, tagOf(0x0040, 0xA120): 1,
+			tagOf(0x0040, 0xA121): 1, tagOf(0x0040, 0xA122): 1, tagOf(0x0040, 0xA124): 1,
 		},
-		t(0x0008, 0x1111): {t(0x0008, 0x1150): 1, t(0x0008, 0x1155): 1},
-		t(0x0008, 0x1140): {t(0x0008, 0x1150): 1, t(0x0008, 0x1155): 1},
-		t(0x0008, 0x1199): {t(0x0008, 0x1150): 1, t(0x0008, 0x1155): 1},
-		t(0x0008, 0x2112): {t(0x0008, 0x1150): 1, t(0x0008, 0x1155): 1},
+		tagOf(0x0008, 0x1111): {tagOf(0x0008, 0x1150): 1, tagOf(0x0008, 0x1155): 1},
+		tagOf(0x0008, 0x1140): {tagOf(0x0008, 0x1150): 1, tagOf(0x0008, 0x1155): 1},
+		tagOf(0x0008, 0x1199): {tagOf(0x0008, 0x1150): 1, tagOf(0x0008, 0x1155): 1},
+		tagOf(0x0008, 0x2112): {tagOf(0x0008, 0x1150): 1, tagOf(0x0008, 0x1155): 1},
 	}
 )
 

@@ -43,21 +43,21 @@ const (
 // Attributes whose values are identifying, by kind (PN values are found by
 // VR, UIDs by their U action, e-mail addresses by pattern everywhere).
 var needleTags = map[tag.Tag]string{
-	t(0x0010, 0x0020): kindPatientID, t(0x0010, 0x1000): kindPatientID,
-	t(0x0008, 0x0050): kindOtherID, t(0x0020, 0x0010): kindOtherID, t(0x0010, 0x0021): kindOtherID,
-	t(0x0038, 0x0010): kindOtherID, t(0x0040, 0x1001): kindOtherID, t(0x0040, 0x2016): kindOtherID,
-	t(0x0040, 0x2017): kindOtherID, t(0x0010, 0x1090): kindOtherID, t(0x0040, 0x0253): kindOtherID,
-	t(0x0040, 0x0009): kindOtherID, t(0x0010, 0x1050): kindOtherID, t(0x0012, 0x0040): kindOtherID,
-	t(0x0012, 0x0042): kindOtherID, t(0x0038, 0x0400): kindOtherID, t(0x0038, 0x0014): kindOtherID,
-	t(0x0010, 0x1040): kindAddress, t(0x0008, 0x0092): kindAddress, t(0x0008, 0x0081): kindAddress,
-	t(0x0040, 0x1102): kindAddress, t(0x0010, 0x2152): kindAddress,
-	t(0x0010, 0x2154): kindPhone, t(0x0008, 0x0094): kindPhone, t(0x0040, 0x1103): kindPhone,
-	t(0x0010, 0x2155): kindEmail, t(0x0040, 0x1104): kindEmail,
-	t(0x0008, 0x0080): kindInstitution, t(0x0008, 0x1040): kindInstitution,
-	t(0x0018, 0x1000): kindDevice,
+	tagOf(0x0010, 0x0020): kindPatientID, tagOf(0x0010, 0x1000): kindPatientID,
+	tagOf(0x0008, 0x0050): kindOtherID, tagOf(0x0020, 0x0010): kindOtherID, tagOf(0x0010, 0x0021): kindOtherID,
+	tagOf(0x0038, 0x0010): kindOtherID, tagOf(0x0040, 0x1001): kindOtherID, tagOf(0x0040, 0x2016): kindOtherID,
+	tagOf(0x0040, 0x2017): kindOtherID, tagOf(0x0010, 0x1090): kindOtherID, tagOf(0x0040, 0x0253): kindOtherID,
+	tagOf(0x0040, 0x0009): kindOtherID, tagOf(0x0010, 0x1050): kindOtherID, tagOf(0x0012, 0x0040): kindOtherID,
+	tagOf(0x0012, 0x0042): kindOtherID, tagOf(0x0038, 0x0400): kindOtherID, tagOf(0x0038, 0x0014): kindOtherID,
+	tagOf(0x0010, 0x1040): kindAddress, tagOf(0x0008, 0x0092): kindAddress, tagOf(0x0008, 0x0081): kindAddress,
+	tagOf(0x0040, 0x1102): kindAddress, tagOf(0x0010, 0x2152): kindAddress,
+	tagOf(0x0010, 0x2154): kindPhone, tagOf(0x0008, 0x0094): kindPhone, tagOf(0x0040, 0x1103): kindPhone,
+	tagOf(0x0010, 0x2155): kindEmail, tagOf(0x0040, 0x1104): kindEmail,
+	tagOf(0x0008, 0x0080): kindInstitution, tagOf(0x0008, 0x1040): kindInstitution,
+	tagOf(0x0018, 0x1000): kindDevice,
 }
 
-var tagBirthDate = t(0x0010, 0x0030)
+var tagBirthDate = tagOf(0x0010, 0x0030)
 
 var emailRE = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
 
