@@ -166,7 +166,9 @@ func buildCorpusObject(o corpusObject, prefix string) (dicom.Dataset, *planter, 
 	for tg := range table.rules {
 		keys = append(keys, tg)
 	}
-	sort.Slice(keys, func(i, k int) bool { return keys[i].Group < keys[k].Group || keys[i].Group == keys[k].Group && keys[i].Element < keys[k].Element })
+	sort.Slice(keys, func(i, k int) bool {
+		return keys[i].Group < keys[k].Group || keys[i].Group == keys[k].Group && keys[i].Element < keys[k].Element
+	})
 	for _, tg := range keys {
 		if tg.Group <= 0x0004 {
 			continue
@@ -521,7 +523,7 @@ func TestUIDConsistency(t *testing.T) {
 	}
 	r1, _ := run(1, imgPath)
 	r2, _ := run(1, imgPath)
-	if (r1.SOPInstanceUID != r2.SOPInstanceUID || r1.StudyInstanceUID != r2.StudyInstanceUID || r1.SeriesInstanceUID != r2.SeriesInstanceUID) {
+	if r1.SOPInstanceUID != r2.SOPInstanceUID || r1.StudyInstanceUID != r2.StudyInstanceUID || r1.SeriesInstanceUID != r2.SeriesInstanceUID {
 		t.Errorf("two runs, same secret: UIDs differ")
 	}
 	r3, _ := run(2, imgPath)
