@@ -315,7 +315,9 @@ func (s *Service) afterSend(ctx context.Context, l Link, r studyRec, objs []Obje
 }
 
 func anyQueued(l Link) bool {
-	return slices.ContainsFunc(l.Contacts, func(d Delivery) bool { return d.Status == "queued" || d.Status == "" })
+	return slices.ContainsFunc(l.Contacts, func(d Delivery) bool {
+		return d.Status == "" || d.Status == "queued" || d.Status == "retrying" || d.Status == "sending"
+	})
 }
 
 func anyFailed(l Link) bool {
