@@ -1,0 +1,78 @@
+package share
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrNotFound: no such link, or (to the outside, from Resolve) a revoked one.
+	ErrNotFound = errors.New("link not found")
+	// ErrExpired: the link's lifetime has passed. Returned as *ExpiredError.
+	ErrExpired = errors.New("link expired")
+	// ErrRevoked: the link was revoked. Returned as *RevokedError.
+	ErrRevoked = errors.New("link revoked")
+	// ErrLocked: too many failed attempts or requests. Returned as *LockedError.
+	ErrLocked = errors.New("locked after too many attempts")
+	// ErrAlreadyShared: Create with origin auto found an active auto link for
+	// the study; the existing link is returned with it (objects join it).
+	ErrAlreadyShared = errors.New("the study already has an active automatic link")
+	// ErrWrongLinkCode: the clinic link code did not match.
+	ErrWrongLinkCode = errors.New("wrong link code")
+	// ErrWrongPassword: the patient password did not match.
+	ErrWrongPassword = errors.New("wrong password")
+	// ErrNoPassword: the link has no password yet (set one with a one-time code).
+	ErrNoPassword = errors.New("no password is set for this link")
+	// ErrWrongOTP: the one-time code is wrong, used, expired or was never requested.
+	ErrWrongOTP = errors.New("wrong or expired one-time code")
+	// ErrBadProof: the proof from VerifyOTP is wrong, used or expired.
+	ErrBadProof = errors.New("one-time code confirmation expired; request a new code")
+	// ErrWeakPassword: the password is shorter than MinPasswordLength.
+	ErrWeakPassword = fmt.Errorf("password must be at least %d characters", MinPasswordLength)
+	// ErrNoContact: the request names no usable contact.
+	ErrNoContact = errors.New("no valid e-mail address or phone number")
+	// ErrUnknownSetting: UpdateSetting with a key not in SettingKeys.
+	ErrUnknownSetting = errors.New("unknown setting")
+	// ErrInvalidSetting: UpdateSetting with a value the key does not accept.
+	ErrInvalidSetting = errors.New("invalid setting value")
+)
+
+// ExpiredError says which link expired and when. errors.Is(err, ErrExpired).
+type ExpiredError struct {
+	LinkID  string
+	Expired time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	return fmt.Sprintf("link %s expired on %s; use `sonolink send` to issue a new link", e.LinkID, e.Expired.Format("2006-01-02"))
+}
+
+// Is makes errors.Is(err, ErrExpired) true.
+func (e *ExpiredError) Is(target error) bool { return target == ErrExpired }
+
+// RevokedError says which link was revoked and when. errors.Is(err, ErrRevoked).
+type RevokedError struct {
+	LinkID  string
+	Revoked time.Time
+}
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("link %s was revoked on %s and can never be sent again; use `sonolink send` to issue a new link", e.LinkID, e.Revoked.Format("2006-01-02"))
+}
+
+// Is makes errors.Is(err, ErrRevoked) true.
+func (e *RevokedError) Is(target error) bool { return target == ErrRevoked }
+
+// LockedError says until when a gate is locked. errors.Is(err, ErrLocked).
+type LockedError struct {
+	What  string // "password", "link code" or "one-time code requests"
+	Until time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%s locked after too many attempts; try again after %s", e.What, e.Until.Format("2006-01-02 15:04 MST"))
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }

@@ -1,0 +1,281 @@
+package share
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	htmltemplate "html/template"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Messages are rendered from translatable files, messages/<lang>.json (see
+// messages/README.md), embedded in the binary.
+//
+//go:embed messages/*.json
+var messageFS embed.FS
+
+// messageNames are the texts each language file has (and a clinic can
+// override with branding.text.<name>).
+var messageNames = []string{"email_subject", "email_text", "email_html", "sms", "sms_short", "otp_email_subject", "otp_email_text", "otp_sms"}
+
+var messageFields = map[string]string{
+	"email_subject": "{{.Clinic}}", "email_text": "{{.Clinic}} {{.Link}} {{.Until}}", "email_html": "{{.Clinic}} {{.Link}} {{.Until}}",
+	"sms": "{{.Clinic}} {{.Link}} {{.Until}}", "sms_short": "{{.Clinic}} {{.Link}} {{.Until}}",
+	"otp_email_subject": "{{.Clinic}} {{.Code}} {{.Minutes}}", "otp_email_text": "{{.Clinic}} {{.Code}} {{.Minutes}}", "otp_sms": "{{.Clinic}} {{.Code}} {{.Minutes}}",
+}
+
+type msgData struct {
+	Clinic, Link, Until, Code string
+	Minutes                   int
+}
+
+var sampleData = msgData{Clinic: "Clinic", Link: "http://localhost:8080/p/x", Until: "1 October 2026", Code: "123456", Minutes: 10}
+
+type language struct {
+	Name   string            `json:"language"`
+	Months []string          `json:"months"`
+	Date   string            `json:"date"`
+	Texts  map[string]string `json:"-"`
+}
+
+var languages = loadLanguages()
+
+func loadLanguages() map[string]*language {
+	out := map[string]*language{}
+	ents, err := messageFS.ReadDir("messages")
+	if err != nil {
+		panic(err)
+	}
+	for _, e := range ents {
+		code := strings.TrimSuffix(e.Name(), ".json")
+		data, err := messageFS.ReadFile(path.Join("messages", e.Name()))
+		if err != nil {
+			panic(err)
+		}
+		var l language
+		var all map[string]any
+		if err := json.Unmarshal(data, &l); err != nil {
+			panic(fmt.Sprintf("messages/%s: %v", e.Name(), err))
+		}
+		json.Unmarshal(data, &all)
+		l.Texts = map[string]string{}
+		for _, n := range messageNames {
+			s, ok := all[n].(string)
+			if !ok {
+				panic(fmt.Sprintf("messages/%s lacks %q", e.Name(), n))
+			}
+			if err := checkTemplate(n, s); err != nil {
+				panic(fmt.Sprintf("messages/%s: %s: %v", e.Name(), n, err))
+			}
+			l.Texts[n] = s
+		}
+		if len(l.Months) != 12 {
+			panic(fmt.Sprintf("messages/%s: months must list 12 names", e.Name()))
+		}
+		out[code] = &l
+	}
+	return out
+}
+
+// Languages lists the message languages available (language codes, sorted).
+func Languages() []string {
+	var out []string
+	for k := range languages {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// renderer renders messages with the clinic's settings.
+type renderer struct {
+	lang   *language
+	texts  map[string]string // overrides
+	clinic string
+	loc    *time.Location
+}
+
+func (s *Service) renderer(st Settings) renderer {
+	l := languages[st.Language]
+	if l == nil {
+		l = languages["en"]
+	}
+	return renderer{lang: l, texts: st.Texts, clinic: st.ClinicName, loc: s.opts.Location}
+}
+
+func (r renderer) text(name string, d msgData) string {
+	src := r.lang.Texts[name]
+	if o := r.texts[name]; o != "" {
+		src = o
+	}
+	d.Clinic = r.clinic
+	var b bytes.Buffer
+	if strings.HasSuffix(name, "_html") {
+		t, err := htmltemplate.New(name).Parse(src)
+		if err == nil {
+			err = t.Execute(&b, d)
+		}
+		if err != nil { // an override that broke after validation: fall back
+			b.Reset()
+			htmltemplate.Must(htmltemplate.New(name).Parse(r.lang.Texts[name])).Execute(&b, d)
+		}
+		return b.String()
+	}
+	t, err := template.New(name).Parse(src)
+	if err == nil {
+		err = t.Execute(&b, d)
+	}
+	if err != nil {
+		b.Reset()
+		template.Must(template.New(name).Parse(r.lang.Texts[name])).Execute(&b, d)
+	}
+	return b.String()
+}
+
+// date writes t as a date in the language ("1 October 2026", "1 oktober
+// 2026", "1 de octubre de 2026").
+func (r renderer) date(t time.Time) string {
+	t = t.In(r.loc)
+	var b bytes.Buffer
+	template.Must(template.New("date").Parse(r.lang.Date)).Execute(&b, struct{ Day, Month, Year string }{
+		strconv.Itoa(t.Day()), r.lang.Months[t.Month()-1], strconv.Itoa(t.Year())})
+	return b.String()
+}
+
+// rendered is a message ready for a provider.
+type rendered struct {
+	FromName string `json:"from_name,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Text     string `json:"text"`
+	HTML     string `json:"html,omitempty"`
+}
+
+func (r renderer) linkEmail(url string, until time.Time) rendered {
+	d := msgData{Link: url, Until: r.date(until)}
+	return rendered{FromName: r.clinic, Subject: oneLine(r.text("email_subject", d)), Text: r.text("email_text", d), HTML: r.text("email_html", d)}
+}
+
+// linkSMS is the sms text if it fits one segment, else sms_short if that
+// does, else the shorter of the two; characters outside GSM-7 are folded
+// to their unaccented letters first.
+func (r renderer) linkSMS(url string, until time.Time) rendered {
+	d := msgData{Link: url, Until: r.date(until)}
+	long := gsmFold(oneLine(r.text("sms", d)))
+	if n, _ := smsSegments(long); n == 1 {
+		return rendered{Text: long}
+	}
+	short := gsmFold(oneLine(r.text("sms_short", d)))
+	if n, _ := smsSegments(short); n == 1 || len(short) < len(long) {
+		return rendered{Text: short}
+	}
+	return rendered{Text: long}
+}
+
+func (r renderer) otpEmail(code string, minutes int) rendered {
+	d := msgData{Code: code, Minutes: minutes}
+	return rendered{FromName: r.clinic, Subject: oneLine(r.text("otp_email_subject", d)), Text: r.text("otp_email_text", d)}
+}
+
+func (r renderer) otpSMS(code string, minutes int) rendered {
+	return rendered{Text: gsmFold(oneLine(r.text("otp_sms", msgData{Code: code, Minutes: minutes})))}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// GSM 03.38 default alphabet (one septet each) and its extension table
+// (two septets each: escape + character).
+const (
+	gsmBasic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+	gsmExt   = "^{}\\[~]|€\f"
+)
+
+// smsSegments counts the SMS segments text needs: GSM-7 holds 160
+// septets in one segment and 153 per part when split; otherwise UCS-2
+// holds 70 UTF-16 units, 67 per part.
+func smsSegments(text string) (segments int, gsm7 bool) {
+	septets := 0
+	gsm7 = true
+	for _, c := range text {
+		switch {
+		case strings.ContainsRune(gsmBasic, c):
+			septets++
+		case strings.ContainsRune(gsmExt, c):
+			septets += 2
+		default:
+			gsm7 = false
+		}
+	}
+	if gsm7 {
+		if septets <= 160 {
+			return 1, true
+		}
+		return (septets + 152) / 153, true
+	}
+	units := 0
+	for _, c := range text {
+		units += utf8.RuneLen(c) / 4 // 4-byte runes need a surrogate pair
+		units++
+	}
+	if units <= 70 {
+		return 1, false
+	}
+	return (units + 66) / 67, false
+}
+
+// gsmFold replaces characters outside GSM-7 with the nearest GSM-7 text
+// (á → a, “ → ", – → -), so a Spanish message does not fall back to UCS-2
+// and 70 characters per segment. Characters with no equivalent are kept.
+func gsmFold(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(gsmBasic, c) || strings.ContainsRune(gsmExt, c) {
+			b.WriteRune(c)
+			continue
+		}
+		switch c {
+		case '‘', '’', '´', '`':
+			b.WriteByte('\'')
+			continue
+		case '“', '”', '«', '»':
+			b.WriteByte('"')
+			continue
+		case '–', '—', '‐':
+			b.WriteByte('-')
+			continue
+		case '…':
+			b.WriteString("...")
+			continue
+		case '\u00a0':
+			b.WriteByte(' ')
+			continue
+		}
+		base := strings.Map(func(r rune) rune {
+			if unicode.Is(unicode.Mn, r) {
+				return -1
+			}
+			return r
+		}, norm.NFD.String(string(c)))
+		ok := base != ""
+		for _, r := range base {
+			if !strings.ContainsRune(gsmBasic, r) {
+				ok = false
+			}
+		}
+		if ok {
+			b.WriteString(base)
+		} else {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}

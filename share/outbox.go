@@ -1,0 +1,394 @@
+package share
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sonolink/share/contact"
+	"sonolink/share/delivery"
+)
+
+// Message kinds and channels.
+const (
+	kindLink     = "link"
+	kindOTP      = "otp"
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+)
+
+// Outbox message states.
+const (
+	stateQueued    = "queued"
+	stateSending   = "sending"
+	stateSent      = "sent"
+	stateFailed    = "failed"
+	stateCancelled = "cancelled"
+)
+
+// outboxMsg is one message in the persistent outbox. Its ID is the
+// idempotency key: providers name files and Message-IDs after it, so a
+// message sent again after a crash between "sent" and "recorded" replaces
+// itself instead of appearing twice (file outbox) or is recognisable as a
+// duplicate (e-mail).
+//
+// The outbox is scheduled on the real clock (Created, NextAttempt), not on
+// Options.Now.
+type outboxMsg struct {
+	ID          string    `json:"id"`
+	LinkID      string    `json:"link_id"`
+	StudyUID    string    `json:"study_uid"`
+	Kind        string    `json:"kind"`
+	Channel     string    `json:"channel"`
+	To          string    `json:"to"`
+	Sealed      []byte    `json:"sealed,omitempty"` // rendered message, AES-GCM; deleted once final
+	State       string    `json:"state"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Created     time.Time `json:"created"`
+	SentAt      time.Time `json:"sent_at,omitzero"`
+}
+
+func newMessageID() string {
+	t := time.Now().UTC()
+	return "M" + t.Format("20060102150405") + fmt.Sprintf("%03d", t.Nanosecond()/1e6) + newID("-", 6)
+}
+
+// enqueueLink queues the link's message to every contact.
+func (s *Service) enqueueLink(tx *bolt.Tx, rec *linkRecord, token string, st Settings) error {
+	r := s.renderer(st)
+	u := s.URL(token)
+	for _, e := range rec.Emails {
+		if err := s.enqueue(tx, rec, kindLink, ChannelEmail, e, r.linkEmail(u, rec.Expires)); err != nil {
+			return err
+		}
+	}
+	for _, p := range rec.Phones {
+		if err := s.enqueue(tx, rec, kindLink, ChannelSMS, p, r.linkSMS(u, rec.Expires)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) enqueue(tx *bolt.Tx, rec *linkRecord, kind, channel, to string, content rendered) error {
+	m := &outboxMsg{ID: newMessageID(), LinkID: rec.ID, StudyUID: rec.StudyUID, Kind: kind, Channel: channel, To: to,
+		State: stateQueued, Created: time.Now().UTC()}
+	m.NextAttempt = m.Created
+	plain, _ := json.Marshal(content)
+	m.Sealed = s.keys.sealBytes(plain, m.ID)
+	if err := putMsg(tx, m); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktPending).Put([]byte(m.ID), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bktLinkMsgs).Put([]byte(rec.ID+"\x00"+m.ID), nil)
+}
+
+func putMsg(tx *bolt.Tx, m *outboxMsg) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bktOutbox).Put([]byte(m.ID), data)
+}
+
+func getMsg(tx *bolt.Tx, id string) (*outboxMsg, error) {
+	v := tx.Bucket(bktOutbox).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("outbox message %s missing", id)
+	}
+	var m outboxMsg
+	return &m, json.Unmarshal(v, &m)
+}
+
+// recoverOutbox runs at Open: a message left "sending" by a process that
+// stopped mid-send is queued again (at least once; the idempotency key
+// keeps the file outbox at exactly once).
+func (s *Service) recoverOutbox(tx *bolt.Tx) error {
+	c := tx.Bucket(bktPending).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		m, err := getMsg(tx, string(k))
+		if err != nil {
+			continue
+		}
+		if m.State == stateSending {
+			m.State = stateQueued
+			if err := putMsg(tx, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cancelPending cancels the link's queued (not yet sending) messages.
+func (s *Service) cancelPending(tx *bolt.Tx, linkID, reason string) error {
+	prefix := []byte(linkID + "\x00")
+	c := tx.Bucket(bktLinkMsgs).Cursor()
+	pending := tx.Bucket(bktPending)
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		id := k[len(prefix):]
+		if pending.Get(id) == nil {
+			continue
+		}
+		m, err := getMsg(tx, string(id))
+		if err != nil || m.State != stateQueued {
+			continue
+		}
+		m.State, m.LastError, m.Sealed, m.NextAttempt = stateCancelled, reason, nil, time.Time{}
+		if err := putMsg(tx, m); err != nil {
+			return err
+		}
+		if err := pending.Delete(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) deliveries(tx *bolt.Tx, linkID, kind string) []DeliveryStatus {
+	prefix := []byte(linkID + "\x00")
+	latest := map[string]int{}
+	var out []DeliveryStatus
+	c := tx.Bucket(bktLinkMsgs).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		m, err := getMsg(tx, string(k[len(prefix):]))
+		if err != nil || m.Kind != kind {
+			continue
+		}
+		d := DeliveryStatus{MessageID: m.ID, Channel: m.Channel, To: m.To, State: m.State, Reason: m.LastError,
+			Attempts: m.Attempts, Queued: m.Created, SentAt: m.SentAt}
+		if m.State == stateQueued {
+			d.NextAttempt = m.NextAttempt
+			if m.Attempts > 0 {
+				d.State = "retrying"
+			}
+		}
+		key := m.Channel + "\x00" + m.To
+		if i, ok := latest[key]; ok {
+			out[i] = d
+		} else {
+			latest[key] = len(out)
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// kick wakes the worker.
+func (s *Service) kick() {
+	s.updateQueueGauge()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) updateQueueGauge() {
+	s.db.View(func(tx *bolt.Tx) error {
+		mQueueDepth.Set(float64(tx.Bucket(bktPending).Stats().KeyN))
+		return nil
+	})
+}
+
+func (s *Service) runWorker(ctx context.Context) {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := s.deliverDue(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// Flush delivers every message that is due now and returns; messages
+// waiting for a retry stay queued. A CLI that opened the service with
+// NoWorker calls it before exiting.
+func (s *Service) Flush(ctx context.Context) error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return errClosed
+	}
+	s.inflight.Add(1)
+	s.closeMu.Unlock()
+	defer s.inflight.Done()
+	s.deliverDue(ctx)
+	return ctx.Err()
+}
+
+// deliverDue sends due messages one by one; it returns when the next
+// message is due (zero if none is queued).
+func (s *Service) deliverDue(ctx context.Context) time.Time {
+	for ctx.Err() == nil {
+		m, next, err := s.claim()
+		if err != nil {
+			s.log.Error("outbox: reading queue", "error", err)
+			return time.Now().Add(5 * time.Second)
+		}
+		if m == nil {
+			return next
+		}
+		s.deliver(ctx, m)
+	}
+	return time.Time{}
+}
+
+// claim marks the first due message "sending" and returns it, or returns
+// when the next one is due.
+func (s *Service) claim() (*outboxMsg, time.Time, error) {
+	var got *outboxMsg
+	var next time.Time
+	now := time.Now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktPending).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			m, err := getMsg(tx, string(k))
+			if err != nil || m.State != stateQueued {
+				continue
+			}
+			if m.NextAttempt.After(now) {
+				if next.IsZero() || m.NextAttempt.Before(next) {
+					next = m.NextAttempt
+				}
+				continue
+			}
+			m.State = stateSending
+			got = m
+			return putMsg(tx, m)
+		}
+		return nil
+	})
+	return got, next, err
+}
+
+func (s *Service) deliver(ctx context.Context, m *outboxMsg) {
+	var content rendered
+	plain, err := s.keys.openBytes(m.Sealed, m.ID)
+	if err == nil {
+		err = json.Unmarshal(plain, &content)
+	}
+	if err != nil {
+		err = delivery.Permanent(fmt.Errorf("message cannot be read: %w", err))
+	} else {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		switch m.Channel {
+		case ChannelEmail:
+			err = s.email.SendEmail(sctx, delivery.Email{ID: m.ID, FromName: content.FromName, To: m.To,
+				Subject: content.Subject, Text: content.Text, HTML: content.HTML, Date: time.Now()})
+		case ChannelSMS:
+			err = s.sms.SendSMS(sctx, delivery.SMS{ID: m.ID, To: m.To, Body: content.Text})
+		default:
+			err = delivery.Permanent(fmt.Errorf("unknown channel %q", m.Channel))
+		}
+		cancel()
+	}
+	shutdown := err != nil && ctx.Err() != nil
+	var retryIn time.Duration
+	uerr := s.db.Update(func(tx *bolt.Tx) error {
+		cur, gerr := getMsg(tx, m.ID)
+		if gerr != nil {
+			return gerr
+		}
+		now := time.Now().UTC()
+		ev := AuditEvent{LinkID: cur.LinkID, StudyUID: cur.StudyUID, Channel: cur.Channel, To: contact.Mask(cur.To), Detail: cur.Kind}
+		final := true
+		switch {
+		case shutdown:
+			cur.State, final = stateQueued, false // not an attempt; the next run sends it
+		case err == nil:
+			cur.Attempts++
+			cur.State, cur.SentAt, cur.LastError = stateSent, now, ""
+			ev.Type = EventDeliverySent
+			ev.Detail += fmt.Sprintf(", attempt %d", cur.Attempts)
+		default:
+			cur.Attempts++
+			cur.LastError = redact(err.Error(), cur.To)
+			ev.Detail += fmt.Sprintf(", attempt %d: %s", cur.Attempts, cur.LastError)
+			if delivery.IsPermanent(err) || cur.Attempts >= s.opts.Backoff.MaxAttempts {
+				cur.State, ev.Type = stateFailed, EventDeliveryFailed
+			} else {
+				retryIn = s.backoff(cur.Attempts)
+				cur.State, cur.NextAttempt, ev.Type, final = stateQueued, now.Add(retryIn), EventDeliveryRetry, false
+			}
+		}
+		if final {
+			cur.Sealed, cur.NextAttempt = nil, time.Time{}
+			if err := tx.Bucket(bktPending).Delete([]byte(cur.ID)); err != nil {
+				return err
+			}
+		}
+		if err := putMsg(tx, cur); err != nil {
+			return err
+		}
+		if ev.Type != "" {
+			return s.audit(tx, ev)
+		}
+		return nil
+	})
+	if uerr != nil {
+		s.log.Error("outbox: recording delivery", "message", m.ID, "error", uerr)
+	}
+	switch {
+	case shutdown:
+	case err == nil:
+		mMessages.WithLabelValues(m.Channel, "sent").Inc()
+		mLatency.WithLabelValues(m.Channel).Observe(time.Since(m.Created).Seconds())
+		s.log.Info("message delivered", "message", m.ID, "link", m.LinkID, "kind", m.Kind, "channel", m.Channel)
+	case retryIn > 0:
+		mMessages.WithLabelValues(m.Channel, "retry").Inc()
+		s.log.Warn("delivery failed; will retry", "message", m.ID, "link", m.LinkID, "channel", m.Channel, "retry_in", retryIn.Round(time.Millisecond), "error", redact(err.Error(), m.To))
+	default:
+		mMessages.WithLabelValues(m.Channel, "failed").Inc()
+		s.log.Error("delivery failed for good", "message", m.ID, "link", m.LinkID, "channel", m.Channel, "error", redact(err.Error(), m.To))
+	}
+	s.updateQueueGauge()
+}
+
+// backoff is Initial·2^(attempt-1), at most Max, with ±20 % jitter.
+func (s *Service) backoff(attempt int) time.Duration {
+	d := s.opts.Backoff.Initial
+	for i := 1; i < attempt && d < s.opts.Backoff.Max; i++ {
+		d *= 2
+	}
+	d = min(d, s.opts.Backoff.Max)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// redact hides a contact inside a provider's error text (providers echo
+// the recipient), so logs and the audit log do not carry it.
+func redact(s, to string) string {
+	if to == "" {
+		return s
+	}
+	for _, v := range []string{to, url.QueryEscape(to), strings.TrimPrefix(to, "+")} {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, contact.Mask(to))
+		}
+	}
+	return s
+}
+
