@@ -67,7 +67,6 @@ func TestBrowser(t *testing.T) {
 		chromedp.WindowSize(390, 844),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
 	// chromedp logs CDP events it does not know (e.g. top-layer updates
 	// of <dialog>) as errors; they are harmless here.
 	quiet := chromedp.WithErrorf(func(f string, a ...any) {
@@ -76,7 +75,16 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 	bctx, cancelB := chromedp.NewContext(actx, quiet)
-	defer cancelB()
+	// Close the browser and wait for it to exit before the profile
+	// directory is removed (cleanups run last-registered first).
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(bctx)
+		cancelB()
+		cancelA()
+		if c := chromedp.FromContext(bctx); c != nil && c.Allocator != nil {
+			c.Allocator.Wait()
+		}
+	})
 	if err := chromedp.Run(bctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
