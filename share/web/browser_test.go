@@ -363,6 +363,12 @@ func checkZip(t *testing.T, body []byte, items int) {
 	if err != nil || strings.Count(string(out), "IMAGE") < items {
 		t.Fatalf("dcmdump DICOMDIR: %v\n%s", err, out)
 	}
+	// dciodvfy checks the Basic Directory IOD, offsets included.
+	dciodvfy := testenv.Tool(t, "dciodvfy")
+	out, _ = exec.Command(dciodvfy, filepath.Join(dir, "DICOMDIR")).CombinedOutput()
+	if strings.Contains(string(out), "Error") {
+		t.Errorf("dciodvfy DICOMDIR:\n%s", out)
+	}
 	// Every referenced file exists in the ZIP.
 	for i := 1; i <= items; i++ {
 		if _, err := os.Stat(filepath.Join(dir, "DICOM", "IMG0000"+string(rune('0'+i)))); err != nil {

@@ -456,3 +456,17 @@ func TestBasePath(t *testing.T) {
 		t.Errorf("route outside the base path: %d", res.StatusCode)
 	}
 }
+
+func TestRecordsView(t *testing.T) {
+	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1 })
+	fx.get(t, "/p/"+tokGated) // a gate: not a view of the study
+	fx.get(t, "/p/"+tokUnknown)
+	fx.get(t, "/p/"+tokOpen+"/i/1/thumb.jpg")
+	if fx.b.views != 0 {
+		t.Fatalf("%d views recorded before any landing page", fx.b.views)
+	}
+	fx.get(t, "/p/"+tokOpen)
+	if fx.b.views != 1 {
+		t.Fatalf("%d views recorded for one landing page", fx.b.views)
+	}
+}
