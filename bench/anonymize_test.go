@@ -18,7 +18,6 @@ import (
 	"sonolink/internal/testenv"
 )
 
-
 // BenchmarkAnonymize de-identifies the same files with sonolink's engine
 // and with gdcmanon (GDCM's PS3.15 Basic Profile, -e with a certificate),
 // in one run, and reports objects/s and MB/s for each:
