@@ -31,8 +31,8 @@ func TestCoverageVsGdcmanon(t *testing.T) {
 	a := newTest(t, Options{})
 	type tally struct {
 		attrs, attrsLeft int
-		left            map[string]int
-		refused         int
+		left             map[string]int
+		refused          int
 	}
 	sl, gd := tally{left: map[string]int{}}, tally{left: map[string]int{}}
 	planted := 0
