@@ -134,3 +134,24 @@ func Int(ds *dicom.Dataset, t tag.Tag, def int) int {
 	}
 	return def
 }
+
+// Layout is what Inspect learns about a file's structure.
+type Layout struct {
+	// DatasetOffset is where the dataset starts, after the preamble and the
+	// File Meta Information: hashing from here identifies the content
+	// whatever meta header a sender wrote.
+	DatasetOffset int64
+	// TransferSyntaxUID from (0002,0010), or the one inferred when the file
+	// has none (TransferSyntaxInferred).
+	TransferSyntaxUID      string
+	TransferSyntaxInferred bool
+}
+
+// Inspect runs Check and reports the file's layout.
+func Inspect(r io.ReaderAt, size int64, lim Limits) (Layout, error) {
+	l, err := scan(r, size, lim)
+	if err != nil {
+		return Layout{}, err
+	}
+	return Layout{DatasetOffset: l.metaEnd, TransferSyntaxUID: l.tsUID, TransferSyntaxInferred: l.tsMissing}, nil
+}

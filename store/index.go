@@ -1,0 +1,495 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Source tells where an object came from.
+type Source struct {
+	AssociationID string `json:"assoc,omitempty"`
+	CallingAET    string `json:"calling,omitempty"`
+	CalledAET     string `json:"called,omitempty"`
+	PeerAddr      string `json:"peer,omitempty"`
+}
+
+// Patient as received (names decoded to UTF-8 by the DICOM library).
+type Patient struct {
+	Name      string `json:"name,omitempty"`
+	ID        string `json:"id,omitempty"`
+	BirthDate string `json:"birth,omitempty"` // DICOM DA, YYYYMMDD
+}
+
+// Study is one study and what its instances add up to.
+type Study struct {
+	ShortID       string    `json:"short"` // small sequential number for technicians, e.g. "42"
+	StudyUID      string    `json:"uid"`
+	Patient       Patient   `json:"patient"`
+	Date          string    `json:"date,omitempty"` // DICOM DA, YYYYMMDD
+	Time          string    `json:"time,omitempty"` // DICOM TM
+	Description   string    `json:"desc,omitempty"`
+	Accession     string    `json:"acc,omitempty"`
+	Modalities    []string  `json:"mods,omitempty"`
+	NumInstances  int       `json:"n"`
+	NumFrames     int       `json:"frames"`
+	FirstReceived time.Time `json:"first"`
+	LastReceived  time.Time `json:"last"`
+	CalledAETs    []string  `json:"called,omitempty"`
+	// NameKey is the folded patient name used by Query.Text.
+	NameKey string `json:"namekey,omitempty"`
+}
+
+// Deid is the de-identification result of an instance.
+type Deid struct {
+	Path              string    `json:"path"` // derived name (see PutDerived)
+	Clean             bool      `json:"clean"`
+	Reasons           []string  `json:"reasons,omitempty"`
+	NewSOPInstanceUID string    `json:"sop,omitempty"`
+	NewStudyUID       string    `json:"study,omitempty"`
+	NewSeriesUID      string    `json:"series,omitempty"`
+	Profile           string    `json:"profile"` // hash of profile+options: redo when it changes
+	At                time.Time `json:"at"`
+}
+
+// Render is what the renderer made of an instance.
+type Render struct {
+	Frames       int     `json:"frames"`
+	FrameTimeMS  float64 `json:"frame_ms,omitempty"`
+	Width        int     `json:"w"`
+	Height       int     `json:"h"`
+	Thumbnail    string  `json:"thumb,omitempty"`   // derived name
+	FramePattern string  `json:"pattern,omitempty"` // derived name with %04d for the frame number
+	Animation    string  `json:"anim,omitempty"`    // derived name
+	Profile      string  `json:"profile"`
+}
+
+// Instance is one stored object.
+type Instance struct {
+	SOPInstanceUID string    `json:"sop"`
+	SOPClassUID    string    `json:"class"`
+	StudyUID       string    `json:"study"`
+	SeriesUID      string    `json:"series"`
+	SeriesNumber   int       `json:"series_no"`
+	InstanceNumber int       `json:"no"`
+	Modality       string    `json:"mod,omitempty"`
+	TransferSyntax string    `json:"ts"`
+	NumFrames      int       `json:"frames"` // 0 when there is no pixel data
+	Rows           int       `json:"rows,omitempty"`
+	Columns        int       `json:"cols,omitempty"`
+	Size           int64     `json:"size"` // file bytes
+	ReceivedAt     time.Time `json:"rx"`
+	Source         Source    `json:"src"`    // empty when re-indexed at start-up
+	Hash           string    `json:"sha256"` // SHA-256 of the dataset after the file meta group, hex
+	File           string    `json:"file"`   // path relative to the data directory, slash-separated
+	Key            string    `json:"key"`    // InstanceKey(SOPInstanceUID)
+	// Missing: the index holds this entry but its file was gone at start-up.
+	Missing bool `json:"missing,omitempty"`
+	// Conflict: this is a different object received under a SOP Instance
+	// UID already stored; it is kept, not served as the instance.
+	Conflict bool `json:"conflict,omitempty"`
+	// Conflicts counts, on the primary version, the conflict versions kept.
+	Conflicts int     `json:"conflicts,omitempty"`
+	Deid      *Deid   `json:"deid,omitempty"`
+	Render    *Render `json:"render,omitempty"`
+	// Position is the 1-based place in its study (Instances order).
+	Position int `json:"-"`
+}
+
+// Bucket layout of index.db.
+var (
+	bInstances = []byte("instances")  // SOP UID → Instance (primary version)
+	bConflicts = []byte("conflicts")  // SOP UID \0 hash → Instance (conflict versions)
+	bFiles     = []byte("files")      // file (relative) → SOP UID [\0 hash for conflicts]
+	bStudies   = []byte("studies")    // study UID → Study
+	bStudyInst = []byte("study_inst") // study UID \0 SOP UID → ""
+	bShortIDs  = []byte("short_ids")  // short id → study UID
+	bAccession = []byte("accession")  // accession \0 study UID → ""
+	bSeries    = []byte("series")     // series UID → series
+	bPatients  = []byte("patients")   // patient ID \0 folded name → patient
+	allBuckets = [][]byte{bInstances, bConflicts, bFiles, bStudies, bStudyInst, bShortIDs, bAccession, bSeries, bPatients}
+)
+
+type seriesRec struct {
+	StudyUID string `json:"study"`
+	Number   int    `json:"no"`
+	Modality string `json:"mod,omitempty"`
+	Count    int    `json:"n"`
+}
+
+type patientRec struct {
+	Patient
+	Studies []string `json:"studies"`
+}
+
+func key(parts ...string) []byte { return []byte(strings.Join(parts, "\x00")) }
+
+func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	raw := b.Get(k)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("%w: corrupt index entry in %s: %v", ErrStorage, b.Tx().DB().Path(), err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, raw)
+}
+
+// indexInstance records inst (a new primary or conflict version) and
+// updates its study, series and patient. It runs inside one transaction.
+func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) error {
+	if inst.Conflict {
+		if err := putJSON(tx.Bucket(bConflicts), key(inst.SOPInstanceUID, inst.Hash), inst); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bFiles).Put([]byte(inst.File), key(inst.SOPInstanceUID, inst.Hash)); err != nil {
+			return err
+		}
+		var prim Instance
+		if ok, err := getJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &prim); err != nil || !ok {
+			return err
+		}
+		prim.Conflicts++
+		return putJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &prim)
+	}
+	if err := putJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), inst); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bFiles).Put([]byte(inst.File), []byte(inst.SOPInstanceUID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bStudyInst).Put(key(inst.StudyUID, inst.SOPInstanceUID), nil); err != nil {
+		return err
+	}
+
+	// Study.
+	sb := tx.Bucket(bStudies)
+	var s Study
+	found, err := getJSON(sb, []byte(inst.StudyUID), &s)
+	if err != nil {
+		return err
+	}
+	if !found {
+		n, err := sb.NextSequence()
+		if err != nil {
+			return err
+		}
+		s = Study{ShortID: strconv.FormatUint(n, 10), StudyUID: inst.StudyUID, FirstReceived: inst.ReceivedAt}
+		if err := tx.Bucket(bShortIDs).Put([]byte(s.ShortID), []byte(s.StudyUID)); err != nil {
+			return err
+		}
+	}
+	// The first object sets the study's descriptive fields; later objects
+	// fill what is still empty.
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&s.Patient.Name, pat.Name)
+	fill(&s.Patient.ID, pat.ID)
+	fill(&s.Patient.BirthDate, pat.BirthDate)
+	fill(&s.Date, st.Date)
+	fill(&s.Time, st.Time)
+	fill(&s.Description, st.Description)
+	if s.Accession == "" && st.Accession != "" {
+		s.Accession = st.Accession
+		if err := tx.Bucket(bAccession).Put(key(s.Accession, s.StudyUID), nil); err != nil {
+			return err
+		}
+	}
+	s.NameKey = FoldName(s.Patient.Name)
+	s.Modalities = addUnique(s.Modalities, inst.Modality)
+	s.CalledAETs = addUnique(s.CalledAETs, inst.Source.CalledAET)
+	s.NumInstances++
+	s.NumFrames += inst.NumFrames
+	if inst.ReceivedAt.Before(s.FirstReceived) || s.FirstReceived.IsZero() {
+		s.FirstReceived = inst.ReceivedAt
+	}
+	if inst.ReceivedAt.After(s.LastReceived) {
+		s.LastReceived = inst.ReceivedAt
+	}
+	if err := putJSON(sb, []byte(s.StudyUID), &s); err != nil {
+		return err
+	}
+
+	// Series.
+	var se seriesRec
+	if _, err := getJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se); err != nil {
+		return err
+	}
+	se.StudyUID, se.Number = inst.StudyUID, inst.SeriesNumber
+	if se.Modality == "" {
+		se.Modality = inst.Modality
+	}
+	se.Count++
+	if err := putJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se); err != nil {
+		return err
+	}
+
+	// Patient.
+	pk := key(pat.ID, FoldName(pat.Name))
+	var p patientRec
+	if _, err := getJSON(tx.Bucket(bPatients), pk, &p); err != nil {
+		return err
+	}
+	p.Patient = pat
+	p.Studies = addUnique(p.Studies, inst.StudyUID)
+	return putJSON(tx.Bucket(bPatients), pk, &p)
+}
+
+func addUnique(list []string, v string) []string {
+	if v == "" {
+		return list
+	}
+	for _, x := range list {
+		if x == v {
+			return list
+		}
+	}
+	return append(list, v)
+}
+
+// Query selects studies.
+type Query struct {
+	// Text matches any part of the patient name (case and accents folded),
+	// any part of the patient ID or accession number (case folded), or a
+	// prefix of the Study Instance UID. Empty matches all.
+	Text string
+	// From and To bound the study date (inclusive, by calendar day); zero
+	// means unbounded. Studies without a date match only unbounded queries.
+	From, To time.Time
+	Limit    int // 0 = no limit
+}
+
+// Studies returns the studies matching q, newest first (study date and
+// time, then last received).
+func (s *Store) Studies(q Query) ([]Study, error) {
+	text := strings.TrimSpace(q.Text)
+	fold := FoldName(text)
+	lower := strings.ToLower(text)
+	from, to := "", ""
+	if !q.From.IsZero() {
+		from = q.From.Format("20060102")
+	}
+	if !q.To.IsZero() {
+		to = q.To.Format("20060102")
+	}
+	var out []Study
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bStudies).ForEach(func(k, v []byte) error {
+			var st Study
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("%w: corrupt study entry: %v", ErrStorage, err)
+			}
+			if from != "" && (st.Date == "" || st.Date < from) {
+				return nil
+			}
+			if to != "" && (st.Date == "" || st.Date > to) {
+				return nil
+			}
+			if text != "" {
+				ok := (fold != "" && strings.Contains(st.NameKey, fold)) ||
+					strings.Contains(strings.ToLower(st.Patient.ID), lower) ||
+					(st.Accession != "" && strings.Contains(strings.ToLower(st.Accession), lower)) ||
+					strings.HasPrefix(st.StudyUID, text)
+				if !ok {
+					return nil
+				}
+			}
+			out = append(out, st)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		ka, kb := sortKey(a), sortKey(b)
+		if ka != kb {
+			return ka > kb
+		}
+		if !a.LastReceived.Equal(b.LastReceived) {
+			return a.LastReceived.After(b.LastReceived)
+		}
+		return a.StudyUID < b.StudyUID
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// sortKey orders studies by their date and time, or by when they arrived
+// when they carry no date.
+func sortKey(s Study) string {
+	if s.Date != "" {
+		t := s.Time
+		if i := strings.IndexByte(t, '.'); i >= 0 {
+			t = t[:i]
+		}
+		return s.Date + (t + "000000")[:6]
+	}
+	return s.FirstReceived.UTC().Format("20060102150405")
+}
+
+// Study resolves a short id, a Study Instance UID or an accession number.
+// It returns ErrNotFound, or ErrAmbiguous when an accession number names
+// several studies.
+func (s *Store) Study(k string) (*Study, error) {
+	k = strings.TrimSpace(k)
+	if k == "" {
+		return nil, fmt.Errorf("%w: empty study key", ErrNotFound)
+	}
+	var st Study
+	err := s.db.View(func(tx *bolt.Tx) error {
+		sb := tx.Bucket(bStudies)
+		if uid := tx.Bucket(bShortIDs).Get([]byte(k)); uid != nil {
+			if ok, err := getJSON(sb, uid, &st); ok || err != nil {
+				return err
+			}
+		}
+		if ok, err := getJSON(sb, []byte(k), &st); ok || err != nil {
+			return err
+		}
+		var uids [][]byte
+		c := tx.Bucket(bAccession).Cursor()
+		prefix := key(k, "")
+		for ak, _ := c.Seek(prefix); ak != nil && bytes.HasPrefix(ak, prefix); ak, _ = c.Next() {
+			uids = append(uids, append([]byte(nil), ak[len(prefix):]...))
+		}
+		switch len(uids) {
+		case 0:
+			return fmt.Errorf("%w: no study with short id, study UID or accession number %q", ErrNotFound, k)
+		case 1:
+			if ok, err := getJSON(sb, uids[0], &st); !ok || err != nil {
+				if err == nil {
+					err = fmt.Errorf("%w: accession %q points to a missing study", ErrNotFound, k)
+				}
+				return err
+			}
+			return nil
+		default:
+			return fmt.Errorf("%w: accession number %q names %d studies; use the short id or the Study Instance UID", ErrAmbiguous, k, len(uids))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Instances returns the primary version of every instance of a study,
+// ordered by series number, instance number, received-at and UID, with
+// Position set from 1.
+func (s *Store) Instances(studyUID string) ([]Instance, error) {
+	var out []Instance
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bStudies).Get([]byte(studyUID)) == nil {
+			return fmt.Errorf("%w: study", ErrNotFound)
+		}
+		ib := tx.Bucket(bInstances)
+		c := tx.Bucket(bStudyInst).Cursor()
+		prefix := key(studyUID, "")
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			var inst Instance
+			ok, err := getJSON(ib, k[len(prefix):], &inst)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, inst)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.SeriesNumber != b.SeriesNumber {
+			return a.SeriesNumber < b.SeriesNumber
+		}
+		if a.InstanceNumber != b.InstanceNumber {
+			return a.InstanceNumber < b.InstanceNumber
+		}
+		if !a.ReceivedAt.Equal(b.ReceivedAt) {
+			return a.ReceivedAt.Before(b.ReceivedAt)
+		}
+		return a.SOPInstanceUID < b.SOPInstanceUID
+	})
+	for i := range out {
+		out[i].Position = i + 1
+	}
+	return out, nil
+}
+
+// Instance returns the primary version of an instance (ErrNotFound).
+func (s *Store) Instance(sopUID string) (*Instance, error) {
+	var inst Instance
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ok, err := getJSON(tx.Bucket(bInstances), []byte(sopUID), &inst)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: instance", ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &inst, nil
+}
+
+// ConflictVersions returns the other objects received under sopUID and
+// kept beside the primary version, oldest first.
+func (s *Store) ConflictVersions(sopUID string) ([]Instance, error) {
+	var out []Instance
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bConflicts).Cursor()
+		prefix := key(sopUID, "")
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var inst Instance
+			if err := json.Unmarshal(v, &inst); err != nil {
+				return fmt.Errorf("%w: corrupt conflict entry: %v", ErrStorage, err)
+			}
+			out = append(out, inst)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ReceivedAt.Before(out[j].ReceivedAt) })
+	return out, err
+}
+
+// updateInstance applies fn to the primary version of sopUID.
+func (s *Store) updateInstance(sopUID string, fn func(*Instance)) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bInstances)
+		var inst Instance
+		ok, err := getJSON(b, []byte(sopUID), &inst)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: instance", ErrNotFound)
+		}
+		fn(&inst)
+		return putJSON(b, []byte(sopUID), &inst)
+	})
+	return err
+}

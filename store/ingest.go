@@ -1,0 +1,281 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+	bolt "go.etcd.io/bbolt"
+
+	"sonolink/store/dicomfile"
+)
+
+// IngestResult says what Ingest did. All three outcomes are DICOM Success.
+type IngestResult struct {
+	Instance     *Instance // the stored (or already present) version
+	StudyShortID string
+	// Duplicate: the same content was already stored under this SOP
+	// Instance UID; nothing was added.
+	Duplicate bool
+	// Conflict: different content under a SOP Instance UID already stored;
+	// it was kept as a conflict version (Instance.Conflict) and logged.
+	Conflict bool
+}
+
+type studyFields struct {
+	Date, Time, Description, Accession string
+}
+
+// Ingest validates the Part 10 file at spoolPath (dicomfile.Check, then a
+// header parse), moves it into objects/ (fsync file, rename, fsync
+// directory) and indexes it in one bbolt transaction (fsynced on commit). It
+// returns only when the object is durable. The spool file is consumed: moved
+// on success, removed on failure and on duplicates.
+//
+// Errors wrap ErrInvalidObject (broken or hostile object, missing UIDs) or
+// ErrStorage (I/O, index); StatusFor maps them to DICOM statuses. Ingest is
+// safe to call from many goroutines.
+func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err error) {
+	t0 := time.Now()
+	result := "error"
+	moved := false
+	defer func() {
+		if !moved {
+			if rerr := os.Remove(spoolPath); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				s.log.Error("cannot remove spool file", "err", rerr)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, ErrInvalidObject) {
+				result = "invalid"
+			}
+			s.log.Warn("object refused", "result", result, "assoc", src.AssociationID, "calling_aet", src.CallingAET, "err", err)
+		}
+		metricIngest.WithLabelValues(result).Inc()
+		metricLatency.Observe(time.Since(t0).Seconds())
+	}()
+
+	f, err := os.Open(spoolPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening spool file: %v", ErrStorage, err)
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	meta, err := s.describe(f, spoolPath, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	inst := meta.inst
+	inst.Source = src
+	inst.ReceivedAt = time.Now().UTC()
+
+	mu := s.uidLock(inst.SOPInstanceUID)
+	mu.Lock()
+	defer mu.Unlock()
+
+	// Already there?
+	var prim *Instance
+	dupConflict := false
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var p Instance
+		ok, err := getJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &p)
+		if ok {
+			prim = &p
+		}
+		if tx.Bucket(bConflicts).Get(key(inst.SOPInstanceUID, inst.Hash)) != nil {
+			dupConflict = true
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading index: %v", ErrStorage, err)
+	}
+	restore := false
+	if prim != nil && prim.Hash == inst.Hash {
+		if !prim.Missing {
+			result = "duplicate"
+			return &IngestResult{Instance: prim, StudyShortID: s.shortID(prim.StudyUID), Duplicate: true}, nil
+		}
+		restore = true // same content, its file was lost: put it back
+	} else if dupConflict {
+		result = "duplicate"
+		vs, _ := s.ConflictVersions(inst.SOPInstanceUID)
+		for i := range vs {
+			if vs[i].Hash == inst.Hash {
+				return &IngestResult{Instance: &vs[i], StudyShortID: s.shortID(vs[i].StudyUID), Duplicate: true, Conflict: true}, nil
+			}
+		}
+		return &IngestResult{Instance: prim, Duplicate: true, Conflict: true}, nil
+	}
+	inst.Conflict = prim != nil && !restore
+
+	// Make the file durable in its final place.
+	inst.File = path.Join(objectsDir, inst.Key[:2], inst.Key+"-"+inst.Hash[:16]+".dcm")
+	final := filepath.Join(s.dir, filepath.FromSlash(inst.File))
+	if err := s.mkdirSync(filepath.Dir(final)); err != nil {
+		return nil, fmt.Errorf("%w: creating object directory: %v", ErrStorage, err)
+	}
+	if err := s.sync(f); err != nil {
+		return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, err)
+	}
+	f.Close()
+	f = nil
+	if err := os.Rename(spoolPath, final); err != nil {
+		return nil, fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
+	}
+	moved = true
+	undo := func() {
+		if rerr := os.Remove(final); rerr == nil {
+			_ = s.syncDir(filepath.Dir(final))
+		}
+	}
+	if err := s.syncDir(filepath.Dir(final)); err != nil {
+		undo()
+		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, err)
+	}
+
+	// Index it.
+	var shortID string
+	if restore {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bInstances)
+			var p Instance
+			if _, err := getJSON(b, []byte(inst.SOPInstanceUID), &p); err != nil {
+				return err
+			}
+			p.Missing, p.File = false, inst.File
+			shortID = studyShortID(tx, p.StudyUID)
+			*inst = p
+			if err := tx.Bucket(bFiles).Put([]byte(p.File), []byte(p.SOPInstanceUID)); err != nil {
+				return err
+			}
+			return putJSON(b, []byte(p.SOPInstanceUID), &p)
+		})
+	} else {
+		err = s.db.Batch(func(tx *bolt.Tx) error {
+			if err := indexInstance(tx, inst, meta.patient, meta.study); err != nil {
+				return err
+			}
+			shortID = studyShortID(tx, inst.StudyUID)
+			return nil
+		})
+	}
+	if err != nil {
+		undo()
+		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
+	}
+	metricBytes.Add(float64(inst.Size))
+	res = &IngestResult{Instance: inst, StudyShortID: shortID, Conflict: inst.Conflict}
+	switch {
+	case inst.Conflict:
+		result = "conflict"
+		s.log.Warn("object differs from the one stored under the same SOP Instance UID; kept as a conflict version",
+			"instance", inst.Key, "study", shortID, "assoc", src.AssociationID, "calling_aet", src.CallingAET)
+	default:
+		result = "stored"
+		s.log.Info("object stored", "instance", inst.Key, "study", shortID, "bytes", inst.Size,
+			"frames", inst.NumFrames, "restored", restore, "assoc", src.AssociationID, "ms", time.Since(t0).Milliseconds())
+	}
+	return res, nil
+}
+
+func studyShortID(tx *bolt.Tx, studyUID string) string {
+	var st Study
+	if ok, _ := getJSON(tx.Bucket(bStudies), []byte(studyUID), &st); ok {
+		return st.ShortID
+	}
+	return ""
+}
+
+func (s *Store) shortID(studyUID string) string {
+	var id string
+	_ = s.db.View(func(tx *bolt.Tx) error { id = studyShortID(tx, studyUID); return nil })
+	return id
+}
+
+type described struct {
+	inst    *Instance
+	patient Patient
+	study   studyFields
+}
+
+// describe checks and parses a file and extracts what the index holds.
+func (s *Store) describe(f *os.File, name string, size int64) (*described, error) {
+	lay, err := dicomfile.Inspect(f, size, s.lim)
+	if err != nil {
+		if errors.Is(err, dicomfile.ErrInvalid) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidObject, err)
+		}
+		return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+	}
+	ds, err := dicomfile.Read(name, s.lim, true)
+	if err != nil {
+		if errors.Is(err, dicomfile.ErrInvalid) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidObject, err)
+		}
+		return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+	}
+	str := func(t tag.Tag) string { return dicomfile.String(ds, t) }
+	inst := &Instance{
+		SOPInstanceUID: str(tag.SOPInstanceUID),
+		SOPClassUID:    str(tag.SOPClassUID),
+		StudyUID:       str(tag.StudyInstanceUID),
+		SeriesUID:      str(tag.SeriesInstanceUID),
+		SeriesNumber:   dicomfile.Int(ds, tag.SeriesNumber, 0),
+		InstanceNumber: dicomfile.Int(ds, tag.InstanceNumber, 0),
+		Modality:       str(tag.Modality),
+		TransferSyntax: lay.TransferSyntaxUID,
+		Rows:           dicomfile.Int(ds, tag.Rows, 0),
+		Columns:        dicomfile.Int(ds, tag.Columns, 0),
+		Size:           size,
+	}
+	for what, v := range map[string]string{"SOP Instance UID (0008,0018)": inst.SOPInstanceUID,
+		"SOP Class UID (0008,0016)": inst.SOPClassUID, "Study Instance UID (0020,000D)": inst.StudyUID,
+		"Series Instance UID (0020,000E)": inst.SeriesUID} {
+		if v == "" {
+			return nil, fmt.Errorf("%w: %s is missing or empty", ErrInvalidObject, what)
+		}
+	}
+	if hasTopLevel(ds, tag.PixelData) {
+		inst.NumFrames = dicomfile.Int(ds, tag.NumberOfFrames, 1)
+		if inst.NumFrames < 1 {
+			inst.NumFrames = 1
+		}
+	}
+	inst.Key = InstanceKey(inst.SOPInstanceUID)
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, lay.DatasetOffset, size-lay.DatasetOffset)); err != nil {
+		return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+	}
+	inst.Hash = hex.EncodeToString(h.Sum(nil))
+	return &described{
+		inst:    inst,
+		patient: Patient{Name: str(tag.PatientName), ID: str(tag.PatientID), BirthDate: str(tag.PatientBirthDate)},
+		study: studyFields{Date: str(tag.StudyDate), Time: str(tag.StudyTime),
+			Description: str(tag.StudyDescription), Accession: str(tag.AccessionNumber)},
+	}, nil
+}
+
+func hasTopLevel(ds *dicom.Dataset, t tag.Tag) bool {
+	for _, e := range ds.Elements {
+		if e.Tag == t {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Recovery is what the start-up check found and did.
+type Recovery struct {
+	SpoolRemoved int // leftover spool files removed
+	TempRemoved  int // temporary files removed from objects/ and derived/
+	Missing      int // indexed entries whose file is gone (marked Missing, kept)
+	Found        int // entries marked Missing whose file is back
+	Reindexed    int // files in objects/ that were not indexed (crash after rename, before commit)
+	Unreadable   int // files in objects/ that could not be re-indexed (left in place, logged)
+}
+
+// Recovery reports the start-up check of Open.
+func (s *Store) Recovery() Recovery { return s.recovery }
+
+func (s *Store) recover() (Recovery, error) {
+	var r Recovery
+	t0 := time.Now()
+
+	// 1. Spool: nothing in it was acknowledged.
+	ents, err := os.ReadDir(s.SpoolDir())
+	if err != nil {
+		return r, fmt.Errorf("%w: reading spool: %v", ErrStorage, err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(s.SpoolDir(), e.Name())); err != nil {
+			return r, fmt.Errorf("%w: cleaning spool: %v", ErrStorage, err)
+		}
+		r.SpoolRemoved++
+	}
+
+	// 2. Temporary files of interrupted writes.
+	for _, top := range []string{objectsDir, derivedDir} {
+		err := filepath.WalkDir(filepath.Join(s.dir, top), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
+				if err := os.Remove(p); err != nil {
+					return err
+				}
+				r.TempRemoved++
+			}
+			return nil
+		})
+		if err != nil {
+			return r, fmt.Errorf("%w: removing temporary files: %v", ErrStorage, err)
+		}
+	}
+
+	// 3. Index → files: an entry without its file is kept and marked.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, bn := range [][]byte{bInstances, bConflicts} {
+			b := tx.Bucket(bn)
+			type upd struct {
+				k    []byte
+				inst Instance
+			}
+			var updates []upd
+			err := b.ForEach(func(k, v []byte) error {
+				var inst Instance
+				if err := json.Unmarshal(v, &inst); err != nil {
+					return fmt.Errorf("corrupt index entry: %v", err)
+				}
+				_, serr := os.Stat(s.ObjectPath(&inst))
+				switch {
+				case serr != nil && !errors.Is(serr, fs.ErrNotExist):
+					return serr
+				case serr != nil && !inst.Missing:
+					inst.Missing = true
+					r.Missing++
+					s.log.Error("indexed object's file is missing; entry kept and marked missing", "instance", inst.Key, "conflict_version", inst.Conflict)
+					updates = append(updates, upd{append([]byte(nil), k...), inst})
+				case serr != nil:
+					r.Missing++
+				case inst.Missing:
+					inst.Missing = false
+					r.Found++
+					updates = append(updates, upd{append([]byte(nil), k...), inst})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, u := range updates {
+				if err := putJSON(b, u.k, &u.inst); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("%w: checking index against files: %v", ErrStorage, err)
+	}
+	metricMissing.Set(float64(r.Missing))
+
+	// 4. Files → index: a file renamed into place whose commit never
+	// happened is indexed now (its source is unknown).
+	var orphans []string
+	err = s.db.View(func(tx *bolt.Tx) error {
+		files := tx.Bucket(bFiles)
+		return filepath.WalkDir(filepath.Join(s.dir, objectsDir), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".dcm") {
+				return err
+			}
+			rel, err := filepath.Rel(s.dir, p)
+			if err != nil {
+				return err
+			}
+			if files.Get([]byte(filepath.ToSlash(rel))) == nil {
+				orphans = append(orphans, p)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return r, fmt.Errorf("%w: scanning objects: %v", ErrStorage, err)
+	}
+	for _, p := range orphans {
+		if err := s.reindex(p); err != nil {
+			if errors.Is(err, ErrStorage) {
+				return r, err
+			}
+			r.Unreadable++
+			s.log.Error("object file not in the index could not be re-indexed; left in place", "file", filepath.Base(p), "err", err)
+			continue
+		}
+		r.Reindexed++
+	}
+	s.recovery = r
+	s.log.Info("start-up check done", "spool_removed", r.SpoolRemoved, "temp_removed", r.TempRemoved,
+		"missing", r.Missing, "found", r.Found, "reindexed", r.Reindexed, "unreadable", r.Unreadable,
+		"ms", time.Since(t0).Milliseconds())
+	return r, nil
+}
+
+// reindex indexes a file found in objects/ without an index entry.
+func (s *Store) reindex(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	meta, err := s.describe(f, p, fi.Size())
+	if err != nil {
+		return err
+	}
+	inst := meta.inst
+	inst.ReceivedAt = fi.ModTime().UTC()
+	rel, _ := filepath.Rel(s.dir, p)
+	inst.File = filepath.ToSlash(rel)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var prim Instance
+		ok, err := getJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &prim)
+		if err != nil {
+			return err
+		}
+		if ok && prim.Hash == inst.Hash {
+			// Same content already indexed under another file name: this
+			// copy is redundant.
+			return os.Remove(p)
+		}
+		if ok && tx.Bucket(bConflicts).Get(key(inst.SOPInstanceUID, inst.Hash)) != nil {
+			return os.Remove(p)
+		}
+		inst.Conflict = ok
+		return indexInstance(tx, inst, meta.patient, meta.study)
+	})
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,268 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sonolink/store/dicomfile"
+)
+
+// Errors callers tell apart. StatusFor maps them to DICOM statuses.
+var (
+	// ErrInvalidObject: the object is broken, hostile, or lacks a required
+	// UID; resending it will not help (DICOM C000, cannot understand). It
+	// also matches dicomfile.ErrInvalid when that was the cause.
+	ErrInvalidObject = errors.New("invalid object")
+	// ErrStorage: the object could not be made durable (disk full,
+	// unwritable directory, index failure); the sender may retry later
+	// (DICOM A700, out of resources).
+	ErrStorage = errors.New("storage failure")
+	// ErrNotFound: no such study or instance.
+	ErrNotFound = errors.New("not found")
+	// ErrAmbiguous: a study key (an accession number) names several studies.
+	ErrAmbiguous = errors.New("ambiguous study key")
+	// ErrInUse: another process holds the data directory.
+	ErrInUse = errors.New("data directory is in use by another sonolink process")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store is closed")
+)
+
+// DICOM statuses StatusFor returns (PS3.4 Annex B.2.3).
+const (
+	StatusSuccess          uint16 = 0x0000
+	StatusOutOfResources   uint16 = 0xA700
+	StatusCannotUnderstand uint16 = 0xC000
+)
+
+// StatusFor maps an Ingest error to the C-STORE response status: nil →
+// 0000 Success (duplicates and conflict versions included), ErrInvalidObject
+// → C000, anything else → A700.
+func StatusFor(err error) uint16 {
+	switch {
+	case err == nil:
+		return StatusSuccess
+	case errors.Is(err, ErrInvalidObject), errors.Is(err, dicomfile.ErrInvalid):
+		return StatusCannotUnderstand
+	default:
+		return StatusOutOfResources
+	}
+}
+
+// Options configure a Store.
+type Options struct {
+	Logger   *slog.Logger // default slog.Default()
+	MaxDepth int          // sequence nesting accepted; 0 = dicomfile.DefaultMaxDepth
+	// LockTimeout is how long Open waits for another process to release
+	// the index; 0 means one second.
+	LockTimeout time.Duration
+}
+
+// Store is the object store of one data directory. It is safe for
+// concurrent use.
+type Store struct {
+	dir  string
+	db   *bolt.DB
+	log  *slog.Logger
+	lim  dicomfile.Limits
+	uidL [64]sync.Mutex // per-SOP-Instance-UID stripes: one ingest of a UID at a time
+
+	dirsMu sync.Mutex
+	dirs   map[string]bool // directories known to exist durably
+
+	// fault injection for tests (nil in production)
+	faultSync func(path string) error
+
+	recovery Recovery
+}
+
+const (
+	indexFile  = "index.db"
+	objectsDir = "objects"
+	derivedDir = "derived"
+	spoolDir   = "spool"
+	tmpPrefix  = ".tmp-"
+)
+
+// Open opens (creating when needed) the data directory: index.db (bbolt),
+// objects/ (received files), derived/ (de-identified copies, renders) and
+// spool/ (incoming files). Only one process may hold it: Open fails with
+// ErrInUse when another does. At start-up it removes leftover spool and
+// temporary files and checks the index against the files (see Recover).
+func Open(dataDir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}}
+	for _, d := range []string{"", objectsDir, derivedDir, spoolDir} {
+		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
+			return nil, fmt.Errorf("%w: creating data directory: %v", ErrStorage, err)
+		}
+	}
+	db, err := bolt.Open(filepath.Join(abs, indexFile), 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%w (%s)", ErrInUse, abs)
+		}
+		return nil, fmt.Errorf("%w: opening index: %v", ErrStorage, err)
+	}
+	s.db = db
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: initialising index: %v", ErrStorage, err)
+	}
+	if _, err := s.recover(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the index. Ingests in progress finish first.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Dir is the data directory (absolute).
+func (s *Store) Dir() string { return s.dir }
+
+// SpoolDir is where incoming files are written before Ingest (same
+// filesystem as objects/, so Ingest can rename). Its content is removed at
+// every Open.
+func (s *Store) SpoolDir() string { return filepath.Join(s.dir, spoolDir) }
+
+// ObjectPath is the absolute path of an instance's stored file.
+func (s *Store) ObjectPath(inst *Instance) string {
+	return filepath.Join(s.dir, filepath.FromSlash(inst.File))
+}
+
+// InstanceKey is the directory name of an instance's derived data: the
+// first 128 bits of SHA-256 of its SOP Instance UID, in hex. It is also what
+// log lines name instead of the UID.
+func InstanceKey(sopUID string) string {
+	h := sha256.Sum256([]byte(sopUID))
+	return hex.EncodeToString(h[:16])
+}
+
+func (s *Store) uidLock(sopUID string) *sync.Mutex {
+	h := sha256.Sum256([]byte(sopUID))
+	return &s.uidL[h[0]%byte(len(s.uidL))]
+}
+
+// mkdirSync creates dir and any missing parents, fsyncing each parent whose
+// entries changed, so a created directory survives a crash.
+func (s *Store) mkdirSync(dir string) error {
+	s.dirsMu.Lock()
+	known := s.dirs[dir]
+	s.dirsMu.Unlock()
+	if known {
+		return nil
+	}
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("%s exists and is not a directory", dir)
+		}
+	} else {
+		parent := filepath.Dir(dir)
+		if parent != dir {
+			if err := s.mkdirSync(parent); err != nil {
+				return err
+			}
+		}
+		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if err := s.syncDir(parent); err != nil {
+			return err
+		}
+	}
+	s.dirsMu.Lock()
+	s.dirs[dir] = true
+	s.dirsMu.Unlock()
+	return nil
+}
+
+func (s *Store) forgetDir(dir string) {
+	s.dirsMu.Lock()
+	for d := range s.dirs {
+		if d == dir || strings.HasPrefix(d, dir+string(filepath.Separator)) {
+			delete(s.dirs, d)
+		}
+	}
+	s.dirsMu.Unlock()
+}
+
+func (s *Store) syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return s.sync(d)
+}
+
+func (s *Store) sync(f *os.File) error {
+	t0 := time.Now()
+	if s.faultSync != nil {
+		if err := s.faultSync(f.Name()); err != nil {
+			return err
+		}
+	}
+	err := f.Sync()
+	metricFsync.Observe(time.Since(t0).Seconds())
+	return err
+}
+
+// writeAtomic writes path through a temporary file in the same directory:
+// write, fsync, rename, fsync the directory.
+func (s *Store) writeAtomic(path string, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	if err := s.mkdirSync(dir); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
+		return err
+	}
+	if err = s.sync(f); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return s.syncDir(dir)
+}
