@@ -54,8 +54,24 @@ func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, s *cliSession) e
 
 // localOptions configures the in-process service used when no server runs.
 // The logger writes warnings only, to stderr, and never patient data.
+// It uses the same base URL as serve (hidden --base-url, so the config file
+// and SONOLINK_BASE_URL apply). TODO(lead): delivery providers: serve's
+// delivery configuration should be applied here too (e.g. register
+// deliveryFlags on these commands and set Share.Delivery); until then a CLI
+// without a running server writes messages to DATA/outbox.
 var localOptions = func(cmd *cobra.Command) (admin.ConnectOptions, error) {
-	return admin.ConnectOptions{Logger: quietLogger()}, nil
+	o := admin.ConnectOptions{Logger: quietLogger()}
+	if f := cmd.Flags().Lookup("base-url"); f != nil {
+		o.Local.Share.BaseURL = f.Value.String()
+	}
+	return o, nil
+}
+
+// addLocalFlags registers the serve settings the in-process fallback needs,
+// hidden (they normally come from the shared config file or environment).
+func addLocalFlags(cmd *cobra.Command) {
+	cmd.Flags().String("base-url", "http://localhost:8080", "public URL patients' links start with (as for serve)")
+	cmd.Flags().MarkHidden("base-url")
 }
 
 // actor names the person at the terminal for the audit log.

@@ -39,5 +39,6 @@ in the shares panel of 'sonolink study'.`,
 		},
 	}
 	addJSONFlag(cmd, &asJSON)
+	addLocalFlags(cmd)
 	return cmd
 }

@@ -61,6 +61,7 @@ Instance UID or an accession number.`,
 	cmd.Flags().StringVar(&to, "to", "", `the patient's contacts: "email, phone" (required)`)
 	cmd.Flags().StringVar(&images, "images", "", "only these objects, numbered as 'sonolink study' prints them: 1,3,5-8 (default: the whole study)")
 	addJSONFlag(cmd, &asJSON)
+	addLocalFlags(cmd)
 	return cmd
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -17,9 +19,12 @@ in a running sonolink serve: clinic name, language, default country code for
 phone numbers, link lifetime, patient link code, branding (logo, message
 texts), auto-share rule and stable time, de-identification options.
 
-The patient link code: 'settings set link-code CODE' makes every new link
-require it (links keep the code in force when they were issued);
-'settings clear link-code' removes the prompt from every link.`
+Keys are written as 'sonolink settings' lists them (link.code); dashes or a
+unique last part also work (link-code, code, stable-time).
+
+The patient link code: 'settings set link.code CODE' makes every link
+require it (each link also keeps accepting the code in force when it was
+issued); 'settings clear link.code' removes the prompt from every link.`
 
 func newSettingsCmd() *cobra.Command {
 	var asJSON bool
@@ -28,9 +33,9 @@ func newSettingsCmd() *cobra.Command {
 		Short: "Show or change the clinic's settings",
 		Long:  settingsLong + "\n\nWithout a subcommand, list every setting with its value and default.",
 		Example: `  sonolink settings
-  sonolink settings set clinic-name "Ultraljud Söder"
-  sonolink settings set link-lifetime 30d
-  sonolink settings clear link-code
+  sonolink settings set clinic.name "Ultraljud Söder"
+  sonolink settings set link.lifetime 30d
+  sonolink settings clear link.code
   sonolink settings --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,14 +70,22 @@ func newSettingsSetCmd() *cobra.Command {
 		Use:   "set KEY VALUE",
 		Short: "Change a setting (takes effect at once)",
 		Long:  settingsLong + "\n\nAn empty VALUE (\"\") clears the setting back to its default. Exit code 2 when\nthe key is unknown or the value is not valid for it.",
-		Example: `  sonolink settings set language sv
-  sonolink settings set default-region SE
-  sonolink settings set link-code 4711
-  sonolink settings set link-code ""`,
+		Example: `  sonolink settings set clinic.language sv
+  sonolink settings set clinic.region SE
+  sonolink settings set link.code 4711
+  sonolink settings set link-code ""
+  sonolink settings set branding.logo ./logo.png`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeSettingKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return setSetting(cmd, args[0], args[1], asJSON)
+			value := args[1]
+			// The server reads a logo file itself: give it an absolute path.
+			if strings.Contains(strings.ToLower(args[0]), "logo") && value != "" && !filepath.IsAbs(value) {
+				if abs, err := filepath.Abs(value); err == nil {
+					value = abs
+				}
+			}
+			return setSetting(cmd, args[0], value, asJSON)
 		},
 	}
 	addJSONFlag(cmd, &asJSON)
@@ -85,7 +98,7 @@ func newSettingsClearCmd() *cobra.Command {
 		Use:               "clear KEY",
 		Short:             "Clear a setting back to its default (e.g. remove the patient link code)",
 		Long:              settingsLong,
-		Example:           `  sonolink settings clear link-code`,
+		Example:           `  sonolink settings clear link.code`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeSettingKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {

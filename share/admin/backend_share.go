@@ -317,5 +317,3 @@ func (b shareSide) audit(ctx context.Context, q AuditQuery, studyUID string) ([]
 	}
 	return out, nil
 }
-
-func (b shareSide) deliverPending(ctx context.Context) error { return b.sh.Flush(ctx) }
