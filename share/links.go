@@ -31,9 +31,9 @@ const (
 
 // Link is a patient link as others may see it: no token, no hashes.
 type Link struct {
-	ID        string `json:"id"` // short, human-typeable, not secret: "L" + 6 Crockford base32
-	StudyUID  string `json:"study_uid"`
-	StudyKey  string `json:"study_key,omitempty"` // the study's short id, for display
+	ID       string `json:"id"` // short, human-typeable, not secret: "L" + 6 Crockford base32
+	StudyUID string `json:"study_uid"`
+	StudyKey string `json:"study_key,omitempty"` // the study's short id, for display
 	// Instances are the SOP Instance UIDs the link shows; empty means the
 	// whole study, including objects that arrive after the link was issued.
 	Instances     []string  `json:"instances,omitempty"`

@@ -391,4 +391,3 @@ func redact(s, to string) string {
 	}
 	return s
 }
-
