@@ -1,4 +1,17 @@
-// Package share turns stored studies into patient links: contacts read from
-// DICOM, link tokens, the outbox that delivers them by e-mail and SMS,
-// resend/revoke, passwords and link codes, and the audit log.
+// Package share turns stored studies into patient links: link tokens, the
+// outbox that delivers them by e-mail and SMS, resend/revoke, passwords and
+// link codes, clinic settings, and the audit log. Contacts are read by
+// share/contact; providers live in share/delivery.
+//
+// Everything is kept in DATA/share.db (bbolt; one process at a time) with a
+// secret in DATA/share.key (0600). A link's token is 32 random bytes
+// (base64url, 43 characters); share.db indexes it only by SHA-256. To
+// resend the same URL, the token is also kept sealed with AES-256-GCM under
+// share.key and is deleted when the link is revoked. Queued message bodies
+// are sealed the same way and dropped once delivered. Messages go to
+// DATA/outbox/<message id>.eml / .sms unless a provider is configured.
+//
+// Link code rule: while a clinic code is set, every link asks for one and
+// accepts the code in force when it was issued as well as the current
+// code; clearing the code removes the prompt from every link.
 package share
