@@ -126,8 +126,13 @@ func TestOutboxEndToEnd(t *testing.T) {
 	if _, err := s.Resolve(tokenOf(t, url) + "x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown token: %v", err)
 	}
-	views, _ := s.Shares("1.2.3")
-	if len(views) != 1 || views[0].Status != StatusActive || len(views[0].Deliveries) != 2 {
+	// The file is in place just before the delivery is recorded as sent.
+	var views []LinkView
+	waitFor(t, "deliveries recorded", func() bool {
+		views, _ = s.Shares("1.2.3")
+		return len(views) == 1 && len(views[0].Deliveries) == 2 && views[0].Deliveries[0].State == "sent" && views[0].Deliveries[1].State == "sent"
+	})
+	if views[0].Status != StatusActive {
 		t.Fatalf("shares %+v", views)
 	}
 	for _, d := range views[0].Deliveries {
