@@ -42,9 +42,10 @@ type serveConfig struct {
 	tlsCert  string
 	tlsKey   string
 
-	stableTime  time.Duration
-	contactTags []string
-	workers     int
+	stableTime         time.Duration
+	stableTimeOverride time.Duration // stableTime when set explicitly (flag, env or file)
+	contactTags        []string
+	workers            int
 
 	delivery deliveryFlags
 
@@ -69,6 +70,9 @@ being sent, so a fresh install works without any account.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.dataDir, _ = cmd.Flags().GetString("data-dir")
+			if cmd.Flags().Changed("stable-time") {
+				c.stableTimeOverride = c.stableTime
+			}
 			return runServe(cmd.Context(), c)
 		},
 	}

@@ -1,0 +1,4 @@
+package main
+
+// Subcommands whose files are owned elsewhere register here.
+func init() { subcommands = append(subcommands, newAnonymizeCmd) }

@@ -1,0 +1,323 @@
+// Package backend gives the patient pages (share/web) their data: links and
+// gates from share, objects, verdicts and renders from store.
+package backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/share"
+	"sonolink/share/web"
+	"sonolink/store"
+	"sonolink/store/dicomfile"
+)
+
+// DeidName is the derived name of an object's de-identified copy (written
+// by share/pipeline).
+const DeidName = "deid.dcm"
+
+const sopClassEncapsulatedPDF = "1.2.840.10008.5.1.4.1.1.104.1"
+
+// Backend implements web.Backend over the real share service and store.
+type Backend struct {
+	Share *share.Service
+	Store *store.Store
+
+	mu     sync.Mutex
+	proofs map[string]proof // link ID → proof of a verified one-time code
+}
+
+type proof struct {
+	value string
+	at    time.Time
+}
+
+// New returns the backend.
+func New(sh *share.Service, st *store.Store) *Backend {
+	return &Backend{Share: sh, Store: st, proofs: map[string]proof{}}
+}
+
+var _ web.Backend = (*Backend)(nil)
+
+// Link resolves a token; revoked and unknown look the same from outside.
+func (b *Backend) Link(ctx context.Context, token string) (*web.Link, error) {
+	l, err := b.Share.Resolve(token)
+	if err != nil {
+		var exp *share.ExpiredError
+		if errors.As(err, &exp) {
+			return nil, &web.ExpiredError{At: exp.Expired}
+		}
+		if errors.Is(err, share.ErrNotFound) || errors.Is(err, share.ErrRevoked) {
+			return nil, web.ErrNotFound
+		}
+		return nil, err
+	}
+	items, err := b.items(l)
+	if err != nil {
+		return nil, err
+	}
+	out := &web.Link{
+		ID:            l.ID,
+		Expires:       l.Expires,
+		NeedsLinkCode: b.Share.NeedsLinkCode(l),
+		HasPassword:   l.PasswordSet,
+	}
+	if st, err := b.Store.Study(l.StudyUID); err == nil {
+		if d, err := time.Parse("20060102", st.Date); err == nil {
+			out.ExamDate = d
+		}
+	}
+	for _, it := range items {
+		if it.residual {
+			out.NeedsPassword = true
+		}
+	}
+	if out.NeedsPassword {
+		cs, err := b.Share.OTPContacts(l.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			kind := "sms"
+			if c.Channel == share.ChannelEmail {
+				kind = "email"
+			}
+			out.Contacts = append(out.Contacts, web.MaskedContact{Kind: kind, Label: c.Masked})
+		}
+	}
+	return out, nil
+}
+
+// Clinic returns the clinic's name, language and logo.
+func (b *Backend) Clinic(ctx context.Context) web.Clinic {
+	s := b.Share.Settings()
+	return web.Clinic{Name: s.ClinicName, Language: s.Language, Logo: s.Logo, LogoType: s.LogoType}
+}
+
+// item is a shared object in display order.
+type item struct {
+	inst     store.Instance
+	kind     string
+	residual bool
+}
+
+// items lists the objects a link shows: viewable images, cine loops and PDF
+// reports. Structured reports have nothing to view on a phone yet.
+func (b *Backend) items(l *share.Link) ([]item, error) {
+	insts, err := b.Store.Instances(l.StudyUID)
+	if err != nil {
+		return nil, err
+	}
+	var out []item
+	for _, in := range insts {
+		if in.Missing || in.Conflict || !l.Shows(in.SOPInstanceUID) {
+			continue
+		}
+		it := item{inst: in, residual: in.Deid == nil || !in.Deid.Clean}
+		switch {
+		case in.SOPClassUID == sopClassEncapsulatedPDF:
+			it.kind = "pdf"
+		case in.NumFrames > 1:
+			it.kind = "cine"
+		case in.NumFrames == 1:
+			it.kind = "image"
+		default:
+			continue
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// Items lists the link's objects for the page (1-based indexes).
+func (b *Backend) Items(ctx context.Context, linkID string) ([]web.Item, error) {
+	l, err := b.Share.Link(linkID)
+	if err != nil {
+		return nil, err
+	}
+	its, err := b.items(l)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Item, 0, len(its))
+	for i, it := range its {
+		w := web.Item{Index: i + 1, Kind: it.kind, Residual: it.residual, Frames: it.inst.NumFrames, Width: it.inst.Columns, Height: it.inst.Rows}
+		if r := it.inst.Render; r != nil {
+			w.Ready = true
+			w.Frames, w.FrameTimeMS, w.Width, w.Height = r.Frames, r.FrameTimeMS, r.Width, r.Height
+		}
+		if it.kind == "pdf" {
+			w.Ready = it.inst.Deid != nil
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// Open opens one file of item n of the link.
+func (b *Backend) Open(ctx context.Context, linkID string, n int, file string) (web.Content, time.Time, error) {
+	l, err := b.Share.Link(linkID)
+	if err != nil {
+		return nil, time.Time{}, web.ErrNotFound
+	}
+	its, err := b.items(l)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if n < 1 || n > len(its) {
+		return nil, time.Time{}, web.ErrNotFound
+	}
+	in := its[n-1].inst
+	sop := in.SOPInstanceUID
+	r := in.Render
+	var path string
+	switch {
+	case file == "thumb.jpg" && r != nil && r.Thumbnail != "":
+		path = b.Store.DerivedPath(sop, r.Thumbnail)
+	case file == "loop.gif" && r != nil && r.Animation != "":
+		path = b.Store.DerivedPath(sop, r.Animation)
+	case strings.HasPrefix(file, "frame/") && strings.HasSuffix(file, ".jpg") && r != nil && r.FramePattern != "":
+		k, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(file, "frame/"), ".jpg"))
+		if err != nil || k < 1 || k > r.Frames {
+			return nil, time.Time{}, web.ErrNotFound
+		}
+		path = b.Store.DerivedPath(sop, fmt.Sprintf(r.FramePattern, k-1))
+	case file == "image.dcm":
+		path = b.dicomPath(&in)
+	case file == "report.pdf" && its[n-1].kind == "pdf":
+		return b.pdf(b.dicomPath(&in))
+	default:
+		return nil, time.Time{}, web.ErrNotFound
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, time.Time{}, web.ErrNotFound
+		}
+		return nil, time.Time{}, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, time.Time{}, err
+	}
+	return f, st.ModTime(), nil
+}
+
+// dicomPath is the de-identified copy when there is one, else the received
+// object (residual items are only reachable behind the patient password).
+func (b *Backend) dicomPath(in *store.Instance) string {
+	if in.Deid != nil && in.Deid.Path != "" {
+		return b.Store.DerivedPath(in.SOPInstanceUID, in.Deid.Path)
+	}
+	return b.Store.ObjectPath(in)
+}
+
+// pdf extracts the Encapsulated Document (0042,0011) of a PDF object.
+func (b *Backend) pdf(path string) (web.Content, time.Time, error) {
+	ds, err := dicomfile.ReadFile(path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	e, err := ds.FindElementByTag(tag.Tag{Group: 0x0042, Element: 0x0011})
+	if err != nil {
+		return nil, time.Time{}, web.ErrNotFound
+	}
+	data, ok := e.Value.GetValue().([]byte)
+	if !ok {
+		return nil, time.Time{}, web.ErrNotFound
+	}
+	// The value is padded to even length; a PDF ends at its last %%EOF.
+	if i := bytes.LastIndex(data, []byte("%%EOF")); i >= 0 {
+		data = data[:i+5]
+	}
+	return nopCloser{bytes.NewReader(data)}, time.Time{}, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+var _ io.ReaderAt = nopCloser{}
+
+// CheckLinkCode checks the clinic link code.
+func (b *Backend) CheckLinkCode(ctx context.Context, linkID, code string) error {
+	return gateErr(b.Share.CheckLinkCode(linkID, code))
+}
+
+// RequestOTP sends a one-time code to the link's contact number i (in the
+// order of web.Link.Contacts).
+func (b *Backend) RequestOTP(ctx context.Context, linkID string, i int) error {
+	cs, err := b.Share.OTPContacts(linkID)
+	if err != nil {
+		return err
+	}
+	if i < 0 || i >= len(cs) {
+		return web.ErrWrongCode
+	}
+	return gateErr(b.Share.RequestOTP(ctx, linkID, cs[i].Ref))
+}
+
+// VerifyOTP checks a one-time code and remembers the proof for SetPassword.
+func (b *Backend) VerifyOTP(ctx context.Context, linkID, code string) error {
+	p, err := b.Share.VerifyOTP(linkID, code)
+	if err != nil {
+		return gateErr(err)
+	}
+	b.mu.Lock()
+	b.proofs[linkID] = proof{value: p, at: time.Now()}
+	for id, pr := range b.proofs {
+		if time.Since(pr.at) > 30*time.Minute {
+			delete(b.proofs, id)
+		}
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// SetPassword sets the patient password after a verified one-time code.
+func (b *Backend) SetPassword(ctx context.Context, linkID, password string) error {
+	b.mu.Lock()
+	p, ok := b.proofs[linkID]
+	delete(b.proofs, linkID)
+	b.mu.Unlock()
+	if !ok {
+		return share.ErrBadProof
+	}
+	return gateErr(b.Share.SetPassword(linkID, p.value, password))
+}
+
+// CheckPassword checks the patient password.
+func (b *Backend) CheckPassword(ctx context.Context, linkID, password string) error {
+	return gateErr(b.Share.CheckPassword(linkID, password))
+}
+
+// RecordView records a landing-page visit (views count and audit log).
+func (b *Backend) RecordView(ctx context.Context, linkID, remoteAddr, userAgent string) {
+	_ = b.Share.RecordView(linkID, remoteAddr, userAgent)
+}
+
+// gateErr maps share's gate errors onto the pages' vocabulary.
+func gateErr(err error) error {
+	var locked *share.LockedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &locked):
+		return &web.LockedError{Until: locked.Until}
+	case errors.Is(err, share.ErrWrongLinkCode), errors.Is(err, share.ErrWrongPassword),
+		errors.Is(err, share.ErrWrongOTP), errors.Is(err, share.ErrNoPassword):
+		return web.ErrWrongCode
+	}
+	return err
+}
