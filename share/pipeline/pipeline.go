@@ -142,6 +142,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(p.cfg.Tick)
 	defer t.Stop()
+	options := p.deidOptionsKey()
 	for {
 		select {
 		case <-ctx.Done():
@@ -151,6 +152,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			for _, st := range p.tracker.due(p.cfg.Now(), p.stableTime()) {
 				p.studyComplete(ctx, st)
 			}
+			// Settings take effect without restart: new de-identification
+			// options mean new copies (and renders) of every object.
+			if k := p.deidOptionsKey(); k != options {
+				options = k
+				n := p.requeueStale()
+				p.log.Info("de-identification options changed; recreating copies", "objects_queued", n)
+			}
 		}
 	}
 }
@@ -158,6 +166,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // Idle reports whether no object waits to be processed and no study is
 // still arriving (tests and benchmarks wait on it).
 func (p *Pipeline) Idle() bool { return p.queue.idle() && p.tracker.pending() == 0 }
+
+func (p *Pipeline) deidOptionsKey() string {
+	return strings.Join(p.cfg.Share.Settings().DeidOptions, ",")
+}
 
 func (p *Pipeline) stableTime() time.Duration {
 	if p.cfg.StableTime > 0 {
@@ -329,25 +341,33 @@ func (p *Pipeline) readContacts(path string) []string {
 // watches recent studies that were never shared (the process may have
 // stopped before they were complete).
 func (p *Pipeline) recover() {
+	queued := p.requeueStale()
+	watched := p.watchUnshared()
+	if queued+watched > 0 {
+		p.log.Info("recovery: resuming work", "objects_queued", queued, "studies_watched", watched)
+	}
+}
+
+// requeueStale queues every object whose de-identified copy or render is
+// missing or was made with another profile.
+func (p *Pipeline) requeueStale() int {
 	st := p.cfg.Store
 	studies, err := st.Studies(store.Query{})
 	if err != nil {
-		p.log.Error("recovery: listing studies", "err", err)
-		return
+		p.log.Error("listing studies", "err", err)
+		return 0
 	}
 	a, err := p.anonymizer()
 	if err != nil {
-		p.log.Error("recovery", "err", err)
-		return
+		p.log.Error("de-identification options", "err", err)
+		return 0
 	}
-	queued, watched := 0, 0
-	horizon := p.cfg.Now().Add(-24 * time.Hour)
+	queued := 0
 	for _, s := range studies {
 		insts, err := st.Instances(s.StudyUID)
 		if err != nil {
 			continue
 		}
-		var contacts []string
 		for _, in := range insts {
 			if in.Missing || in.Conflict {
 				continue
@@ -356,27 +376,45 @@ func (p *Pipeline) recover() {
 				p.queue.push(in.SOPInstanceUID)
 				queued++
 			}
-			if s.LastReceived.After(horizon) {
+		}
+	}
+	return queued
+}
+
+// watchUnshared puts studies received in the last day that have no link back
+// under watch, so auto-share still happens after a restart.
+func (p *Pipeline) watchUnshared() int {
+	st := p.cfg.Store
+	all, err := st.Studies(store.Query{})
+	if err != nil {
+		return 0
+	}
+	watched := 0
+	horizon := p.cfg.Now().Add(-24 * time.Hour)
+	for _, s := range all {
+		if !s.LastReceived.After(horizon) {
+			continue
+		}
+		insts, err := st.Instances(s.StudyUID)
+		if err != nil {
+			continue
+		}
+		var contacts []string
+		for _, in := range insts {
+			if !in.Missing && !in.Conflict {
 				contacts = append(contacts, p.readContacts(st.ObjectPath(&in))...)
 			}
 		}
-		if s.LastReceived.After(horizon) {
-			if links, err := p.cfg.Share.StudyLinks(s.StudyUID); err == nil && len(links) == 0 {
-				aet := ""
-				if len(s.CalledAETs) > 0 {
-					aet = s.CalledAETs[0]
-				}
-				p.tracker.arrived(s.StudyUID, "", aet, contacts, s.LastReceived)
-				for _, extra := range s.CalledAETs {
-					p.tracker.arrived(s.StudyUID, "", extra, nil, s.LastReceived)
-				}
-				watched++
-			}
+		if links, err := p.cfg.Share.StudyLinks(s.StudyUID); err != nil || len(links) > 0 {
+			continue
 		}
+		p.tracker.arrived(s.StudyUID, "", "", contacts, s.LastReceived)
+		for _, aet := range s.CalledAETs {
+			p.tracker.arrived(s.StudyUID, "", aet, nil, s.LastReceived)
+		}
+		watched++
 	}
-	if queued+watched > 0 {
-		p.log.Info("recovery: resuming work", "objects_queued", queued, "studies_watched", watched)
-	}
+	return watched
 }
 
 // shortHash names a UID in logs without revealing it.
