@@ -167,13 +167,21 @@ func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err err
 			return putJSON(b, []byte(p.SOPInstanceUID), &p)
 		})
 	} else {
-		err = s.db.Batch(func(tx *bolt.Tx) error {
+		index := func(tx *bolt.Tx) error {
 			if err := indexInstance(tx, inst, meta.patient, meta.study); err != nil {
 				return err
 			}
 			shortID = studyShortID(tx, inst.StudyUID)
 			return nil
-		})
+		}
+		// Concurrent ingests share one commit (one fsync); a lone ingest
+		// commits at once rather than waiting for the batch timer.
+		if s.committing.Add(1) > 1 {
+			err = s.db.Batch(index)
+		} else {
+			err = s.db.Update(index)
+		}
+		s.committing.Add(-1)
 	}
 	if err != nil {
 		undo()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -83,7 +84,8 @@ type Store struct {
 	// fault injection for tests (nil in production)
 	faultSync func(path string) error
 
-	recovery Recovery
+	recovery   Recovery
+	committing atomic.Int32 // ingests between rename and commit
 }
 
 const (
@@ -116,6 +118,25 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("%w: creating data directory: %v", ErrStorage, err)
 		}
 	}
+	// The 256 fan-out directories of objects/ exist from the start, so an
+	// ingest never pays for creating (and fsyncing) one.
+	created := false
+	for i := 0; i < 256; i++ {
+		d := filepath.Join(abs, objectsDir, fmt.Sprintf("%02x", i))
+		err := os.Mkdir(d, 0o750)
+		switch {
+		case err == nil:
+			created = true
+		case !errors.Is(err, os.ErrExist):
+			return nil, fmt.Errorf("%w: creating object directories: %v", ErrStorage, err)
+		}
+		s.dirs[d] = true
+	}
+	if created {
+		if err := s.syncDir(filepath.Join(abs, objectsDir)); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+	}
 	db, err := bolt.Open(filepath.Join(abs, indexFile), 0o600, &bolt.Options{Timeout: opts.LockTimeout})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -124,6 +145,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: opening index: %v", ErrStorage, err)
 	}
 	s.db = db
+	db.MaxBatchDelay = 2 * time.Millisecond
 	if err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -83,7 +83,13 @@ func parse(r io.ReaderAt, size int64, lim Limits, headerOnly bool) (ds *dicom.Da
 	}()
 	parsed, err := dicom.Parse(rd, n, nil, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		// Some library errors print the offending element, value included;
+		// callers log these errors, so keep only the description.
+		msg := err.Error()
+		if i := strings.Index(msg, "got:"); i >= 0 {
+			msg = msg[:i] + "(element omitted)"
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, msg)
 	}
 	return &parsed, nil
 }
