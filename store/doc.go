@@ -2,4 +2,17 @@
 // temp file + fsync + rename + directory fsync, and a bbolt index
 // patient → study → series → instance. It also keeps the de-identified copies
 // and renders made from each object.
+//
+// Layout of the data directory:
+//
+//	index.db                      bbolt index (one process at a time: Open fails with ErrInUse)
+//	objects/<kk>/<key>-<hash>.dcm received files, unchanged (key = InstanceKey(SOP UID), hash = content)
+//	derived/<key>/<name>          de-identified copies and renders (PutDerived)
+//	spool/                        incoming files, emptied at every Open
+//
+// Ingest acknowledges an object only once its file and its index entry are
+// durable. Every file is checked by dicomfile.Check before it is parsed.
+// Errors wrap ErrInvalidObject (DICOM C000) or ErrStorage (A700); StatusFor
+// maps them. Log lines name instances by InstanceKey and studies by short
+// id, never by patient data or UIDs.
 package store

@@ -35,8 +35,6 @@ var (
 	ErrAmbiguous = errors.New("ambiguous study key")
 	// ErrInUse: another process holds the data directory.
 	ErrInUse = errors.New("data directory is in use by another sonolink process")
-	// ErrClosed: the store was closed.
-	ErrClosed = errors.New("store is closed")
 )
 
 // DICOM statuses StatusFor returns (PS3.4 Annex B.2.3).
