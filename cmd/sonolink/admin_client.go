@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"sonolink/share/admin"
 )
@@ -54,24 +55,54 @@ func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, s *cliSession) e
 
 // localOptions configures the in-process service used when no server runs.
 // The logger writes warnings only, to stderr, and never patient data.
-// It uses the same base URL as serve (hidden --base-url, so the config file
-// and SONOLINK_BASE_URL apply). TODO(lead): delivery providers: serve's
-// delivery configuration should be applied here too (e.g. register
-// deliveryFlags on these commands and set Share.Delivery); until then a CLI
-// without a running server writes messages to DATA/outbox.
-var localOptions = func(cmd *cobra.Command) (admin.ConnectOptions, error) {
+// It takes serve's settings that matter here (base URL, delivery providers,
+// contact tags) from hidden flags, so the shared config file and SONOLINK_*
+// variables apply to both.
+func localOptions(cmd *cobra.Command) (admin.ConnectOptions, error) {
 	o := admin.ConnectOptions{Logger: quietLogger()}
 	if f := cmd.Flags().Lookup("base-url"); f != nil {
 		o.Local.Share.BaseURL = f.Value.String()
 	}
+	if d := localDelivery[cmd]; d != nil {
+		o.Local.Share.Delivery = d.cfg
+	}
+	if tags, err := cmd.Flags().GetStringSlice("contact-tags"); err == nil {
+		t, err := parseTags(tags)
+		if err != nil {
+			return o, err
+		}
+		o.Local.ContactTags = t
+	}
 	return o, nil
 }
+
+// localDelivery holds each command's hidden delivery flags.
+var localDelivery = map[*cobra.Command]*deliveryFlags{}
 
 // addLocalFlags registers the serve settings the in-process fallback needs,
 // hidden (they normally come from the shared config file or environment).
 func addLocalFlags(cmd *cobra.Command) {
-	cmd.Flags().String("base-url", "http://localhost:8080", "public URL patients' links start with (as for serve)")
-	cmd.Flags().MarkHidden("base-url")
+	f := cmd.Flags()
+	f.String("base-url", "http://localhost:8080", "public URL patients' links start with (as for serve)")
+	f.StringSlice("contact-tags", []string{"0010,2155", "0010,2154", "0010,4000"}, "tags the patient's e-mail/phone are read from (as for serve)")
+	d := &deliveryFlags{}
+	d.register(f)
+	localDelivery[cmd] = d
+	f.VisitAll(func(fl *pflag.Flag) {
+		if fl.Name != "json" && fl.Name != "help" && !fl.Hidden && fl.Usage != "" && isLocalFlag(fl.Name) {
+			fl.Hidden = true
+		}
+	})
+}
+
+// isLocalFlag reports whether a flag is one of serve's, registered hidden.
+func isLocalFlag(name string) bool {
+	if name == "base-url" || name == "contact-tags" {
+		return true
+	}
+	probe := pflag.NewFlagSet("probe", pflag.ContinueOnError)
+	(&deliveryFlags{}).register(probe)
+	return probe.Lookup(name) != nil
 }
 
 // actor names the person at the terminal for the audit log.

@@ -26,7 +26,7 @@ setting changes, and each visit of a landing page (time, address, browser).
 --since takes a date (2026-11-20), a time (RFC 3339) or a duration back from
 now (90m, 24h, 7d).`,
 		Example: `  sonolink audit --since 24h
-  sonolink audit --study 7QK2M
+  sonolink audit --study 42
   sonolink audit --link L7K3F9Q --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

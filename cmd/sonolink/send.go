@@ -31,8 +31,8 @@ default country code (sonolink settings). An invalid contact stops the command
 
 Links issued earlier for the study keep working. STUDY is a short id, a Study
 Instance UID or an accession number.`,
-		Example: `  sonolink send 7QK2M --to "name@example.com, +46 70 123 45 67"
-  sonolink send 7QK2M --to 070-123 45 67 --images 1,3,5-8
+		Example: `  sonolink send 42 --to "name@example.com, +46 70 123 45 67"
+  sonolink send 42 --to 070-123 45 67 --images 1,3,5-8
   sonolink send ACC12345 --to name@example.com --json`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeStudies,

@@ -28,7 +28,7 @@ last sent, its contacts with the delivery status of each, expiry, status
 STUDY is the short id printed by 'sonolink studies', the Study Instance UID,
 or the accession number. The object numbers are what 'sonolink send --images'
 takes. Exit code 1 when there is no such study.`,
-		Example: `  sonolink study 7QK2M
+		Example: `  sonolink study 42
   sonolink study 1.2.840.113619.2.55.3.2831164356.781.1600000000.1
   sonolink study ACC12345 --json`,
 		Args:              cobra.ExactArgs(1),

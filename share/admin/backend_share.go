@@ -105,25 +105,29 @@ func linkFromView(v share.LinkView) Link {
 		WholeStudy: v.WholeStudy(), Instances: append([]string{}, v.Instances...), Views: v.Views,
 		Contacts: []Delivery{},
 	}
-	seen := map[string]bool{}
+	// One row per contact, in the link's own order (e-mails, then phones):
+	// deliveries come back in message-ID order, which is not meaningful.
+	latest := map[string]share.DeliveryStatus{}
 	for _, d := range v.Deliveries {
+		latest[d.Channel+"\x00"+d.To] = d
+	}
+	add := func(channel, to string) {
+		d, ok := latest[channel+"\x00"+to]
+		if !ok {
+			l.Contacts = append(l.Contacts, Delivery{Channel: channel, To: to, Status: "queued"})
+			return
+		}
 		at := d.SentAt
-		if at.IsZero() && d.State != "sent" {
+		if d.State != "sent" {
 			at = time.Time{}
 		}
 		l.Contacts = append(l.Contacts, Delivery{Channel: d.Channel, To: d.To, Status: d.State, Reason: d.Reason, At: at})
-		seen[d.Channel+"\x00"+d.To] = true
 	}
-	// Contacts with no message yet (should not happen) still show.
 	for _, e := range v.Emails {
-		if !seen["email\x00"+e] {
-			l.Contacts = append(l.Contacts, Delivery{Channel: "email", To: e, Status: "queued"})
-		}
+		add(share.ChannelEmail, e)
 	}
 	for _, p := range v.Phones {
-		if !seen["sms\x00"+p] {
-			l.Contacts = append(l.Contacts, Delivery{Channel: "sms", To: p, Status: "queued"})
-		}
+		add(share.ChannelSMS, p)
 	}
 	return l
 }
