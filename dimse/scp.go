@@ -33,12 +33,18 @@ type spool struct {
 func (a *scpAssoc) serve() {
 	var m *message
 	for {
-		if m == nil && !a.idle() {
-			a.abort(abortSourceUser, abortReasonNotSpecified)
-			metricAssociations.WithLabelValues("aborted").Inc()
-			metricFailures.WithLabelValues(failShutdown).Inc()
-			a.log.Info("association aborted: server shutting down")
-			return
+		if m == nil {
+			if !a.idle() {
+				a.abort(abortSourceUser, abortReasonNotSpecified)
+				metricAssociations.WithLabelValues("aborted").Inc()
+				metricFailures.WithLabelValues(failShutdown).Inc()
+				a.log.Info("association aborted: server shutting down")
+				return
+			}
+		} else {
+			// Mid-message: the idle timeout applies to each PDU, so a
+			// large object on a slow link is fine as long as data flows.
+			a.ul.c.SetReadDeadline(time.Now().Add(a.s.cfg.IdleTimeout))
 		}
 		typ, body, err := a.ul.readNoDeadline()
 		if err != nil {

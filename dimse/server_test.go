@@ -339,3 +339,37 @@ func TestConfigDefaults(t *testing.T) {
 		t.Error("tiny MaxPDULength accepted")
 	}
 }
+
+// A slow sender whose PDUs each arrive within the idle timeout is not cut
+// off, however long the whole object takes.
+func TestIdleTimeoutIsPerPDU(t *testing.T) {
+	ts := startServer(t, Config{IdleTimeout: 300 * time.Millisecond}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	src := filepath.Join(testenv.Samples(t), "sc/orthanc__ColorTestMalaterre.dcm")
+	m := sampleMeta(t, src)
+	raw, _ := os.ReadFile(src)
+	ds := raw[m.DataSetOffset:]
+	c, err := associateSCU(ctx, ts.addr, "SLOW", "SONOLINK", []presCtx{{ID: 1, Abstract: m.SOPClassUID, Transfer: []string{m.TransferSyntaxUID}}})
+	mustf(t, err, "associate")
+	defer c.close()
+	mustf(t, c.ul.sendCommand(1, encodeCommand(&command{Field: cmdCStoreRQ, MessageID: 1, DataSetType: dataSetPresent,
+		AffectedSOPClassUID: m.SOPClassUID, AffectedSOPInstanceUID: m.SOPInstanceUID})), "command")
+	const parts = 6 // 6 x 150 ms = 900 ms in all, three times the idle timeout
+	step := len(ds)/parts + 1
+	for off := 0; off < len(ds); off += step {
+		time.Sleep(150 * time.Millisecond)
+		end := min(off+step, len(ds))
+		ctl := byte(0)
+		if end == len(ds) {
+			ctl = 2
+		}
+		mustf(t, c.ul.write(append(pdataHeader(1, ctl, end-off), ds[off:end]...)), "fragment")
+	}
+	rsp, err := c.readCommand(ctx)
+	mustf(t, err, "response")
+	if rsp.Status != StatusSuccess {
+		t.Fatalf("status %v", rsp.Status)
+	}
+	mustf(t, c.release(ctx), "release")
+}
