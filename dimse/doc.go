@@ -4,4 +4,67 @@
 // the `echo` command and tests). Incoming objects are streamed to a spool
 // file and handed to a Handler; the response is sent only after the Handler
 // has made the object durable.
+//
+// # Negotiation
+//
+// An A-ASSOCIATE-RQ is rejected (A-ASSOCIATE-RJ, PS3.8 9.3.4) when the peer
+// address is outside Config.AllowedPeers (permanent, service user, reason 1
+// no reason given), the protocol version is unsupported (permanent, ACSE
+// provider, reason 2), the application context is not the DICOM one
+// (permanent, service user, reason 2), the called AE title is not one of
+// Config.AETitles (permanent, service user, reason 7), the calling AE title
+// is not in Config.AllowedCallingAETs (permanent, service user, reason 3), or
+// MaxAssociations are already open (transient, presentation provider,
+// reason 2 local limit exceeded). Each presentation context is answered on
+// its own: Verification and the configured storage SOP classes are accepted
+// with the first transfer syntax of Config.TransferSyntaxes (our order, not
+// the peer's) that the peer proposed; others get "abstract syntax not
+// supported" (3) or "transfer syntaxes not supported" (4) and the rest of
+// the association proceeds. Role selection, asynchronous operations window,
+// extended negotiation and user identity sub-items are accepted and ignored
+// (default roles, one operation at a time, no identity check).
+//
+// Note for installers: some older ultrasound machines still send the retired
+// US Image (1.2.840.10008.5.1.4.1.1.6) and US Multi-frame
+// (1.2.840.10008.5.1.4.1.1.3) classes; they are not in the defaults and can be
+// added through Config.SOPClasses.
+//
+// # Limits and timeouts
+//
+// Every PDU is read into one reused buffer that grows only as bytes actually
+// arrive (up to the largest PDU received), and a declared length above max(MaxPDULength, 64 KiB) aborts the
+// association before anything is allocated. A data set is written to the
+// spool file as its fragments arrive, so memory per association is about one
+// PDU whatever the object's size. ARTIMTimeout bounds the wait for the
+// A-ASSOCIATE-RQ and for the peer to close after A-RELEASE-RP; IdleTimeout
+// bounds the wait for each PDU (so slow but steady transfers are fine), each
+// write, and the handler (its ctx deadline). A malformed or unexpected PDU
+// aborts that association only (A-ABORT, source 2, with the matching reason)
+// and is logged with the peer address, AE titles and what was wrong.
+//
+// # Spool files
+//
+// A C-STORE data set is written as a complete DICOM Part 10 file in
+// Config.SpoolDir (name rx-<association ID>-<random>.dcm): preamble, "DICM",
+// File Meta Information (Media Storage SOP Class/Instance from the command,
+// the negotiated transfer syntax, ImplementationClassUID,
+// ImplementationVersionName, Source AE Title = calling AE), then the data set
+// bytes exactly as received. It is not fsynced. Objects above MaxObjectSize
+// and spool write errors are drained and answered with A700 without calling
+// the handler; a handler panic is answered with 0110. Whatever the outcome,
+// the spool file is removed after the handler returns unless the handler
+// renamed it away. Files left by a crash are the store's to remove at start.
+//
+// # Metrics
+//
+// Registered on prometheus.DefaultRegisterer: sonolink_dimse_associations_total
+// {result=accepted|rejected|aborted}, sonolink_dimse_associations_active,
+// sonolink_dimse_objects_received_total{status=success|warning|failure},
+// sonolink_dimse_bytes_received_total, sonolink_dimse_failures_total{reason},
+// sonolink_dimse_store_latency_seconds (last fragment received to response
+// sent, handler included) and sonolink_dimse_association_duration_seconds.
+// Labels never carry UIDs or AE titles.
+//
+// Log lines carry the association ID, peer address, AE titles, SOP class,
+// transfer syntax, sizes and statuses; never patient data or instance UIDs.
 package dimse

@@ -468,5 +468,5 @@ func (a *scpAssoc) protocolError(fail, what string, reason byte) {
 	a.abort(abortSourceProvider, reason)
 	metricAssociations.WithLabelValues("aborted").Inc()
 	metricFailures.WithLabelValues(fail).Inc()
-	a.log.Warn("association aborted: "+what, "abort_reason", abortReasonText(abortSourceProvider, reason))
+	a.log.Warn("association aborted: protocol error from peer", "problem", what, "abort_reason", abortReasonText(abortSourceProvider, reason))
 }
