@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"sonolink/anonymize"
 	"strconv"
 	"strings"
 	"text/template"
@@ -98,7 +99,7 @@ func SettingKeys() []SettingKey {
 		{KeyLogo, "", "branding logo: path of a PNG, JPEG, GIF or WebP file (at most 512 KB) readable by the server; empty clears"},
 		{KeyAutoShare, "all", "auto-share rule: all (every study with a contact), aet:<AE title> (only studies sent to that called AE title), off"},
 		{KeyStableTime, "60s", "a study is complete when no object arrived for this long: e.g. 60s, 2m (1s to 1h)"},
-		{KeyDeidOptions, "", "de-identification options, comma-separated (interpreted by the de-identification side)"},
+		{KeyDeidOptions, "", "de-identification options, comma-separated: retain-dates, shift-dates, retain-patient-chars, keep-private=CREATOR:GGGGxxEE; changing them recreates every de-identified copy"},
 	}
 	for _, n := range messageNames {
 		keys = append(keys, SettingKey{KeyTextPrefix + n, "", "override of the " + n + " message text (Go template; fields: " + messageFields[n] + "); empty restores the translated default"})
@@ -295,6 +296,9 @@ func (s *Service) validateSetting(key, v string) ([]byte, string, error) {
 		l := splitList(v)
 		if len(l) == 0 {
 			return nil, "cleared", nil
+		}
+		if _, err := anonymize.ParseOptions(l); err != nil {
+			return nil, "", invalid(key, "%v", err)
 		}
 		return []byte(strings.Join(l, ",")), strings.Join(l, ","), nil
 	}

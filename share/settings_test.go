@@ -24,7 +24,7 @@ func TestSettings(t *testing.T) {
 	}
 	ok := map[string]string{
 		KeyClinicName: "Clínica Ecografía Norte", KeyLanguage: "ES", KeyRegion: "es", KeyLinkLifetime: "30d",
-		KeyStableTime: "2m", KeyAutoShare: "aet:PATIENT", KeyDeidOptions: "keep-dates, burned-in-ocr",
+		KeyStableTime: "2m", KeyAutoShare: "aet:PATIENT", KeyDeidOptions: "shift-dates, retain-patient-chars",
 		KeyTextPrefix + "sms": "{{.Clinic}}: {{.Link}}",
 	}
 	for k, v := range ok {
@@ -35,7 +35,7 @@ func TestSettings(t *testing.T) {
 	st = s.Settings()
 	if st.ClinicName != "Clínica Ecografía Norte" || st.Language != "es" || st.Region != "ES" || st.LinkLifetime != 30*24*time.Hour ||
 		st.StableTime != 2*time.Minute || st.AutoShare != (AutoShareRule{Mode: "aet", AET: "PATIENT"}) ||
-		strings.Join(st.DeidOptions, "|") != "keep-dates|burned-in-ocr" || st.Texts["sms"] != "{{.Clinic}}: {{.Link}}" {
+		strings.Join(st.DeidOptions, "|") != "shift-dates|retain-patient-chars" || st.Texts["sms"] != "{{.Clinic}}: {{.Link}}" {
 		t.Fatalf("after update %+v", st)
 	}
 	if !st.AutoShare.Matches([]string{"SONOLINK", "patient "}) || st.AutoShare.Matches([]string{"SONOLINK"}) {
@@ -54,7 +54,7 @@ func TestSettings(t *testing.T) {
 	bad := map[string]string{
 		KeyClinicName: "", KeyLanguage: "xx", KeyRegion: "Sweden", KeyLinkLifetime: "5m", KeyStableTime: "0s",
 		KeyAutoShare: "sometimes", KeyLinkCode: "12", KeyLogo: filepath.Join(dir, "missing.png"),
-		KeyTextPrefix + "sms": "{{.Patient}}",
+		KeyTextPrefix + "sms": "{{.Patient}}", KeyDeidOptions: "burned-in-ocr",
 	}
 	for k, v := range bad {
 		err := s.UpdateSetting(k, v)

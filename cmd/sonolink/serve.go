@@ -92,7 +92,7 @@ being sent, so a fresh install works without any account.`,
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")
-	f.DurationVar(&c.stableTime, "stable-time", 60*time.Second, "a study is complete when no object of it arrived for this long (the clinic setting stable-time overrides it)")
+	f.DurationVar(&c.stableTime, "stable-time", 60*time.Second, "a study is complete when no object of it arrived for this long; when given, it overrides the clinic setting autoshare.stable_time")
 	f.StringSliceVar(&c.contactTags, "contact-tags", []string{"0010,2155", "0010,2154", "0010,4000"}, "tags the patient's e-mail/phone are read from, in order")
 	f.IntVar(&c.workers, "workers", 2, "objects de-identified and rendered in parallel")
 	f.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
