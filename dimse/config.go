@@ -60,13 +60,16 @@ const (
 )
 
 // DefaultSOPClasses returns the storage SOP classes an ultrasound study
-// contains: US (single and multi-frame), Secondary Capture (including the
+// contains: US (single and multi-frame, and their retired pre-1996 classes,
+// which older scanners still send), Secondary Capture (including the
 // multi-frame ones), Basic Text / Enhanced / Comprehensive (3D) SR and
 // Encapsulated PDF.
 func DefaultSOPClasses() []string {
 	return []string{
 		"1.2.840.10008.5.1.4.1.1.6.1",   // Ultrasound Image Storage
 		"1.2.840.10008.5.1.4.1.1.3.1",   // Ultrasound Multi-frame Image Storage
+		"1.2.840.10008.5.1.4.1.1.6",     // Ultrasound Image Storage (Retired)
+		"1.2.840.10008.5.1.4.1.1.3",     // Ultrasound Multi-frame Image Storage (Retired)
 		"1.2.840.10008.5.1.4.1.1.7",     // Secondary Capture Image Storage
 		"1.2.840.10008.5.1.4.1.1.7.1",   // Multi-frame Single Bit SC
 		"1.2.840.10008.5.1.4.1.1.7.2",   // Multi-frame Grayscale Byte SC
