@@ -332,7 +332,7 @@ func TestConfigDefaults(t *testing.T) {
 	mustf(t, err, "NewServer")
 	c := s.cfg
 	if c.AETitles[0] != "SONOLINK" || c.MaxAssociations != 16 || c.ARTIMTimeout != 30*time.Second || c.IdleTimeout != 120*time.Second ||
-		c.MaxPDULength != 1<<20 || c.MaxObjectSize != 2<<30 || len(c.SOPClasses) != 12 || c.TransferSyntaxes[0] != uidExplicitVRLE {
+		c.MaxPDULength != 1<<20 || c.MaxObjectSize != 2<<30 || len(c.SOPClasses) != 14 || c.TransferSyntaxes[0] != uidExplicitVRLE {
 		t.Errorf("defaults: %+v", c)
 	}
 	if _, err := NewServer(Config{SpoolDir: "x", MaxPDULength: 100}, newTestHandler(t)); err == nil {
