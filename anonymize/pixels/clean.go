@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/jpeg"
 	"math"
+	"sonolink/store/dicomfile"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/frame"
@@ -35,7 +36,7 @@ func Regions(ds *dicom.Dataset) ([]image.Rectangle, error) {
 	if !ok || len(items) == 0 {
 		return nil, nil
 	}
-	rows, cols := intOf(ds, tag.Rows, 0), intOf(ds, tag.Columns, 0)
+	rows, cols := dicomfile.Int(ds, tag.Rows, 0), dicomfile.Int(ds, tag.Columns, 0)
 	if rows <= 0 || cols <= 0 {
 		return nil, fmt.Errorf("%w: ultrasound regions without image dimensions", ErrUnsupported)
 	}
@@ -44,8 +45,8 @@ func Regions(ds *dicom.Dataset) ([]image.Rectangle, error) {
 	for _, it := range items {
 		elems, _ := it.GetValue().([]*dicom.Element)
 		sub := &dicom.Dataset{Elements: elems}
-		x0, y0 := intOf(sub, tagMinX0, -1), intOf(sub, tagMinY0, -1)
-		x1, y1 := intOf(sub, tagMaxX1, -1), intOf(sub, tagMaxY1, -1)
+		x0, y0 := dicomfile.Int(sub, tagMinX0, -1), dicomfile.Int(sub, tagMinY0, -1)
+		x1, y1 := dicomfile.Int(sub, tagMaxX1, -1), dicomfile.Int(sub, tagMaxY1, -1)
 		if x0 < 0 || y0 < 0 || x1 < x0 || y1 < y0 {
 			continue
 		}

@@ -3,6 +3,7 @@ package pixels
 import (
 	"encoding/binary"
 	"fmt"
+	"sonolink/store/dicomfile"
 	"strconv"
 	"strings"
 
@@ -99,16 +100,16 @@ func (p *Palette) Lookup(v int) (r, g, b uint8) {
 // consistency (sizes, bit depths, a known photometric interpretation).
 func ReadInfo(ds *dicom.Dataset) (*Info, error) {
 	in := &Info{
-		Rows:            intOf(ds, tag.Rows, 0),
-		Columns:         intOf(ds, tag.Columns, 0),
-		SamplesPerPixel: intOf(ds, tag.SamplesPerPixel, 1),
-		BitsAllocated:   intOf(ds, tag.BitsAllocated, 0),
-		BitsStored:      intOf(ds, tag.BitsStored, 0),
-		HighBit:         intOf(ds, tag.HighBit, -1),
-		Signed:          intOf(ds, tag.PixelRepresentation, 0) == 1,
-		Planar:          intOf(ds, tag.PlanarConfiguration, 0),
+		Rows:            dicomfile.Int(ds, tag.Rows, 0),
+		Columns:         dicomfile.Int(ds, tag.Columns, 0),
+		SamplesPerPixel: dicomfile.Int(ds, tag.SamplesPerPixel, 1),
+		BitsAllocated:   dicomfile.Int(ds, tag.BitsAllocated, 0),
+		BitsStored:      dicomfile.Int(ds, tag.BitsStored, 0),
+		HighBit:         dicomfile.Int(ds, tag.HighBit, -1),
+		Signed:          dicomfile.Int(ds, tag.PixelRepresentation, 0) == 1,
+		Planar:          dicomfile.Int(ds, tag.PlanarConfiguration, 0),
 		Photometric:     strings.ToUpper(strOf(ds, tag.PhotometricInterpretation)),
-		Frames:          intOf(ds, tag.NumberOfFrames, 1),
+		Frames:          dicomfile.Int(ds, tag.NumberOfFrames, 1),
 		TransferSyntax:  strOf(ds, tag.TransferSyntaxUID),
 		RescaleSlope:    1,
 	}
@@ -199,30 +200,6 @@ func (in *Info) nativeFrameSize() int64 {
 		samples = int64(in.Rows) * int64(in.Columns) * 2
 	}
 	return samples * int64(in.BitsAllocated/8)
-}
-
-func intOf(ds *dicom.Dataset, t tag.Tag, def int) int {
-	e, err := ds.FindElementByTag(t)
-	if err != nil || e.Value == nil {
-		return def
-	}
-	switch v := e.Value.GetValue().(type) {
-	case []int:
-		if len(v) > 0 {
-			return v[0]
-		}
-	case []string:
-		if len(v) > 0 {
-			if n, err := strconv.Atoi(strings.TrimSpace(v[0])); err == nil {
-				return n
-			}
-		}
-	case []byte: // implicit VR element the library did not know
-		if len(v) >= 2 {
-			return int(binary.LittleEndian.Uint16(v))
-		}
-	}
-	return def
 }
 
 func intsOf(ds *dicom.Dataset, t tag.Tag) []int {

@@ -15,6 +15,7 @@ package pixels
 import (
 	"errors"
 	"fmt"
+	"sonolink/store/dicomfile"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
@@ -41,9 +42,9 @@ func ToLittleEndian(ds *dicom.Dataset) error {
 		if pdi.IsEncapsulated {
 			return fmt.Errorf("%w: encapsulated pixel data under Explicit VR Big Endian", ErrUnsupported)
 		}
-		if pdi.IntentionallyUnprocessed && (intOf(ds, tag.BitsAllocated, 8) > 8 || el.RawValueRepresentation == "OW") {
-			if pdi.IntentionallyUnprocessed && intOf(ds, tag.BitsAllocated, 8) > 16 {
-				return fmt.Errorf("%w: %d-bit big endian pixel data", ErrUnsupported, intOf(ds, tag.BitsAllocated, 8))
+		if pdi.IntentionallyUnprocessed && (dicomfile.Int(ds, tag.BitsAllocated, 8) > 8 || el.RawValueRepresentation == "OW") {
+			if pdi.IntentionallyUnprocessed && dicomfile.Int(ds, tag.BitsAllocated, 8) > 16 {
+				return fmt.Errorf("%w: %d-bit big endian pixel data", ErrUnsupported, dicomfile.Int(ds, tag.BitsAllocated, 8))
 			}
 			src := pdi.UnprocessedValueData
 			out := make([]byte, len(src))

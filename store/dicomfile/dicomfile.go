@@ -10,6 +10,7 @@
 package dicomfile
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -136,6 +137,13 @@ func Int(ds *dicom.Dataset, t tag.Tag, def int) int {
 			if n, err := strconv.Atoi(strings.TrimSpace(v[0])); err == nil {
 				return n
 			}
+		}
+	case []byte:
+		// An implicit VR element the library's dictionary does not know
+		// (e.g. in a private or retired context) comes as raw bytes; the
+		// integer elements this is used for are US.
+		if len(v) >= 2 {
+			return int(binary.LittleEndian.Uint16(v))
 		}
 	}
 	return def
