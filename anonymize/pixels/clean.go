@@ -6,11 +6,12 @@ import (
 	"image"
 	"image/jpeg"
 	"math"
-	"sonolink/store/dicomfile"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/frame"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/store/dicomfile"
 )
 
 // Ultrasound region tags (PS3.3 C.8.5.5).

@@ -3,12 +3,13 @@ package pixels
 import (
 	"encoding/binary"
 	"fmt"
-	"sonolink/store/dicomfile"
 	"strconv"
 	"strings"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/store/dicomfile"
 )
 
 // MaxFramePixels bounds Rows × Columns of one frame. Larger images are

@@ -15,10 +15,11 @@ package pixels
 import (
 	"errors"
 	"fmt"
-	"sonolink/store/dicomfile"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/store/dicomfile"
 )
 
 // ErrUnsupported marks pixel data this package cannot decode or rewrite.
