@@ -62,7 +62,7 @@ func (b *Backend) Link(ctx context.Context, token string) (*web.Link, error) {
 		}
 		return nil, err
 	}
-	items, err := b.items(l)
+	_, residual, err := b.items(l)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +77,10 @@ func (b *Backend) Link(ctx context.Context, token string) (*web.Link, error) {
 			out.ExamDate = d
 		}
 	}
-	for _, it := range items {
-		if it.residual {
-			out.NeedsPassword = true
-		}
-	}
+	// Any residual object the link carries puts the study behind the
+	// patient password, whether or not the page can show it: a structured
+	// report, which the page does not show yet, counts too.
+	out.NeedsPassword = residual
 	if out.NeedsPassword {
 		cs, err := b.Share.OTPContacts(l.ID)
 		if err != nil {
@@ -113,17 +112,23 @@ type item struct {
 
 // items lists the objects a link shows: viewable images, cine loops and PDF
 // reports. Structured reports have nothing to view on a phone yet.
-func (b *Backend) items(l *share.Link) ([]item, error) {
+// residual reports whether any object the link carries, viewable or not, was
+// found not de-identified; an object still being de-identified counts as
+// neither (it is not ready, so nothing of it is shown until its verdict is
+// known).
+func (b *Backend) items(l *share.Link) (out []item, residual bool, err error) {
 	insts, err := b.Store.Instances(l.StudyUID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var out []item
 	for _, in := range insts {
 		if in.Missing || in.Conflict || !l.Shows(in.SOPInstanceUID) {
 			continue
 		}
-		it := item{inst: in, residual: in.Deid == nil || !in.Deid.Clean}
+		it := item{inst: in, residual: in.Deid != nil && !in.Deid.Clean}
+		if it.residual {
+			residual = true
+		}
 		switch {
 		case in.SOPClassUID == sopClassEncapsulatedPDF:
 			it.kind = "pdf"
@@ -136,7 +141,7 @@ func (b *Backend) items(l *share.Link) ([]item, error) {
 		}
 		out = append(out, it)
 	}
-	return out, nil
+	return out, residual, nil
 }
 
 // Items lists the link's objects for the page (1-based indexes).
@@ -145,14 +150,15 @@ func (b *Backend) Items(ctx context.Context, linkID string) ([]web.Item, error) 
 	if err != nil {
 		return nil, err
 	}
-	its, err := b.items(l)
+	its, _, err := b.items(l)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]web.Item, 0, len(its))
 	for i, it := range its {
 		w := web.Item{Index: i + 1, Kind: it.kind, Residual: it.residual, Frames: it.inst.NumFrames, Width: it.inst.Columns, Height: it.inst.Rows}
-		if r := it.inst.Render; r != nil {
+		// Nothing of an object is shown before its verdict is known.
+		if r := it.inst.Render; r != nil && it.inst.Deid != nil {
 			w.Ready = true
 			w.Frames, w.FrameTimeMS, w.Width, w.Height = r.Frames, r.FrameTimeMS, r.Width, r.Height
 		}
@@ -170,7 +176,7 @@ func (b *Backend) Open(ctx context.Context, linkID string, n int, file string) (
 	if err != nil {
 		return nil, time.Time{}, web.ErrNotFound
 	}
-	its, err := b.items(l)
+	its, _, err := b.items(l)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
