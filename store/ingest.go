@@ -28,6 +28,9 @@ type IngestResult struct {
 	// Conflict: different content under a SOP Instance UID already stored;
 	// it was kept as a conflict version (Instance.Conflict) and logged.
 	Conflict bool
+	// Header is the received object's data set as parsed for the index
+	// (pixel data skipped), so callers need not parse the file again.
+	Header *dicom.Dataset
 }
 
 type studyFields struct {
@@ -109,7 +112,7 @@ func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err err
 	if prim != nil && prim.Hash == inst.Hash {
 		if !prim.Missing {
 			result = "duplicate"
-			return &IngestResult{Instance: prim, StudyShortID: s.shortID(prim.StudyUID), Duplicate: true}, nil
+			return &IngestResult{Instance: prim, StudyShortID: s.shortID(prim.StudyUID), Duplicate: true, Header: meta.ds}, nil
 		}
 		restore = true // same content, its file was lost: put it back
 	} else if dupConflict {
@@ -117,10 +120,10 @@ func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err err
 		vs, _ := s.ConflictVersions(inst.SOPInstanceUID)
 		for i := range vs {
 			if vs[i].Hash == inst.Hash {
-				return &IngestResult{Instance: &vs[i], StudyShortID: s.shortID(vs[i].StudyUID), Duplicate: true, Conflict: true}, nil
+				return &IngestResult{Instance: &vs[i], StudyShortID: s.shortID(vs[i].StudyUID), Duplicate: true, Conflict: true, Header: meta.ds}, nil
 			}
 		}
-		return &IngestResult{Instance: prim, Duplicate: true, Conflict: true}, nil
+		return &IngestResult{Instance: prim, Duplicate: true, Conflict: true, Header: meta.ds}, nil
 	}
 	inst.Conflict = prim != nil && !restore
 
@@ -188,7 +191,7 @@ func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err err
 		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
 	}
 	metricBytes.Add(float64(inst.Size))
-	res = &IngestResult{Instance: inst, StudyShortID: shortID, Conflict: inst.Conflict}
+	res = &IngestResult{Instance: inst, StudyShortID: shortID, Conflict: inst.Conflict, Header: meta.ds}
 	switch {
 	case inst.Conflict:
 		result = "conflict"
@@ -217,6 +220,7 @@ func (s *Store) shortID(studyUID string) string {
 }
 
 type described struct {
+	ds      *dicom.Dataset
 	inst    *Instance
 	patient Patient
 	study   studyFields
@@ -272,6 +276,7 @@ func (s *Store) describe(f *os.File, name string, size int64) (*described, error
 	}
 	inst.Hash = hex.EncodeToString(h.Sum(nil))
 	return &described{
+		ds:      ds,
 		inst:    inst,
 		patient: Patient{Name: str(tag.PatientName), ID: str(tag.PatientID), BirthDate: str(tag.PatientBirthDate)},
 		study: studyFields{Date: str(tag.StudyDate), Time: str(tag.StudyTime),
