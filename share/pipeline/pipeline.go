@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/anonymize"
@@ -51,6 +52,10 @@ type Config struct {
 	Now func() time.Time
 	// Tick is how often complete studies are looked for (default 100 ms).
 	Tick time.Duration
+	// IngestQuiet: while objects arrive, de-identification and rendering
+	// wait until none arrived for this long (default 250 ms; negative: never
+	// wait). See yield.go.
+	IngestQuiet time.Duration
 }
 
 // DefaultContactTags: Patient's Telecom Information, Patient's Telephone
@@ -63,6 +68,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	tracker *tracker
 	queue   *workQueue
+	rx      *receiving
 
 	mu      sync.Mutex
 	anon    *anonymize.Anonymizer
@@ -92,12 +98,18 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.ContactTags == nil {
 		cfg.ContactTags = DefaultContactTags
 	}
-	return &Pipeline{cfg: cfg, log: cfg.Logger.With("component", "pipeline"), tracker: newTracker(), queue: newWorkQueue()}, nil
+	if cfg.IngestQuiet == 0 {
+		cfg.IngestQuiet = defaultIngestQuiet
+	}
+	return &Pipeline{cfg: cfg, log: cfg.Logger.With("component", "pipeline"), tracker: newTracker(),
+		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet)}, nil
 }
 
 // HandleStore makes the object durable through the store and answers the
 // modality; de-identification and rendering happen afterwards.
 func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *dimse.Object) dimse.Status {
+	p.rx.arrived(a.ID)
+	defer p.rx.arrived(a.ID)
 	res, err := p.cfg.Store.Ingest(obj.Path, store.Source{
 		AssociationID: a.ID, CallingAET: a.CallingAET, CalledAET: a.CalledAET, PeerAddr: a.PeerAddr,
 	})
@@ -108,7 +120,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 		return st
 	}
 	inst := res.Instance
-	contacts := p.readContacts(p.cfg.Store.ObjectPath(inst))
+	contacts := p.contacts(res.Header)
 	p.tracker.arrived(inst.StudyUID, a.ID, a.CalledAET, contacts, p.cfg.Now())
 	if !res.Duplicate && !res.Conflict {
 		p.queue.push(inst.SOPInstanceUID)
@@ -117,7 +129,10 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 }
 
 // AssociationClosed lets studies sent on the association become complete.
-func (p *Pipeline) AssociationClosed(a *dimse.Association) { p.tracker.closed(a.ID, p.cfg.Now()) }
+func (p *Pipeline) AssociationClosed(a *dimse.Association) {
+	p.tracker.closed(a.ID, p.cfg.Now())
+	p.rx.closed(a.ID)
+}
 
 // Run de-identifies and renders queued objects and shares complete studies
 // until ctx ends. At start it picks up work a previous run left undone.
@@ -131,6 +146,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			for {
 				sop, ok := p.queue.pop(ctx)
 				if !ok {
+					return
+				}
+				// Receiving comes first; what is skipped here at shutdown
+				// is picked up by recover at the next start.
+				p.rx.wait(ctx)
+				if ctx.Err() != nil {
+					p.queue.done()
 					return
 				}
 				if err := p.Process(sop); err != nil {
@@ -320,10 +342,19 @@ type contactRecorder interface {
 	RecordStudyContacts(studyUID string, c contact.Result) error
 }
 
-// readContacts returns the non-empty values of the contact tags.
+// readContacts returns the non-empty values of the contact tags of a
+// stored file.
 func (p *Pipeline) readContacts(path string) []string {
 	ds, err := dicomfile.ReadHeader(path)
 	if err != nil {
+		return nil
+	}
+	return p.contacts(ds)
+}
+
+// contacts returns the non-empty values of the contact tags of a header.
+func (p *Pipeline) contacts(ds *dicom.Dataset) []string {
+	if ds == nil {
 		return nil
 	}
 	var out []string
