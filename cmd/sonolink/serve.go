@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -51,6 +52,8 @@ type serveConfig struct {
 
 	logFormat string
 	logLevel  string
+
+	cpuProfile string // hidden: write a CPU profile until shutdown (performance work)
 }
 
 func newServeCmd() *cobra.Command {
@@ -98,6 +101,8 @@ being sent, so a fresh install works without any account.`,
 	f.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	c.delivery.register(f)
+	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown")
+	_ = f.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -111,6 +116,17 @@ func runServe(parent context.Context, c *serveConfig) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c.cpuProfile != "" {
+		pf, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 
 	n, err := startNode(ctx, c, logger)
 	if err != nil {
