@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,17 +41,23 @@ func BenchmarkIngest(b *testing.B) {
 	peers := []peer{
 		{"sonolink", func(b *testing.B, port int) func() {
 			dir := b.TempDir()
+			// Default settings (info logs, to a file), plus the retired US
+			// classes some samples (and older machines) use.
 			return startProc(b, port, sonolink, "serve", "--data-dir", dir, "--dicom-addr", fmt.Sprintf("127.0.0.1:%d", port),
-				"--http-addr", "127.0.0.1:0", "--log-level", "warn", "--max-associations", "16")
+				"--http-addr", "127.0.0.1:0", "--extra-sop-class", retiredUSClasses)
 		}, "SONOLINK"},
 		{"storescp", func(b *testing.B, port int) func() {
 			dir := b.TempDir()
-			return startProc(b, port, storescp, "--fork", "-od", dir, "-aet", "STORESCP", strconv.Itoa(port))
+			// +xa: accept the compressed syntaxes of the corpus as sonolink
+			// does; --fork: one process per association, so four senders run
+			// in parallel. No fsync (storescp has none).
+			return startProc(b, port, storescp, "--fork", "+xa", "-od", dir, "-aet", "STORESCP", strconv.Itoa(port))
 		}, "STORESCP"},
 		{"orthanc", func(b *testing.B, port int) func() {
 			return startOrthanc(b, orthanc, port)
 		}, "ORTHANC"},
 	}
+	results := map[string]float64{}
 	for _, senders := range []int{1, 4} {
 		for _, p := range peers {
 			b.Run(fmt.Sprintf("%s/senders=%d", p.name, senders), func(b *testing.B) {
@@ -66,11 +73,26 @@ func BenchmarkIngest(b *testing.B) {
 					stop()
 					b.ReportMetric(float64(bytes)/1e6/el.Seconds(), "MB/s")
 					b.ReportMetric(float64(files)/el.Seconds(), "objects/s")
+					results[fmt.Sprintf("%s/%d", p.name, senders)] = el.Seconds()
 				}
 			})
 		}
+		// Side by side: ratio of sonolink's throughput to each peer's.
+		if s := results[fmt.Sprintf("sonolink/%d", senders)]; s > 0 {
+			line := fmt.Sprintf("senders=%d: sonolink %.1f MB/s %.1f objects/s", senders, float64(bytes)/1e6/s, float64(files)/s)
+			for _, peer := range []string{"storescp", "orthanc"} {
+				if o := results[fmt.Sprintf("%s/%d", peer, senders)]; o > 0 {
+					line += fmt.Sprintf("; %s %.1f MB/s (sonolink/%s = %.2f)", peer, float64(bytes)/1e6/o, peer, o/s)
+				}
+			}
+			b.Log(line)
+		}
 	}
 }
+
+// retiredUSClasses are the retired US Image and US Multi-frame SOP classes;
+// two samples of the corpus use the first.
+const retiredUSClasses = "1.2.840.10008.5.1.4.1.1.6,1.2.840.10008.5.1.4.1.1.3"
 
 // BenchmarkIngestPeakRSS reports how much sonolink's resident memory grows
 // while it receives one 300 MB multi-frame object.
@@ -83,7 +105,7 @@ func BenchmarkIngestPeakRSS(b *testing.B) {
 		port := freePort(b)
 		dir := b.TempDir()
 		cmd, stop := startProcCmd(b, port, sonolink, "serve", "--data-dir", dir, "--dicom-addr", fmt.Sprintf("127.0.0.1:%d", port),
-			"--http-addr", "127.0.0.1:0", "--log-level", "warn", "--stable-time", "1h")
+			"--http-addr", "127.0.0.1:0", "--stable-time", "1h")
 		time.Sleep(500 * time.Millisecond)
 		idle := procStatusKB(b, cmd.Process.Pid, "VmRSS")
 		sendAll(b, dcmsend, port, "SONOLINK", [][]string{{big}}, 1)
@@ -174,6 +196,7 @@ func randomUID() string {
 func sendAll(b *testing.B, dcmsend string, port int, aet string, studies [][]string, senders int) {
 	var wg sync.WaitGroup
 	errs := make(chan error, senders)
+	dir := b.TempDir()
 	for s := 0; s < senders; s++ {
 		var files []string
 		for i := s; i < len(studies); i += senders {
@@ -183,15 +206,24 @@ func sendAll(b *testing.B, dcmsend string, port int, aet string, studies [][]str
 			continue
 		}
 		wg.Add(1)
-		go func(files []string) {
+		go func(s int, files []string) {
 			defer wg.Done()
-			args := append([]string{"-aec", aet, "-aet", "BENCH", "127.0.0.1", strconv.Itoa(port)}, files...)
+			// dcmsend exits 0 even when the peer refuses an object: count
+			// the successes in its report.
+			report := filepath.Join(dir, fmt.Sprintf("report%d.txt", s))
+			args := append([]string{"-q", "-aec", aet, "-aet", "BENCH", "+crf", report, "127.0.0.1", strconv.Itoa(port)}, files...)
 			cmd := exec.Command(dcmsend, args...)
 			cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				errs <- fmt.Errorf("dcmsend: %v\n%s", err, out)
+				return
 			}
-		}(files)
+			rep, _ := os.ReadFile(report)
+			if m := successRE.FindSubmatch(rep); m == nil || string(m[1]) != strconv.Itoa(len(files)) {
+				errs <- fmt.Errorf("dcmsend: not every one of %d objects was stored with success:\n%s", len(files), rep)
+			}
+		}(s, files)
 	}
 	wg.Wait()
 	close(errs)
@@ -199,6 +231,8 @@ func sendAll(b *testing.B, dcmsend string, port int, aet string, studies [][]str
 		b.Fatal(err)
 	}
 }
+
+var successRE = regexp.MustCompile(`with status SUCCESS\s*:\s*(\d+)`)
 
 func freePort(b *testing.B) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -214,10 +248,18 @@ func startProc(b *testing.B, port int, name string, args ...string) func() {
 	return stop
 }
 
-// startProcCmd starts a DICOM peer and waits until its port accepts.
+// startProcCmd starts a DICOM peer and waits until its port accepts. Its
+// output goes to a file (kept out of the benchmark output); DCMTK peers get
+// TCP_NODELAY=1 like the senders, or Nagle's algorithm delays each response.
 func startProcCmd(b *testing.B, port int, name string, args ...string) (*exec.Cmd, func()) {
 	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	logf, err := os.Create(filepath.Join(b.TempDir(), filepath.Base(name)+".log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { logf.Close() })
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
