@@ -82,7 +82,8 @@ var (
 	bktLinkMsgs    = []byte("link_msgs")    // linkID \x00 messageID → nil
 	bktAudit       = []byte("audit")        // big-endian sequence → AuditEvent (JSON)
 	bktSettings    = []byte("settings")     // key → value
-	allBuckets     = [][]byte{bktLinks, bktTokens, bktStudyLinks, bktOutbox, bktPending, bktLinkMsgs, bktAudit, bktSettings}
+	bktAutoShare   = []byte("autoshare")    // studyUID → AutoShareDecision (JSON)
+	allBuckets     = [][]byte{bktLinks, bktTokens, bktStudyLinks, bktOutbox, bktPending, bktLinkMsgs, bktAudit, bktSettings, bktAutoShare}
 	errClosed      = errors.New("share: service is closed")
 	defaultBaseURL = "http://localhost:8080"
 )
@@ -145,6 +146,9 @@ func Open(dataDir string, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("share: opening %s: %w", path, err)
 	}
+	// Page views are written with Batch (RecordView); wait at most 2 ms for
+	// others to join, not bbolt's default 10 ms.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Service{db: db, dir: dataDir, opts: opts, log: opts.Logger.With("component", "share"), keys: k,
 		email: es, sms: ss, wake: make(chan struct{}, 1)}
 	err = db.Update(func(tx *bolt.Tx) error {

@@ -313,12 +313,22 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 			log.Error("recording contacts", "err", err)
 		}
 	}
+	// The decision is kept so that a restart does not apply the rule to
+	// this study again: the clinic's rule, or the technician's choice of AE
+	// title, at the time the study was complete stands.
+	decided := func(outcome string) {
+		if err := p.cfg.Share.RecordAutoShareDecision(ps.StudyUID, p.cfg.Now(), outcome); err != nil {
+			log.Error("recording the auto-share decision", "err", err)
+		}
+	}
 	if !set.AutoShare.Matches(called) {
 		log.Info("study complete; auto-share rule does not apply", "rule", set.AutoShare.String())
+		decided("rule")
 		return
 	}
 	if c.Empty() {
 		log.Warn("study complete; no usable patient contact, nothing sent", "invalid_values", len(c.Invalid))
+		decided("no-contact")
 		return
 	}
 	key := ""
@@ -329,11 +339,17 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 		StudyUID: ps.StudyUID, StudyKey: key, Emails: c.Emails, Phones: c.Phones,
 		Origin: share.OriginAuto, Actor: "auto-share",
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, share.ErrAlreadyShared):
+		// Objects that arrived after the link was issued join it.
+		log.Info("study complete; new objects joined the existing link", "link", link.ID)
+		decided("joined")
+	case err != nil:
 		log.Error("auto-share failed", "err", err)
-		return
+	default:
+		log.Info("study complete; link issued", "link", link.ID, "emails", len(c.Emails), "phones", len(c.Phones))
+		decided("shared")
 	}
-	log.Info("study complete; link issued", "link", link.ID, "emails", len(c.Emails), "phones", len(c.Phones))
 }
 
 // contactRecorder keeps what was read from DICOM on the study, so a
@@ -412,8 +428,10 @@ func (p *Pipeline) requeueStale() int {
 	return queued
 }
 
-// watchUnshared puts studies received in the last day that have no link back
-// under watch, so auto-share still happens after a restart.
+// watchUnshared puts studies received in the last day that have no link and
+// were not complete when the process stopped (no auto-share decision since
+// their last object) back under watch, so auto-share still happens after a
+// restart, and only for them.
 func (p *Pipeline) watchUnshared() int {
 	st := p.cfg.Store
 	all, err := st.Studies(store.Query{})
@@ -424,6 +442,9 @@ func (p *Pipeline) watchUnshared() int {
 	horizon := p.cfg.Now().Add(-24 * time.Hour)
 	for _, s := range all {
 		if !s.LastReceived.After(horizon) {
+			continue
+		}
+		if d, ok := p.cfg.Share.AutoShareDecided(s.StudyUID); ok && !s.LastReceived.After(d.At) {
 			continue
 		}
 		insts, err := st.Instances(s.StudyUID)

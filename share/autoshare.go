@@ -1,0 +1,47 @@
+package share
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// AutoShareDecision is what the auto-share rule made of a complete study,
+// kept so that a restart does not apply the rule to it again (the rule, or
+// the contacts' validity, may have changed since; the technician's choice
+// at the time stands). The outcome is a short word such as "shared",
+// "joined", "rule" or "no-contact", with no patient data.
+type AutoShareDecision struct {
+	At      time.Time `json:"at"`
+	Outcome string    `json:"outcome"`
+}
+
+// RecordAutoShareDecision records that the auto-share rule was applied to
+// the study at time at (objects received later make it undecided again).
+func (s *Service) RecordAutoShareDecision(studyUID string, at time.Time, outcome string) error {
+	if strings.TrimSpace(studyUID) == "" {
+		return nil
+	}
+	v, err := json.Marshal(AutoShareDecision{At: at.UTC(), Outcome: outcome})
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktAutoShare).Put([]byte(studyUID), v)
+	})
+}
+
+// AutoShareDecided returns the last decision recorded for the study.
+func (s *Service) AutoShareDecided(studyUID string) (AutoShareDecision, bool) {
+	var d AutoShareDecision
+	found := false
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bktAutoShare).Get([]byte(studyUID)); v != nil {
+			found = json.Unmarshal(v, &d) == nil
+		}
+		return nil
+	})
+	return d, found
+}

@@ -1,0 +1,150 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"sonolink/internal/testenv"
+	"sonolink/share"
+	"sonolink/store"
+)
+
+// levelCounter counts log records per level.
+type levelCounter struct {
+	mu sync.Mutex
+	n  map[slog.Level]int
+}
+
+func (c *levelCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *levelCounter) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	c.n[r.Level]++
+	c.mu.Unlock()
+	return nil
+}
+func (c *levelCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *levelCounter) WithGroup(string) slog.Handler      { return c }
+func (c *levelCounter) errors() int                        { c.mu.Lock(); defer c.mu.Unlock(); return c.n[slog.LevelError] }
+
+// A complete study is decided once: a restart does not apply a changed rule
+// to it again (the technician chose not to share it by its AE title), only
+// objects received after the decision reopen it; and a late object joining
+// the existing link is not an error.
+func TestAutoShareDecidedOnce(t *testing.T) {
+	dcmodify := testenv.Tool(t, "dcmodify")
+	samples := testenv.Samples(t)
+	dir := t.TempDir()
+	lc := &levelCounter{n: map[slog.Level]int{}}
+	log := slog.New(lc)
+	st, err := store.Open(dir, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+
+	const studyUID = "1.2.826.0.1.3680043.10.4242.9"
+	ingest := func(name string) {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(samples, "us/debian-pydicom__ExplVR_BigEnd.dcm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(st.SpoolDir(), name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(dcmodify, "-nb", "-gin", "-i", "(0020,000D)="+studyUID, "-i", "(0010,2155)=pat@example.com", p).CombinedOutput(); err != nil {
+			t.Fatalf("dcmodify: %v\n%s", err, out)
+		}
+		if _, err := st.Ingest(p, store.Source{CalledAET: "SONOLINK"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newPipeline := func() *Pipeline {
+		p, err := New(Config{Store: st, Share: sh, Secret: make([]byte, 32), StableTime: time.Millisecond, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// complete runs the pipeline's completion step for what it watches.
+	complete := func(p *Pipeline) {
+		time.Sleep(5 * time.Millisecond)
+		for _, ps := range p.tracker.due(time.Now(), time.Millisecond) {
+			p.studyComplete(context.Background(), ps)
+		}
+	}
+	links := func() int {
+		l, err := sh.StudyLinks(studyUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+
+	if err := sh.UpdateSetting(share.KeyAutoShare, "aet:PATIENT"); err != nil {
+		t.Fatal(err)
+	}
+	ingest("a.dcm")
+	p := newPipeline()
+	p.tracker.arrived(studyUID, "assoc1", "SONOLINK", []string{"pat@example.com"}, time.Now())
+	p.tracker.closed("assoc1", time.Now())
+	complete(p)
+	if links() != 0 {
+		t.Fatal("a study sent to SONOLINK under aet:PATIENT was shared")
+	}
+	if d, ok := sh.AutoShareDecided(studyUID); !ok || d.Outcome != "rule" {
+		t.Fatalf("decision %+v %v", d, ok)
+	}
+
+	// Restart with the rule back to "all": the decided study stays unshared.
+	if err := sh.UpdateSetting(share.KeyAutoShare, "all"); err != nil {
+		t.Fatal(err)
+	}
+	p = newPipeline()
+	if n := p.watchUnshared(); n != 0 {
+		t.Errorf("restart watches %d decided studies", n)
+	}
+	complete(p)
+	if links() != 0 {
+		t.Fatal("a restart shared a study decided before it")
+	}
+
+	// A new object after the decision reopens the study (here across a
+	// restart): it is decided again under today's rule.
+	time.Sleep(5 * time.Millisecond)
+	ingest("b.dcm")
+	p = newPipeline()
+	if n := p.watchUnshared(); n != 1 {
+		t.Fatalf("restart after a new object watches %d studies, want 1", n)
+	}
+	complete(p)
+	if links() != 1 {
+		t.Fatalf("study with a new object: %d links, want 1", links())
+	}
+
+	// A late object: the study completes again and joins the link.
+	p.tracker.arrived(studyUID, "assoc2", "SONOLINK", []string{"pat@example.com"}, time.Now())
+	p.tracker.closed("assoc2", time.Now())
+	complete(p)
+	if links() != 1 {
+		t.Errorf("late object: %d links, want 1", links())
+	}
+	if d, _ := sh.AutoShareDecided(studyUID); d.Outcome != "joined" {
+		t.Errorf("late object decision %q, want joined", d.Outcome)
+	}
+	if n := lc.errors(); n != 0 {
+		t.Errorf("%d error log records", n)
+	}
+}
