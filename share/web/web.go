@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -293,7 +294,45 @@ func (s *server) redact(path, linkID string) string {
 
 type reqInfoKey struct{}
 
-type reqInfo struct{ linkID string }
+type reqInfo struct {
+	linkID string
+
+	mu   sync.Mutex
+	memo map[string]memoEntry
+}
+
+type memoEntry struct {
+	v   any
+	err error
+}
+
+// Memo returns what load returns, computed at most once per key for the
+// request ctx belongs to: a Backend uses it to share work between the calls
+// one request makes (Link, then Items or Open) instead of reading the same
+// records twice. Outside a request served by this package it just calls
+// load. Nothing outlives the request.
+func Memo[T any](ctx context.Context, key string, load func() (T, error)) (T, error) {
+	info, ok := ctx.Value(reqInfoKey{}).(*reqInfo)
+	if !ok {
+		return load()
+	}
+	info.mu.Lock()
+	e, ok := info.memo[key]
+	info.mu.Unlock()
+	if !ok {
+		// Loaded without the lock held, so load may itself use Memo.
+		v, err := load()
+		e = memoEntry{v: v, err: err}
+		info.mu.Lock()
+		if info.memo == nil {
+			info.memo = map[string]memoEntry{}
+		}
+		info.memo[key] = e
+		info.mu.Unlock()
+	}
+	v, _ := e.v.(T)
+	return v, e.err
+}
 
 type logWriter struct {
 	http.ResponseWriter

@@ -62,7 +62,7 @@ func (b *Backend) Link(ctx context.Context, token string) (*web.Link, error) {
 		}
 		return nil, err
 	}
-	_, residual, err := b.items(l)
+	_, residual, err := b.items(ctx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +116,12 @@ type item struct {
 // found not de-identified; an object still being de-identified counts as
 // neither (it is not ready, so nothing of it is shown until its verdict is
 // known).
-func (b *Backend) items(l *share.Link) (out []item, residual bool, err error) {
-	insts, err := b.Store.Instances(l.StudyUID)
+func (b *Backend) items(ctx context.Context, l *share.Link) (out []item, residual bool, err error) {
+	// One read per request: Link needs the verdicts, then Items or Open the
+	// same records (decoding them is most of a page view's work).
+	insts, err := web.Memo(ctx, "instances\x00"+l.StudyUID, func() ([]store.Instance, error) {
+		return b.Store.Instances(l.StudyUID)
+	})
 	if err != nil {
 		return nil, false, err
 	}
@@ -150,7 +154,7 @@ func (b *Backend) Items(ctx context.Context, linkID string) ([]web.Item, error) 
 	if err != nil {
 		return nil, err
 	}
-	its, _, err := b.items(l)
+	its, _, err := b.items(ctx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +180,7 @@ func (b *Backend) Open(ctx context.Context, linkID string, n int, file string) (
 	if err != nil {
 		return nil, time.Time{}, web.ErrNotFound
 	}
-	its, _, err := b.items(l)
+	its, _, err := b.items(ctx, l)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
