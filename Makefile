@@ -2,7 +2,7 @@
 GO ?= go
 PKGS_RACE := ./dimse/... ./store/... ./share/...
 
-.PHONY: run build test test-race fuzz bench lint clean
+.PHONY: run build test test-race fuzz bench bench-deps lint clean
 
 build:
 	$(GO) build -o bin/sonolink ./cmd/sonolink
@@ -24,6 +24,10 @@ fuzz:
 	  for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkgfz/*_test.go | sed 's/func //'); do \
 	    echo "fuzz $$pkgfz $$fz"; $(GO) test -run='^$$' -fuzz="^$$fz$$" -fuzztime=$(FUZZTIME) $$pkgfz; \
 	  done; done
+
+# Peers the benchmarks compare against (Debian packages).
+bench-deps:
+	apt-get install -y --no-install-recommends dcmtk dicom3tools libgdcm-tools chromium orthanc wrk
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./bench/...
