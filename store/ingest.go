@@ -79,6 +79,20 @@ func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err err
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
+	// The spool file is complete: flush it to disk while it is checked,
+	// parsed and hashed (both take about as long for a typical object, and
+	// the modality waits for both). Its result is awaited before the rename.
+	synced := make(chan error, 1)
+	go func() { synced <- s.sync(f) }()
+	syncErr := func() error {
+		if synced == nil {
+			return nil
+		}
+		err := <-synced
+		synced = nil
+		return err
+	}
+	defer func() { _ = syncErr() }() // never close f under a running fsync
 	meta, err := s.describe(f, spoolPath, fi.Size())
 	if err != nil {
 		return nil, err
@@ -133,7 +147,7 @@ func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err err
 	if err := s.mkdirSync(filepath.Dir(final)); err != nil {
 		return nil, fmt.Errorf("%w: creating object directory: %v", ErrStorage, err)
 	}
-	if err := s.sync(f); err != nil {
+	if err := syncErr(); err != nil {
 		return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, err)
 	}
 	f.Close()
