@@ -55,6 +55,20 @@ func (l *shareE2ELog) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// has reports whether one log line contains every part.
+func (l *shareE2ELog) has(parts ...string) bool {
+	for _, line := range strings.Split(l.String(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *shareE2ELog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -378,6 +392,24 @@ func TestE2EShare(t *testing.T) {
 		if st, _ := shareE2EGet(t, nil, link1); st != 200 {
 			t.Errorf("link answers %d, want 200", st)
 		}
+		// The messages name the clinic and the expiry, never the patient
+		// or the study.
+		for _, f := range msgs {
+			data, err := os.ReadFile(filepath.Join(dataDir, "outbox", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.NewReplacer("=\r\n", "", "=\n", "").Replace(string(data))
+			if !strings.Contains(text, "available until") {
+				t.Errorf("%s does not say until when the link works:\n%s", f, text)
+			}
+			for _, phi := range []string{"ZZZ", "PATIENTFIVE", "DOWNTIME", "2020202020202", "40404040404", "104111149", "120907058",
+				"CLEVELAND", "19510829", "Test^S", "OFFIS", "1.2.826.0.1.3680043.10.5151"} {
+				if strings.Contains(text, phi) {
+					t.Errorf("%s contains %q", f, phi)
+				}
+			}
+		}
 	})
 	if link1 == "" {
 		t.FailNow()
@@ -416,6 +448,11 @@ func TestE2EShare(t *testing.T) {
 		if d := shareE2EStable + time.Second - time.Since(sent); d > 0 {
 			time.Sleep(d)
 		}
+		if !shareE2EWait(5*time.Second, func() bool {
+			return lg.has("study="+shareE2EShortHash(s1), "new objects joined the existing link")
+		}) {
+			t.Errorf("the pipeline did not report the late object joining the link")
+		}
 		if l, f := shareE2ENewLink(t, dataDir, before); len(f) > 0 {
 			t.Errorf("the late object sent another link message: %v (%s)", f, shareE2ERedact(l))
 		}
@@ -438,14 +475,7 @@ func TestE2EShare(t *testing.T) {
 		n.send(t, "PATIENT", f3, f4)
 
 		// Wait until the pipeline has judged all three studies complete.
-		decided := func(uid, what string) bool {
-			for _, line := range strings.Split(lg.String(), "\n") {
-				if strings.Contains(line, "study="+shareE2EShortHash(uid)) && strings.Contains(line, what) {
-					return true
-				}
-			}
-			return false
-		}
+		decided := func(uid, what string) bool { return lg.has("study="+shareE2EShortHash(uid), what) }
 		if !shareE2EWait(shareE2EStable+5*time.Second, func() bool {
 			return decided(s2, "auto-share rule does not apply") && decided(s3, "link issued") && decided(s4, "no usable patient contact")
 		}) {
