@@ -659,6 +659,26 @@ func TestE2EBrowser(t *testing.T) {
 		t.Logf("searched %d responses and the ZIP's %d files, %.1f MB, for %d identifying values", len(urls), len(zr.File), float64(total)/1e6, len(phi))
 	})
 
+	t.Run("the page speaks the patient's language and records the view", func(t *testing.T) {
+		for lang, title := range map[string]string{"sv-SE,sv;q=0.9,en;q=0.5": "Dina ultraljudsbilder", "es-ES,es;q=0.9": "Sus imágenes de ecografía", "de-DE": "Your ultrasound images"} {
+			req, _ := http.NewRequest("GET", cleanLink, nil)
+			req.Header.Set("Accept-Language", lang)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || !strings.Contains(string(body), title) {
+				t.Errorf("Accept-Language %s: %d, want the title %q", lang, res.StatusCode, title)
+			}
+		}
+		d := decodeJSON[admin.StudyDetail](t, mustCLI(t, 0, dataDir, "study", b1, "--json"))
+		if len(d.Shares) != 1 || d.Shares[0].Views < 1 {
+			t.Errorf("shares of the clean study after visits: %+v", d.Shares)
+		}
+	})
+
 	t.Run("a link to selected images shows exactly those", func(t *testing.T) {
 		d := decodeJSON[admin.StudyDetail](t, mustCLI(t, 0, dataDir, "study", b1, "--json"))
 		if len(d.Objects) != 3 {
