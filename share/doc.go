@@ -10,6 +10,8 @@
 // share.key and is deleted when the link is revoked. Queued message bodies
 // are sealed the same way and dropped once delivered. Messages go to
 // DATA/outbox/<message id>.eml / .sms unless a provider is configured.
+// share.db also keeps what the auto-share rule decided for each complete
+// study (RecordAutoShareDecision), so a restart does not decide it again.
 //
 // Link code rule: while a clinic code is set, every link asks for one and
 // accepts the code in force when it was issued as well as the current
