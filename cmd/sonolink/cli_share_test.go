@@ -371,15 +371,3 @@ func TestCLIWithServer(t *testing.T) {
 		t.Errorf("expired link not shown as expired:\n%s", r.out)
 	}
 }
-
-func TestCLIPeek(t *testing.T) {
-	if os.Getenv("PEEK") == "" {
-		t.Skip("set PEEK=1 to print the human output")
-	}
-	dir, munoz, _ := prepareData(t)
-	mustCLI(t, 0, dir, "send", munoz.short, "--to", "+46701234567", "--images", "1-2")
-	for _, a := range [][]string{{"studies"}, {"study", munoz.short}, {"audit"}, {"settings"}} {
-		r := runCLI(t, dir, a...)
-		t.Logf("%v\n%s", a, r)
-	}
-}
