@@ -37,7 +37,8 @@ type shareE2ENode struct {
 	dataDir   string
 	dicomHost string
 	dicomPort string
-	httpURL   string // also the --base-url
+	httpURL   string       // also the --base-url
+	client    *http.Client // trusts the node's certificate when it serves HTTPS
 	cmd       *exec.Cmd
 	log       *shareE2ELog
 	exited    chan struct{}
@@ -90,10 +91,20 @@ func shareE2EFreeAddr(t *testing.T) string {
 // dataDir, appending its log to lg, and waits until /healthz answers.
 // The server is stopped when the test ends (or earlier with stop).
 func shareE2EStart(t *testing.T, dataDir string, lg *shareE2ELog, extra ...string) *shareE2ENode {
+	return shareE2EStartWith(t, dataDir, lg, http.DefaultClient, extra...)
+}
+
+// shareE2EStartWith is shareE2EStart with the HTTP client that reaches the
+// node; a client with TLS configured makes the node's URLs https.
+func shareE2EStartWith(t *testing.T, dataDir string, lg *shareE2ELog, client *http.Client, extra ...string) *shareE2ENode {
 	t.Helper()
 	dicom, web := shareE2EFreeAddr(t), shareE2EFreeAddr(t)
 	host, port, _ := net.SplitHostPort(dicom)
-	n := &shareE2ENode{dataDir: dataDir, dicomHost: host, dicomPort: port, httpURL: "http://" + web, log: lg, exited: make(chan struct{})}
+	scheme := "http://"
+	if tr, ok := client.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+		scheme = "https://"
+	}
+	n := &shareE2ENode{dataDir: dataDir, dicomHost: host, dicomPort: port, httpURL: scheme + web, client: client, log: lg, exited: make(chan struct{})}
 	args := append([]string{"--data-dir", dataDir, "serve",
 		"--dicom-addr", dicom, "--http-addr", web, "--base-url", n.httpURL,
 		"--stable-time", shareE2EStable.String(), "--log-format", "text"}, extra...)
@@ -107,7 +118,7 @@ func shareE2EStart(t *testing.T, dataDir string, lg *shareE2ELog, extra ...strin
 	t.Cleanup(func() { n.stop(t) })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get(n.httpURL + "/healthz")
+		res, err := n.client.Get(n.httpURL + "/healthz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
