@@ -18,6 +18,7 @@ import (
 	"io"
 	"math/big"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -53,9 +54,18 @@ type File struct {
 
 	SOPClassUID, SOPInstanceUID, TransferSyntaxUID, InstanceNumber string
 
-	// Encapsulated documents (ENCAP DOC records).
+	// Encapsulated documents (ENCAP DOC records) and structured reports
+	// (SR DOCUMENT records).
 	ContentDate, ContentTime, DocumentTitle, MIMEType string
+
+	// Structured reports: flags, verification time and the code of the
+	// document title (root Concept Name Code Sequence).
+	CompletionFlag, VerificationFlag, VerificationDateTime string
+	ConceptCode                                            Code
 }
+
+// Code is one coded entry (code value, coding scheme designator, meaning).
+type Code struct{ Value, Scheme, Meaning string }
 
 // ReadFile reads an object's header (no pixel data) through sonolink's
 // structural checks and returns its directory fields.
@@ -83,6 +93,11 @@ func FromDataset(ds *dicom.Dataset) File {
 		TransferSyntaxUID: s(tag.TransferSyntaxUID), InstanceNumber: s(tag.InstanceNumber),
 		ContentDate: s(tag.ContentDate), ContentTime: s(tag.ContentTime),
 		DocumentTitle: s(tag.DocumentTitle), MIMEType: s(tag.MIMETypeOfEncapsulatedDocument),
+		CompletionFlag: s(tag.CompletionFlag), VerificationFlag: s(tag.VerificationFlag),
+	}
+	if IsSR(f.SOPClassUID) || IsSR(s(tag.MediaStorageSOPClassUID)) {
+		f.VerificationDateTime = lastVerification(ds)
+		f.ConceptCode = conceptName(ds)
 	}
 	if f.SOPClassUID == "" {
 		f.SOPClassUID = s(tag.MediaStorageSOPClassUID)
@@ -93,6 +108,59 @@ func FromDataset(ds *dicom.Dataset) File {
 	return f
 }
 
+// IsSR reports whether a SOP class is a structured report document
+// (PS3.4 B.5: the 1.2.840.10008.5.1.4.1.1.88 family), which gets an SR
+// DOCUMENT record. Key Object Selection (88.59) is not one: it would need
+// a KEY OBJECT DOC record, and sonolink does not accept it.
+func IsSR(sopClass string) bool {
+	return strings.HasPrefix(sopClass, srPrefix) && sopClass != keyObjectSelection
+}
+
+const (
+	srPrefix           = "1.2.840.10008.5.1.4.1.1.88."
+	keyObjectSelection = "1.2.840.10008.5.1.4.1.1.88.59"
+)
+
+// conceptName is the root Concept Name Code Sequence (0040,A043) of an SR.
+func conceptName(ds *dicom.Dataset) Code {
+	e, err := ds.FindElementByTag(tag.ConceptNameCodeSequence)
+	if err != nil || e.Value == nil {
+		return Code{}
+	}
+	items, _ := e.Value.GetValue().([]*dicom.SequenceItemValue)
+	if len(items) == 0 || items[0] == nil {
+		return Code{}
+	}
+	els, _ := items[0].GetValue().([]*dicom.Element)
+	item := &dicom.Dataset{Elements: els}
+	return Code{
+		Value:   dicomfile.String(item, tag.CodeValue),
+		Scheme:  dicomfile.String(item, tag.CodingSchemeDesignator),
+		Meaning: dicomfile.String(item, tag.CodeMeaning),
+	}
+}
+
+// lastVerification is the latest Verification DateTime (0040,A030) of the
+// Verifying Observer Sequence (0040,A073).
+func lastVerification(ds *dicom.Dataset) string {
+	e, err := ds.FindElementByTag(tag.VerifyingObserverSequence)
+	if err != nil || e.Value == nil {
+		return ""
+	}
+	items, _ := e.Value.GetValue().([]*dicom.SequenceItemValue)
+	last := ""
+	for _, it := range items {
+		if it == nil {
+			continue
+		}
+		els, _ := it.GetValue().([]*dicom.Element)
+		if v := dicomfile.String(&dicom.Dataset{Elements: els}, tag.VerificationDateTime); v > last {
+			last = v
+		}
+	}
+	return last
+}
+
 var fileIDComponent = regexp.MustCompile(`^[A-Z0-9_]{1,8}$`)
 
 // FileName returns the ISO 9660-compatible name of the n-th file (1-based):
@@ -101,7 +169,7 @@ func FileName(n int) string { return fmt.Sprintf("IMG%05d", n) }
 
 // Write writes a DICOMDIR for files to w. fileSetID is up to 16 characters
 // of A–Z, 0–9, space and underscore. Records are grouped PATIENT → STUDY →
-// SERIES → IMAGE (or ENCAP DOC) by the files' own identifiers, in the order
+// SERIES → IMAGE (or ENCAP DOC, or SR DOCUMENT) by the files' own identifiers, in the order
 // the files are given.
 func Write(w io.Writer, fileSetID string, files []File) error {
 	if len(fileSetID) > 16 {
@@ -180,7 +248,6 @@ type attr struct {
 }
 
 func (r *record) encode() []byte {
-	var b bytes.Buffer
 	var next, lower uint32
 	if r.next != nil {
 		next = uint32(r.next.pos)
@@ -188,25 +255,46 @@ func (r *record) encode() []byte {
 	if len(r.children) > 0 {
 		lower = uint32(r.children[0].pos)
 	}
-	putUL(&b, 0x0004, 0x1400, next)
-	putUS(&b, 0x0004, 0x1410, 0xFFFF)
-	putUL(&b, 0x0004, 0x1420, lower)
-	putStr(&b, 0x0004, 0x1430, "CS", r.typ)
 	utf8 := false
 	for _, a := range r.attrs {
-		for i := 0; i < len(a.value); i++ {
+		for i := 0; i < len(a.value) && a.vr != "SQ"; i++ {
 			if a.value[i] >= 0x80 {
 				utf8 = true
 			}
 		}
 	}
+	els := make([]attr, 0, len(r.attrs)+1)
 	if utf8 {
-		putStr(&b, 0x0008, 0x0005, "CS", "ISO_IR 192")
+		els = append(els, attr{0x0008, 0x0005, "CS", "ISO_IR 192"})
 	}
-	for _, a := range r.attrs {
+	els = append(els, r.attrs...)
+	// A data set's elements go in ascending tag order (PS3.5 7.1); the
+	// fixed record header (group 0004, below 0004,1500) comes first.
+	sort.SliceStable(els, func(i, j int) bool {
+		if els[i].group != els[j].group {
+			return els[i].group < els[j].group
+		}
+		return els[i].elem < els[j].elem
+	})
+	var b bytes.Buffer
+	putUL(&b, 0x0004, 0x1400, next)
+	putUS(&b, 0x0004, 0x1410, 0xFFFF)
+	putUL(&b, 0x0004, 0x1420, lower)
+	putStr(&b, 0x0004, 0x1430, "CS", r.typ)
+	for _, a := range els {
 		putStr(&b, a.group, a.elem, a.vr, a.value)
 	}
 	return b.Bytes()
+}
+
+// itemBody encodes attrs as the body of one sequence item; an attr of VR
+// SQ carries it as its value.
+func itemBody(attrs []attr) string {
+	var b bytes.Buffer
+	for _, a := range attrs {
+		putStr(&b, a.group, a.elem, a.vr, a.value)
+	}
+	return b.String()
 }
 
 func buildTree(files []File) ([]*record, error) {
@@ -283,12 +371,54 @@ func buildTree(files []File) ([]*record, error) {
 			// ENCAP DOC also requires an (empty) Concept Name Code Sequence;
 			// encoded specially in putStr via VR "SQ".
 			leaf.attrs = append(leaf.attrs, attr{0x0040, 0xA043, "SQ", ""})
+		} else if IsSR(f.SOPClassUID) {
+			leaf = srRecord(f, ref, inst)
 		} else {
 			leaf = &record{typ: "IMAGE", attrs: append(ref, attr{0x0020, 0x0013, "IS", inst})}
 		}
 		se.children = appendChild(se.children, leaf)
 	}
 	return patients, nil
+}
+
+// srRecord is the SR DOCUMENT record (PS3.3 F.5, SR Document keys):
+// Instance Number, Completion and Verification Flags, Content Date and
+// Time, Verification DateTime when verified, and the document's Concept
+// Name Code Sequence. Type 1 values an object lacks get neutral stand-ins
+// (PARTIAL, UNVERIFIED, an unknown-title code) rather than an invalid
+// record.
+func srRecord(f File, ref []attr, inst string) *record {
+	completion := f.CompletionFlag
+	if completion != "COMPLETE" {
+		completion = "PARTIAL"
+	}
+	verification := f.VerificationFlag
+	if verification != "VERIFIED" || f.VerificationDateTime == "" {
+		verification = "UNVERIFIED"
+	}
+	attrs := append(ref,
+		attr{0x0008, 0x0023, "DA", or(f.ContentDate, f.StudyDate)},
+		attr{0x0008, 0x0033, "TM", or(f.ContentTime, f.StudyTime)},
+		attr{0x0020, 0x0013, "IS", inst},
+	)
+	if verification == "VERIFIED" {
+		attrs = append(attrs, attr{0x0040, 0xA030, "DT", f.VerificationDateTime})
+	}
+	code := f.ConceptCode
+	if code.Value == "" || code.Scheme == "" {
+		// DCM 121144 "Document Title" stands for a title we do not know.
+		code = Code{Value: "121144", Scheme: "DCM", Meaning: or(code.Meaning, "Document Title")}
+	}
+	attrs = append(attrs,
+		attr{0x0040, 0xA043, "SQ", itemBody([]attr{
+			{0x0008, 0x0100, "SH", code.Value},
+			{0x0008, 0x0102, "SH", code.Scheme},
+			{0x0008, 0x0104, "LO", or(code.Meaning, code.Value)},
+		})},
+		attr{0x0040, 0xA491, "CS", completion},
+		attr{0x0040, 0xA493, "CS", verification},
+	)
+	return &record{typ: "SR DOCUMENT", attrs: attrs}
 }
 
 func appendChild(list []*record, r *record) []*record {
@@ -350,8 +480,15 @@ func putHeader(b *bytes.Buffer, g, e uint16, vr string, n uint32) {
 }
 
 func putStr(b *bytes.Buffer, g, e uint16, vr, v string) {
-	if vr == "SQ" { // empty sequence
-		putHeader(b, g, e, vr, 0)
+	if vr == "SQ" { // empty, or one item whose encoded body is v (itemBody)
+		if v == "" {
+			putHeader(b, g, e, vr, 0)
+			return
+		}
+		putHeader(b, g, e, vr, uint32(8+len(v)))
+		binary.Write(b, binary.LittleEndian, [2]uint16{0xFFFE, 0xE000})
+		binary.Write(b, binary.LittleEndian, uint32(len(v)))
+		b.WriteString(v)
 		return
 	}
 	// DICOM strings may not hold control characters other than the

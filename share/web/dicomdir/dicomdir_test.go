@@ -121,3 +121,75 @@ func TestDCMTKAcceptsDICOMDIR(t *testing.T) {
 		}
 	}
 }
+
+// Structured reports get SR DOCUMENT records and PDFs ENCAP DOC records
+// that DCMTK and dicom3tools accept, next to the images.
+func TestDocumentRecords(t *testing.T) {
+	dcmdump := testenv.Tool(t, "dcmdump")
+	dir := t.TempDir()
+	files := sampleSet(t, dir)
+	docs := append(testenv.SampleFiles(t, "sr"), testenv.SampleFiles(t, "pdf")...)
+	if len(docs) < 4 {
+		t.Fatalf("want 3 SR and 1 PDF sample, found %d", len(docs))
+	}
+	srs := 0
+	for _, p := range docs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ReadFile(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(p), err)
+		}
+		if IsSR(f.SOPClassUID) {
+			srs++
+			if f.ConceptCode.Value == "" || f.CompletionFlag == "" {
+				t.Errorf("%s: SR fields not read: %+v", filepath.Base(p), f)
+			}
+		}
+		// The samples' patients differ: put them under one patient, as
+		// the de-identified copies of one study would be.
+		f.PatientName, f.PatientID, f.StudyUID = files[0].PatientName, files[0].PatientID, files[0].StudyUID
+		name := FileName(len(files) + 1)
+		if err := os.WriteFile(filepath.Join(dir, "DICOM", name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f.ID = []string{"DICOM", name}
+		files = append(files, f)
+	}
+	if srs != 3 {
+		t.Fatalf("%d SR samples recognised, want 3", srs)
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, "SONOLINK", files); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "DICOMDIR")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(dcmdump, "-E", p).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "E:") || strings.Contains(string(out), "W:") {
+		t.Fatalf("dcmdump: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "[SR DOCUMENT]"); n != 3 {
+		t.Errorf("%d SR DOCUMENT records, want 3:\n%s", n, out)
+	}
+	for _, want := range []string{"[ENCAP DOC]", "Imaging Measurement Report", "CompletionFlag", "VerificationFlag"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("dcmdump output lacks %q", want)
+		}
+	}
+	if v, err := exec.LookPath("dciodvfy"); err == nil {
+		out, _ := exec.Command(v, p).CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "Error") {
+				t.Errorf("dciodvfy: %s", line)
+			}
+		}
+		if t.Failed() || testing.Verbose() {
+			t.Logf("dciodvfy output:\n%s", out)
+		}
+	}
+}
