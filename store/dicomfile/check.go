@@ -69,6 +69,7 @@ type layout struct {
 	tsMissing bool // no (0002,0010): tsUID was inferred
 	syn       syntax
 	size      int64
+	skips     []span // pixel data bytes a header-only parse need not read
 }
 
 // canonical reports whether the library can parse the file as it is:
@@ -91,7 +92,14 @@ type src struct {
 	buf  []byte
 	off  int64 // file offset of buf[0]
 	n    int   // valid bytes in buf
+	// skips are the byte ranges of the last walk that the library discards
+	// unread when it skips pixel data: the value of a top-level native
+	// Pixel Data element, or the items of a top-level encapsulated one.
+	skips []span
 }
+
+// span is a byte range [start, end) of a file.
+type span struct{ start, end int64 }
 
 func newSrc(r io.ReaderAt, size int64) *src {
 	w := int64(64 << 10)
@@ -164,7 +172,11 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 			return nil, invalidf("unsupported transfer syntax %q", l.tsUID)
 		}
 		l.syn = syntax{bo, implicit}
-		return l, walk(s, l.metaEnd, l.syn, lim.MaxDepth)
+		if err := walk(s, l.metaEnd, l.syn, lim.MaxDepth); err != nil {
+			return nil, err
+		}
+		l.skips = s.skips
+		return l, nil
 	}
 	// No transfer syntax: use the first one under which the dataset walks.
 	cands := []syntax{implicitLE, explicitLE, explicitBE}
@@ -185,7 +197,7 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 	for _, c := range cands {
 		err := walk(s, l.metaEnd, c, lim.MaxDepth)
 		if err == nil {
-			l.syn = c
+			l.syn, l.skips = c, s.skips
 			switch c {
 			case implicitLE:
 				l.tsUID = uid.ImplicitVRLittleEndian
@@ -334,6 +346,7 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 	stack := make([]frame, 1, 8)
 	stack[0] = frame{kind: kTop, end: s.size, limit: s.size}
 	depth := 0
+	s.skips = s.skips[:0]
 	for {
 		top := &stack[len(stack)-1]
 		if top.end >= 0 && pos == top.end {
@@ -392,6 +405,9 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 					return invalidf("item at offset %d in %s %s declares %d bytes, only %d remain", pos, what, tagStr(top.owner), len32, rest)
 				}
 				top.items++
+				if top.kind == kEncaps && len(stack) == 2 {
+					s.skips = append(s.skips, span{pos + 8, pos + 8 + int64(len32)})
+				}
 				pos += 8 + int64(len32)
 			default:
 				return invalidf("unexpected element %s at offset %d in %s %s, expected an item", tagStr(t), pos, what, tagStr(top.owner))
@@ -524,6 +540,9 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 		if int64(vl) > rest {
 			return invalidf("element %s declares %d bytes at offset %d, only %d remain", tagStr(t), vl, pos, rest)
 		}
+		if kind == tag.VRPixelData && top.kind == kTop && vl > 0 {
+			s.skips = append(s.skips, span{pos + hdr, pos + hdr + int64(vl)})
+		}
 		if kind == tag.VRSequence {
 			depth++
 			if depth > maxDepth {
@@ -563,9 +582,17 @@ func implicitVR(t tag.Tag) string {
 // normalized returns the file as the library should see it: preamble,
 // "DICM", a correct (0002,0000), the original group-2 elements, a transfer
 // syntax element when the file had none, then the dataset unchanged.
-func (l *layout) normalized(r io.ReaderAt) (io.Reader, int64) {
+//
+// With skipPixels, the bytes of l.skips are not read from r but given as
+// zeros: only for a parse that skips pixel data, which discards them. This
+// spares a header-only parse reading the whole pixel data from disk.
+func (l *layout) normalized(r io.ReaderAt, skipPixels bool) (io.Reader, int64) {
+	var skips []span
+	if skipPixels {
+		skips = l.skips
+	}
 	if l.canonical() {
-		return io.NewSectionReader(r, 0, l.size), l.size
+		return &skipReader{r: r, off: 0, end: l.size, skips: skips}, l.size
 	}
 	var ts []byte
 	if l.tsMissing {
@@ -592,7 +619,44 @@ func (l *layout) normalized(r io.ReaderAt) (io.Reader, int64) {
 		bytes.NewReader(head),
 		io.NewSectionReader(r, l.metaStart, l.metaEnd-l.metaStart),
 		bytes.NewReader(ts),
-		io.NewSectionReader(r, l.metaEnd, l.size-l.metaEnd),
+		&skipReader{r: r, off: l.metaEnd, end: l.size, skips: skips},
 	)
 	return rd, int64(len(head)) + metaLen + (l.size - l.metaEnd)
+}
+
+// skipReader reads r from off to end, giving zeros for the ranges in skips
+// (sorted, not overlapping) without reading them.
+type skipReader struct {
+	r        io.ReaderAt
+	off, end int64
+	skips    []span
+}
+
+func (sr *skipReader) Read(p []byte) (int, error) {
+	if sr.off >= sr.end {
+		return 0, io.EOF
+	}
+	n := int64(len(p))
+	if rest := sr.end - sr.off; rest < n {
+		n = rest
+	}
+	for len(sr.skips) > 0 && sr.skips[0].end <= sr.off {
+		sr.skips = sr.skips[1:]
+	}
+	if len(sr.skips) > 0 {
+		sk := sr.skips[0]
+		if sk.start <= sr.off {
+			n = min(n, sk.end-sr.off)
+			clear(p[:n])
+			sr.off += n
+			return int(n), nil
+		}
+		n = min(n, sk.start-sr.off)
+	}
+	m, err := sr.r.ReadAt(p[:n], sr.off)
+	sr.off += int64(m)
+	if err == io.EOF && int64(m) == n {
+		err = nil
+	}
+	return m, err
 }

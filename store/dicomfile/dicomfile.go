@@ -59,15 +59,29 @@ func Read(path string, lim Limits, headerOnly bool) (ds *dicom.Dataset, err erro
 	if err != nil {
 		return nil, err
 	}
-	return parse(f, st.Size(), lim, headerOnly)
+	ds, _, err = Parse(f, st.Size(), lim, headerOnly)
+	return ds, err
 }
 
-func parse(r io.ReaderAt, size int64, lim Limits, headerOnly bool) (ds *dicom.Dataset, err error) {
+// Parse is Read of size bytes from r, which also returns the file's layout
+// (what Inspect returns), so a caller that needs both checks the file once.
+func Parse(r io.ReaderAt, size int64, lim Limits, headerOnly bool) (ds *dicom.Dataset, lay Layout, err error) {
 	l, err := scan(r, size, lim)
 	if err != nil {
-		return nil, err
+		return nil, Layout{}, err
 	}
-	rd, n := l.normalized(r)
+	lay = Layout{DatasetOffset: l.metaEnd, TransferSyntaxUID: l.tsUID, TransferSyntaxInferred: l.tsMissing}
+	ds, err = parseChecked(r, l, headerOnly)
+	return ds, lay, err
+}
+
+func parse(r io.ReaderAt, size int64, lim Limits, headerOnly bool) (*dicom.Dataset, error) {
+	ds, _, err := Parse(r, size, lim, headerOnly)
+	return ds, err
+}
+
+func parseChecked(r io.ReaderAt, l *layout, headerOnly bool) (ds *dicom.Dataset, err error) {
+	rd, n := l.normalized(r, headerOnly)
 	opts := []dicom.ParseOption{dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet()}
 	if headerOnly {
 		opts = append(opts, dicom.SkipPixelData())
