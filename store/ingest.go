@@ -47,6 +47,23 @@ type studyFields struct {
 // ErrStorage (I/O, index); StatusFor maps them to DICOM statuses. Ingest is
 // safe to call from many goroutines.
 func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err error) {
+	return s.IngestWith(spoolPath, src, IngestOptions{})
+}
+
+// IngestOptions carry what the receiver already knows about a spool file.
+type IngestOptions struct {
+	// DatasetSHA256 is the SHA-256 of the last DatasetSize bytes of the
+	// spool file, computed while it was written (dimse.Object). Ingest uses
+	// it instead of reading the file again when those bytes are exactly
+	// the data set after the File Meta Information; otherwise it hashes the
+	// file itself.
+	DatasetSHA256 []byte
+	DatasetSize   int64
+}
+
+// IngestWith is Ingest with what the receiver already knows (see
+// IngestOptions).
+func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res *IngestResult, err error) {
 	t0 := time.Now()
 	result := "error"
 	moved := false
@@ -93,7 +110,7 @@ func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err err
 		return err
 	}
 	defer func() { _ = syncErr() }() // never close f under a running fsync
-	meta, err := s.describe(f, spoolPath, fi.Size())
+	meta, err := s.describe(f, fi.Size(), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -241,15 +258,8 @@ type described struct {
 }
 
 // describe checks and parses a file and extracts what the index holds.
-func (s *Store) describe(f *os.File, name string, size int64) (*described, error) {
-	lay, err := dicomfile.Inspect(f, size, s.lim)
-	if err != nil {
-		if errors.Is(err, dicomfile.ErrInvalid) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidObject, err)
-		}
-		return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
-	}
-	ds, err := dicomfile.Read(name, s.lim, true)
+func (s *Store) describe(f *os.File, size int64, opt IngestOptions) (*described, error) {
+	ds, lay, err := dicomfile.Parse(f, size, s.lim, true)
 	if err != nil {
 		if errors.Is(err, dicomfile.ErrInvalid) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidObject, err)
@@ -284,11 +294,15 @@ func (s *Store) describe(f *os.File, name string, size int64) (*described, error
 		}
 	}
 	inst.Key = InstanceKey(inst.SOPInstanceUID)
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, lay.DatasetOffset, size-lay.DatasetOffset)); err != nil {
-		return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+	if len(opt.DatasetSHA256) == sha256.Size && opt.DatasetSize == size-lay.DatasetOffset {
+		inst.Hash = hex.EncodeToString(opt.DatasetSHA256)
+	} else {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, lay.DatasetOffset, size-lay.DatasetOffset)); err != nil {
+			return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+		}
+		inst.Hash = hex.EncodeToString(h.Sum(nil))
 	}
-	inst.Hash = hex.EncodeToString(h.Sum(nil))
 	return &described{
 		ds:      ds,
 		inst:    inst,

@@ -160,7 +160,7 @@ func (s *Store) reindex(p string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	meta, err := s.describe(f, p, fi.Size())
+	meta, err := s.describe(f, fi.Size(), IngestOptions{})
 	if err != nil {
 		return err
 	}

@@ -135,7 +135,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 		}
 	}
-	db, err := bolt.Open(filepath.Join(abs, indexFile), 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	// The free list is not written at each commit (it is rebuilt when the
+	// index is opened), and kept as a map: fewer pages written per object.
+	db, err := bolt.Open(filepath.Join(abs, indexFile), 0o600, &bolt.Options{Timeout: opts.LockTimeout,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("%w (%s)", ErrInUse, abs)
