@@ -163,6 +163,10 @@ type Object struct {
 	// handler returns.
 	Path string
 	Size int64 // data set bytes as received (the file is larger by its header)
+	// DatasetSHA256 is the SHA-256 of those Size data set bytes (the file
+	// after the File Meta Information dimse wrote), computed while
+	// spooling, so the handler need not read the file to hash it.
+	DatasetSHA256 []byte
 }
 
 // Handler receives objects and association ends. It is called from the

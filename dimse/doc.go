@@ -49,7 +49,10 @@
 // File Meta Information (Media Storage SOP Class/Instance from the command,
 // the negotiated transfer syntax, ImplementationClassUID,
 // ImplementationVersionName, Source AE Title = calling AE), then the data set
-// bytes exactly as received. It is not fsynced. Objects above MaxObjectSize
+// bytes exactly as received. It is written in 256 KiB chunks by a goroutine
+// of its own, which also hashes the data set (Object.DatasetSHA256) and
+// starts each chunk's write-back to disk (sync_file_range on Linux), so the
+// handler's fsync has little left to do; it is not fsynced here. Objects above MaxObjectSize
 // and spool write errors are drained and answered with A700 without calling
 // the handler; a handler panic is answered with 0110. Whatever the outcome,
 // the spool file is removed after the handler returns unless the handler

@@ -1,7 +1,6 @@
 package dimse
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,14 +19,6 @@ type message struct {
 	fail    Status // when set, the data set is drained and this status answered
 	failWhy string
 	size    int64
-}
-
-// spool streams one data set to a Part 10 file in SpoolDir.
-type spool struct {
-	f    *os.File
-	w    *bufio.Writer
-	path string
-	err  error
 }
 
 func (a *scpAssoc) serve() {
@@ -135,19 +126,6 @@ func (a *scpAssoc) discard(m *message) {
 	}
 }
 
-func (sp *spool) close() {
-	if sp.f == nil {
-		return
-	}
-	if sp.err == nil {
-		sp.err = sp.w.Flush()
-	}
-	if err := sp.f.Close(); sp.err == nil {
-		sp.err = err
-	}
-	sp.f = nil
-}
-
 // pdv handles one PDV; done reports that the message was answered.
 func (a *scpAssoc) pdv(m *message, v pdv) (*message, bool, error) {
 	pc, ok := a.ctxs[v.ContextID]
@@ -249,16 +227,11 @@ func (a *scpAssoc) respondUnsupported(m *message) error {
 }
 
 func (a *scpAssoc) openSpool(sopClass, sopInstance, ts string) *spool {
-	sp := &spool{}
 	f, err := os.CreateTemp(a.s.cfg.SpoolDir, "rx-"+a.info.ID+"-*.dcm")
 	if err != nil {
-		sp.err = err
-		return sp
+		return &spool{err: err}
 	}
-	sp.f, sp.path = f, f.Name()
-	sp.w = bufio.NewWriterSize(f, 128<<10)
-	_, sp.err = sp.w.Write(part10Header(sopClass, sopInstance, ts, a.info.CallingAET))
-	return sp
+	return newSpool(f, part10Header(sopClass, sopInstance, ts, a.info.CallingAET))
 }
 
 // dataFragment writes (or drains) one data set fragment.
@@ -275,8 +248,7 @@ func (a *scpAssoc) dataFragment(m *message, b []byte) {
 		a.discard(m)
 		return
 	}
-	if _, err := m.store.w.Write(b); err != nil {
-		m.store.err = err
+	if err := m.store.write(b); err != nil {
 		m.fail, m.failWhy = StatusOutOfResources, "cannot write spool file: "+err.Error()
 		metricFailures.WithLabelValues(failSpool).Inc()
 		a.log.Error("cannot write spool file; draining the rest of the object", "err", err)
@@ -309,6 +281,7 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 				TransferSyntaxUID: pc.ts,
 				Path:              m.store.path,
 				Size:              m.size,
+				DatasetSHA256:     m.store.sum,
 			}
 			st = a.callHandler(obj)
 			if st.IsFailure() {

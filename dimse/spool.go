@@ -1,0 +1,157 @@
+package dimse
+
+import (
+	"crypto/sha256"
+	"hash"
+	"os"
+	"sync"
+)
+
+// spoolChunk is the size of each write to a spool file. Received fragments
+// (PDVs, often 16 to 128 KiB) are gathered into chunks of this size, so the
+// file gets few large writes; small enough that a typical 0.5 to 1 MB
+// ultrasound image is mostly hashed and written while it still arrives
+// (with 1 MiB chunks most objects were hashed and written only after their
+// last fragment, ~0.8 ms more per object).
+const spoolChunk = 256 << 10
+
+// spoolBuffers is how many chunks one spool uses: one being filled by the
+// association's goroutine while the others are hashed and written.
+const spoolBuffers = 3
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, spoolChunk); return &b }}
+
+// spool streams one data set to a Part 10 file in SpoolDir. The receiving
+// goroutine only copies fragments into chunks; a writer goroutine hashes the
+// data set (SHA-256, handed to the Handler so the store need not read the
+// file again), writes each chunk and starts its write-back to disk
+// (startWriteback), so the fsync that makes the object durable has little
+// left to do when the last fragment arrives. Memory per spool is
+// spoolBuffers × spoolChunk, whatever the object's size.
+type spool struct {
+	f    *os.File
+	path string
+	err  error // first error; receiving side
+
+	cur  []byte        // chunk being filled (nil: take one from free)
+	bufs []*[]byte     // the chunks, returned to chunkPool at close
+	full chan []byte   // to the writer
+	free chan []byte   // back from the writer
+	done chan struct{} // closed when the writer has finished
+
+	// Owned by the writer until done is closed.
+	h       hash.Hash
+	hashOff int64 // file offset where the data set (and the hash) starts
+	off     int64 // bytes written
+	werr    error
+
+	mu     sync.Mutex
+	failed error // werr, visible to the receiving side while running
+
+	sum []byte // SHA-256 of the data set, set by close on success
+}
+
+func newSpool(f *os.File, header []byte) *spool {
+	sp := &spool{
+		f:       f,
+		path:    f.Name(),
+		full:    make(chan []byte, spoolBuffers),
+		free:    make(chan []byte, spoolBuffers),
+		done:    make(chan struct{}),
+		h:       sha256.New(),
+		hashOff: int64(len(header)),
+	}
+	for range spoolBuffers {
+		b := chunkPool.Get().(*[]byte)
+		sp.bufs = append(sp.bufs, b)
+		sp.free <- (*b)[:0]
+	}
+	go sp.writer()
+	sp.write(header)
+	return sp
+}
+
+func (sp *spool) writer() {
+	defer close(sp.done)
+	for b := range sp.full {
+		if sp.werr == nil {
+			sp.werr = sp.flushChunk(b)
+			if sp.werr != nil {
+				sp.mu.Lock()
+				sp.failed = sp.werr
+				sp.mu.Unlock()
+			}
+		}
+		sp.free <- b[:0]
+	}
+}
+
+func (sp *spool) flushChunk(b []byte) error {
+	// Hash what belongs to the data set (the first chunk starts with our
+	// File Meta Information).
+	if skip := sp.hashOff - sp.off; skip < int64(len(b)) {
+		sp.h.Write(b[max(skip, 0):])
+	}
+	n, err := sp.f.Write(b)
+	start := sp.off
+	sp.off += int64(n)
+	if err != nil {
+		return err
+	}
+	startWriteback(sp.f, start, int64(n))
+	return nil
+}
+
+// write queues p for the file. Errors of earlier chunks show up here (and
+// in close); after an error the rest is dropped.
+func (sp *spool) write(p []byte) error {
+	if sp.err == nil {
+		sp.mu.Lock()
+		sp.err = sp.failed
+		sp.mu.Unlock()
+	}
+	if sp.err != nil {
+		return sp.err
+	}
+	for len(p) > 0 {
+		if sp.cur == nil {
+			sp.cur = <-sp.free
+		}
+		n := copy(sp.cur[len(sp.cur):cap(sp.cur)], p)
+		sp.cur = sp.cur[:len(sp.cur)+n]
+		p = p[n:]
+		if len(sp.cur) == cap(sp.cur) {
+			sp.full <- sp.cur
+			sp.cur = nil
+		}
+	}
+	return nil
+}
+
+// close writes what is left, waits for the writer, closes the file and sets
+// sp.sum (on success) and sp.err. It may be called more than once.
+func (sp *spool) close() {
+	if sp.f == nil {
+		return
+	}
+	if sp.err == nil && len(sp.cur) > 0 {
+		sp.full <- sp.cur
+	}
+	sp.cur = nil
+	close(sp.full)
+	<-sp.done
+	if sp.err == nil {
+		sp.err = sp.werr
+	}
+	if err := sp.f.Close(); sp.err == nil {
+		sp.err = err
+	}
+	if sp.err == nil {
+		sp.sum = sp.h.Sum(nil)
+	}
+	sp.f = nil
+	for _, b := range sp.bufs {
+		chunkPool.Put(b)
+	}
+	sp.bufs = nil
+}
