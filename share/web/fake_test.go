@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"sonolink/share/render"
 	"sonolink/share/web/internal/testdicom"
+	"sonolink/store/dicomfile"
 )
 
 // fakeBackend serves generated studies: JPEG frames and thumbnails, GIF
@@ -38,6 +40,11 @@ type fakeBackend struct {
 	passwords map[string]string
 	codes     map[string]string // link ID → link code
 	fails     map[string]int
+
+	// The structured report of "report" items: title and (label, value)
+	// pairs.
+	srTitle string
+	srTexts [][2]string
 }
 
 type fakeLink struct {
@@ -57,6 +64,8 @@ func newFake() *fakeBackend {
 		passwords: map[string]string{},
 		codes:     map[string]string{},
 		fails:     map[string]int{},
+		srTitle:   "Obstetric ultrasound report",
+		srTexts:   [][2]string{{"Findings", "Single live intrauterine pregnancy."}, {"Impression", "Normal scan."}},
 	}
 }
 
@@ -161,7 +170,7 @@ func (f *fakeBackend) Open(ctx context.Context, linkID string, item int, file st
 	b, ok := f.files[key]
 	if !ok {
 		var err error
-		b, err = genFile(linkID, it, file)
+		b, err = f.genFile(linkID, it, file)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -170,9 +179,19 @@ func (f *fakeBackend) Open(ctx context.Context, linkID string, item int, file st
 	return nopCloser{bytes.NewReader(b)}, time.Date(2025, 6, 27, 10, 20, 0, 0, time.UTC), nil
 }
 
-func genFile(linkID string, it *Item, file string) ([]byte, error) {
+func (f *fakeBackend) genFile(linkID string, it *Item, file string) ([]byte, error) {
 	var buf bytes.Buffer
+	if it.Kind == "report" && file != "image.dcm" {
+		return nil, ErrNotFound
+	}
 	switch {
+	case file == "image.dcm" && it.Kind == "report":
+		return testdicom.Bytes(testdicom.Spec{
+			PatientName: "ANONYMOUS", PatientID: "SL-" + linkID,
+			StudyUID: "2.25.1001", SeriesUID: "2.25.1001.7", SOPUID: fmt.Sprintf("2.25.1001.9.%d", it.Index),
+			StudyDate: "20250627", StudyTime: "101500", StudyID: "1", SeriesNumber: "7", InstanceNumber: it.Index,
+			SR: true, SRTitle: f.srTitle, SRTexts: f.srTexts,
+		}), nil
 	case file == "thumb.jpg":
 		err := jpeg.Encode(&buf, frameImage(it.Index, 0, it.Frames), &jpeg.Options{Quality: 80})
 		return buf.Bytes(), err
@@ -226,6 +245,29 @@ func frameImage(item, k, n int) image.Image {
 		}
 	}
 	return img
+}
+
+// Report reads the generated SR of a "report" item through the real
+// parser and render.SR.
+func (f *fakeBackend) Report(ctx context.Context, linkID string, item int) (*render.Report, error) {
+	c, _, err := f.Open(ctx, linkID, item, "image.dcm")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	size, err := c.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, err
+	}
+	ds, _, err := dicomfile.Parse(c, size, dicomfile.Limits{}, true)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := render.SR(ds)
+	if render.IsUnsupported(err) {
+		return nil, ErrNotFound
+	}
+	return rep, err
 }
 
 func (f *fakeBackend) CheckLinkCode(ctx context.Context, linkID, code string) error {

@@ -118,6 +118,9 @@ type pageData struct {
 	Items    []itemView
 	Count    int
 	HasDICOM bool
+
+	// Report page.
+	Report *reportView
 }
 
 // Asset returns the content-hashed URL of an embedded asset.
@@ -179,23 +182,21 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		Exam: loc.Date(rc.link.ExamDate), Until: loc.Date(rc.link.Expires),
 	}
 	d.Title = loc.T("landing.title")
-	counts := map[string]int{}
+	labels := s.labels(items, rc)
 	for _, it := range items {
 		if it.Residual && !rc.sess.has(fPassword) {
 			continue
 		}
-		counts[it.Kind]++
-		v := itemView{Item: it, Label: it.Title}
-		if v.Label == "" {
-			v.Label = loc.T("kind."+it.Kind, "n", counts[it.Kind])
-		}
+		v := itemView{Item: it, Label: labels[it.Index]}
 		if !it.Ready {
 			d.Refresh = 20
 			d.Items = append(d.Items, v)
 			continue
 		}
 		p := fmt.Sprintf("%s/i/%d/", rc.base, it.Index)
-		v.Thumb = p + "thumb.jpg"
+		if it.Kind != "pdf" && it.Kind != "report" {
+			v.Thumb = p + "thumb.jpg" // documents have no thumbnail: the tile shows an icon
+		}
 		v.Download = p + "download"
 		v.FrameURL = p + "frame/"
 		v.FrameMS = strconv.FormatFloat(frameMS(it.FrameTimeMS), 'f', -1, 64)
@@ -204,6 +205,8 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			v.Full = p + "loop.gif"
 		case "pdf":
 			v.Full = p + "report.pdf"
+		case "report":
+			v.Full = p + "report"
 		default:
 			v.Full = p + "frame/0001.jpg"
 		}
@@ -474,7 +477,7 @@ func (s *server) file(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		file, ctype = name, "image/gif"
 	case name == "report.pdf" && it.Kind == "pdf":
 		file, ctype = name, "application/pdf"
-	case r.PathValue("f") != "" && it.Kind != "pdf":
+	case r.PathValue("f") != "" && it.Kind != "pdf" && it.Kind != "report":
 		m := frameName.FindStringSubmatch(r.PathValue("f"))
 		if m == nil {
 			break
@@ -502,6 +505,16 @@ func (s *server) download(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.serveFile(w, r, rc, it, "loop.gif", "image/gif", fmt.Sprintf("ultrasound-%02d.gif", it.Index))
 	case "pdf":
 		s.serveFile(w, r, rc, it, "report.pdf", "application/pdf", fmt.Sprintf("report-%02d.pdf", it.Index))
+	case "report":
+		rep, err := s.b.Report(r.Context(), rc.link.ID, it.Index)
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				s.cfg.Logger.Error("web: report failed", "link", rc.link.ID, "item", it.Index, "err", err)
+			}
+			s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+			return
+		}
+		s.serveReportText(w, r, rc, it, rep, fmt.Sprintf("report-%02d.txt", it.Index))
 	default:
 		s.serveFile(w, r, rc, it, "frame/0001.jpg", "image/jpeg", fmt.Sprintf("ultrasound-%02d.jpg", it.Index))
 	}

@@ -24,6 +24,8 @@ import (
 
 	"golang.org/x/time/rate"
 	"html/template"
+
+	"sonolink/share/render"
 )
 
 // ErrNotFound is returned by Backend.Link for an unknown or revoked token
@@ -65,6 +67,10 @@ type Backend interface {
 	// object as received). It returns ErrNotFound for a missing file and
 	// the file's modification time.
 	Open(ctx context.Context, linkID string, item int, file string) (Content, time.Time, error)
+	// Report reads the structured report of a "report" item (from its
+	// de-identified copy when there is one); ErrNotFound for any other
+	// item.
+	Report(ctx context.Context, linkID string, item int) (*render.Report, error)
 	// CheckLinkCode checks the clinic link code in force for this link.
 	CheckLinkCode(ctx context.Context, linkID, code string) error
 	// RequestOTP sends a one-time code to Link.Contacts[contactIndex].
@@ -117,7 +123,7 @@ type MaskedContact struct {
 // Item is one shared object.
 type Item struct {
 	Index       int
-	Kind        string // "image", "cine" or "pdf"
+	Kind        string // "image", "cine", "pdf" or "report" (structured report)
 	Residual    bool   // not de-identified: shown only after the password
 	Frames      int
 	FrameTimeMS float64
@@ -238,6 +244,8 @@ func (s *server) routes() {
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/thumb.jpg", s.withLink(s.file))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/loop.gif", s.withLink(s.file))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report.pdf", s.withLink(s.file))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report", s.withLink(s.reportPage))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report.txt", s.withLink(s.reportText))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/frame/{f}", s.withLink(s.file))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/download", s.withLink(s.download))
 	m.HandleFunc("/", s.notFound)

@@ -14,7 +14,8 @@ import (
 )
 
 // zipAll streams the ZIP of everything this session may see: the viewable
-// images (JPEG, or animated GIF for a loop), PDF reports, and the DICOM
+// images (JPEG, or animated GIF for a loop), PDF reports, structured
+// reports as text, and the DICOM
 // objects under DICOM/ with a DICOMDIR at the root. Once streaming has
 // begun a failure aborts the connection, so a broken download never looks
 // like a complete one.
@@ -51,6 +52,10 @@ func (s *server) zipAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		}
 		var src, dst string
 		switch it.Kind {
+		case "report":
+			if err := s.zipReport(ctx, zw, rc, &it); err != nil {
+				abort("report.txt", err)
+			}
 		case "cine":
 			src, dst = "loop.gif", fmt.Sprintf("images/%02d-loop.gif", it.Index)
 		case "pdf":
@@ -58,8 +63,10 @@ func (s *server) zipAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		default:
 			src, dst = "frame/0001.jpg", fmt.Sprintf("images/%02d-image.jpg", it.Index)
 		}
-		if err := s.zipCopy(ctx, zw, rc, it.Index, src, dst, zip.Store, nil); err != nil {
-			abort(src, err)
+		if src != "" {
+			if err := s.zipCopy(ctx, zw, rc, it.Index, src, dst, zip.Store, nil); err != nil {
+				abort(src, err)
+			}
 		}
 		// The DICOM object, de-identified unless residual (then the
 		// password has been given, or mayReveal would have said no).
@@ -110,6 +117,23 @@ func (s *server) zipAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if err := zw.Close(); err != nil {
 		abort("close", err)
 	}
+}
+
+// zipReport adds the text form of a structured report. A report that
+// cannot be read is left out (its DICOM object still goes in); the log
+// says why.
+func (s *server) zipReport(ctx context.Context, zw *zip.Writer, rc *reqCtx, it *Item) error {
+	rep, err := s.b.Report(ctx, rc.link.ID, it.Index)
+	if err != nil {
+		s.cfg.Logger.Warn("web: report left out of the ZIP", "link", rc.link.ID, "item", it.Index, "err", err)
+		return nil
+	}
+	fw, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("reports/%02d-report.txt", it.Index), Method: zip.Deflate, Modified: s.cfg.Now()})
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(fw, reportText(rep, rc.loc))
+	return err
 }
 
 // errSkip marks a DICOM object left out of the ZIP (unreadable header):

@@ -17,7 +17,9 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/share"
+	"sonolink/share/render"
 	"sonolink/share/web"
+	"sonolink/share/web/dicomdir"
 	"sonolink/store"
 	"sonolink/store/dicomfile"
 )
@@ -78,8 +80,8 @@ func (b *Backend) Link(ctx context.Context, token string) (*web.Link, error) {
 		}
 	}
 	// Any residual object the link carries puts the study behind the
-	// patient password, whether or not the page can show it: a structured
-	// report, which the page does not show yet, counts too.
+	// patient password, whether or not the page can show it (structured
+	// reports and PDFs always are residual).
 	out.NeedsPassword = residual
 	if out.NeedsPassword {
 		cs, err := b.Share.OTPContacts(l.ID)
@@ -110,8 +112,8 @@ type item struct {
 	residual bool
 }
 
-// items lists the objects a link shows: viewable images, cine loops and PDF
-// reports. Structured reports have nothing to view on a phone yet.
+// items lists the objects a link shows: viewable images, cine loops, PDF
+// reports and structured reports.
 // residual reports whether any object the link carries, viewable or not, was
 // found not de-identified; an object still being de-identified counts as
 // neither (it is not ready, so nothing of it is shown until its verdict is
@@ -136,6 +138,8 @@ func (b *Backend) items(ctx context.Context, l *share.Link) (out []item, residua
 		switch {
 		case in.SOPClassUID == sopClassEncapsulatedPDF:
 			it.kind = "pdf"
+		case dicomdir.IsSR(in.SOPClassUID):
+			it.kind = "report"
 		case in.NumFrames > 1:
 			it.kind = "cine"
 		case in.NumFrames == 1:
@@ -166,7 +170,8 @@ func (b *Backend) Items(ctx context.Context, linkID string) ([]web.Item, error) 
 			w.Ready = true
 			w.Frames, w.FrameTimeMS, w.Width, w.Height = r.Frames, r.FrameTimeMS, r.Width, r.Height
 		}
-		if it.kind == "pdf" {
+		if it.kind == "pdf" || it.kind == "report" {
+			// Documents have no renders: ready once the verdict is known.
 			w.Ready = it.inst.Deid != nil
 		}
 		out = append(out, w)
@@ -222,6 +227,41 @@ func (b *Backend) Open(ctx context.Context, linkID string, n int, file string) (
 		return nil, time.Time{}, err
 	}
 	return f, st.ModTime(), nil
+}
+
+// Report reads the structured report of item n from its de-identified copy
+// (what a patient may forward), else from the object as received; either
+// way the item is residual, so only shown behind the password.
+func (b *Backend) Report(ctx context.Context, linkID string, n int) (*render.Report, error) {
+	l, err := b.Share.Link(linkID)
+	if err != nil {
+		return nil, web.ErrNotFound
+	}
+	its, _, err := b.items(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > len(its) || its[n-1].kind != "report" {
+		return nil, web.ErrNotFound
+	}
+	in := its[n-1].inst
+	ds, err := dicomfile.ReadHeader(b.dicomPath(&in))
+	if os.IsNotExist(err) && in.Deid != nil && in.Deid.Path != "" {
+		// The copy is being (re)made: the received object, still only
+		// behind the password.
+		ds, err = dicomfile.ReadHeader(b.Store.ObjectPath(&in))
+	}
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, web.ErrNotFound
+		}
+		return nil, err
+	}
+	rep, err := render.SR(ds)
+	if render.IsUnsupported(err) {
+		return nil, web.ErrNotFound
+	}
+	return rep, err
 }
 
 // dicomPath is the de-identified copy when there is one, else the received

@@ -15,9 +15,9 @@ import (
 )
 
 // The password gate follows the verdicts of every object a link carries:
-// a residual structured report (which the page cannot show) puts the
-// study behind the password; an object still waiting for its verdict
-// neither opens nor closes the gate, and is not shown.
+// a residual structured report puts the study behind the password; an
+// object still waiting for its verdict neither opens nor closes the gate,
+// and is not shown.
 func TestPasswordFollowsEveryObject(t *testing.T) {
 	dcmodify := testenv.Tool(t, "dcmodify")
 	samples := testenv.Samples(t)
@@ -63,7 +63,7 @@ func TestPasswordFollowsEveryObject(t *testing.T) {
 	}
 	token := url[strings.LastIndex(url, "/")+1:]
 	b := New(sh, st)
-	check := func(what string, wantPassword, wantReady bool) {
+	check := func(what string, wantPassword, wantReady, wantReportReady bool) {
 		t.Helper()
 		l, err := b.Link(context.Background(), token)
 		if err != nil {
@@ -79,29 +79,55 @@ func TestPasswordFollowsEveryObject(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(items) != 1 || items[0].Kind != "image" || items[0].Ready != wantReady {
-			t.Errorf("%s: items %+v (only the image is viewable; ready %v)", what, items, wantReady)
+		if len(items) != 2 || items[0].Kind != "image" || items[0].Ready != wantReady ||
+			items[1].Kind != "report" || items[1].Ready != wantReportReady {
+			t.Errorf("%s: items %+v (want the image, ready %v, and the report, ready %v)", what, items, wantReady, wantReportReady)
 		}
 	}
 
 	// Nothing processed yet: no verdict, no gate, nothing shown.
-	check("pending", false, false)
+	check("pending", false, false, false)
 
 	// A render without a verdict (should not happen) is still not shown.
 	if err := st.SetRender(img, store.Render{Frames: 1, Width: 80, Height: 60, Thumbnail: "thumb.jpg", FramePattern: "f%04d.jpg"}); err != nil {
 		t.Fatal(err)
 	}
-	check("rendered, no verdict", false, false)
+	check("rendered, no verdict", false, false, false)
 
 	if err := st.SetDeid(img, store.Deid{Path: DeidName, Clean: true}); err != nil {
 		t.Fatal(err)
 	}
-	check("image clean, report pending", false, true)
+	check("image clean, report pending", false, true, false)
 
 	if err := st.SetDeid(sr, store.Deid{Path: DeidName, Clean: false, Reasons: []string{"SR content"}}); err != nil {
 		t.Fatal(err)
 	}
-	check("report residual", true, true)
+	check("report residual", true, true, true)
+
+	// The report reads from the de-identified copy when there is one, else
+	// from the object as received.
+	l, _ := b.Link(context.Background(), token)
+	rep, err := b.Report(context.Background(), l.ID, 2)
+	if err != nil || rep.Title != "Diagnosis" || len(rep.Sections) == 0 {
+		t.Fatalf("report (no copy on disk yet): %v %+v", err, rep)
+	}
+	orig, err := os.ReadFile(filepath.Join(samples, "sr", "debian-pydicom__test-SR.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deid := st.DerivedPath(sr, DeidName)
+	if err := os.MkdirAll(filepath.Dir(deid), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deid, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = b.Report(context.Background(), l.ID, 2); err != nil || rep.Title != "Diagnosis" {
+		t.Fatalf("report from the copy: %v", err)
+	}
+	if _, err := b.Report(context.Background(), l.ID, 1); err == nil {
+		t.Error("the image read as a report")
+	}
 
 	// A link to the image alone does not carry the report: no gate.
 	_, url2, err := sh.Create(context.Background(), share.CreateRequest{StudyUID: studyUID, Instances: []string{img}, Emails: []string{"pat@example.com"}})

@@ -7,7 +7,7 @@
   var dlg = document.getElementById('viewer');
   if (!dlg || typeof dlg.showModal !== 'function') return;
   var tiles = [].slice.call(document.querySelectorAll('a.tile')).filter(function (t) {
-    return t.dataset.kind !== 'pdf';
+    return t.dataset.kind !== 'pdf' && t.dataset.kind !== 'report';
   });
   var $ = function (s) { return dlg.querySelector(s); };
   var img = $('.vimg'), stage = $('.stage'), label = $('.vlabel'), count = $('.vcount');

@@ -1,6 +1,7 @@
 // Package testdicom writes tiny, valid DICOM Part 10 files for the web
 // package's tests: an 8-bit MONOCHROME2 ultrasound image (single or
-// multi-frame) with the given header strings, Explicit VR Little Endian.
+// multi-frame) or a Basic Text SR, with the given header strings, Explicit
+// VR Little Endian.
 package testdicom
 
 import (
@@ -20,11 +21,18 @@ type Spec struct {
 	InstanceNumber                 int
 	Rows, Columns, Frames          int
 	FrameTimeMS                    float64
+
+	// SR makes a Basic Text SR instead of an image: a CONTAINER titled
+	// SRTitle holding one TEXT item per SRTexts pair (label, value).
+	SR      bool
+	SRTitle string
+	SRTexts [][2]string
 }
 
 const (
 	usImage      = "1.2.840.10008.5.1.4.1.1.6.1"
 	usMultiframe = "1.2.840.10008.5.1.4.1.1.3.1"
+	basicTextSR  = "1.2.840.10008.5.1.4.1.1.88.11"
 	explicitLE   = "1.2.840.10008.1.2.1"
 )
 
@@ -50,11 +58,18 @@ func Bytes(s Spec) []byte {
 	us := func(v int) []byte { b := make([]byte, 2); binary.LittleEndian.PutUint16(b, uint16(v)); return b }
 	var ds []el
 	add := func(g, e uint16, vr string, v []byte) { ds = append(ds, el{g, e, vr, v}) }
+	if s.SR {
+		sop = basicTextSR
+	}
+	modality := "US"
+	if s.SR {
+		modality = "SR"
+	}
 	add(0x0008, 0x0016, "UI", str(sop))
 	add(0x0008, 0x0018, "UI", str(s.SOPUID))
 	add(0x0008, 0x0020, "DA", str(s.StudyDate))
 	add(0x0008, 0x0030, "TM", str(s.StudyTime))
-	add(0x0008, 0x0060, "CS", str("US"))
+	add(0x0008, 0x0060, "CS", str(modality))
 	add(0x0008, 0x1030, "LO", str(s.StudyDescription))
 	add(0x0010, 0x0010, "PN", str(s.PatientName))
 	add(0x0010, 0x0020, "LO", str(s.PatientID))
@@ -63,6 +78,26 @@ func Bytes(s Spec) []byte {
 	add(0x0020, 0x0010, "SH", str(s.StudyID))
 	add(0x0020, 0x0011, "IS", str(s.SeriesNumber))
 	add(0x0020, 0x0013, "IS", str(strconv.Itoa(s.InstanceNumber)))
+	if s.SR {
+		add(0x0008, 0x0023, "DA", str(s.StudyDate))
+		add(0x0008, 0x0033, "TM", str(s.StudyTime))
+		add(0x0040, 0xA040, "CS", str("CONTAINER"))
+		add(0x0040, 0xA043, "SQ", seq(code(s.SRTitle)))
+		add(0x0040, 0xA050, "CS", str("SEPARATE"))
+		add(0x0040, 0xA491, "CS", str("COMPLETE"))
+		add(0x0040, 0xA493, "CS", str("UNVERIFIED"))
+		var its [][]byte
+		for _, t := range s.SRTexts {
+			its = append(its, item(
+				el{0x0040, 0xA010, "CS", str("CONTAINS")},
+				el{0x0040, 0xA040, "CS", str("TEXT")},
+				el{0x0040, 0xA043, "SQ", seq(code(t[0]))},
+				el{0x0040, 0xA160, "UT", str(t[1])},
+			))
+		}
+		add(0x0040, 0xA730, "SQ", seq(its...))
+		return encode(sop, s.SOPUID, ds)
+	}
 	add(0x0028, 0x0002, "US", us(1))
 	add(0x0028, 0x0004, "CS", str("MONOCHROME2"))
 	if s.Frames > 1 {
@@ -81,6 +116,11 @@ func Bytes(s Spec) []byte {
 		px[i] = byte(i)
 	}
 	add(0x7FE0, 0x0010, "OB", px)
+	return encode(sop, s.SOPUID, ds)
+}
+
+func encode(sop, sopUID string, ds []el) []byte {
+	str := func(v string) []byte { return []byte(v) }
 	sort.SliceStable(ds, func(i, j int) bool {
 		return uint32(ds[i].g)<<16|uint32(ds[i].e) < uint32(ds[j].g)<<16|uint32(ds[j].e)
 	})
@@ -88,7 +128,7 @@ func Bytes(s Spec) []byte {
 	var meta bytes.Buffer
 	write(&meta, el{0x0002, 0x0001, "OB", []byte{0, 1}})
 	write(&meta, el{0x0002, 0x0002, "UI", str(sop)})
-	write(&meta, el{0x0002, 0x0003, "UI", str(s.SOPUID)})
+	write(&meta, el{0x0002, 0x0003, "UI", str(sopUID)})
 	write(&meta, el{0x0002, 0x0010, "UI", str(explicitLE)})
 	write(&meta, el{0x0002, 0x0012, "UI", str("2.25.1")})
 	var out bytes.Buffer
@@ -127,3 +167,28 @@ func write(b *bytes.Buffer, e el) {
 	}
 	b.Write(v)
 }
+
+// code is a sequence item of one code (private scheme 99TEST).
+func code(meaning string) []byte {
+	return item(
+		el{0x0008, 0x0100, "SH", []byte("T1")},
+		el{0x0008, 0x0102, "SH", []byte("99TEST")},
+		el{0x0008, 0x0104, "LO", []byte(meaning)},
+	)
+}
+
+// item encodes one sequence item (explicit length).
+func item(els ...el) []byte {
+	var body bytes.Buffer
+	for _, e := range els {
+		write(&body, e)
+	}
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, [2]uint16{0xFFFE, 0xE000})
+	binary.Write(&b, binary.LittleEndian, uint32(body.Len()))
+	b.Write(body.Bytes())
+	return b.Bytes()
+}
+
+// seq joins encoded items into a sequence value.
+func seq(items ...[]byte) []byte { return bytes.Join(items, nil) }
