@@ -46,31 +46,13 @@ var ingestServeArgs = []string{
 
 const ingestBigEndian = "1.2.840.10008.1.2.2"
 
-// ingestLog collects a serve process's JSON log lines (all its restarts).
-type ingestLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *ingestLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *ingestLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // ingestNode is one running `sonolink serve`.
 type ingestNode struct {
 	t          *testing.T
 	dataDir    string
 	host, port string
 	cmd        *exec.Cmd
-	log        *ingestLog
+	log        *shareE2ELog
 	exited     chan struct{}
 }
 
@@ -79,7 +61,7 @@ func (n *ingestNode) addr() string { return n.host + ":" + n.port }
 // ingestStart runs serve on dataDir with free loopback ports and waits for
 // it to listen. Logs go to log, which is checked for patient data when the
 // test ends.
-func ingestStart(t *testing.T, dataDir string, log *ingestLog) *ingestNode {
+func ingestStart(t *testing.T, dataDir string, log *shareE2ELog) *ingestNode {
 	t.Helper()
 	before := strings.Count(log.String(), "\n")
 	args := append([]string{"--data-dir", dataDir, "serve", "--dicom-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
@@ -557,7 +539,7 @@ func ingestPHI(t *testing.T) []string {
 }
 
 // ingestNoPHI asserts the logs hold none of the samples' patient data.
-func ingestNoPHI(t *testing.T, log *ingestLog) {
+func ingestNoPHI(t *testing.T, log *shareE2ELog) {
 	t.Helper()
 	logs := log.String()
 	if !strings.Contains(logs, `"msg":"sonolink serving"`) {
@@ -628,7 +610,7 @@ func ingestMidSized(files []string) []string {
 // serving.
 func TestE2EIngestEchoAndRejections(t *testing.T) {
 	t.Parallel()
-	log := &ingestLog{}
+	log := &shareE2ELog{}
 	n := ingestStart(t, shortTempDir(t), log)
 
 	if out, err := ingestTool(t, "echoscu", "-aet", "MODALITY", "-aec", "SONOLINK", n.host, n.port); err != nil {
@@ -690,7 +672,7 @@ func TestE2EIngestAllSamples(t *testing.T) {
 	for _, sender := range []string{"storescu", "dcmsend"} {
 		t.Run(sender, func(t *testing.T) {
 			t.Parallel()
-			log := &ingestLog{}
+			log := &shareE2ELog{}
 			n := ingestStart(t, shortTempDir(t), log)
 			if sender == "storescu" {
 				ingestStorescu(t, n, files)
@@ -714,7 +696,7 @@ func TestE2EIngestAllSamples(t *testing.T) {
 // samples, all succeed and every object is indexed and intact.
 func TestE2EIngestFourSenders(t *testing.T) {
 	t.Parallel()
-	log := &ingestLog{}
+	log := &shareE2ELog{}
 	n := ingestStart(t, shortTempDir(t), log)
 	src := ingestMidSized(ingestReadable(t))
 	var corpora [4][]string
@@ -754,7 +736,7 @@ func TestE2EIngestFourSenders(t *testing.T) {
 // works again.
 func TestE2EIngestUnwritableStore(t *testing.T) {
 	t.Parallel()
-	log := &ingestLog{}
+	log := &shareE2ELog{}
 	dataDir := shortTempDir(t)
 	n := ingestStart(t, dataDir, log)
 	files := ingestCorpus(t, t.TempDir(), []string{
@@ -830,7 +812,7 @@ func ingestAcked(out string) map[string]bool {
 }
 
 // ingestStartupCheck returns the last start-up check line of the logs.
-func ingestStartupCheck(t *testing.T, log *ingestLog) map[string]any {
+func ingestStartupCheck(t *testing.T, log *shareE2ELog) map[string]any {
 	t.Helper()
 	var last map[string]any
 	for _, l := range strings.Split(log.String(), "\n") {
@@ -851,7 +833,7 @@ func ingestStartupCheck(t *testing.T, log *ingestLog) map[string]any {
 // and every object is present exactly once.
 func TestE2EIngestKill9(t *testing.T) {
 	t.Parallel()
-	log := &ingestLog{}
+	log := &shareE2ELog{}
 	dataDir := shortTempDir(t)
 	corpus := ingestCorpus(t, t.TempDir(), ingestMidSized(ingestReadable(t)), 3)
 	source := map[string]string{} // SOP Instance UID → file sent
