@@ -122,8 +122,11 @@ const JPEGLeakMax = 48
 // bit-identical), JPEG Baseline 8-bit (decoded, masked and re-encoded at
 // JPEGQuality with 4:2:0 chroma, Photometric Interpretation set to
 // YBR_FULL_422 for colour; Lossy Image Compression set to 01; each result is
-// decoded again and checked against JPEGLeakMax). Everything else, JPEG
-// Lossless included, is refused with ErrUnsupported.
+// decoded again and checked against JPEGLeakMax), and JPEG Lossless Process
+// 14, any predictor (decoded, masked and re-encoded as Selection Value 1 with
+// the frame's precision and components; each result is decoded again and
+// must equal the masked frame bit for bit, so kept pixels are unchanged).
+// Everything else is refused with ErrUnsupported.
 func Clean(ds *dicom.Dataset, keep []image.Rectangle) error {
 	s, err := open(ds)
 	if err != nil {
@@ -141,6 +144,8 @@ func Clean(ds *dicom.Dataset, keep []image.Rectangle) error {
 		return s.cleanRLE(mask)
 	case EncJPEGBaseline:
 		return s.cleanJPEG(ds, mask)
+	case EncJPEGLossless:
+		return s.cleanLossless(mask)
 	}
 	return fmt.Errorf("%w: cannot rewrite %s pixel data (transfer syntax %s)", ErrUnsupported, in.Encoding, in.TransferSyntax)
 }
@@ -305,6 +310,68 @@ func (s *source) cleanRLE(mask []bool) error {
 		frags[f] = encodeRLE(r, in.BitsAllocated/8)
 	}
 	return s.replaceFragments(frags)
+}
+
+func (s *source) cleanLossless(mask []bool) error {
+	in := s.info
+	frags := make([][]byte, s.frames)
+	for f := 0; f < s.frames; f++ {
+		data, err := s.frameData(f)
+		if err != nil {
+			return err
+		}
+		hdr, err := readSOF3(data)
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", f, err)
+		}
+		r, err := decodeLossless(data, in)
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", f, err)
+		}
+		black, err := in.losslessBlack(hdr.precision)
+		if err != nil {
+			return err
+		}
+		for p, keep := range mask {
+			if !keep {
+				copy(r.Pix[p*r.SPP:(p+1)*r.SPP], black)
+			}
+		}
+		enc, err := encodeLossless(r, hdr.precision, hdr.ids)
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", f, err)
+		}
+		back, err := decodeLossless(enc, in)
+		if err != nil {
+			return fmt.Errorf("frame %d: re-encoded JPEG lossless does not decode: %w", f, err)
+		}
+		for k, v := range back.Pix {
+			if v != r.Pix[k] {
+				return fmt.Errorf("frame %d: re-encoded JPEG lossless differs at sample %d (%d, want %d)", f, k, v, r.Pix[k])
+			}
+		}
+		frags[f] = enc
+	}
+	return s.replaceFragments(frags)
+}
+
+// losslessBlack is blackSamples for decoded JPEG lossless samples, which
+// hold the stored value in their low bits (no high-bit shift), limited to
+// the codestream's precision.
+func (in *Info) losslessBlack(precision int) ([]uint16, error) {
+	low := *in
+	low.BitsAllocated = 16
+	low.HighBit = in.BitsStored - 1
+	black, err := low.blackSamples()
+	if err != nil {
+		return nil, err
+	}
+	m := uint16(1<<uint(precision) - 1)
+	out := make([]uint16, in.SamplesPerPixel)
+	for c := range out {
+		out[c] = black[min(c, len(black)-1)] & m
+	}
+	return out, nil
 }
 
 // replaceFragments stores one fragment per frame with a basic offset table.

@@ -1,7 +1,6 @@
 package pixels
 
 import (
-	"errors"
 	"image"
 	"math"
 	"os"
@@ -181,18 +180,6 @@ func checkCleaned(t *testing.T, orig, back *dicom.Dataset, keep []image.Rectangl
 	}
 	if lossy {
 		t.Logf("%d frames: worst leak outside %d/255, worst PSNR inside %.1f dB", so.frames, worstLeak, worstPSNR)
-	}
-}
-
-func TestCleanRefusesJPEGLossless(t *testing.T) {
-	path := sample(t, "us", "pydicom-data__JPGLosslessP14SV1_1s_1f_8b.dcm")
-	ds, err := dicomfile.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep, _ := Regions(ds)
-	if err := Clean(ds, keep); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("Clean(JPEG lossless) = %v, want ErrUnsupported", err)
 	}
 }
 

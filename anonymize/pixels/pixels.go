@@ -8,8 +8,8 @@
 // there before anything is allocated for it.
 //
 // Not supported (ErrUnsupported): JPEG-LS, JPEG 2000, HTJ2K, video
-// transfer syntaxes, 12-bit lossy JPEG, Bits Allocated other than 8 or 16,
-// and rewriting (Clean) JPEG Lossless.
+// transfer syntaxes, 12-bit lossy JPEG, and Bits Allocated other than 8 or
+// 16.
 package pixels
 
 import (
