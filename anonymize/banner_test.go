@@ -24,6 +24,10 @@ func TestBannerSamples(t *testing.T) {
 		"deid-data__RGB_IMAGE.dcm",
 		"deid-data__GREYSCALE_CINE.dcm",
 		"orthanc__2023-04-21-RLEPlanarConfigurationYBR_FULL.dcm",
+		// JPEG Lossless SV1, re-encoded losslessly: no name is burned in,
+		// but they prove the encoding is cleaned rather than left residual.
+		"pydicom-data__JPGLosslessP14SV1_1s_1f_8b.dcm",
+		"pylibjpeg-data__JPEGLosslessP14SV1_3s_2f_u_08_08.dcm",
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := filepath.Join(root, "us", name)
