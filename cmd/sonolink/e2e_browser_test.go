@@ -137,11 +137,36 @@ func browserE2EScan(name string, body []byte, phi []browserE2EPHI) []string {
 	text := strings.Contains(name, ".html") || strings.HasSuffix(name, ".txt") || name == "DICOMDIR"
 	low := bytes.ToLower(body)
 	for _, p := range phi {
-		if bytes.Contains(body, []byte(p.value)) || text && bytes.Contains(low, []byte(strings.ToLower(p.value))) {
+		if browserE2EFind(body, []byte(p.value)) || text && browserE2EFind(low, []byte(strings.ToLower(p.value))) {
 			hits = append(hits, fmt.Sprintf("%s: %s %q", name, p.what, p.value))
 		}
 	}
 	return hits
+}
+
+// browserE2EFind reports whether v occurs in b. A short value (under six
+// bytes, e.g. a patient ID "3456") counts only as a whole token: inside a
+// 39-digit 2.25 UID or a run of pixel bytes it is chance, not a leak.
+func browserE2EFind(b, v []byte) bool {
+	if len(v) >= 6 {
+		return bytes.Contains(b, v)
+	}
+	word := func(c byte) bool {
+		return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.'
+	}
+	for i := 0; ; {
+		j := bytes.Index(b[i:], v)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		before := at == 0 || !word(b[at-1])
+		after := at+len(v) == len(b) || !word(b[at+len(v)])
+		if before && after {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // browserE2EJPEGMeta lists a JPEG's metadata segments other than JFIF APP0

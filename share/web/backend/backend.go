@@ -210,7 +210,7 @@ func (b *Backend) Open(ctx context.Context, linkID string, n int, file string) (
 	case file == "image.dcm":
 		path = b.dicomPath(&in)
 	case file == "report.pdf" && its[n-1].kind == "pdf":
-		return b.pdf(b.dicomPath(&in))
+		return b.pdf(b.Store.ObjectPath(&in))
 	default:
 		return nil, time.Time{}, web.ErrNotFound
 	}
@@ -229,9 +229,11 @@ func (b *Backend) Open(ctx context.Context, linkID string, n int, file string) (
 	return f, st.ModTime(), nil
 }
 
-// Report reads the structured report of item n from its de-identified copy
-// (what a patient may forward), else from the object as received; either
-// way the item is residual, so only shown behind the password.
+// Report reads the structured report of item n from the object as
+// received. Reports are always residual, so they are only reachable behind
+// the password the patient set after proving a contact of the link; the
+// de-identified copy would show the patient "ANONYMIZED" where the findings
+// were typed.
 func (b *Backend) Report(ctx context.Context, linkID string, n int) (*render.Report, error) {
 	l, err := b.Share.Link(linkID)
 	if err != nil {
@@ -245,12 +247,7 @@ func (b *Backend) Report(ctx context.Context, linkID string, n int) (*render.Rep
 		return nil, web.ErrNotFound
 	}
 	in := its[n-1].inst
-	ds, err := dicomfile.ReadHeader(b.dicomPath(&in))
-	if os.IsNotExist(err) && in.Deid != nil && in.Deid.Path != "" {
-		// The copy is being (re)made: the received object, still only
-		// behind the password.
-		ds, err = dicomfile.ReadHeader(b.Store.ObjectPath(&in))
-	}
+	ds, err := dicomfile.ReadHeader(b.Store.ObjectPath(&in))
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, web.ErrNotFound
@@ -266,6 +263,10 @@ func (b *Backend) Report(ctx context.Context, linkID string, n int) (*render.Rep
 
 // dicomPath is the de-identified copy when there is one, else the received
 // object (residual items are only reachable behind the patient password).
+// It is what goes into "Download all" as DICOM, so the set and its DICOMDIR
+// stay one de-identified study; the readable forms of reports (the page,
+// report.txt, report.pdf) come from the received object instead: their
+// de-identified copies have the findings and the document removed.
 func (b *Backend) dicomPath(in *store.Instance) string {
 	if in.Deid != nil && in.Deid.Path != "" {
 		return b.Store.DerivedPath(in.SOPInstanceUID, in.Deid.Path)
