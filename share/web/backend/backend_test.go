@@ -104,8 +104,8 @@ func TestPasswordFollowsEveryObject(t *testing.T) {
 	}
 	check("report residual", true, true, true)
 
-	// The report reads from the de-identified copy when there is one, else
-	// from the object as received.
+	// The report reads from the object as received (it is residual, so only
+	// shown behind the password), whether or not its copy exists.
 	l, _ := b.Link(context.Background(), token)
 	rep, err := b.Report(context.Background(), l.ID, 2)
 	if err != nil || rep.Title != "Diagnosis" || len(rep.Sections) == 0 {
@@ -123,7 +123,7 @@ func TestPasswordFollowsEveryObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep, err = b.Report(context.Background(), l.ID, 2); err != nil || rep.Title != "Diagnosis" {
-		t.Fatalf("report from the copy: %v", err)
+		t.Fatalf("report with a copy on disk: %v", err)
 	}
 	if _, err := b.Report(context.Background(), l.ID, 1); err == nil {
 		t.Error("the image read as a report")
