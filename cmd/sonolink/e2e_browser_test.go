@@ -301,7 +301,7 @@ func browserE2EReady(t *testing.T, link string, n int) {
 
 // TestE2EBrowser: the patient's pages from the real server in Chromium.
 func TestE2EBrowser(t *testing.T) {
-	chromium := testenv.Tool(t, "chromium")
+	testenv.Tool(t, "chromium") // before sending the studies: skip early
 	testenv.Tool(t, "dcmsend")
 	testenv.Tool(t, "dcmodify")
 	dcmdump := testenv.Tool(t, "dcmdump")
@@ -356,41 +356,7 @@ func TestE2EBrowser(t *testing.T) {
 	browserE2EReady(t, cleanLink, 3)
 	t.Logf("studies sent, shared and rendered in %v", time.Since(start).Round(time.Millisecond))
 
-	// Chromium at a phone viewport with a fresh profile.
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	quiet := chromedp.WithErrorf(func(f string, a ...any) {
-		if !strings.Contains(f, "unhandled") {
-			t.Logf(f, a...)
-		}
-	})
-	bctx, cancelB := chromedp.NewContext(actx, quiet)
-	t.Cleanup(func() {
-		_ = chromedp.Cancel(bctx)
-		cancelB()
-		cancelA()
-		if c := chromedp.FromContext(bctx); c != nil && c.Allocator != nil {
-			c.Allocator.Wait()
-		}
-	})
-	if err := chromedp.Run(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	bctx := testenv.Browser(t)
 	netlog := &browserE2ENet{}
 	tab := func(t *testing.T) context.Context {
 		ctx, cancel := chromedp.NewContext(bctx)

@@ -45,49 +45,12 @@ type netLog struct {
 // TestBrowser drives headless Chromium at a phone viewport through the
 // patient's pages.
 func TestBrowser(t *testing.T) {
-	chromium := testenv.Tool(t, "chromium")
+	testenv.Tool(t, "chromium") // before building the fixture: skip early
 	fx := newFixture(t, nil)
 	shots := artifacts(t)
 	srvURL, _ := url.Parse(fx.srv.URL)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	// chromedp logs CDP events it does not know (e.g. top-layer updates
-	// of <dialog>) as errors; they are harmless here.
-	quiet := chromedp.WithErrorf(func(f string, a ...any) {
-		if !strings.Contains(f, "unhandled") {
-			t.Logf(f, a...)
-		}
-	})
-	bctx, cancelB := chromedp.NewContext(actx, quiet)
-	// Close the browser and wait for it to exit before the profile
-	// directory is removed (cleanups run last-registered first).
-	t.Cleanup(func() {
-		_ = chromedp.Cancel(bctx)
-		cancelB()
-		cancelA()
-		if c := chromedp.FromContext(bctx); c != nil && c.Allocator != nil {
-			c.Allocator.Wait()
-		}
-	})
-	if err := chromedp.Run(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	bctx := testenv.Browser(t)
 
 	nl := &netLog{docs: map[string]int64{}}
 	// tab opens a new tab at the phone viewport that records every request.

@@ -1,0 +1,59 @@
+package testenv
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Browser starts headless Chromium (Debian's chromium) at a 390×844 phone
+// viewport with a fresh profile, the way the tests of the patient pages
+// need it: no sandbox (tests may run as root), no GPU, and none of
+// Chromium's own background traffic. The browser is closed, and waited for,
+// when the test ends. Run actions on the returned context (or on tabs made
+// from it with chromedp.NewContext).
+func Browser(t testing.TB) context.Context {
+	t.Helper()
+	chromium := Tool(t, "chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(390, 844),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	// chromedp logs CDP events it does not know (e.g. top-layer updates of
+	// <dialog>) as errors; they are harmless.
+	quiet := chromedp.WithErrorf(func(f string, a ...any) {
+		if !strings.Contains(f, "unhandled") {
+			t.Logf(f, a...)
+		}
+	})
+	bctx, cancelB := chromedp.NewContext(actx, quiet)
+	// Close the browser and wait for it to exit before the profile directory
+	// is removed (cleanups run last-registered first).
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(bctx)
+		cancelB()
+		cancelA()
+		if c := chromedp.FromContext(bctx); c != nil && c.Allocator != nil {
+			c.Allocator.Wait()
+		}
+	})
+	if err := chromedp.Run(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return bctx
+}
