@@ -332,7 +332,7 @@ func TestConfigDefaults(t *testing.T) {
 	mustf(t, err, "NewServer")
 	c := s.cfg
 	if c.AETitles[0] != "SONOLINK" || c.MaxAssociations != 16 || c.ARTIMTimeout != 30*time.Second || c.IdleTimeout != 120*time.Second ||
-		c.MaxPDULength != 1<<20 || c.MaxObjectSize != 2<<30 || len(c.SOPClasses) != 14 || c.TransferSyntaxes[0] != "1.2.840.10008.1.2.5" {
+		c.MaxPDULength != 1<<20 || c.MaxObjectSize != 2<<30 || len(c.SOPClasses) != 14 || c.TransferSyntaxes[0] != "1.2.840.10008.1.2.4.70" {
 		t.Errorf("defaults: %+v", c)
 	}
 	if _, err := NewServer(Config{SpoolDir: "x", MaxPDULength: 100}, newTestHandler(t)); err == nil {
@@ -374,10 +374,10 @@ func TestIdleTimeoutIsPerPDU(t *testing.T) {
 	mustf(t, c.release(ctx), "release")
 }
 
-// The default preference takes RLE when the sender offers it (no
-// decompression at the sender, same pixels, and cleanable), prefers
-// uncompressed to JPEG Lossless (which sonolink cannot rewrite, so it would
-// stay residual), and never prefers lossy JPEG Baseline to uncompressed.
+// The default preference takes a lossless compressed syntax when the sender
+// offers one (no decompression at the sender, same pixels, and cleanable):
+// JPEG Lossless SV1 before RLE, both before uncompressed; and it never
+// prefers lossy JPEG Baseline to uncompressed.
 func TestDefaultTransferSyntaxPreference(t *testing.T) {
 	const jpegLossless, rle, jpegBaseline = "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50"
 	prefs := DefaultTransferSyntaxes()
@@ -385,9 +385,11 @@ func TestDefaultTransferSyntaxPreference(t *testing.T) {
 		proposed []string
 		want     string
 	}{
-		{[]string{uidExplicitVRLE, uidImplicitVRLE, jpegLossless}, uidExplicitVRLE},
+		{[]string{uidExplicitVRLE, uidImplicitVRLE, jpegLossless}, jpegLossless},
 		{[]string{jpegLossless}, jpegLossless},
 		{[]string{rle, uidExplicitVRLE}, rle},
+		{[]string{uidExplicitVRLE, rle, jpegLossless}, jpegLossless},
+		{[]string{rle, uidImplicitVRLE}, rle},
 		{[]string{uidImplicitVRLE, uidExplicitVRLE}, uidExplicitVRLE},
 		{[]string{jpegBaseline, uidExplicitVRLE}, uidExplicitVRLE},
 		{[]string{jpegBaseline}, jpegBaseline},
