@@ -34,20 +34,6 @@ import (
 // serve` in headless Chromium at a phone viewport (issue 5, and the page
 // side of issue 6).
 
-// browserE2EArtifacts is where screenshots go: $SONOLINK_ARTIFACTS/e2e-browser
-// or a temporary directory (never the repository).
-func browserE2EArtifacts(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("SONOLINK_ARTIFACTS"); d != "" {
-		d = filepath.Join(d, "e2e-browser")
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 // browserE2ENet records every request any tab makes.
 type browserE2ENet struct {
 	mu   sync.Mutex
@@ -306,7 +292,7 @@ func TestE2EBrowser(t *testing.T) {
 	testenv.Tool(t, "dcmodify")
 	dcmdump := testenv.Tool(t, "dcmdump")
 	start := time.Now()
-	shots := browserE2EArtifacts(t)
+	shots := testenv.Artifacts(t, "e2e-browser")
 	dataDir := filepath.Join(shortTempDir(t), "data")
 	in := t.TempDir()
 	lg := &shareE2ELog{}

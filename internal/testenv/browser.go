@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,4 +58,19 @@ func Browser(t testing.TB) context.Context {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return bctx
+}
+
+// Artifacts returns the directory a test leaves screenshots and similar
+// artifacts in: $SONOLINK_ARTIFACTS/<name> when that is set (CI keeps it),
+// else a temporary directory. Never the repository.
+func Artifacts(t testing.TB, name string) string {
+	t.Helper()
+	if d := os.Getenv("SONOLINK_ARTIFACTS"); d != "" {
+		d = filepath.Join(d, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
 }

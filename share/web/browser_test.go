@@ -22,20 +22,6 @@ import (
 	"sonolink/internal/testenv"
 )
 
-// artifacts is where the browser tests leave screenshots:
-// $SONOLINK_ARTIFACTS/share-web, or a temporary directory.
-func artifacts(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("SONOLINK_ARTIFACTS"); d != "" {
-		d = filepath.Join(d, "share-web")
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 type netLog struct {
 	mu   sync.Mutex
 	urls []string
@@ -47,7 +33,7 @@ type netLog struct {
 func TestBrowser(t *testing.T) {
 	testenv.Tool(t, "chromium") // before building the fixture: skip early
 	fx := newFixture(t, nil)
-	shots := artifacts(t)
+	shots := testenv.Artifacts(t, "share-web")
 	srvURL, _ := url.Parse(fx.srv.URL)
 
 	bctx := testenv.Browser(t)
