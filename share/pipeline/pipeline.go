@@ -308,11 +308,6 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 		called = append(called, aet)
 	}
 	c := contact.ParseAll(ps.Contacts, set.Region)
-	if rec, ok := any(p.cfg.Share).(contactRecorder); ok {
-		if err := rec.RecordStudyContacts(ps.StudyUID, c); err != nil {
-			log.Error("recording contacts", "err", err)
-		}
-	}
 	// The decision is kept so that a restart does not apply the rule to
 	// this study again: the clinic's rule, or the technician's choice of AE
 	// title, at the time the study was complete stands.
@@ -350,12 +345,6 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 		log.Info("study complete; link issued", "link", link.ID, "emails", len(c.Emails), "phones", len(c.Phones))
 		decided("shared")
 	}
-}
-
-// contactRecorder keeps what was read from DICOM on the study, so a
-// technician sees why nothing was sent.
-type contactRecorder interface {
-	RecordStudyContacts(studyUID string, c contact.Result) error
 }
 
 // readContacts returns the non-empty values of the contact tags of a
