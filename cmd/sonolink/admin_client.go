@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"sonolink/share/admin"
+	"sonolink/share/contact"
 )
 
 // Helpers shared by the technician's commands (studies, study, send, resend,
@@ -84,7 +85,7 @@ var localDelivery = map[*cobra.Command]*deliveryFlags{}
 func addLocalFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("base-url", "http://localhost:8080", "public URL patients' links start with (as for serve)")
-	f.StringSlice("contact-tags", []string{"0010,2155", "0010,2154", "0010,4000"}, "tags the patient's e-mail/phone are read from (as for serve)")
+	f.StringSlice("contact-tags", contact.DefaultTagStrings(), "tags the patient's e-mail/phone are read from (as for serve)")
 	d := &deliveryFlags{}
 	d.register(f)
 	localDelivery[cmd] = d

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+
+	"sonolink/share/contact"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -96,7 +98,7 @@ being sent, so a fresh install works without any account.`,
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")
 	f.DurationVar(&c.stableTime, "stable-time", 60*time.Second, "a study is complete when no object of it arrived for this long; when given, it overrides the clinic setting autoshare.stable_time")
-	f.StringSliceVar(&c.contactTags, "contact-tags", []string{"0010,2155", "0010,2154", "0010,4000"}, "tags the patient's e-mail/phone are read from, in order")
+	f.StringSliceVar(&c.contactTags, "contact-tags", contact.DefaultTagStrings(), "tags the patient's e-mail/phone are read from, in order")
 	f.IntVar(&c.workers, "workers", 2, "objects de-identified and rendered in parallel")
 	f.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")

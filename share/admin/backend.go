@@ -15,17 +15,12 @@ import (
 	"sonolink/store/dicomfile"
 )
 
-// DefaultContactTags are the tags contacts are read from when
-// LocalOptions.ContactTags is empty: Patient's Telecom Information,
-// Patient's Telephone Numbers, Patient Comments.
-var DefaultContactTags = []tag.Tag{{Group: 0x0010, Element: 0x2155}, {Group: 0x0010, Element: 0x2154}, {Group: 0x0010, Element: 0x4000}}
-
 // LocalOptions configures the store and share service that Open opens in
 // the CLI's process. Share should carry the same base URL and delivery
 // configuration as `sonolink serve` (NoWorker and Logger are set by Open).
 type LocalOptions struct {
 	Share       share.Options
-	ContactTags []tag.Tag // nil: DefaultContactTags
+	ContactTags []tag.Tag // nil: contact.DefaultTags
 }
 
 // New returns a Service over a store and share service opened by the
@@ -36,7 +31,7 @@ func New(st *store.Store, sh *share.Service, contactTags []tag.Tag, logger *slog
 		logger = slog.Default()
 	}
 	if len(contactTags) == 0 {
-		contactTags = DefaultContactTags
+		contactTags = contact.DefaultTags
 	}
 	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: contactTags}, log: logger.With("component", "admin")}
 }
@@ -66,7 +61,7 @@ func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.L
 	}
 	tags := opts.ContactTags
 	if len(tags) == 0 {
-		tags = DefaultContactTags
+		tags = contact.DefaultTags
 	}
 	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: tags, owned: true},
 		log: logger.With("component", "admin"), local: true}, nil
@@ -181,11 +176,9 @@ func (b *realBackend) dicomContacts(ctx context.Context, studyUID string) ([]Con
 		if err != nil {
 			continue
 		}
-		for _, t := range b.tags {
-			for _, v := range dicomfile.Strings(ds, t) {
-				if v != "" && !contains(values, v) {
-					values = append(values, v)
-				}
+		for _, v := range contact.FromDataset(ds, b.tags) {
+			if !contains(values, v) {
+				values = append(values, v)
 			}
 		}
 	}

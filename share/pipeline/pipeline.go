@@ -58,10 +58,6 @@ type Config struct {
 	IngestQuiet time.Duration
 }
 
-// DefaultContactTags: Patient's Telecom Information, Patient's Telephone
-// Numbers, Patient Comments.
-var DefaultContactTags = []tag.Tag{{Group: 0x0010, Element: 0x2155}, {Group: 0x0010, Element: 0x2154}, {Group: 0x0010, Element: 0x4000}}
-
 // Pipeline is sonolink's ingest path. It implements dimse.Handler.
 type Pipeline struct {
 	cfg     Config
@@ -96,7 +92,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Tick = 100 * time.Millisecond
 	}
 	if cfg.ContactTags == nil {
-		cfg.ContactTags = DefaultContactTags
+		cfg.ContactTags = contact.DefaultTags
 	}
 	if cfg.IngestQuiet == 0 {
 		cfg.IngestQuiet = defaultIngestQuiet
@@ -357,20 +353,9 @@ func (p *Pipeline) readContacts(path string) []string {
 	return p.contacts(ds)
 }
 
-// contacts returns the non-empty values of the contact tags of a header.
+// contacts returns the raw values of the contact tags of a header.
 func (p *Pipeline) contacts(ds *dicom.Dataset) []string {
-	if ds == nil {
-		return nil
-	}
-	var out []string
-	for _, t := range p.cfg.ContactTags {
-		for _, v := range dicomfile.Strings(ds, t) {
-			if v != "" {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
+	return contact.FromDataset(ds, p.cfg.ContactTags)
 }
 
 // recover queues objects whose copies or renders are missing or stale, and
