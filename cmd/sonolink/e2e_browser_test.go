@@ -345,31 +345,13 @@ func TestE2EBrowser(t *testing.T) {
 	bctx := testenv.Browser(t)
 	netlog := &browserE2ENet{}
 	tab := func(t *testing.T) context.Context {
-		ctx, cancel := chromedp.NewContext(bctx)
-		t.Cleanup(cancel)
-		ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-		t.Cleanup(cancelT)
-		chromedp.ListenTarget(ctx, func(ev any) {
+		return testenv.PhoneTab(t, bctx, 60*time.Second, func(ev any) {
 			if e, ok := ev.(*network.EventRequestWillBeSent); ok {
 				netlog.add(e.Request.URL)
 			}
 		})
-		if err := chromedp.Run(ctx, network.Enable(),
-			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulateScale(2))); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
 	}
-	shot := func(t *testing.T, ctx context.Context, name string) {
-		t.Helper()
-		var png []byte
-		if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shot := func(t *testing.T, ctx context.Context, name string) { testenv.Screenshot(t, ctx, shots, name) }
 	// visibleTiles waits until n thumbnails are loaded and returns the
 	// tiles' kinds.
 	visibleTiles := func(t *testing.T, ctx context.Context, n int) []string {

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -73,4 +75,36 @@ func Artifacts(t testing.TB, name string) string {
 		return d
 	}
 	return t.TempDir()
+}
+
+// PhoneTab opens a new tab of browser (from Browser) at a phone viewport
+// (390×844, mobile, touch, 2× scale) with network events enabled. onEvent,
+// when not nil, sees every CDP event of the tab (e.g. to record requests).
+// Actions on the tab give up after timeout; it closes when the test ends.
+func PhoneTab(t testing.TB, browser context.Context, timeout time.Duration, onEvent func(ev any)) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
+	t.Cleanup(cancelT)
+	if onEvent != nil {
+		chromedp.ListenTarget(ctx, onEvent)
+	}
+	if err := chromedp.Run(ctx, network.Enable(),
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulateScale(2))); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// Screenshot saves what the tab shows as dir/name.png.
+func Screenshot(t testing.TB, ctx context.Context, dir, name string) {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -41,11 +41,7 @@ func TestBrowser(t *testing.T) {
 	nl := &netLog{docs: map[string]int64{}}
 	// tab opens a new tab at the phone viewport that records every request.
 	tab := func(t *testing.T) context.Context {
-		ctx, cancel := chromedp.NewContext(bctx)
-		t.Cleanup(cancel)
-		ctx, cancelT := context.WithTimeout(ctx, 45*time.Second)
-		t.Cleanup(cancelT)
-		chromedp.ListenTarget(ctx, func(ev any) {
+		return testenv.PhoneTab(t, bctx, 45*time.Second, func(ev any) {
 			switch e := ev.(type) {
 			case *network.EventRequestWillBeSent:
 				nl.mu.Lock()
@@ -59,22 +55,8 @@ func TestBrowser(t *testing.T) {
 				}
 			}
 		})
-		if err := chromedp.Run(ctx, network.Enable(),
-			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulateScale(2))); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
 	}
-	shot := func(t *testing.T, ctx context.Context, name string) {
-		t.Helper()
-		var png []byte
-		if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shot := func(t *testing.T, ctx context.Context, name string) { testenv.Screenshot(t, ctx, shots, name) }
 
 	t.Run("landing, cine and download all", func(t *testing.T) {
 		ctx := tab(t)
