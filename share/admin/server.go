@@ -202,42 +202,14 @@ func (s *Server) handler() http.Handler {
 		res, err := s.ops.StudyDetail(r.Context(), r.PathValue("study"))
 		s.reply(w, r, res, err)
 	})
-	mux.HandleFunc("POST /v1/send", func(w http.ResponseWriter, r *http.Request) {
-		var req SendRequest
-		if !s.decode(w, r, &req) {
-			return
-		}
-		res, err := s.ops.Send(r.Context(), req)
-		s.reply(w, r, res, err)
-	})
-	mux.HandleFunc("POST /v1/resend", func(w http.ResponseWriter, r *http.Request) {
-		var req LinkRequest
-		if !s.decode(w, r, &req) {
-			return
-		}
-		res, err := s.ops.Resend(r.Context(), req)
-		s.reply(w, r, res, err)
-	})
-	mux.HandleFunc("POST /v1/revoke", func(w http.ResponseWriter, r *http.Request) {
-		var req LinkRequest
-		if !s.decode(w, r, &req) {
-			return
-		}
-		res, err := s.ops.Revoke(r.Context(), req)
-		s.reply(w, r, res, err)
-	})
+	mux.HandleFunc("POST /v1/send", postJSON(s, s.ops.Send))
+	mux.HandleFunc("POST /v1/resend", postJSON(s, s.ops.Resend))
+	mux.HandleFunc("POST /v1/revoke", postJSON(s, s.ops.Revoke))
 	mux.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, r *http.Request) {
 		res, err := s.ops.Settings(r.Context())
 		s.reply(w, r, res, err)
 	})
-	mux.HandleFunc("POST /v1/settings", func(w http.ResponseWriter, r *http.Request) {
-		var req SettingRequest
-		if !s.decode(w, r, &req) {
-			return
-		}
-		res, err := s.ops.SetSetting(r.Context(), req)
-		s.reply(w, r, res, err)
-	})
+	mux.HandleFunc("POST /v1/settings", postJSON(s, s.ops.SetSetting))
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
 		q, err := auditQueryFromURL(r.URL.Query())
 		if err != nil {
@@ -248,6 +220,18 @@ func (s *Server) handler() http.Handler {
 		s.reply(w, r, res, err)
 	})
 	return mux
+}
+
+// postJSON serves an operation that takes a JSON request body.
+func postJSON[Req, Res any](s *Server, op func(context.Context, Req) (Res, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !s.decode(w, r, &req) {
+			return
+		}
+		res, err := op(r.Context(), req)
+		s.reply(w, r, res, err)
+	}
 }
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
