@@ -138,12 +138,106 @@ func decodeLossless(data []byte, in *Info) (*raster, error) {
 		height    int
 		compIDs   []byte
 		restart   int
-		pos       = 2
+		out       *raster
 	)
-	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
-		return nil, fmt.Errorf("%w: no SOI", errLossless)
+	err := jpegSegments(data, func(m byte, seg []byte, next int) (bool, error) {
+		switch m {
+		case 0xC3: // SOF3 lossless Huffman
+			if len(seg) < 6 {
+				return false, errLossless
+			}
+			precision = int(seg[0])
+			height = int(seg[1])<<8 | int(seg[2])
+			width = int(seg[3])<<8 | int(seg[4])
+			nc := int(seg[5])
+			if nc < 1 || nc > 4 || len(seg) < 6+3*nc || precision < 2 || precision > 16 {
+				return false, errLossless
+			}
+			for c := 0; c < nc; c++ {
+				if seg[7+3*c] != 0x11 {
+					return false, fmt.Errorf("%w: JPEG lossless with subsampled components", ErrUnsupported)
+				}
+				compIDs = append(compIDs, seg[6+3*c])
+			}
+			if width != in.Columns || height != in.Rows || nc != in.SamplesPerPixel {
+				return false, fmt.Errorf("%w: JPEG frame %d×%d×%d, dataset says %d×%d×%d", ErrUnsupported, width, height, nc, in.Columns, in.Rows, in.SamplesPerPixel)
+			}
+		case 0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7:
+			return false, fmt.Errorf("%w: JPEG process marker %#x is not lossless Huffman", ErrUnsupported, m)
+		case 0xC4: // DHT
+			for p := 0; p < len(seg); {
+				if p+17 > len(seg) {
+					return false, errLossless
+				}
+				tc, th := seg[p]>>4, seg[p]&15
+				var counts [16]int
+				total := 0
+				for i := 0; i < 16; i++ {
+					counts[i] = int(seg[p+1+i])
+					total += counts[i]
+				}
+				if tc != 0 || th > 3 || p+17+total > len(seg) {
+					return false, errLossless
+				}
+				h := &huffTable{}
+				if err := h.build(counts, append([]byte(nil), seg[p+17:p+17+total]...)); err != nil {
+					return false, err
+				}
+				tables[th] = h
+				p += 17 + total
+			}
+		case 0xDD: // DRI
+			if len(seg) < 2 {
+				return false, errLossless
+			}
+			restart = int(seg[0])<<8 | int(seg[1])
+		case 0xDA: // SOS
+			if precision == 0 {
+				return false, errLossless
+			}
+			ns := int(seg[0])
+			if ns != len(compIDs) || len(seg) < 1+2*ns+3 {
+				return false, fmt.Errorf("%w: JPEG lossless scan with %d of %d components", ErrUnsupported, ns, len(compIDs))
+			}
+			hts := make([]*huffTable, ns)
+			for c := 0; c < ns; c++ {
+				if seg[1+2*c] != compIDs[c] {
+					return false, fmt.Errorf("%w: JPEG lossless scan component order", ErrUnsupported)
+				}
+				hts[c] = tables[seg[2+2*c]>>4]
+				if hts[c] == nil {
+					return false, errLossless
+				}
+			}
+			pred := int(seg[1+2*ns])
+			pt := int(seg[3+2*ns] & 15)
+			if pred < 1 || pred > 7 || pt >= precision {
+				return false, fmt.Errorf("%w: predictor %d", ErrUnsupported, pred)
+			}
+			r, err := losslessScan(data[next:], width, height, ns, precision, pred, pt, restart, hts)
+			out = r
+			return false, err
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for pos+4 <= len(data) {
+	if out == nil {
+		return nil, fmt.Errorf("%w: no scan", errLossless)
+	}
+	return out, nil
+}
+
+// jpegSegments walks the marker segments of a JPEG codestream from SOI to
+// EOI, skipping fill bytes and standalone markers. fn gets each segment's
+// marker, its payload and the offset just past it (where entropy-coded data
+// starts after SOS), and returns false to stop the walk.
+func jpegSegments(data []byte, fn func(m byte, seg []byte, next int) (bool, error)) error {
+	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
+		return fmt.Errorf("%w: no SOI", errLossless)
+	}
+	for pos := 2; pos+4 <= len(data); {
 		if data[pos] != 0xFF {
 			pos++
 			continue
@@ -154,92 +248,20 @@ func decodeLossless(data []byte, in *Info) (*raster, error) {
 			continue
 		}
 		if m == 0xD9 {
-			break
+			return nil
 		}
 		l := int(data[pos+2])<<8 | int(data[pos+3])
 		if l < 2 || pos+2+l > len(data) {
-			return nil, errLossless
+			return errLossless
 		}
-		seg := data[pos+4 : pos+2+l]
 		next := pos + 2 + l
-		switch m {
-		case 0xC3: // SOF3 lossless Huffman
-			if len(seg) < 6 {
-				return nil, errLossless
-			}
-			precision = int(seg[0])
-			height = int(seg[1])<<8 | int(seg[2])
-			width = int(seg[3])<<8 | int(seg[4])
-			nc := int(seg[5])
-			if nc < 1 || nc > 4 || len(seg) < 6+3*nc || precision < 2 || precision > 16 {
-				return nil, errLossless
-			}
-			for c := 0; c < nc; c++ {
-				if seg[7+3*c] != 0x11 {
-					return nil, fmt.Errorf("%w: JPEG lossless with subsampled components", ErrUnsupported)
-				}
-				compIDs = append(compIDs, seg[6+3*c])
-			}
-			if width != in.Columns || height != in.Rows || nc != in.SamplesPerPixel {
-				return nil, fmt.Errorf("%w: JPEG frame %d×%d×%d, dataset says %d×%d×%d", ErrUnsupported, width, height, nc, in.Columns, in.Rows, in.SamplesPerPixel)
-			}
-		case 0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7:
-			return nil, fmt.Errorf("%w: JPEG process marker %#x is not lossless Huffman", ErrUnsupported, m)
-		case 0xC4: // DHT
-			for p := 0; p < len(seg); {
-				if p+17 > len(seg) {
-					return nil, errLossless
-				}
-				tc, th := seg[p]>>4, seg[p]&15
-				var counts [16]int
-				total := 0
-				for i := 0; i < 16; i++ {
-					counts[i] = int(seg[p+1+i])
-					total += counts[i]
-				}
-				if tc != 0 || th > 3 || p+17+total > len(seg) {
-					return nil, errLossless
-				}
-				h := &huffTable{}
-				if err := h.build(counts, append([]byte(nil), seg[p+17:p+17+total]...)); err != nil {
-					return nil, err
-				}
-				tables[th] = h
-				p += 17 + total
-			}
-		case 0xDD: // DRI
-			if len(seg) < 2 {
-				return nil, errLossless
-			}
-			restart = int(seg[0])<<8 | int(seg[1])
-		case 0xDA: // SOS
-			if precision == 0 {
-				return nil, errLossless
-			}
-			ns := int(seg[0])
-			if ns != len(compIDs) || len(seg) < 1+2*ns+3 {
-				return nil, fmt.Errorf("%w: JPEG lossless scan with %d of %d components", ErrUnsupported, ns, len(compIDs))
-			}
-			hts := make([]*huffTable, ns)
-			for c := 0; c < ns; c++ {
-				if seg[1+2*c] != compIDs[c] {
-					return nil, fmt.Errorf("%w: JPEG lossless scan component order", ErrUnsupported)
-				}
-				hts[c] = tables[seg[2+2*c]>>4]
-				if hts[c] == nil {
-					return nil, errLossless
-				}
-			}
-			pred := int(seg[1+2*ns])
-			pt := int(seg[3+2*ns] & 15)
-			if pred < 1 || pred > 7 || pt >= precision {
-				return nil, fmt.Errorf("%w: predictor %d", ErrUnsupported, pred)
-			}
-			return losslessScan(data[next:], width, height, ns, precision, pred, pt, restart, hts)
+		more, err := fn(m, data[pos+4:next], next)
+		if err != nil || !more {
+			return err
 		}
 		pos = next
 	}
-	return nil, fmt.Errorf("%w: no scan", errLossless)
+	return nil
 }
 
 func losslessScan(data []byte, w, h, nc, precision, pred, pt, restart int, hts []*huffTable) (*raster, error) {

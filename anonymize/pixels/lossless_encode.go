@@ -20,40 +20,27 @@ type losslessFrame struct {
 // readSOF3 returns the precision and component identifiers of a JPEG
 // lossless codestream's frame header.
 func readSOF3(data []byte) (losslessFrame, error) {
-	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
-		return losslessFrame{}, fmt.Errorf("%w: no SOI", errLossless)
-	}
-	for pos := 2; pos+4 <= len(data); {
-		if data[pos] != 0xFF {
-			pos++
-			continue
-		}
-		m := data[pos+1]
-		if m == 0xFF || m == 0x01 || (m >= 0xD0 && m <= 0xD7) {
-			pos++
-			continue
-		}
-		if m == 0xD9 || m == 0xDA {
-			break
-		}
-		l := int(data[pos+2])<<8 | int(data[pos+3])
-		if l < 2 || pos+2+l > len(data) {
-			return losslessFrame{}, errLossless
-		}
-		seg := data[pos+4 : pos+2+l]
-		if m == 0xC3 {
+	var f losslessFrame
+	err := jpegSegments(data, func(m byte, seg []byte, _ int) (bool, error) {
+		switch m {
+		case 0xDA: // the scan: no frame header before it
+			return false, nil
+		case 0xC3:
 			if len(seg) < 6 || len(seg) < 6+3*int(seg[5]) || seg[5] == 0 {
-				return losslessFrame{}, errLossless
+				return false, errLossless
 			}
-			f := losslessFrame{precision: int(seg[0])}
+			f.precision = int(seg[0])
 			for c := 0; c < int(seg[5]); c++ {
 				f.ids = append(f.ids, seg[6+3*c])
 			}
-			return f, nil
+			return false, nil
 		}
-		pos += 2 + l
+		return true, nil
+	})
+	if err == nil && f.precision == 0 {
+		err = fmt.Errorf("%w: no SOF3 frame header", errLossless)
 	}
-	return losslessFrame{}, fmt.Errorf("%w: no SOF3 frame header", errLossless)
+	return f, err
 }
 
 // losslessDiffs computes the Selection Value 1 prediction differences of r
