@@ -92,14 +92,31 @@ type src struct {
 	buf  []byte
 	off  int64 // file offset of buf[0]
 	n    int   // valid bytes in buf
-	// skips are the byte ranges of the last walk that the library discards
-	// unread when it skips pixel data: the value of a top-level native
-	// Pixel Data element, or the items of a top-level encapsulated one.
+	// skips are the byte ranges of the last walk that a header-only parse
+	// need not read: the value of a top-level native Pixel Data element,
+	// or the items of a top-level encapsulated one (the library discards
+	// them unread when it skips pixel data), and whole top-level elements
+	// with large binary values (drop: left out of the stream).
 	skips []span
 }
 
 // span is a byte range [start, end) of a file.
-type span struct{ start, end int64 }
+type span struct {
+	start, end int64
+	// drop: the range is a whole element, left out of a header-only parse
+	// rather than given as zeros.
+	drop bool
+}
+
+// dropMin is the value length from which a header-only parse leaves out a
+// top-level binary element other than Pixel Data (palette lookup tables,
+// overlays, private blobs): the library reads such values two bytes at a
+// time with an allocation each (7 ms for the 3×128 KiB palette of an ALOKA
+// image), and nothing that reads only the header uses them.
+const dropMin = 1024
+
+// binaryVR are the VRs whose values are bytes or numbers, not text.
+var binaryVR = map[string]bool{"OB": true, "OW": true, "OF": true, "OD": true, "OL": true, "OV": true, "UN": true}
 
 func newSrc(r io.ReaderAt, size int64) *src {
 	w := int64(64 << 10)
@@ -406,7 +423,7 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 				}
 				top.items++
 				if top.kind == kEncaps && len(stack) == 2 {
-					s.skips = append(s.skips, span{pos + 8, pos + 8 + int64(len32)})
+					s.skips = append(s.skips, span{start: pos + 8, end: pos + 8 + int64(len32)})
 				}
 				pos += 8 + int64(len32)
 			default:
@@ -541,7 +558,9 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 			return invalidf("element %s declares %d bytes at offset %d, only %d remain", tagStr(t), vl, pos, rest)
 		}
 		if kind == tag.VRPixelData && top.kind == kTop && vl > 0 {
-			s.skips = append(s.skips, span{pos + hdr, pos + hdr + int64(vl)})
+			s.skips = append(s.skips, span{start: pos + hdr, end: pos + hdr + int64(vl)})
+		} else if top.kind == kTop && vl >= dropMin && binaryVR[vr] {
+			s.skips = append(s.skips, span{start: pos, end: pos + hdr + int64(vl), drop: true})
 		}
 		if kind == tag.VRSequence {
 			depth++
@@ -583,16 +602,23 @@ func implicitVR(t tag.Tag) string {
 // "DICM", a correct (0002,0000), the original group-2 elements, a transfer
 // syntax element when the file had none, then the dataset unchanged.
 //
-// With skipPixels, the bytes of l.skips are not read from r but given as
-// zeros: only for a parse that skips pixel data, which discards them. This
-// spares a header-only parse reading the whole pixel data from disk.
+// With skipPixels (a header-only parse), the bytes of l.skips are not read
+// from r: pixel data is given as zeros (the library discards it) and
+// dropped elements are left out. This spares a header-only parse reading
+// the whole pixel data from disk.
 func (l *layout) normalized(r io.ReaderAt, skipPixels bool) (io.Reader, int64) {
 	var skips []span
+	var dropped int64
 	if skipPixels {
 		skips = l.skips
+		for _, sk := range skips {
+			if sk.drop {
+				dropped += sk.end - sk.start
+			}
+		}
 	}
 	if l.canonical() {
-		return &skipReader{r: r, off: 0, end: l.size, skips: skips}, l.size
+		return &skipReader{r: r, off: 0, end: l.size, skips: skips}, l.size - dropped
 	}
 	var ts []byte
 	if l.tsMissing {
@@ -621,11 +647,12 @@ func (l *layout) normalized(r io.ReaderAt, skipPixels bool) (io.Reader, int64) {
 		bytes.NewReader(ts),
 		&skipReader{r: r, off: l.metaEnd, end: l.size, skips: skips},
 	)
-	return rd, int64(len(head)) + metaLen + (l.size - l.metaEnd)
+	return rd, int64(len(head)) + metaLen + (l.size - l.metaEnd) - dropped
 }
 
-// skipReader reads r from off to end, giving zeros for the ranges in skips
-// (sorted, not overlapping) without reading them.
+// skipReader reads r from off to end without reading the ranges in skips
+// (sorted, not overlapping): it gives zeros for them, or leaves out those
+// marked drop.
 type skipReader struct {
 	r        io.ReaderAt
 	off, end int64
@@ -633,15 +660,24 @@ type skipReader struct {
 }
 
 func (sr *skipReader) Read(p []byte) (int, error) {
+	// Step past ranges behind us, and over a dropped range we are at.
+passed:
+	for len(sr.skips) > 0 {
+		sk := sr.skips[0]
+		switch {
+		case sk.drop && sk.start <= sr.off:
+			sr.off = max(sr.off, sk.end)
+		case sk.end > sr.off:
+			break passed
+		}
+		sr.skips = sr.skips[1:]
+	}
 	if sr.off >= sr.end {
 		return 0, io.EOF
 	}
 	n := int64(len(p))
 	if rest := sr.end - sr.off; rest < n {
 		n = rest
-	}
-	for len(sr.skips) > 0 && sr.skips[0].end <= sr.off {
-		sr.skips = sr.skips[1:]
 	}
 	if len(sr.skips) > 0 {
 		sk := sr.skips[0]

@@ -39,11 +39,14 @@ const DefaultMaxDepth = 32
 // ReadFile checks and parses a whole file, pixel data included (unprocessed).
 func ReadFile(path string) (*dicom.Dataset, error) { return Read(path, Limits{}, false) }
 
-// ReadHeader checks and parses a file without its pixel data.
+// ReadHeader checks and parses a file without its pixel data and without
+// top-level binary elements of 1 KiB or more (palette lookup tables,
+// overlays, private blobs): every text, number and sequence is there.
 func ReadHeader(path string) (*dicom.Dataset, error) { return Read(path, Limits{}, true) }
 
 // Read checks a file under lim and parses it; with headerOnly the pixel data
-// is skipped (PixelDataInfo.IntentionallySkipped). A file whose header the
+// is skipped (PixelDataInfo.IntentionallySkipped) and large top-level binary
+// elements are left out, as in ReadHeader. A file whose header the
 // library cannot take as it is (no preamble, no or a wrong File Meta
 // Information Group Length, no transfer syntax) is parsed through a rebuilt
 // header, so the dataset holds a corrected (0002,0000) and, when the file had
