@@ -113,7 +113,8 @@ var (
 	bAccession = []byte("accession")  // accession \0 study UID → ""
 	bSeries    = []byte("series")     // series UID → series
 	bPatients  = []byte("patients")   // patient ID \0 folded name → patient
-	allBuckets = [][]byte{bInstances, bConflicts, bFiles, bStudies, bStudyInst, bShortIDs, bAccession, bSeries, bPatients}
+	bPending   = []byte("pending")    // file (relative) → pendingRec, while its flushes run
+	allBuckets = [][]byte{bInstances, bConflicts, bFiles, bStudies, bStudyInst, bShortIDs, bAccession, bSeries, bPatients, bPending}
 )
 
 type seriesRec struct {
@@ -242,7 +243,7 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 	}
 
 	// Patient.
-	pk := key(pat.ID, FoldName(pat.Name))
+	pk := patientKey(pat)
 	var p patientRec
 	if _, err := getJSON(tx.Bucket(bPatients), pk, &p); err != nil {
 		return err
@@ -250,6 +251,96 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 	p.Patient = pat
 	p.Studies = addUnique(p.Studies, inst.StudyUID)
 	return putJSON(tx.Bucket(bPatients), pk, &p)
+}
+
+// patientKey is the patients-bucket key of pat.
+func patientKey(pat Patient) []byte { return key(pat.ID, FoldName(pat.Name)) }
+
+// unindexInstance undoes indexInstance for the entry ref names (see
+// lookupRef), whose patient record is under pk: it removes the entry and
+// takes it out of its study, series and patient, removing those that are
+// left empty. (The study's modality and AE lists and its received times
+// are left as they are.)
+func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
+	var inst Instance
+	ok, err := lookupRef(tx, ref, &inst)
+	if err != nil || !ok {
+		return err
+	}
+	if inst.Conflict {
+		if err := tx.Bucket(bConflicts).Delete(ref); err != nil {
+			return err
+		}
+		var prim Instance
+		ib := tx.Bucket(bInstances)
+		if ok, err := getJSON(ib, []byte(inst.SOPInstanceUID), &prim); err != nil || !ok {
+			return err
+		}
+		prim.Conflicts = max(prim.Conflicts-1, 0)
+		return putJSON(ib, []byte(inst.SOPInstanceUID), &prim)
+	}
+	if err := tx.Bucket(bInstances).Delete(ref); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bStudyInst).Delete(key(inst.StudyUID, inst.SOPInstanceUID)); err != nil {
+		return err
+	}
+
+	// Series.
+	var se seriesRec
+	if ok, err := getJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se); err != nil {
+		return err
+	} else if ok {
+		if se.Count--; se.Count <= 0 {
+			err = tx.Bucket(bSeries).Delete([]byte(inst.SeriesUID))
+		} else {
+			err = putJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se)
+		}
+		if err != nil {
+			return err
+		}
+	}
+
+	// Study.
+	sb := tx.Bucket(bStudies)
+	var st Study
+	if ok, err := getJSON(sb, []byte(inst.StudyUID), &st); err != nil || !ok {
+		return err
+	}
+	st.NumInstances--
+	st.NumFrames = max(st.NumFrames-inst.NumFrames, 0)
+	if st.NumInstances > 0 {
+		return putJSON(sb, []byte(st.StudyUID), &st)
+	}
+	if err := sb.Delete([]byte(st.StudyUID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bShortIDs).Delete([]byte(st.ShortID)); err != nil {
+		return err
+	}
+	if st.Accession != "" {
+		if err := tx.Bucket(bAccession).Delete(key(st.Accession, st.StudyUID)); err != nil {
+			return err
+		}
+	}
+
+	// Patient: the study is gone.
+	pb := tx.Bucket(bPatients)
+	var p patientRec
+	if ok, err := getJSON(pb, pk, &p); err != nil || !ok {
+		return err
+	}
+	var rest []string
+	for _, s := range p.Studies {
+		if s != st.StudyUID {
+			rest = append(rest, s)
+		}
+	}
+	if len(rest) == 0 {
+		return pb.Delete(pk)
+	}
+	p.Studies = rest
+	return putJSON(pb, pk, &p)
 }
 
 func addUnique(list []string, v string) []string {

@@ -38,9 +38,10 @@ type studyFields struct {
 }
 
 // Ingest validates the Part 10 file at spoolPath (dicomfile.Check, then a
-// header parse), moves it into objects/ (fsync file, rename, fsync
-// directory) and indexes it in one bbolt transaction (fsynced on commit). It
-// returns only when the object is durable. The spool file is consumed: moved
+// header parse), moves it into objects/ and indexes it in one bbolt
+// transaction; the file, its directory and the index are flushed to disk at
+// the same time (see pending.go). It returns only when the object is
+// durable. The spool file is consumed: moved
 // on success, removed on failure and on duplicates.
 //
 // Errors wrap ErrInvalidObject (broken or hostile object, missing UIDs) or
@@ -158,33 +159,67 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 	}
 	inst.Conflict = prim != nil && !restore
 
-	// Make the file durable in its final place.
+	// Move the object into place, then flush its data, its directory entry
+	// and its index entry (marked pending) at the same time: the modality
+	// waits for the slowest of the three, not for all three in a row. A
+	// crash before all three are done is sorted out at start-up (see
+	// pending.go).
 	inst.File = path.Join(objectsDir, inst.Key[:2], inst.Key+"-"+inst.Hash[:16]+".dcm")
 	final := filepath.Join(s.dir, filepath.FromSlash(inst.File))
 	if err := s.mkdirSync(filepath.Dir(final)); err != nil {
 		return nil, fmt.Errorf("%w: creating object directory: %v", ErrStorage, err)
 	}
-	if err := syncErr(); err != nil {
-		return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, err)
-	}
-	f.Close()
-	f = nil
 	if err := os.Rename(spoolPath, final); err != nil {
 		return nil, fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
 	}
 	moved = true
-	undo := func() {
+	remove := func() {
 		if rerr := os.Remove(final); rerr == nil {
 			_ = s.syncDir(filepath.Dir(final))
 		}
 	}
-	if err := s.syncDir(filepath.Dir(final)); err != nil {
-		undo()
-		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, err)
+	dirSynced := make(chan error, 1)
+	go func() { dirSynced <- s.syncDir(filepath.Dir(final)) }()
+	shortID, err := s.commitIndex(inst, meta, restore)
+	dirErr := <-dirSynced
+	fileErr := syncErr()
+	if err != nil {
+		remove()
+		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
 	}
+	if fileErr != nil || dirErr != nil {
+		if uerr := s.db.Update(func(tx *bolt.Tx) error { return takeBack(tx, inst.File) }); uerr != nil {
+			// The start-up check will verify the file and keep or take back the entry.
+			s.log.Error("cannot take back the index entry of an object that failed to reach the disk", "instance", inst.Key, "err", uerr)
+		} else {
+			remove()
+		}
+		if fileErr != nil {
+			return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, fileErr)
+		}
+		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, dirErr)
+	}
+	s.confirm(inst.File)
+	metricBytes.Add(float64(inst.Size))
+	res = &IngestResult{Instance: inst, StudyShortID: shortID, Conflict: inst.Conflict, Header: meta.ds}
+	switch {
+	case inst.Conflict:
+		result = "conflict"
+		s.log.Warn("object differs from the one stored under the same SOP Instance UID; kept as a conflict version",
+			"instance", inst.Key, "study", shortID, "assoc", src.AssociationID, "calling_aet", src.CallingAET)
+	default:
+		result = "stored"
+		s.log.Info("object stored", "instance", inst.Key, "study", shortID, "bytes", inst.Size,
+			"frames", inst.NumFrames, "restored", restore, "assoc", src.AssociationID, "ms", time.Since(t0).Milliseconds())
+	}
+	return res, nil
+}
 
-	// Index it.
-	var shortID string
+// commitIndex indexes inst (or, with restore, puts back the file of its
+// Missing entry) with a pending marker, and returns its study's short id.
+func (s *Store) commitIndex(inst *Instance, meta *described, restore bool) (shortID string, err error) {
+	var done []string
+	rec := pendingRec{Restored: restore, PatientKey: patientKey(meta.patient)}
 	if restore {
 		err = s.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bInstances)
@@ -198,11 +233,18 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 			if err := tx.Bucket(bFiles).Put([]byte(p.File), []byte(p.SOPInstanceUID)); err != nil {
 				return err
 			}
+			if done, err = s.markPending(tx, inst.File, rec); err != nil {
+				return err
+			}
 			return putJSON(b, []byte(p.SOPInstanceUID), &p)
 		})
 	} else {
 		index := func(tx *bolt.Tx) error {
 			if err := indexInstance(tx, inst, meta.patient, meta.study); err != nil {
+				return err
+			}
+			var err error
+			if done, err = s.markPending(tx, inst.File, rec); err != nil {
 				return err
 			}
 			shortID = studyShortID(tx, inst.StudyUID)
@@ -217,23 +259,10 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		}
 		s.committing.Add(-1)
 	}
-	if err != nil {
-		undo()
-		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
+	if err == nil {
+		s.dropConfirmed(done)
 	}
-	metricBytes.Add(float64(inst.Size))
-	res = &IngestResult{Instance: inst, StudyShortID: shortID, Conflict: inst.Conflict, Header: meta.ds}
-	switch {
-	case inst.Conflict:
-		result = "conflict"
-		s.log.Warn("object differs from the one stored under the same SOP Instance UID; kept as a conflict version",
-			"instance", inst.Key, "study", shortID, "assoc", src.AssociationID, "calling_aet", src.CallingAET)
-	default:
-		result = "stored"
-		s.log.Info("object stored", "instance", inst.Key, "study", shortID, "bytes", inst.Size,
-			"frames", inst.NumFrames, "restored", restore, "assoc", src.AssociationID, "ms", time.Since(t0).Milliseconds())
-	}
-	return res, nil
+	return shortID, err
 }
 
 func studyShortID(tx *bolt.Tx, studyUID string) string {

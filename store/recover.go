@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ type Recovery struct {
 	TempRemoved  int // temporary files removed from objects/ and derived/
 	Missing      int // indexed entries whose file is gone (marked Missing, kept)
 	Found        int // entries marked Missing whose file is back
+	Incomplete   int // objects a crash kept from reaching the disk whole (removed with any entry; never acknowledged)
 	Reindexed    int // files in objects/ that were not indexed (crash after rename, before commit)
 	Unreadable   int // files in objects/ that could not be re-indexed (left in place, logged)
 }
@@ -61,7 +63,13 @@ func (s *Store) recover() (Recovery, error) {
 		}
 	}
 
-	// 3. Index → files: an entry without its file is kept and marked.
+	// 3. Entries a crash caught while their flushes ran: keep them only
+	// when their file is whole.
+	if err := s.checkPending(&r); err != nil {
+		return r, fmt.Errorf("%w: checking objects received just before the stop: %v", ErrStorage, err)
+	}
+
+	// 4. Index → files: an entry without its file is kept and marked.
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		for _, bn := range [][]byte{bInstances, bConflicts} {
 			b := tx.Bucket(bn)
@@ -109,7 +117,7 @@ func (s *Store) recover() (Recovery, error) {
 	}
 	metricMissing.Set(float64(r.Missing))
 
-	// 4. Files → index: a file renamed into place whose commit never
+	// 5. Files → index: a file renamed into place whose commit never
 	// happened is indexed now (its source is unknown).
 	var orphans []string
 	err = s.db.View(func(tx *bolt.Tx) error {
@@ -133,6 +141,14 @@ func (s *Store) recover() (Recovery, error) {
 	}
 	for _, p := range orphans {
 		if err := s.reindex(p); err != nil {
+			if errors.Is(err, errNotWhole) {
+				s.log.Warn("object file received just before the stop is not whole on disk; removed (it was never acknowledged)", "file", filepath.Base(p), "err", err)
+				if err := os.Remove(p); err != nil {
+					return r, fmt.Errorf("%w: %v", ErrStorage, err)
+				}
+				r.Incomplete++
+				continue
+			}
 			if errors.Is(err, ErrStorage) {
 				return r, err
 			}
@@ -144,12 +160,21 @@ func (s *Store) recover() (Recovery, error) {
 	}
 	s.recovery = r
 	s.log.Info("start-up check done", "spool_removed", r.SpoolRemoved, "temp_removed", r.TempRemoved,
-		"missing", r.Missing, "found", r.Found, "reindexed", r.Reindexed, "unreadable", r.Unreadable,
+		"incomplete", r.Incomplete, "missing", r.Missing, "found", r.Found, "reindexed", r.Reindexed, "unreadable", r.Unreadable,
 		"ms", time.Since(t0).Milliseconds())
 	return r, nil
 }
 
-// reindex indexes a file found in objects/ without an index entry.
+// objectName is how Ingest names files: instance key, "-", the first 64 bits
+// of the data set's SHA-256, ".dcm".
+var objectName = regexp.MustCompile(`^[0-9a-f]{32}-[0-9a-f]{16}\.dcm$`)
+
+// errNotWhole: a file Ingest moved into place but a crash kept from
+// reaching the disk whole. It was never acknowledged.
+var errNotWhole = errors.New("object file is not whole")
+
+// reindex indexes a file found in objects/ without an index entry. A file
+// named by Ingest whose content does not match its name is errNotWhole.
 func (s *Store) reindex(p string) error {
 	f, err := os.Open(p)
 	if err != nil {
@@ -161,10 +186,18 @@ func (s *Store) reindex(p string) error {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	meta, err := s.describe(f, fi.Size(), IngestOptions{})
+	named := objectName.MatchString(filepath.Base(p))
 	if err != nil {
+		if named && errors.Is(err, ErrInvalidObject) {
+			// Ingest moves only checked objects into place.
+			return fmt.Errorf("%w: %v", errNotWhole, err)
+		}
 		return err
 	}
 	inst := meta.inst
+	if want := inst.Key + "-" + inst.Hash[:16] + ".dcm"; named && filepath.Base(p) != want {
+		return fmt.Errorf("%w: its content does not match its name", errNotWhole)
+	}
 	inst.ReceivedAt = fi.ModTime().UTC()
 	rel, _ := filepath.Rel(s.dir, p)
 	inst.File = filepath.ToSlash(rel)

@@ -83,7 +83,13 @@ type Store struct {
 	faultSync func(path string) error
 
 	recovery   Recovery
-	committing atomic.Int32 // ingests between rename and commit
+	committing atomic.Int32 // ingests committing their index entry
+
+	// Pending markers (see pending.go).
+	pendMu    sync.Mutex
+	confirmed map[string]bool // files of acknowledged objects whose marker is still in the index
+	pendTimer *time.Timer
+	closed    bool
 }
 
 const (
@@ -110,7 +116,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}}
+	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
 			return nil, fmt.Errorf("%w: creating data directory: %v", ErrStorage, err)
@@ -166,7 +172,16 @@ func Open(dataDir string, opts Options) (*Store, error) {
 }
 
 // Close closes the index. Ingests in progress finish first.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.flushConfirmed()
+	s.pendMu.Lock()
+	s.closed = true
+	if s.pendTimer != nil {
+		s.pendTimer.Stop()
+	}
+	s.pendMu.Unlock()
+	return s.db.Close()
+}
 
 // Dir is the data directory (absolute).
 func (s *Store) Dir() string { return s.dir }

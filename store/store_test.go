@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -388,10 +389,12 @@ func TestDiskFull(t *testing.T) {
 	if _, err := s.Instance("3.2.1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("failed object is indexed: %v", err)
 	}
-	// A failure after the rename (directory fsync) leaves no file behind.
-	calls := 0
+	// A failure after the rename (the file's or the directory's fsync,
+	// which run at the same time as the index commit) leaves no file
+	// behind and takes the entry back.
+	var calls atomic.Int32
 	s.faultSync = func(p string) error {
-		if calls++; calls == 2 {
+		if calls.Add(1) == 2 {
 			return syscall.EIO
 		}
 		return nil
@@ -409,6 +412,12 @@ func TestDiskFull(t *testing.T) {
 	})
 	if files != 0 {
 		t.Errorf("%d files in objects/ after failed ingests", files)
+	}
+	if _, err := s.Instance("3.2.2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("failed object is indexed: %v", err)
+	}
+	if _, err := s.Study("3.2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("study of failed objects is indexed: %v", err)
 	}
 	s.faultSync = nil
 	if _, err := s.Ingest(spool(t, s, obj{SOP: "3.2.2", Study: "3.2", Series: "3.2.0"}.bytes()), Source{}); err != nil {
