@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/suyashkumar/dicom"
@@ -60,6 +61,18 @@ type IngestOptions struct {
 	// file itself.
 	DatasetSHA256 []byte
 	DatasetSize   int64
+	// SOPInstanceUID is the Affected SOP Instance UID of the C-STORE
+	// request. With DatasetSHA256 it names the file before it is parsed,
+	// so it is moved into place and its flushes start at once; when the
+	// data set says otherwise, the file is renamed again.
+	SOPInstanceUID string
+}
+
+// objectFile is where Ingest puts an object: objects/ab/<instance key>-<first
+// 64 bits of the data set's SHA-256 in hex>.dcm.
+func objectFile(sopUID, hash string) string {
+	k := InstanceKey(sopUID)
+	return path.Join(objectsDir, k[:2], k+"-"+hash[:16]+".dcm")
 }
 
 // IngestWith is Ingest with what the receiver already knows (see
@@ -67,12 +80,16 @@ type IngestOptions struct {
 func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res *IngestResult, err error) {
 	t0 := time.Now()
 	result := "error"
-	moved := false
+	at := spoolPath         // where the file is now; "" once it belongs to the index
+	var locked *sync.Mutex // the SOP Instance UID's lock, once taken
 	defer func() {
-		if !moved {
-			if rerr := os.Remove(spoolPath); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				s.log.Error("cannot remove spool file", "err", rerr)
+		if at != "" {
+			if rerr := os.Remove(at); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				s.log.Error("cannot remove received file", "err", rerr)
 			}
+		}
+		if locked != nil {
+			locked.Unlock() // only now: another ingest may use the same name
 		}
 		if err != nil {
 			if errors.Is(err, ErrInvalidObject) {
@@ -88,18 +105,13 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening spool file: %v", ErrStorage, err)
 	}
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
+	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	// The spool file is complete: flush it to disk while it is checked,
-	// parsed and hashed (both take about as long for a typical object, and
-	// the modality waits for both). Its result is awaited before the rename.
+	// parsed and indexed.
 	synced := make(chan error, 1)
 	go func() { synced <- s.sync(f) }()
 	syncErr := func() error {
@@ -111,6 +123,40 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		return err
 	}
 	defer func() { _ = syncErr() }() // never close f under a running fsync
+	var dirSynced chan error
+	moveTo := func(rel string) error {
+		p := filepath.Join(s.dir, filepath.FromSlash(rel))
+		if err := s.mkdirSync(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("%w: creating object directory: %v", ErrStorage, err)
+		}
+		if err := os.Rename(at, p); err != nil {
+			return fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
+		}
+		at = p
+		if dirSynced != nil {
+			<-dirSynced // a first guess's directory: the new one is flushed below
+		}
+		dirSynced = make(chan error, 1)
+		go func() { dirSynced <- s.syncDir(filepath.Dir(p)) }()
+		return nil
+	}
+
+	// The receiver's guess of the final name: move the file there at once,
+	// so that the flush of its directory entry joins that of its data,
+	// unless the index already has a file of that name (a resend).
+	if opt.SOPInstanceUID != "" && len(opt.DatasetSHA256) == sha256.Size {
+		locked = s.uidLock(opt.SOPInstanceUID)
+		locked.Lock()
+		guess := objectFile(opt.SOPInstanceUID, hex.EncodeToString(opt.DatasetSHA256))
+		var known bool
+		_ = s.db.View(func(tx *bolt.Tx) error { known = tx.Bucket(bFiles).Get([]byte(guess)) != nil; return nil })
+		if !known {
+			if err := moveTo(guess); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	meta, err := s.describe(f, fi.Size(), opt)
 	if err != nil {
 		return nil, err
@@ -118,10 +164,15 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 	inst := meta.inst
 	inst.Source = src
 	inst.ReceivedAt = time.Now().UTC()
-
-	mu := s.uidLock(inst.SOPInstanceUID)
-	mu.Lock()
-	defer mu.Unlock()
+	if mu := s.uidLock(inst.SOPInstanceUID); mu != locked {
+		// The data set's SOP Instance UID is not the request's (or there
+		// was no guess): one UID's lock at a time.
+		if locked != nil {
+			locked.Unlock()
+		}
+		locked = mu
+		locked.Lock()
+	}
 
 	// Already there?
 	var prim *Instance
@@ -159,46 +210,35 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 	}
 	inst.Conflict = prim != nil && !restore
 
-	// Move the object into place, then flush its data, its directory entry
-	// and its index entry (marked pending) at the same time: the modality
-	// waits for the slowest of the three, not for all three in a row. A
-	// crash before all three are done is sorted out at start-up (see
-	// pending.go).
-	inst.File = path.Join(objectsDir, inst.Key[:2], inst.Key+"-"+inst.Hash[:16]+".dcm")
+	// In place (unless the guess was wrong), then index it while the file
+	// and its directory entry are flushed: the modality waits for the
+	// slowest of the three, not for all three in a row. A crash before all
+	// three are done is sorted out at start-up (see pending.go).
+	inst.File = objectFile(inst.SOPInstanceUID, inst.Hash)
 	final := filepath.Join(s.dir, filepath.FromSlash(inst.File))
-	if err := s.mkdirSync(filepath.Dir(final)); err != nil {
-		return nil, fmt.Errorf("%w: creating object directory: %v", ErrStorage, err)
-	}
-	if err := os.Rename(spoolPath, final); err != nil {
-		return nil, fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
-	}
-	moved = true
-	remove := func() {
-		if rerr := os.Remove(final); rerr == nil {
-			_ = s.syncDir(filepath.Dir(final))
+	if at != final {
+		if err := moveTo(inst.File); err != nil {
+			return nil, err
 		}
 	}
-	dirSynced := make(chan error, 1)
-	go func() { dirSynced <- s.syncDir(filepath.Dir(final)) }()
 	shortID, err := s.commitIndex(inst, meta, restore)
 	dirErr := <-dirSynced
 	fileErr := syncErr()
 	if err != nil {
-		remove()
 		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
 	}
 	if fileErr != nil || dirErr != nil {
 		if uerr := s.db.Update(func(tx *bolt.Tx) error { return takeBack(tx, inst.File) }); uerr != nil {
 			// The start-up check will verify the file and keep or take back the entry.
 			s.log.Error("cannot take back the index entry of an object that failed to reach the disk", "instance", inst.Key, "err", uerr)
-		} else {
-			remove()
+			at = ""
 		}
 		if fileErr != nil {
 			return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, fileErr)
 		}
 		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, dirErr)
 	}
+	at = "" // it belongs to the index now
 	s.confirm(inst.File)
 	metricBytes.Add(float64(inst.Size))
 	res = &IngestResult{Instance: inst, StudyShortID: shortID, Conflict: inst.Conflict, Header: meta.ds}

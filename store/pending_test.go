@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sonolink/store/dicomfile"
 )
 
 // leavePending puts the pending markers of insts back into the index, as a
@@ -186,5 +189,96 @@ func TestConflictTakenBack(t *testing.T) {
 	}
 	if n := pendingCount(t, s); n != 0 {
 		t.Errorf("%d markers left", n)
+	}
+}
+
+// receiverOpts is what dimse tells Ingest about a spool file: the data
+// set's hash and size and the request's SOP Instance UID.
+func receiverOpts(t *testing.T, p, requestUID string) IngestOptions {
+	t.Helper()
+	sum, err := hex.DecodeString(datasetHash(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	lay, err := dicomfile.Inspect(f, st.Size(), dicomfile.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return IngestOptions{DatasetSHA256: sum, DatasetSize: st.Size() - lay.DatasetOffset, SOPInstanceUID: requestUID}
+}
+
+// objectFiles lists the files under objects/.
+func objectFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(filepath.Join(dir, objectsDir), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// With the receiver's guess of its name, a file is moved into place
+// before it is parsed; every outcome leaves objects/ holding exactly the
+// indexed files.
+func TestIngestWithGuessedName(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	o := obj{SOP: "7.5.1", Study: "7.5", Series: "7.5.0", Name: "A^B", Pixels: 32, Fill: 1}
+	ingest := func(b []byte, requestUID string) (*IngestResult, error) {
+		p := spool(t, s, b)
+		return s.IngestWith(p, Source{}, receiverOpts(t, p, requestUID))
+	}
+	check := func(what string, want int) {
+		t.Helper()
+		if got := objectFiles(t, dir); len(got) != want {
+			t.Errorf("%s: %d files in objects/, want %d: %v", what, len(got), want, got)
+		}
+		if n := dirEntries(t, s.SpoolDir()); n != 0 {
+			t.Errorf("%s: %d files left in the spool", what, n)
+		}
+	}
+	r, err := ingest(o.bytes(), o.SOP)
+	if err != nil || r.Duplicate || r.Instance.File != objectFile(o.SOP, r.Instance.Hash) {
+		t.Fatalf("first: %v %+v", err, r)
+	}
+	check("first", 1)
+	// A resend: the name is known, the file stays in the spool until
+	// found a duplicate.
+	if r, err := ingest(o.bytes(), o.SOP); err != nil || !r.Duplicate {
+		t.Fatalf("resend: %v %+v", err, r)
+	}
+	check("resend", 1)
+	// The request names another SOP Instance UID than the data set: the
+	// data set's is what counts, and the file moves again.
+	o2 := obj{SOP: "7.5.2", Study: "7.5", Series: "7.5.0", Name: "A^B", Pixels: 32, Fill: 2}
+	r, err = ingest(o2.bytes(), "7.5.999")
+	if err != nil || r.Instance.SOPInstanceUID != o2.SOP || r.Instance.File != objectFile(o2.SOP, r.Instance.Hash) {
+		t.Fatalf("mismatched request UID: %v %+v", err, r)
+	}
+	check("mismatched request UID", 2)
+	// An object the check refuses leaves nothing behind.
+	bad := obj{SOP: "7.5.3", Study: "7.5", Name: "A^B", Pixels: 32}.bytes() // no Series Instance UID
+	if _, err := ingest(bad, "7.5.3"); StatusFor(err) != StatusCannotUnderstand {
+		t.Fatalf("object without series: want C000, got %v", err)
+	}
+	check("refused", 2)
+	// A flush failure leaves nothing behind either.
+	s.faultSync = func(string) error { return syscall.EIO }
+	if _, err := ingest(obj{SOP: "7.5.4", Study: "7.5", Series: "7.5.0", Name: "A^B", Pixels: 32}.bytes(), "7.5.4"); StatusFor(err) != StatusOutOfResources {
+		t.Fatalf("failed flush: want A700, got %v", err)
+	}
+	s.faultSync = nil
+	check("failed flush", 2)
+	if st, _ := s.Study("7.5"); st.NumInstances != 2 {
+		t.Errorf("study has %d instances, want 2", st.NumInstances)
 	}
 }
