@@ -80,7 +80,7 @@ func objectFile(sopUID, hash string) string {
 func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res *IngestResult, err error) {
 	t0 := time.Now()
 	result := "error"
-	at := spoolPath         // where the file is now; "" once it belongs to the index
+	at := spoolPath        // where the file is now; "" once it belongs to the index
 	var locked *sync.Mutex // the SOP Instance UID's lock, once taken
 	defer func() {
 		if at != "" {
