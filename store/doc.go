@@ -1,6 +1,6 @@
-// Package store keeps every received object durably: files on disk written by
-// temp file + fsync + rename + directory fsync, and a bbolt index
-// patient → study → series → instance. It also keeps the de-identified copies
+// Package store keeps every received object durably: files on disk (spool
+// file renamed into place; file, directory and index flushed together, see
+// pending.go), and a bbolt index patient → study → series → instance. It also keeps the de-identified copies
 // and renders made from each object.
 //
 // Layout of the data directory:
