@@ -123,7 +123,16 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		return err
 	}
 	defer func() { _ = syncErr() }() // never close f under a running fsync
-	var dirSynced chan error
+	var dirSynced chan error         // the running fsync of the file's directory
+	dirErr := func() error {
+		if dirSynced == nil {
+			return nil
+		}
+		err := <-dirSynced
+		dirSynced = nil
+		return err
+	}
+	defer func() { _ = dirErr() }() // no fsync outlives the ingest
 	moveTo := func(rel string) error {
 		p := filepath.Join(s.dir, filepath.FromSlash(rel))
 		if err := s.mkdirSync(filepath.Dir(p)); err != nil {
@@ -133,9 +142,7 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 			return fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
 		}
 		at = p
-		if dirSynced != nil {
-			<-dirSynced // a first guess's directory: the new one is flushed below
-		}
+		_ = dirErr() // a first guess's directory: the new one is flushed below
 		dirSynced = make(chan error, 1)
 		go func() { dirSynced <- s.syncDir(filepath.Dir(p)) }()
 		return nil
@@ -222,12 +229,12 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		}
 	}
 	shortID, err := s.commitIndex(inst, meta, restore)
-	dirErr := <-dirSynced
+	dirFailed := dirErr()
 	fileErr := syncErr()
 	if err != nil {
 		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
 	}
-	if fileErr != nil || dirErr != nil {
+	if fileErr != nil || dirFailed != nil {
 		if uerr := s.db.Update(func(tx *bolt.Tx) error { return takeBack(tx, inst.File) }); uerr != nil {
 			// The start-up check will verify the file and keep or take back the entry.
 			s.log.Error("cannot take back the index entry of an object that failed to reach the disk", "instance", inst.Key, "err", uerr)
@@ -236,7 +243,7 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		if fileErr != nil {
 			return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, fileErr)
 		}
-		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, dirErr)
+		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, dirFailed)
 	}
 	at = "" // it belongs to the index now
 	s.confirm(inst.File)
