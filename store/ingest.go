@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -112,27 +113,10 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 	}
 	// The spool file is complete: flush it to disk while it is checked,
 	// parsed and indexed.
-	synced := make(chan error, 1)
-	go func() { synced <- s.sync(f) }()
-	syncErr := func() error {
-		if synced == nil {
-			return nil
-		}
-		err := <-synced
-		synced = nil
-		return err
-	}
-	defer func() { _ = syncErr() }() // never close f under a running fsync
-	var dirSynced chan error         // the running fsync of the file's directory
-	dirErr := func() error {
-		if dirSynced == nil {
-			return nil
-		}
-		err := <-dirSynced
-		dirSynced = nil
-		return err
-	}
-	defer func() { _ = dirErr() }() // no fsync outlives the ingest
+	fileSync := inBackground(func() error { return s.sync(f) })
+	defer fileSync.wait() // never close f under a running fsync
+	var dirSync flushing  // the fsync of the file's directory, once moved
+	defer dirSync.wait()  // no fsync outlives the ingest
 	moveTo := func(rel string) error {
 		p := filepath.Join(s.dir, filepath.FromSlash(rel))
 		if err := s.mkdirSync(filepath.Dir(p)); err != nil {
@@ -142,9 +126,8 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 			return fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
 		}
 		at = p
-		_ = dirErr() // a first guess's directory: the new one is flushed below
-		dirSynced = make(chan error, 1)
-		go func() { dirSynced <- s.syncDir(filepath.Dir(p)) }()
+		dirSync.wait() // a first guess's directory: the new one is flushed below
+		dirSync = inBackground(func() error { return s.syncDir(filepath.Dir(p)) })
 		return nil
 	}
 
@@ -229,8 +212,8 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		}
 	}
 	shortID, err := s.commitIndex(inst, meta, restore)
-	dirFailed := dirErr()
-	fileErr := syncErr()
+	dirFailed := dirSync.wait()
+	fileErr := fileSync.wait()
 	if err != nil {
 		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
 	}
@@ -312,6 +295,26 @@ func (s *Store) commitIndex(inst *Instance, meta *described, restore bool) (shor
 	return shortID, err
 }
 
+// flushing is an fsync running in a goroutine of its own.
+type flushing chan error
+
+func inBackground(sync func() error) flushing {
+	c := make(flushing, 1)
+	go func() { c <- sync() }()
+	return c
+}
+
+// wait returns the fsync's result the first time, nil after that (and
+// for no fsync at all).
+func (c *flushing) wait() error {
+	if *c == nil {
+		return nil
+	}
+	err := <-*c
+	*c = nil
+	return err
+}
+
 func studyShortID(tx *bolt.Tx, studyUID string) string {
 	var st Study
 	if ok, _ := getJSON(tx.Bucket(bStudies), []byte(studyUID), &st); ok {
@@ -331,6 +334,22 @@ type described struct {
 	inst    *Instance
 	patient Patient
 	study   studyFields
+}
+
+// describeFile is describe of the file at p, which it opens and reads
+// whole (start-up checks; Ingest has the size and hash already).
+func (s *Store) describeFile(p string) (*described, fs.FileInfo, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	meta, err := s.describe(f, fi.Size(), IngestOptions{})
+	return meta, fi, err
 }
 
 // describe checks and parses a file and extracts what the index holds.

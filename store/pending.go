@@ -226,29 +226,14 @@ func (s *Store) checkPending(r *Recovery) error {
 
 // intact reports whether the file at p holds exactly inst's object.
 func (s *Store) intact(p string, inst *Instance) (bool, error) {
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	meta, fi, err := s.describeFile(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrInvalidObject):
 		return false, nil
-	}
-	if err != nil {
+	case err != nil:
 		return false, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	if fi.Size() != inst.Size {
-		return false, nil
-	}
-	meta, err := s.describe(f, fi.Size(), IngestOptions{})
-	if err != nil {
-		if errors.Is(err, ErrInvalidObject) {
-			return false, nil
-		}
-		return false, err
-	}
-	return meta.inst.Hash == inst.Hash && meta.inst.SOPInstanceUID == inst.SOPInstanceUID, nil
+	return fi.Size() == inst.Size && meta.inst.Hash == inst.Hash && meta.inst.SOPInstanceUID == inst.SOPInstanceUID, nil
 }
 
 // lookupRef reads the entry a files-bucket value names: a SOP Instance UID

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -176,26 +177,20 @@ var errNotWhole = errors.New("object file is not whole")
 // reindex indexes a file found in objects/ without an index entry. A file
 // named by Ingest whose content does not match its name is errNotWhole.
 func (s *Store) reindex(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	meta, err := s.describe(f, fi.Size(), IngestOptions{})
+	meta, fi, err := s.describeFile(p)
 	named := objectName.MatchString(filepath.Base(p))
 	if err != nil {
 		if named && errors.Is(err, ErrInvalidObject) {
 			// Ingest moves only checked objects into place.
 			return fmt.Errorf("%w: %v", errNotWhole, err)
 		}
+		if !errors.Is(err, ErrInvalidObject) && !errors.Is(err, ErrStorage) {
+			err = fmt.Errorf("%w: %v", ErrStorage, err)
+		}
 		return err
 	}
 	inst := meta.inst
-	if want := inst.Key + "-" + inst.Hash[:16] + ".dcm"; named && filepath.Base(p) != want {
+	if named && path.Base(objectFile(inst.SOPInstanceUID, inst.Hash)) != filepath.Base(p) {
 		return fmt.Errorf("%w: its content does not match its name", errNotWhole)
 	}
 	inst.ReceivedAt = fi.ModTime().UTC()
