@@ -185,6 +185,12 @@ type Object struct {
 	// after the File Meta Information dimse wrote), computed while
 	// spooling, so the handler need not read the file to hash it.
 	DatasetSHA256 []byte
+	// Flushed waits for the flush (fdatasync) of the spool file that began
+	// while the object arrived and returns its error; nil when there was
+	// none to wait for. A handler that fsyncs the file through a descriptor
+	// of its own must treat an error here as a failed fsync: an error this
+	// flush saw may not be reported again to that descriptor. Never nil.
+	Flushed func() error
 }
 
 // Handler receives objects and association ends. It is called from the

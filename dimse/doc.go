@@ -51,8 +51,11 @@
 // ImplementationVersionName, Source AE Title = calling AE), then the data set
 // bytes exactly as received. It is written in 256 KiB chunks by a goroutine
 // of its own, which also hashes the data set (Object.DatasetSHA256) and
-// starts each chunk's write-back to disk (sync_file_range on Linux), so the
-// handler's fsync has little left to do; it is not fsynced here. Objects above MaxObjectSize
+// starts each chunk's write-back to disk (sync_file_range on Linux). On
+// Linux a third goroutine flushes what has been written (fdatasync) while
+// the rest arrives, so the handler's fsync after the last fragment, which
+// the modality waits for, has only the tail left to write and flush; the
+// handler waits for that flush too (Object.Flushed). Objects above MaxObjectSize
 // and spool write errors are drained and answered with A700 without calling
 // the handler; a handler panic is answered with 0110. Whatever the outcome,
 // the spool file is removed after the handler returns unless the handler

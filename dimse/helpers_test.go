@@ -40,6 +40,9 @@ func (h *testHandler) HandleStore(ctx context.Context, a *Association, obj *Obje
 			return st
 		}
 	}
+	if err := obj.Flushed(); err != nil {
+		return StatusOutOfResources
+	}
 	if h.dir != "" {
 		if err := os.Rename(obj.Path, filepath.Join(h.dir, obj.SOPInstanceUID+".dcm")); err != nil {
 			return StatusOutOfResources

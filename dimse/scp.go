@@ -121,6 +121,7 @@ func (a *scpAssoc) serve() {
 func (a *scpAssoc) discard(m *message) {
 	if m != nil && m.store != nil {
 		m.store.close()
+		_ = m.store.flushed() // its goroutine ends with the message
 		os.Remove(m.store.path)
 		m.store = nil
 	}
@@ -282,8 +283,15 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 				Path:              m.store.path,
 				Size:              m.size,
 				DatasetSHA256:     m.store.sum,
+				Flushed:           m.store.flushed,
 			}
 			st = a.callHandler(obj)
+			if err := m.store.flushed(); err != nil && st.IsSuccess() {
+				// The handler should have waited for this flush; it did
+				// not, so its Success cannot stand.
+				a.log.Error("flush of the received object failed after the handler reported success", "err", err)
+				st = StatusOutOfResources
+			}
 			if st.IsFailure() {
 				metricFailures.WithLabelValues(failHandler).Inc()
 				why = "storage failed"

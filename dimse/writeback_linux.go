@@ -19,3 +19,20 @@ func startWriteback(f *os.File, off, n int64) {
 		_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
 	})
 }
+
+// flushAheadSupported: see flushAhead.
+const flushAheadSupported = true
+
+// datasync is fdatasync(2): the file's data (and its size) to stable
+// storage.
+func datasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
+		return err
+	}
+	return serr
+}

@@ -67,6 +67,11 @@ type IngestOptions struct {
 	// so it is moved into place and its flushes start at once; when the
 	// data set says otherwise, the file is renamed again.
 	SOPInstanceUID string
+	// Flushed, if set, waits for a flush of the spool file the receiver
+	// began (dimse.Object.Flushed). Its error counts as a failed fsync:
+	// the receiver's flush may have consumed an error that Ingest's own
+	// fsync would then not see.
+	Flushed func() error
 }
 
 // objectFile is where Ingest puts an object: objects/ab/<instance key>-<first
@@ -214,6 +219,11 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 	shortID, err := s.commitIndex(inst, meta, restore)
 	dirFailed := dirSync.wait()
 	fileErr := fileSync.wait()
+	if opt.Flushed != nil {
+		if err := opt.Flushed(); fileErr == nil {
+			fileErr = err
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
 	}

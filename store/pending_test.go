@@ -278,7 +278,25 @@ func TestIngestWithGuessedName(t *testing.T) {
 	}
 	s.faultSync = nil
 	check("failed flush", 2)
-	if st, _ := s.Study("7.5"); st.NumInstances != 2 {
-		t.Errorf("study has %d instances, want 2", st.NumInstances)
+	// So does a failure of the receiver's own flush (IngestOptions.Flushed),
+	// even though Ingest's fsync succeeds; the resend is then stored.
+	o5 := obj{SOP: "7.5.5", Study: "7.5", Series: "7.5.0", Name: "A^B", Pixels: 32}
+	p := spool(t, s, o5.bytes())
+	opt := receiverOpts(t, p, o5.SOP)
+	waited := false
+	opt.Flushed = func() error { waited = true; return syscall.EIO }
+	if _, err := s.IngestWith(p, Source{}, opt); StatusFor(err) != StatusOutOfResources || !waited {
+		t.Fatalf("failed receiver flush: want A700 after waiting for it, got %v (waited %v)", err, waited)
+	}
+	check("failed receiver flush", 2)
+	if _, err := s.Instance(o5.SOP); err == nil {
+		t.Errorf("an object whose flush failed is indexed")
+	}
+	if r, err := ingest(o5.bytes(), o5.SOP); err != nil || r.Duplicate {
+		t.Fatalf("resend after a failed receiver flush: %v %+v", err, r)
+	}
+	check("resend after a failed receiver flush", 3)
+	if st, _ := s.Study("7.5"); st.NumInstances != 3 {
+		t.Errorf("study has %d instances, want 3", st.NumInstances)
 	}
 }

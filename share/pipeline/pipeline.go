@@ -108,7 +108,8 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	defer p.rx.arrived(a.ID)
 	res, err := p.cfg.Store.IngestWith(obj.Path, store.Source{
 		AssociationID: a.ID, CallingAET: a.CallingAET, CalledAET: a.CalledAET, PeerAddr: a.PeerAddr,
-	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID})
+	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID,
+		Flushed: obj.Flushed})
 	if err != nil {
 		st := dimse.Status(store.StatusFor(err))
 		p.log.Error("object not stored", "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
