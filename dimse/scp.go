@@ -232,7 +232,7 @@ func (a *scpAssoc) openSpool(sopClass, sopInstance, ts string) *spool {
 	if err != nil {
 		return &spool{err: err}
 	}
-	return newSpool(f, part10Header(sopClass, sopInstance, ts, a.info.CallingAET))
+	return newSpool(f, part10Header(sopClass, sopInstance, ts, a.info.CallingAET), a.s.alone)
 }
 
 // dataFragment writes (or drains) one data set fragment.

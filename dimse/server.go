@@ -34,6 +34,13 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
+// alone reports whether at most one association is open (see flushAhead).
+func (s *Server) alone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted <= 1
+}
+
 // NewServer checks cfg, fills in defaults and returns a server that hands
 // received objects to h.
 func NewServer(cfg Config, h Handler) (*Server, error) {

@@ -51,10 +51,14 @@ type spool struct {
 	sum []byte // SHA-256 of the data set, set by close on success
 
 	ahead *flushAhead // nil where not supported
+	alone func() bool // whether this is the only association (see flushAhead)
 }
 
-func newSpool(f *os.File, header []byte) *spool {
+// newSpool starts writing a spool file; alone reports whether its
+// association is the only one open.
+func newSpool(f *os.File, header []byte, alone func() bool) *spool {
 	sp := &spool{
+		alone:   alone,
 		f:       f,
 		path:    f.Name(),
 		full:    make(chan []byte, spoolBuffers),
@@ -104,8 +108,11 @@ func (sp *spool) flushChunk(b []byte) error {
 		return err
 	}
 	startWriteback(sp.f, start, int64(n))
-	if n == spoolChunk {
-		sp.ahead.request() // not for the last chunk: the handler's fsync does that
+	if n == spoolChunk && sp.alone() {
+		// Not for the last chunk: the handler's fsync does that. Nor while
+		// other associations are open: their transfers overlap this one's
+		// final flush anyway, and more flushes only add work for the disk.
+		sp.ahead.request()
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func TestSpoolFlushed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp := newSpool(f, []byte("HEAD"))
+	sp := newSpool(f, []byte("HEAD"), func() bool { return true })
 	data := bytes.Repeat([]byte("0123456789abcdef"), 3*spoolChunk/16+100) // several full chunks and a tail
 	for len(data) > 0 {
 		n := min(len(data), 40000)
