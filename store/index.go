@@ -259,8 +259,8 @@ func patientKey(pat Patient) []byte { return key(pat.ID, FoldName(pat.Name)) }
 // unindexInstance undoes indexInstance for the entry ref names (see
 // lookupRef), whose patient record is under pk: it removes the entry and
 // takes it out of its study, series and patient, removing those that are
-// left empty. (The study's modality and AE lists and its received times
-// are left as they are.)
+// left empty. A study that keeps other instances gets its modality and AE
+// lists, received times and frame count from those.
 func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 	var inst Instance
 	ok, err := lookupRef(tx, ref, &inst)
@@ -310,6 +310,9 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 	st.NumInstances--
 	st.NumFrames = max(st.NumFrames-inst.NumFrames, 0)
 	if st.NumInstances > 0 {
+		if err := recountStudy(tx, &st); err != nil {
+			return err
+		}
 		return putJSON(sb, []byte(st.StudyUID), &st)
 	}
 	if err := sb.Delete([]byte(st.StudyUID)); err != nil {
@@ -341,6 +344,39 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 	}
 	p.Studies = rest
 	return putJSON(pb, pk, &p)
+}
+
+// recountStudy sets st's modality and AE lists, received times and counts
+// from the instances indexed under it (conflict versions do not count, as
+// in indexInstance).
+func recountStudy(tx *bolt.Tx, st *Study) error {
+	st.Modalities, st.CalledAETs = nil, nil
+	st.FirstReceived, st.LastReceived = time.Time{}, time.Time{}
+	st.NumInstances, st.NumFrames = 0, 0
+	ib := tx.Bucket(bInstances)
+	prefix := key(st.StudyUID, "")
+	c := tx.Bucket(bStudyInst).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		var inst Instance
+		ok, err := getJSON(ib, k[len(prefix):], &inst)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		st.Modalities = addUnique(st.Modalities, inst.Modality)
+		st.CalledAETs = addUnique(st.CalledAETs, inst.Source.CalledAET)
+		st.NumInstances++
+		st.NumFrames += inst.NumFrames
+		if st.FirstReceived.IsZero() || inst.ReceivedAt.Before(st.FirstReceived) {
+			st.FirstReceived = inst.ReceivedAt
+		}
+		if inst.ReceivedAt.After(st.LastReceived) {
+			st.LastReceived = inst.ReceivedAt
+		}
+	}
+	return nil
 }
 
 func addUnique(list []string, v string) []string {

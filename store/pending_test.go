@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -298,5 +299,38 @@ func TestIngestWithGuessedName(t *testing.T) {
 	check("resend after a failed receiver flush", 3)
 	if st, _ := s.Study("7.5"); st.NumInstances != 3 {
 		t.Errorf("study has %d instances, want 3", st.NumInstances)
+	}
+}
+
+// An entry taken back leaves its study as the other instances make it:
+// its AE title and received time go with it.
+func TestTakenBackStudyRecounted(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	a := obj{SOP: "7.6.1", Study: "7.6", Series: "7.6.0", Name: "A^B", Pixels: 16, Frames: 1, Fill: 1}
+	ra, err := s.Ingest(spool(t, s, a.bytes()), Source{CalledAET: "SONOLINK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // a later received time
+	var calls atomic.Int32
+	s.faultSync = func(string) error {
+		if calls.Add(1) == 1 { // the file's own fsync
+			return syscall.EIO
+		}
+		return nil
+	}
+	b := obj{SOP: "7.6.2", Study: "7.6", Series: "7.6.0", Name: "A^B", Pixels: 16, Frames: 1, Fill: 2}
+	if _, err := s.Ingest(spool(t, s, b.bytes()), Source{CalledAET: "OTHER"}); StatusFor(err) != StatusOutOfResources {
+		t.Fatalf("want A700, got %v", err)
+	}
+	s.faultSync = nil
+	st, err := s.Study("7.6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.NumInstances != 1 || len(st.CalledAETs) != 1 || st.CalledAETs[0] != "SONOLINK" ||
+		!st.LastReceived.Equal(ra.Instance.ReceivedAt) || !st.FirstReceived.Equal(ra.Instance.ReceivedAt) {
+		t.Errorf("study after a taken-back instance: %d instances, AEs %v, received %v..%v; want 1, [SONOLINK], %v",
+			st.NumInstances, st.CalledAETs, st.FirstReceived, st.LastReceived, ra.Instance.ReceivedAt)
 	}
 }
