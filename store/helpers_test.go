@@ -163,6 +163,13 @@ func spoolFile(t testing.TB, s *Store, src string) string {
 
 // datasetHash recomputes the content hash of a stored file.
 func datasetHash(t testing.TB, p string) string {
+	sum, _ := datasetSum(t, p)
+	return hex.EncodeToString(sum)
+}
+
+// datasetSum returns the SHA-256 and the size of a file's data set (what
+// follows its File Meta Information).
+func datasetSum(t testing.TB, p string) ([]byte, int64) {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
@@ -175,10 +182,11 @@ func datasetHash(t testing.TB, p string) string {
 		t.Fatal(err)
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, lay.DatasetOffset, st.Size()-lay.DatasetOffset)); err != nil {
+	n, err := io.Copy(h, io.NewSectionReader(f, lay.DatasetOffset, st.Size()-lay.DatasetOffset))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return h.Sum(nil), n
 }
 
 // tempFiles lists temporary files left anywhere under dir.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"sonolink/store/dicomfile"
 )
 
 // leavePending puts the pending markers of insts back into the index, as a
@@ -197,21 +194,8 @@ func TestConflictTakenBack(t *testing.T) {
 // set's hash and size and the request's SOP Instance UID.
 func receiverOpts(t *testing.T, p, requestUID string) IngestOptions {
 	t.Helper()
-	sum, err := hex.DecodeString(datasetHash(t, p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	lay, err := dicomfile.Inspect(f, st.Size(), dicomfile.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return IngestOptions{DatasetSHA256: sum, DatasetSize: st.Size() - lay.DatasetOffset, SOPInstanceUID: requestUID}
+	sum, size := datasetSum(t, p)
+	return IngestOptions{DatasetSHA256: sum, DatasetSize: size, SOPInstanceUID: requestUID}
 }
 
 // objectFiles lists the files under objects/.
