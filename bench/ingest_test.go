@@ -27,7 +27,7 @@ import (
 // BenchmarkIngest sends the same corpus of ultrasound studies with dcmsend to
 // sonolink serve (fsync on), DCMTK storescp (no fsync) and Orthanc, one
 // sender and four senders, and reports MB/s and objects/s for each (median
-// of SONOLINK_BENCH_ROUNDS rounds, default 3). storescp is also timed up to
+// of SONOLINK_BENCH_ROUNDS rounds, default 5). storescp is also timed up to
 // a sync after its last object, for reference.
 func BenchmarkIngest(b *testing.B) {
 	dcmsend := testenv.Tool(b, "dcmsend")
@@ -67,7 +67,7 @@ func BenchmarkIngest(b *testing.B) {
 	// every dirty page of the machine is written out (sync), so sonolink's
 	// fsyncs do not pay for the corpus just written or for the previous
 	// peer's files.
-	rounds := 3
+	rounds := 5
 	if v, err := strconv.Atoi(os.Getenv("SONOLINK_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
