@@ -108,7 +108,7 @@ func (sp *spool) flushChunk(b []byte) error {
 		return err
 	}
 	startWriteback(sp.f, start, int64(n))
-	if n == spoolChunk && sp.alone() {
+	if n == spoolChunk && sp.ahead != nil && sp.alone() {
 		// Not for the last chunk: the handler's fsync does that. Nor while
 		// other associations are open: their transfers overlap this one's
 		// final flush anyway, and more flushes only add work for the disk.

@@ -307,12 +307,10 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 	if ok, err := getJSON(sb, []byte(inst.StudyUID), &st); err != nil || !ok {
 		return err
 	}
-	st.NumInstances--
-	st.NumFrames = max(st.NumFrames-inst.NumFrames, 0)
+	if err := recountStudy(tx, &st); err != nil {
+		return err
+	}
 	if st.NumInstances > 0 {
-		if err := recountStudy(tx, &st); err != nil {
-			return err
-		}
 		return putJSON(sb, []byte(st.StudyUID), &st)
 	}
 	if err := sb.Delete([]byte(st.StudyUID)); err != nil {
