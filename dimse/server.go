@@ -300,10 +300,12 @@ func (a *scpAssoc) negotiate() bool {
 	a.log = a.log.With("calling_aet", rq.CallingAET, "called_aet", rq.CalledAET)
 
 	reject := func(result, source, reason byte, fail string) bool {
-		a.ul.write(encodeRJ(associateRJ{result, source, reason}))
+		// Counted before the peer can see the RJ: whoever saw it finds
+		// it in /metrics.
 		metricAssociations.WithLabelValues("rejected").Inc()
 		metricFailures.WithLabelValues(fail).Inc()
 		a.log.Warn("association rejected: "+rejectReasonText(source, reason), "result", result, "source", source, "reason", reason)
+		a.ul.write(encodeRJ(associateRJ{result, source, reason}))
 		// Give the peer the ARTIM time to read the RJ and close first.
 		a.ul.c.SetReadDeadline(time.Now().Add(min(s.cfg.ARTIMTimeout, 5*time.Second)))
 		io.Copy(io.Discard, io.LimitReader(a.ul.br, 1<<20))
