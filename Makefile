@@ -1,6 +1,6 @@
 # sonolink — see README.md. `make run` and `make test` are the contract.
 GO ?= go
-PKGS_RACE := ./dimse/... ./store/... ./share/...
+PKGS_RACE := ./dimse/... ./store/... ./pipeline/... ./share/... ./delivery/... ./web/... ./admin/...
 
 .PHONY: run build test test-race fuzz bench bench-deps lint clean
 

@@ -13,8 +13,8 @@ import (
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
-	"sonolink/anonymize/pixels"
-	"sonolink/store/dicomfile"
+	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/pixels"
 )
 
 // ImplementationClassUID identifies sonolink as the writer of de-identified
@@ -73,7 +73,7 @@ const (
 )
 
 // File de-identifies the DICOM file at inPath (read through
-// store/dicomfile) and writes the copy to w. The verdict is in the Result;
+// dicom/dicomfile) and writes the copy to w. The verdict is in the Result;
 // an error means nothing usable was written.
 func (a *Anonymizer) File(inPath string, w io.Writer) (*Result, error) {
 	ds, err := dicomfile.ReadFile(inPath)
@@ -83,7 +83,7 @@ func (a *Anonymizer) File(inPath string, w io.Writer) (*Result, error) {
 	return a.Dataset(ds, w)
 }
 
-// Dataset de-identifies a dataset read by store/dicomfile.ReadFile (pixel
+// Dataset de-identifies a dataset read by dicom/dicomfile.ReadFile (pixel
 // data unprocessed) and writes the copy to w. ds is modified.
 func (a *Anonymizer) Dataset(ds *dicom.Dataset, w io.Writer) (*Result, error) {
 	sopClass := dicomfile.String(ds, tagSOPClassUID)

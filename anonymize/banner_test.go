@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"sonolink/anonymize/pixels"
+	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/pixels"
 	"sonolink/internal/testenv"
-	"sonolink/store/dicomfile"
 )
 
 // TestBannerSamples: the ultrasound samples with burned-in patient banners

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 
-	"sonolink/store/dicomfile"
+	"sonolink/dicom/dicomfile"
 )
 
 // The planted corpus: DICOM objects generated here, carrying unique

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"sonolink/dicom/dicomfile"
 	"sonolink/internal/testenv"
-	"sonolink/store/dicomfile"
 )
 
 func TestLoadOrCreateSecret(t *testing.T) {

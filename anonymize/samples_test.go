@@ -12,8 +12,8 @@ import (
 
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"sonolink/dicom/dicomfile"
 	"sonolink/internal/testenv"
-	"sonolink/store/dicomfile"
 )
 
 func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }

@@ -94,7 +94,7 @@ func DefaultSOPClasses() []string {
 // (measured with dcmsend over loopback: ~50% more bytes on the wire and up
 // to 45 ms of its CPU per multi-frame object), for identical pixels. Both
 // lossless compressed syntaxes can be cleaned of burned-in text without
-// loss (anonymize/pixels decodes, masks and re-encodes them), so taking
+// loss (dicom/pixels decodes, masks and re-encodes them), so taking
 // them costs the patient nothing. Their relative order matters only to a
 // sender that can offer both; neither is smaller for every image (measured
 // on the samples: JPEG Lossless 30% smaller than RLE on a noisy greyscale

@@ -16,7 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"sonolink/share/contact"
+	"sonolink/contact"
 )
 
 // Gate rules.

@@ -13,7 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"sonolink/share/contact"
+	"sonolink/contact"
 )
 
 // Link origins.

@@ -12,8 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"sonolink/share/contact"
-	"sonolink/share/delivery"
+	"sonolink/contact"
+	"sonolink/delivery"
 )
 
 // Message kinds and channels.

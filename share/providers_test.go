@@ -14,7 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"sonolink/share/delivery"
+	"sonolink/delivery"
 )
 
 // smtpSink is a real SMTP server (go-smtp) on loopback that keeps messages.

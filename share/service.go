@@ -14,7 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"sonolink/share/delivery"
+	"sonolink/delivery"
 )
 
 // Options configure a Service. The zero value is usable.

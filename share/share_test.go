@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"sonolink/share/delivery"
+	"sonolink/delivery"
 )
 
 // clock is a settable clock for Options.Now.

@@ -9,6 +9,10 @@ import (
 	"strings"
 )
 
+// DeidName is the derived name under which the pipeline keeps an object's
+// de-identified copy; the patient pages and the technician read it there.
+const DeidName = "deid.dcm"
+
 // validDerivedName accepts "name" or "dir/name": no "..", no absolute
 // paths, no hidden (temporary) names.
 func validDerivedName(name string) error {

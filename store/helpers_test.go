@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"sonolink/store/dicomfile"
+	"sonolink/dicom/dicomfile"
 )
 
 // obj describes a small synthetic object.

@@ -17,7 +17,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 	bolt "go.etcd.io/bbolt"
 
-	"sonolink/store/dicomfile"
+	"sonolink/dicom/dicomfile"
 )
 
 // IngestResult says what Ingest did. All three outcomes are DICOM Success.

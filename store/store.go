@@ -16,7 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"sonolink/store/dicomfile"
+	"sonolink/dicom/dicomfile"
 )
 
 // Errors callers tell apart. StatusFor maps them to DICOM statuses.

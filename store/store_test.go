@@ -16,8 +16,8 @@ import (
 
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"sonolink/dicom/dicomfile"
 	"sonolink/internal/testenv"
-	"sonolink/store/dicomfile"
 )
 
 func TestIngestSamples(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"sonolink/share/admin"
-	"sonolink/share/contact"
+	"sonolink/admin"
+	"sonolink/contact"
 )
 
 // Helpers shared by the technician's commands (studies, study, send, resend,

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/pflag"
 
-	"sonolink/share/delivery"
+	"sonolink/delivery"
 )
 
 // deliveryFlags configures the e-mail and SMS providers. With none set,

@@ -16,14 +16,13 @@ import (
 
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"sonolink/admin"
 	"sonolink/anonymize"
 	"sonolink/dimse"
+	"sonolink/pipeline"
 	"sonolink/share"
-	"sonolink/share/admin"
-	"sonolink/share/pipeline"
-	"sonolink/share/web"
-	"sonolink/share/web/backend"
 	"sonolink/store"
+	"sonolink/web"
 )
 
 // node is a running sonolink: DICOM server, store, pipeline, share service,
@@ -87,7 +86,7 @@ func startNode(ctx context.Context, c *serveConfig, logger *slog.Logger) (_ *nod
 		Secure:     c.tlsCert != "",
 		Logger:     logger.With("component", "web"),
 		SessionKey: derive(secret, "sonolink web session v1"),
-	}, backend.New(n.share, n.store))
+	}, web.NewStoreBackend(n.share, n.store))
 	if err != nil {
 		return nil, err
 	}

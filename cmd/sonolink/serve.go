@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"sonolink/share/contact"
+	"sonolink/contact"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"sonolink/share/admin"
+	"sonolink/admin"
 )
 
 func init() { subcommands = append(subcommands, newStudiesCmd) }

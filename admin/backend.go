@@ -1,0 +1,216 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/contact"
+	"sonolink/dicom/dicomfile"
+	"sonolink/share"
+	"sonolink/store"
+)
+
+// LocalOptions configures the store and share service that Open opens in
+// the CLI's process. Share should carry the same base URL and delivery
+// configuration as `sonolink serve` (NoWorker and Logger are set by Open).
+type LocalOptions struct {
+	Share       share.Options
+	ContactTags []tag.Tag // nil: contact.DefaultTags
+}
+
+// New returns a Service over a store and share service opened by the
+// caller (sonolink serve); the share service's own worker delivers. Close
+// does not close them.
+func New(st *store.Store, sh *share.Service, contactTags []tag.Tag, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if len(contactTags) == 0 {
+		contactTags = contact.DefaultTags
+	}
+	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: contactTags}, log: logger.With("component", "admin")}
+}
+
+// Open opens the store and share service of dataDir in this process (the
+// CLI, when no server runs) without an outbox worker. Close delivers the
+// queued messages once, then closes both. It fails fast, with what to do,
+// when another process holds the data directory.
+func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.Logger) (*Service, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	st, err := store.Open(dataDir, store.Options{Logger: logger})
+	if err != nil {
+		if errors.Is(err, store.ErrInUse) {
+			return nil, &Error{Kind: KindInternal, Message: fmt.Sprintf("the data directory %s is in use by another sonolink process that does not answer on %s (still starting, or an older version); wait a moment and retry, or stop that process", dataDir, SocketPath(dataDir))}
+		}
+		return nil, err
+	}
+	so := opts.Share
+	so.NoWorker = true
+	so.Logger = logger
+	sh, err := share.Open(dataDir, so)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tags := opts.ContactTags
+	if len(tags) == 0 {
+		tags = contact.DefaultTags
+	}
+	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: tags, owned: true},
+		log: logger.With("component", "admin"), local: true}, nil
+}
+
+// realBackend binds the Service to the store and share packages.
+type realBackend struct {
+	shareSide
+	st    *store.Store
+	tags  []tag.Tag
+	owned bool // opened by Open: deliver and close on close
+}
+
+func (b *realBackend) studies(ctx context.Context, q StudyQuery) ([]studyRec, error) {
+	sts, err := b.st.Studies(store.Query{Text: q.Text, From: q.From, To: q.To})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]studyRec, 0, len(sts))
+	for _, s := range sts {
+		out = append(out, recFromStudy(&s))
+	}
+	return out, nil
+}
+
+func (b *realBackend) study(ctx context.Context, key string) (studyRec, error) {
+	s, err := b.st.Study(key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return studyRec{}, errNotFound
+	case errors.Is(err, store.ErrAmbiguous):
+		return studyRec{}, &Error{Kind: KindInvalid, Message: err.Error()}
+	case err != nil:
+		return studyRec{}, err
+	}
+	return recFromStudy(s), nil
+}
+
+func recFromStudy(s *store.Study) studyRec {
+	r := studyRec{UID: s.StudyUID, ShortID: s.ShortID, Accession: s.Accession, PatientName: s.Patient.Name,
+		PatientID: s.Patient.ID, Description: s.Description, Received: s.LastReceived, Instances: s.NumInstances}
+	if d := s.Date; len(d) == 8 {
+		r.Date = d[:4] + "-" + d[4:6] + "-" + d[6:]
+	} else if !s.FirstReceived.IsZero() {
+		r.Date = s.FirstReceived.Local().Format("2006-01-02")
+	}
+	if t := strings.ReplaceAll(s.Time, ":", ""); len(t) >= 4 {
+		r.Time = t[:2] + ":" + t[2:4]
+	}
+	return r
+}
+
+func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object, error) {
+	insts, err := b.st.Instances(studyUID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	out := make([]Object, 0, len(insts))
+	for _, in := range insts {
+		o := Object{N: in.Position, SOPInstance: in.SOPInstanceUID, SeriesUID: in.SeriesUID,
+			Kind: objectKind(in.SOPClassUID, in.NumFrames), Frames: in.NumFrames, Deid: "pending"}
+		if in.Deid != nil {
+			if in.Deid.Clean {
+				o.Deid = "clean"
+			} else {
+				o.Deid = "residual"
+				o.Reasons = in.Deid.Reasons
+			}
+		}
+		if in.Missing {
+			o.Deid = "missing"
+			o.Reasons = []string{"the stored file is gone"}
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// objectKind names what a technician sees: image, cine, SR, PDF or other.
+func objectKind(sopClass string, frames int) string {
+	switch {
+	case strings.HasPrefix(sopClass, "1.2.840.10008.5.1.4.1.1.88."):
+		return "SR"
+	case sopClass == "1.2.840.10008.5.1.4.1.1.104.1":
+		return "PDF"
+	case frames > 1:
+		return "cine"
+	case frames == 1:
+		return "image"
+	}
+	return "other"
+}
+
+// dicomContacts reads the contact tags of the study's first objects.
+func (b *realBackend) dicomContacts(ctx context.Context, studyUID string) ([]ContactNote, error) {
+	insts, err := b.st.Instances(studyUID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var values []string
+	for i := range insts {
+		if i >= 3 {
+			break
+		}
+		ds, err := dicomfile.ReadHeader(b.st.ObjectPath(&insts[i]))
+		if err != nil {
+			continue
+		}
+		for _, v := range contact.FromDataset(ds, b.tags) {
+			if !contains(values, v) {
+				values = append(values, v)
+			}
+		}
+	}
+	if len(values) == 0 {
+		return nil, nil
+	}
+	return contactNotes(contact.ParseAll(values, b.region())), nil
+}
+
+func contains(l []string, v string) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *realBackend) deliverPending(ctx context.Context) error {
+	if !b.owned {
+		return nil // the server's worker delivers
+	}
+	return b.sh.Flush(ctx)
+}
+
+func (b *realBackend) close() error {
+	if !b.owned {
+		return nil
+	}
+	err := b.sh.Close()
+	if e := b.st.Close(); err == nil {
+		err = e
+	}
+	return err
+}

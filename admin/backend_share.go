@@ -1,0 +1,323 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"sonolink/contact"
+	"sonolink/share"
+)
+
+// shareSide is the half of the real backend that the share service answers.
+type shareSide struct {
+	sh *share.Service
+}
+
+func (b shareSide) region() string { return b.sh.Settings().Region }
+
+func (b shareSide) studiesByContact(ctx context.Context, text string) ([]string, error) {
+	r := contact.Parse(text, b.region())
+	if r.Empty() {
+		return nil, nil
+	}
+	return b.sh.StudiesWithContact(r.Emails, r.Phones)
+}
+
+func (b shareSide) parseContacts(ctx context.Context, raw string) ([]string, []string, []ContactNote, error) {
+	r := contact.Parse(raw, b.region())
+	var bad []ContactNote
+	for _, iv := range r.Invalid {
+		bad = append(bad, ContactNote{Kind: guessKind(iv.Value), Value: iv.Value, Reason: iv.Reason})
+	}
+	return r.Emails, r.Phones, bad, nil
+}
+
+// contactNotes turns a parse result into the study view's contact list.
+func contactNotes(r contact.Result) []ContactNote {
+	var out []ContactNote
+	for _, e := range r.Emails {
+		out = append(out, ContactNote{Kind: "email", Value: e, Valid: true})
+	}
+	for _, p := range r.Phones {
+		out = append(out, ContactNote{Kind: "phone", Value: p, Valid: true})
+	}
+	for _, iv := range r.Invalid {
+		out = append(out, ContactNote{Kind: guessKind(iv.Value), Value: iv.Value, Reason: iv.Reason})
+	}
+	return out
+}
+
+func guessKind(v string) string {
+	if strings.Contains(v, "@") {
+		return "email"
+	}
+	digits := 0
+	for _, c := range v {
+		if unicode.IsDigit(c) {
+			digits++
+		}
+	}
+	if digits >= 3 {
+		return "phone"
+	}
+	return ""
+}
+
+func (b shareSide) shares(ctx context.Context, studyUID string) ([]Link, error) {
+	views, err := b.sh.Shares(studyUID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Link, 0, len(views))
+	for _, v := range views {
+		out = append(out, linkFromView(v))
+	}
+	return out, nil
+}
+
+func (b shareSide) link(ctx context.Context, id string) (Link, error) {
+	l, err := b.sh.Link(id)
+	if err != nil {
+		return Link{}, mapShareErr(err)
+	}
+	// Shares has the status and deliveries; find the link among them.
+	views, err := b.sh.Shares(l.StudyUID)
+	if err != nil {
+		return Link{}, err
+	}
+	for _, v := range views {
+		if v.ID == l.ID {
+			return linkFromView(v), nil
+		}
+	}
+	return Link{}, fmt.Errorf("link %s is missing from its study's shares", l.ID)
+}
+
+func linkFromView(v share.LinkView) Link {
+	l := Link{
+		ID: v.ID, StudyUID: v.StudyUID, StudyID: v.StudyKey, Created: v.Created, LastSent: v.LastSent,
+		Expires: v.Expires, Status: v.Status, RevokedReason: v.RevokedReason, Origin: v.Origin,
+		WholeStudy: v.WholeStudy(), Instances: append([]string{}, v.Instances...), Views: v.Views,
+		Contacts: []Delivery{},
+	}
+	// One row per contact, in the link's own order (e-mails, then phones):
+	// deliveries come back in message-ID order, which is not meaningful.
+	latest := map[string]share.DeliveryStatus{}
+	for _, d := range v.Deliveries {
+		latest[d.Channel+"\x00"+d.To] = d
+	}
+	add := func(channel, to string) {
+		d, ok := latest[channel+"\x00"+to]
+		if !ok {
+			l.Contacts = append(l.Contacts, Delivery{Channel: channel, To: to, Status: "queued"})
+			return
+		}
+		at := d.SentAt
+		if d.State != "sent" {
+			at = time.Time{}
+		}
+		l.Contacts = append(l.Contacts, Delivery{Channel: d.Channel, To: d.To, Status: d.State, Reason: d.Reason, At: at})
+	}
+	for _, e := range v.Emails {
+		add(share.ChannelEmail, e)
+	}
+	for _, p := range v.Phones {
+		add(share.ChannelSMS, p)
+	}
+	return l
+}
+
+func (b shareSide) create(ctx context.Context, st studyRec, instances []string, emails, phones []string, actor string) (Link, error) {
+	l, _, err := b.sh.Create(ctx, share.CreateRequest{StudyUID: st.UID, StudyKey: st.ShortID, Instances: instances,
+		Emails: emails, Phones: phones, Origin: share.OriginTechnician, Actor: actor})
+	if err != nil {
+		if errors.Is(err, share.ErrNoContact) {
+			return Link{}, errorf(KindInvalid, "no valid e-mail address or phone number; e.g. --to \"name@example.com, +46701234567\"")
+		}
+		if strings.HasPrefix(err.Error(), "share: \"") { // contact validation
+			return Link{}, errorf(KindInvalid, "%s; nothing was sent", strings.TrimPrefix(err.Error(), "share: "))
+		}
+		return Link{}, err
+	}
+	return b.link(ctx, l.ID)
+}
+
+func (b shareSide) resend(ctx context.Context, id, actor string) (Link, error) {
+	l, err := b.sh.Resend(ctx, id, actor)
+	if err != nil {
+		return Link{}, mapShareErr(err)
+	}
+	return b.link(ctx, l.ID)
+}
+
+func (b shareSide) revoke(ctx context.Context, id, reason, actor string) (Link, error) {
+	l, err := b.sh.Revoke(ctx, id, reason, actor)
+	if err != nil {
+		return Link{}, mapShareErr(err)
+	}
+	return b.link(ctx, l.ID)
+}
+
+func mapShareErr(err error) error {
+	switch {
+	case errors.Is(err, share.ErrExpired):
+		return &Error{Kind: KindExpired, Message: err.Error()}
+	case errors.Is(err, share.ErrRevoked):
+		return &Error{Kind: KindRevoked, Message: err.Error()}
+	case errors.Is(err, share.ErrNotFound):
+		return &Error{Kind: KindNotFound, Message: err.Error() + "; see the link ids with 'sonolink study STUDY'"}
+	case errors.Is(err, share.ErrUnknownSetting), errors.Is(err, share.ErrInvalidSetting):
+		return &Error{Kind: KindInvalid, Message: strings.TrimPrefix(err.Error(), "share: ")}
+	}
+	return err
+}
+
+func (b shareSide) settings(ctx context.Context) ([]Setting, error) {
+	st := b.sh.Settings()
+	var out []Setting
+	for _, k := range share.SettingKeys() {
+		out = append(out, Setting{Key: k.Key, Value: settingValue(st, k.Key), Default: k.Default, Description: k.Description})
+	}
+	return out, nil
+}
+
+// settingValue shows a setting's current value; secrets (the link code)
+// only as "set".
+func settingValue(st share.Settings, key string) string {
+	switch key {
+	case share.KeyClinicName:
+		return st.ClinicName
+	case share.KeyLanguage:
+		return st.Language
+	case share.KeyRegion:
+		return st.Region
+	case share.KeyLinkLifetime:
+		return fmtDuration(st.LinkLifetime)
+	case share.KeyLinkCode:
+		if st.LinkCodeSet {
+			return "set"
+		}
+		return ""
+	case share.KeyLogo:
+		if len(st.Logo) > 0 {
+			return fmt.Sprintf("set (%s, %d KB)", st.LogoType, (len(st.Logo)+1023)/1024)
+		}
+		return ""
+	case share.KeyAutoShare:
+		return st.AutoShare.String()
+	case share.KeyStableTime:
+		return fmtDuration(st.StableTime)
+	case share.KeyDeidOptions:
+		return strings.Join(st.DeidOptions, ",")
+	}
+	if n, ok := strings.CutPrefix(key, share.KeyTextPrefix); ok {
+		return st.Texts[n]
+	}
+	return ""
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return ""
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// resolveSettingKey accepts a key as share spells it (link.code) or as a
+// person may type it: link-code, link_code, code, stable-time.
+func resolveSettingKey(in string) (string, error) {
+	keys := share.SettingKeys()
+	canon := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				return unicode.ToLower(r)
+			}
+			return -1
+		}, s)
+	}
+	want := canon(in)
+	var exact, suffix []string
+	for _, k := range keys {
+		switch c := canon(k.Key); {
+		case strings.EqualFold(k.Key, strings.TrimSpace(in)) || c == want:
+			exact = append(exact, k.Key)
+		case want != "" && (strings.HasSuffix(c, want) || strings.HasPrefix(c, want)):
+			suffix = append(suffix, k.Key)
+		}
+	}
+	if len(exact) == 1 {
+		return exact[0], nil
+	}
+	if len(exact) == 0 && len(suffix) == 1 {
+		return suffix[0], nil
+	}
+	var all []string
+	for _, k := range keys {
+		all = append(all, k.Key)
+	}
+	sort.Strings(all)
+	if len(suffix) > 1 {
+		return "", errorf(KindInvalid, "setting %q is ambiguous: %s", in, strings.Join(suffix, ", "))
+	}
+	return "", errorf(KindInvalid, "unknown setting %q; settings are: %s", in, strings.Join(all, ", "))
+}
+
+func (b shareSide) setSetting(ctx context.Context, key, value, actor string) (Setting, error) {
+	k, err := resolveSettingKey(key)
+	if err != nil {
+		return Setting{}, err
+	}
+	if err := b.sh.UpdateSetting(k, value); err != nil {
+		return Setting{}, mapShareErr(err)
+	}
+	for _, d := range share.SettingKeys() {
+		if d.Key == k {
+			return Setting{Key: k, Value: settingValue(b.sh.Settings(), k), Default: d.Default, Description: d.Description}, nil
+		}
+	}
+	return Setting{Key: k}, nil
+}
+
+func (b shareSide) audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error) {
+	ev, err := b.sh.Audit(share.AuditFilter{StudyUID: studyUID, LinkID: q.Link, Since: q.Since, Limit: q.Limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditEvent, 0, len(ev))
+	for _, e := range ev {
+		detail := e.Detail
+		var extra []string
+		if e.Channel != "" {
+			extra = append(extra, e.Channel)
+		}
+		if e.To != "" {
+			extra = append(extra, "to "+e.To)
+		}
+		if e.RemoteAddr != "" {
+			extra = append(extra, "from "+e.RemoteAddr)
+		}
+		if e.UserAgent != "" {
+			extra = append(extra, "("+e.UserAgent+")")
+		}
+		if len(extra) > 0 {
+			if detail != "" {
+				detail += "; "
+			}
+			detail += strings.Join(extra, " ")
+		}
+		out = append(out, AuditEvent{Time: e.Time, Event: e.Type, StudyUID: e.StudyUID, Link: e.LinkID, Actor: e.Actor, Detail: detail})
+	}
+	return out, nil
+}

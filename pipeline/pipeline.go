@@ -1,0 +1,448 @@
+// Package pipeline takes every acknowledged object through the rest of
+// sonolink: it is the dimse.Handler that stores objects durably before they
+// are acknowledged, then de-identifies and renders each one in the
+// background, notices when a study is complete, and issues the patient's link
+// when the clinic's auto-share rule says so.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/anonymize"
+	"sonolink/contact"
+	"sonolink/dicom/dicomfile"
+	"sonolink/dimse"
+	"sonolink/render"
+	"sonolink/share"
+	"sonolink/store"
+)
+
+// renderProfile changes when rendering changes, so old renders are redone.
+const renderProfile = "render-1"
+
+// Config wires the pipeline to the rest of sonolink.
+type Config struct {
+	Store *store.Store
+	Share *share.Service
+	// Secret keys de-identification (anonymize.LoadOrCreateSecret).
+	Secret []byte
+	// ContactTags are read, in order, for the patient's e-mail and phone.
+	ContactTags []tag.Tag
+	// StableTime, when > 0, overrides the clinic's stable-time setting.
+	StableTime time.Duration
+	// Workers de-identify and render in parallel (default 2).
+	Workers int
+	Logger  *slog.Logger
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+	// Tick is how often complete studies are looked for (default 100 ms).
+	Tick time.Duration
+	// IngestQuiet: while objects arrive, de-identification and rendering
+	// wait until none arrived for this long (default 250 ms; negative: never
+	// wait). See yield.go.
+	IngestQuiet time.Duration
+}
+
+// Pipeline is sonolink's ingest path. It implements dimse.Handler.
+type Pipeline struct {
+	cfg     Config
+	log     *slog.Logger
+	tracker *tracker
+	queue   *workQueue
+	rx      *receiving
+
+	mu      sync.Mutex
+	anon    *anonymize.Anonymizer
+	anonKey string
+}
+
+// New returns a pipeline; call Run to start its background work.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Store == nil || cfg.Share == nil {
+		return nil, errors.New("pipeline: store and share are required")
+	}
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("pipeline: de-identification secret missing")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.ContactTags == nil {
+		cfg.ContactTags = contact.DefaultTags
+	}
+	if cfg.IngestQuiet == 0 {
+		cfg.IngestQuiet = defaultIngestQuiet
+	}
+	return &Pipeline{cfg: cfg, log: cfg.Logger.With("component", "pipeline"), tracker: newTracker(),
+		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet)}, nil
+}
+
+// HandleStore makes the object durable through the store and answers the
+// modality; de-identification and rendering happen afterwards.
+func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *dimse.Object) dimse.Status {
+	p.rx.arrived(a.ID)
+	defer p.rx.arrived(a.ID)
+	res, err := p.cfg.Store.IngestWith(obj.Path, store.Source{
+		AssociationID: a.ID, CallingAET: a.CallingAET, CalledAET: a.CalledAET, PeerAddr: a.PeerAddr,
+	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID,
+		Flushed: obj.Flushed})
+	if err != nil {
+		st := dimse.Status(store.StatusFor(err))
+		p.log.Error("object not stored", "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
+			"sop_class", obj.SOPClassUID, "status", fmt.Sprintf("%04X", uint16(st)), "err", err)
+		return st
+	}
+	inst := res.Instance
+	contacts := p.contacts(res.Header)
+	p.tracker.arrived(inst.StudyUID, a.ID, a.CalledAET, contacts, p.cfg.Now())
+	if !res.Duplicate && !res.Conflict {
+		p.queue.push(inst.SOPInstanceUID)
+	}
+	return dimse.StatusSuccess
+}
+
+// AssociationClosed lets studies sent on the association become complete.
+func (p *Pipeline) AssociationClosed(a *dimse.Association) {
+	p.tracker.closed(a.ID, p.cfg.Now())
+	p.rx.closed(a.ID)
+}
+
+// Run de-identifies and renders queued objects and shares complete studies
+// until ctx ends. At start it picks up work a previous run left undone.
+func (p *Pipeline) Run(ctx context.Context) error {
+	p.recover()
+	var wg sync.WaitGroup
+	for i := 0; i < p.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				sop, ok := p.queue.pop(ctx)
+				if !ok {
+					return
+				}
+				// Receiving comes first; what is skipped here at shutdown
+				// is picked up by recover at the next start.
+				p.rx.wait(ctx)
+				if ctx.Err() != nil {
+					p.queue.done()
+					return
+				}
+				if err := p.Process(sop); err != nil {
+					p.log.Error("processing failed", "instance", shortHash(sop), "err", err)
+				}
+				p.queue.done()
+			}
+		}()
+	}
+	t := time.NewTicker(p.cfg.Tick)
+	defer t.Stop()
+	options := p.deidOptionsKey()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-t.C:
+			for _, st := range p.tracker.due(p.cfg.Now(), p.stableTime()) {
+				p.studyComplete(ctx, st)
+			}
+			// Settings take effect without restart: new de-identification
+			// options mean new copies (and renders) of every object.
+			if k := p.deidOptionsKey(); k != options {
+				options = k
+				n := p.requeueStale()
+				p.log.Info("de-identification options changed; recreating copies", "objects_queued", n)
+			}
+		}
+	}
+}
+
+// Idle reports whether no object waits to be processed and no study is
+// still arriving (tests and benchmarks wait on it).
+func (p *Pipeline) Idle() bool { return p.queue.idle() && p.tracker.pending() == 0 }
+
+func (p *Pipeline) deidOptionsKey() string {
+	return strings.Join(p.cfg.Share.Settings().DeidOptions, ",")
+}
+
+func (p *Pipeline) stableTime() time.Duration {
+	if p.cfg.StableTime > 0 {
+		return p.cfg.StableTime
+	}
+	return p.cfg.Share.Settings().StableTime
+}
+
+// anonymizer returns the anonymizer for the clinic's current options,
+// rebuilding it when they change.
+func (p *Pipeline) anonymizer() (*anonymize.Anonymizer, error) {
+	names := p.cfg.Share.Settings().DeidOptions
+	key := strings.Join(names, ",")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.anon != nil && p.anonKey == key {
+		return p.anon, nil
+	}
+	opts, err := anonymize.ParseOptions(names)
+	if err != nil {
+		return nil, fmt.Errorf("de-identification options: %w", err)
+	}
+	opts.Secret = p.cfg.Secret
+	a, err := anonymize.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	p.anon, p.anonKey = a, key
+	return a, nil
+}
+
+// Process de-identifies and renders one stored object, unless that was
+// already done with the current profile.
+func (p *Pipeline) Process(sopUID string) error {
+	st := p.cfg.Store
+	inst, err := st.Instance(sopUID)
+	if err != nil {
+		return err
+	}
+	if inst.Missing {
+		return errors.New("file missing")
+	}
+	a, err := p.anonymizer()
+	if err != nil {
+		return err
+	}
+	redoRender := inst.Render == nil || inst.Render.Profile != renderProfile
+	if inst.Deid == nil || inst.Deid.Profile != a.Profile() {
+		d := store.Deid{Profile: a.Profile(), At: p.cfg.Now().UTC()}
+		var res *anonymize.Result
+		_, err := st.PutDerived(sopUID, store.DeidName, func(w io.Writer) error {
+			var err error
+			res, err = a.File(st.ObjectPath(inst), w)
+			return err
+		})
+		if err != nil {
+			// Fail closed: without a copy the object is residual.
+			d.Reasons = []string{"de-identification failed: " + err.Error()}
+		} else {
+			d.Path = store.DeidName
+			d.Clean = res.Verdict.Clean
+			d.Reasons = res.Verdict.Reasons
+			d.NewSOPInstanceUID, d.NewStudyUID, d.NewSeriesUID = res.SOPInstanceUID, res.StudyInstanceUID, res.SeriesInstanceUID
+		}
+		if err := st.SetDeid(sopUID, d); err != nil {
+			return err
+		}
+		inst.Deid = &d
+		redoRender = true
+	}
+	if redoRender {
+		return p.render(inst)
+	}
+	return nil
+}
+
+// render draws the de-identified copy when there is one (its pixels are the
+// cleaned ones), else the received object (shown only behind the password).
+func (p *Pipeline) render(inst *store.Instance) error {
+	st := p.cfg.Store
+	src := st.ObjectPath(inst)
+	if inst.Deid != nil && inst.Deid.Path != "" {
+		src = st.DerivedPath(inst.SOPInstanceUID, inst.Deid.Path)
+	}
+	r := store.Render{Profile: renderProfile}
+	if inst.NumFrames > 0 {
+		ds, err := dicomfile.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		out, err := render.Object(ds, func(name string, write func(io.Writer) error) error {
+			_, err := st.PutDerived(inst.SOPInstanceUID, name, write)
+			return err
+		})
+		switch {
+		case err == nil:
+			r.Frames, r.FrameTimeMS, r.Width, r.Height = out.Frames, out.FrameTimeMS, out.Width, out.Height
+			r.Thumbnail, r.FramePattern, r.Animation = out.Thumbnail, out.FramePattern, out.Animation
+		case render.IsUnsupported(err):
+			p.log.Warn("object cannot be rendered", "instance", shortHash(inst.SOPInstanceUID), "transfer_syntax", inst.TransferSyntax, "err", err)
+		default:
+			return fmt.Errorf("render: %w", err)
+		}
+	}
+	return st.SetRender(inst.SOPInstanceUID, r)
+}
+
+// studyComplete applies the auto-share rule to a study that stopped arriving.
+func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
+	log := p.log.With("study", shortHash(ps.StudyUID))
+	set := p.cfg.Share.Settings()
+	var called []string
+	for aet := range ps.CalledAETs {
+		called = append(called, aet)
+	}
+	c := contact.ParseAll(ps.Contacts, set.Region)
+	// The decision is kept so that a restart does not apply the rule to
+	// this study again: the clinic's rule, or the technician's choice of AE
+	// title, at the time the study was complete stands.
+	decided := func(outcome string) {
+		if err := p.cfg.Share.RecordAutoShareDecision(ps.StudyUID, p.cfg.Now(), outcome); err != nil {
+			log.Error("recording the auto-share decision", "err", err)
+		}
+	}
+	if !set.AutoShare.Matches(called) {
+		log.Info("study complete; auto-share rule does not apply", "rule", set.AutoShare.String())
+		decided("rule")
+		return
+	}
+	if c.Empty() {
+		log.Warn("study complete; no usable patient contact, nothing sent", "invalid_values", len(c.Invalid))
+		decided("no-contact")
+		return
+	}
+	key := ""
+	if s, err := p.cfg.Store.Study(ps.StudyUID); err == nil {
+		key = s.ShortID
+	}
+	link, _, err := p.cfg.Share.Create(ctx, share.CreateRequest{
+		StudyUID: ps.StudyUID, StudyKey: key, Emails: c.Emails, Phones: c.Phones,
+		Origin: share.OriginAuto, Actor: "auto-share",
+	})
+	switch {
+	case errors.Is(err, share.ErrAlreadyShared):
+		// Objects that arrived after the link was issued join it.
+		log.Info("study complete; new objects joined the existing link", "link", link.ID)
+		decided("joined")
+	case err != nil:
+		log.Error("auto-share failed", "err", err)
+	default:
+		log.Info("study complete; link issued", "link", link.ID, "emails", len(c.Emails), "phones", len(c.Phones))
+		decided("shared")
+	}
+}
+
+// readContacts returns the non-empty values of the contact tags of a
+// stored file.
+func (p *Pipeline) readContacts(path string) []string {
+	ds, err := dicomfile.ReadHeader(path)
+	if err != nil {
+		return nil
+	}
+	return p.contacts(ds)
+}
+
+// contacts returns the raw values of the contact tags of a header.
+func (p *Pipeline) contacts(ds *dicom.Dataset) []string {
+	return contact.FromDataset(ds, p.cfg.ContactTags)
+}
+
+// recover queues objects whose copies or renders are missing or stale, and
+// watches recent studies that were never shared (the process may have
+// stopped before they were complete).
+func (p *Pipeline) recover() {
+	queued := p.requeueStale()
+	watched := p.watchUnshared()
+	if queued+watched > 0 {
+		p.log.Info("recovery: resuming work", "objects_queued", queued, "studies_watched", watched)
+	}
+}
+
+// requeueStale queues every object whose de-identified copy or render is
+// missing or was made with another profile.
+func (p *Pipeline) requeueStale() int {
+	st := p.cfg.Store
+	studies, err := st.Studies(store.Query{})
+	if err != nil {
+		p.log.Error("listing studies", "err", err)
+		return 0
+	}
+	a, err := p.anonymizer()
+	if err != nil {
+		p.log.Error("de-identification options", "err", err)
+		return 0
+	}
+	queued := 0
+	for _, s := range studies {
+		insts, err := st.Instances(s.StudyUID)
+		if err != nil {
+			continue
+		}
+		for _, in := range insts {
+			if in.Missing || in.Conflict {
+				continue
+			}
+			if in.Deid == nil || in.Deid.Profile != a.Profile() || in.Render == nil || in.Render.Profile != renderProfile {
+				p.queue.push(in.SOPInstanceUID)
+				queued++
+			}
+		}
+	}
+	return queued
+}
+
+// watchUnshared puts studies received in the last day that have no link and
+// were not complete when the process stopped (no auto-share decision since
+// their last object) back under watch, so auto-share still happens after a
+// restart, and only for them.
+func (p *Pipeline) watchUnshared() int {
+	st := p.cfg.Store
+	all, err := st.Studies(store.Query{})
+	if err != nil {
+		return 0
+	}
+	watched := 0
+	horizon := p.cfg.Now().Add(-24 * time.Hour)
+	for _, s := range all {
+		if !s.LastReceived.After(horizon) {
+			continue
+		}
+		if d, ok := p.cfg.Share.AutoShareDecided(s.StudyUID); ok && !s.LastReceived.After(d.At) {
+			continue
+		}
+		insts, err := st.Instances(s.StudyUID)
+		if err != nil {
+			continue
+		}
+		var contacts []string
+		for _, in := range insts {
+			if !in.Missing && !in.Conflict {
+				contacts = append(contacts, p.readContacts(st.ObjectPath(&in))...)
+			}
+		}
+		if links, err := p.cfg.Share.StudyLinks(s.StudyUID); err != nil || len(links) > 0 {
+			continue
+		}
+		p.tracker.arrived(s.StudyUID, "", "", contacts, s.LastReceived)
+		for _, aet := range s.CalledAETs {
+			p.tracker.arrived(s.StudyUID, "", aet, nil, s.LastReceived)
+		}
+		watched++
+	}
+	return watched
+}
+
+// shortHash names a UID in logs without revealing it.
+func shortHash(uid string) string {
+	h := sha256.Sum256([]byte(uid))
+	return hex.EncodeToString(h[:6])
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"sonolink/render"
+)
+
+// reportView is a structured report as the report page shows it.
+type reportView struct {
+	Title     string // the document's own title, e.g. "Imaging Measurement Report"
+	Sections  []sectionView
+	Truncated bool
+	Text      string // link to report.txt
+	Download  string
+}
+
+type sectionView struct {
+	Heading string
+	Sub     bool // heading of a nested container (h3 rather than h2)
+	Lines   []lineView
+}
+
+type lineView struct {
+	Label, Value string
+	Relation     string // localized, empty for plain CONTAINS
+	Ref          bool
+	Depth        string // CSS class "d0" … "d6"
+}
+
+// reportWords translates the report's fixed vocabulary (render.ReportWords
+// keys) through the locale's "report.*" strings.
+func reportWords(l *locale) func(string) string {
+	return func(k string) string {
+		key := "report." + k
+		if k != "ref" && k != "truncated" {
+			key = "report.rel." + k
+		}
+		if s := l.T(key); s != key {
+			return s
+		}
+		return ""
+	}
+}
+
+func viewReport(r *render.Report, l *locale) *reportView {
+	tr := reportWords(l)
+	v := &reportView{Title: r.Title, Truncated: r.Truncated}
+	for _, s := range r.Sections {
+		sv := sectionView{Heading: s.Heading, Sub: s.Level > 1}
+		for _, ln := range s.Lines {
+			lv := lineView{Label: ln.Label, Value: ln.Value, Ref: ln.Kind == "ref", Depth: fmt.Sprintf("d%d", min(ln.Depth, 6))}
+			if ln.Relation != "" {
+				lv.Relation = tr(ln.Relation)
+				if lv.Relation == "" {
+					lv.Relation = render.ReportWords[ln.Relation]
+				}
+			}
+			sv.Lines = append(sv.Lines, lv)
+		}
+		v.Sections = append(v.Sections, sv)
+	}
+	return v
+}
+
+// report loads the structured report of a visible "report" item.
+func (s *server) report(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*Item, *render.Report, bool) {
+	it, ok := s.item(w, r, rc)
+	if !ok {
+		return nil, nil, false
+	}
+	if it.Kind != "report" {
+		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+		return nil, nil, false
+	}
+	rep, err := s.b.Report(r.Context(), rc.link.ID, it.Index)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			s.cfg.Logger.Error("web: report failed", "link", rc.link.ID, "item", it.Index, "err", err)
+		}
+		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+		return nil, nil, false
+	}
+	return it, rep, true
+}
+
+// reportPage shows a structured report as a page of its own.
+func (s *server) reportPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	it, rep, ok := s.report(w, r, rc)
+	if !ok {
+		return
+	}
+	items, err := s.b.Items(r.Context(), rc.link.ID)
+	if err != nil {
+		s.cfg.Logger.Error("web: items failed", "link", rc.link.ID, "err", err)
+		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+		return
+	}
+	label := s.labels(items, rc)[it.Index]
+	p := fmt.Sprintf("%s/i/%d/", rc.base, it.Index)
+	d := &pageData{
+		L: rc.loc, Base: rc.base, BodyClass: "report-page", Title: label, Heading: label,
+		Clinic: &rc.clinic, HasLogo: len(rc.clinic.Logo) > 0 && logoTypes[rc.clinic.LogoType],
+		Report: viewReport(rep, rc.loc),
+	}
+	d.Report.Text, d.Report.Download = p+"report.txt", p+"download"
+	s.render(w, http.StatusOK, "report", d)
+}
+
+// reportText answers the report as plain UTF-8 text; attachment names the
+// download.
+func (s *server) reportText(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	it, rep, ok := s.report(w, r, rc)
+	if !ok {
+		return
+	}
+	s.serveReportText(w, r, rc, it, rep, "")
+}
+
+func (s *server) serveReportText(w http.ResponseWriter, r *http.Request, rc *reqCtx, it *Item, rep *render.Report, attachment string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "private, no-store")
+	if attachment != "" {
+		h.Set("Content-Disposition", `attachment; filename="`+attachment+`"`)
+	}
+	_, _ = w.Write([]byte(reportText(rep, rc.loc)))
+}
+
+// reportText is the text form, with Windows line ends so that every
+// editor a patient may open it in shows the lines.
+func reportText(rep *render.Report, l *locale) string {
+	return strings.ReplaceAll(rep.Text(reportWords(l)), "\n", "\r\n")
+}
+
+// labels names the items this session may see, as the landing page does:
+// "Image 2", "Video 1", "Report 1" (PDF and structured reports counted
+// together).
+func (s *server) labels(items []Item, rc *reqCtx) map[int]string {
+	counts := map[string]int{}
+	out := map[int]string{}
+	for _, it := range items {
+		if it.Residual && !rc.sess.has(fPassword) {
+			continue
+		}
+		k := it.Kind
+		if k == "pdf" {
+			k = "report"
+		}
+		counts[k]++
+		out[it.Index] = it.Title
+		if it.Title == "" {
+			out[it.Index] = rc.loc.T("kind."+it.Kind, "n", counts[k])
+		}
+	}
+	return out
+}

@@ -1,0 +1,368 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/dicom/dicomdir"
+	"sonolink/dicom/dicomfile"
+	"sonolink/render"
+	"sonolink/share"
+	"sonolink/store"
+)
+
+const sopClassEncapsulatedPDF = "1.2.840.10008.5.1.4.1.1.104.1"
+
+// StoreBackend implements Backend over the real share service and store:
+// links and gates from share, objects, verdicts and renders from store.
+type StoreBackend struct {
+	Share *share.Service
+	Store *store.Store
+
+	mu     sync.Mutex
+	proofs map[string]proof // link ID → proof of a verified one-time code
+}
+
+type proof struct {
+	value string
+	at    time.Time
+}
+
+// New returns the backend.
+func NewStoreBackend(sh *share.Service, st *store.Store) *StoreBackend {
+	return &StoreBackend{Share: sh, Store: st, proofs: map[string]proof{}}
+}
+
+var _ Backend = (*StoreBackend)(nil)
+
+// Link resolves a token; revoked and unknown look the same from outside.
+func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
+	l, err := b.Share.Resolve(token)
+	if err != nil {
+		var exp *share.ExpiredError
+		if errors.As(err, &exp) {
+			return nil, &ExpiredError{At: exp.Expired}
+		}
+		if errors.Is(err, share.ErrNotFound) || errors.Is(err, share.ErrRevoked) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	_, residual, err := b.items(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	out := &Link{
+		ID:            l.ID,
+		Expires:       l.Expires,
+		NeedsLinkCode: b.Share.NeedsLinkCode(l),
+		HasPassword:   l.PasswordSet,
+	}
+	if st, err := b.Store.Study(l.StudyUID); err == nil {
+		if d, err := time.Parse("20060102", st.Date); err == nil {
+			out.ExamDate = d
+		}
+	}
+	// Any residual object the link carries puts the study behind the
+	// patient password, whether or not the page can show it (structured
+	// reports and PDFs always are residual).
+	out.NeedsPassword = residual
+	if out.NeedsPassword {
+		cs, err := b.Share.OTPContacts(l.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			kind := "sms"
+			if c.Channel == share.ChannelEmail {
+				kind = "email"
+			}
+			out.Contacts = append(out.Contacts, MaskedContact{Kind: kind, Label: c.Masked})
+		}
+	}
+	return out, nil
+}
+
+// Clinic returns the clinic's name, language and logo.
+func (b *StoreBackend) Clinic(ctx context.Context) Clinic {
+	s := b.Share.Settings()
+	return Clinic{Name: s.ClinicName, Language: s.Language, Logo: s.Logo, LogoType: s.LogoType}
+}
+
+// item is a shared object in display order.
+type item struct {
+	inst     store.Instance
+	kind     string
+	residual bool
+}
+
+// items lists the objects a link shows: viewable images, cine loops, PDF
+// reports and structured reports.
+// residual reports whether any object the link carries, viewable or not, was
+// found not de-identified; an object still being de-identified counts as
+// neither (it is not ready, so nothing of it is shown until its verdict is
+// known).
+func (b *StoreBackend) items(ctx context.Context, l *share.Link) (out []item, residual bool, err error) {
+	// One read per request: Link needs the verdicts, then Items or Open the
+	// same records (decoding them is most of a page view's work).
+	insts, err := Memo(ctx, "instances\x00"+l.StudyUID, func() ([]store.Instance, error) {
+		return b.Store.Instances(l.StudyUID)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	for _, in := range insts {
+		if in.Missing || in.Conflict || !l.Shows(in.SOPInstanceUID) {
+			continue
+		}
+		it := item{inst: in, residual: in.Deid != nil && !in.Deid.Clean}
+		if it.residual {
+			residual = true
+		}
+		switch {
+		case in.SOPClassUID == sopClassEncapsulatedPDF:
+			it.kind = "pdf"
+		case dicomdir.IsSR(in.SOPClassUID):
+			it.kind = "report"
+		case in.NumFrames > 1:
+			it.kind = "cine"
+		case in.NumFrames == 1:
+			it.kind = "image"
+		default:
+			continue
+		}
+		out = append(out, it)
+	}
+	return out, residual, nil
+}
+
+// Items lists the link's objects for the page (1-based indexes).
+func (b *StoreBackend) Items(ctx context.Context, linkID string) ([]Item, error) {
+	l, err := b.Share.Link(linkID)
+	if err != nil {
+		return nil, err
+	}
+	its, _, err := b.items(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Item, 0, len(its))
+	for i, it := range its {
+		w := Item{Index: i + 1, Kind: it.kind, Residual: it.residual, Frames: it.inst.NumFrames, Width: it.inst.Columns, Height: it.inst.Rows}
+		// Nothing of an object is shown before its verdict is known.
+		if r := it.inst.Render; r != nil && it.inst.Deid != nil {
+			w.Ready = true
+			w.Frames, w.FrameTimeMS, w.Width, w.Height = r.Frames, r.FrameTimeMS, r.Width, r.Height
+		}
+		if it.kind == "pdf" || it.kind == "report" {
+			// Documents have no renders: ready once the verdict is known.
+			w.Ready = it.inst.Deid != nil
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// Open opens one file of item n of the link.
+func (b *StoreBackend) Open(ctx context.Context, linkID string, n int, file string) (Content, time.Time, error) {
+	l, err := b.Share.Link(linkID)
+	if err != nil {
+		return nil, time.Time{}, ErrNotFound
+	}
+	its, _, err := b.items(ctx, l)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if n < 1 || n > len(its) {
+		return nil, time.Time{}, ErrNotFound
+	}
+	in := its[n-1].inst
+	sop := in.SOPInstanceUID
+	r := in.Render
+	var path string
+	switch {
+	case file == "thumb.jpg" && r != nil && r.Thumbnail != "":
+		path = b.Store.DerivedPath(sop, r.Thumbnail)
+	case file == "loop.gif" && r != nil && r.Animation != "":
+		path = b.Store.DerivedPath(sop, r.Animation)
+	case strings.HasPrefix(file, "frame/") && strings.HasSuffix(file, ".jpg") && r != nil && r.FramePattern != "":
+		k, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(file, "frame/"), ".jpg"))
+		if err != nil || k < 1 || k > r.Frames {
+			return nil, time.Time{}, ErrNotFound
+		}
+		path = b.Store.DerivedPath(sop, fmt.Sprintf(r.FramePattern, k-1))
+	case file == "image.dcm":
+		path = b.dicomPath(&in)
+	case file == "report.pdf" && its[n-1].kind == "pdf":
+		return b.pdf(b.Store.ObjectPath(&in))
+	default:
+		return nil, time.Time{}, ErrNotFound
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, time.Time{}, ErrNotFound
+		}
+		return nil, time.Time{}, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, time.Time{}, err
+	}
+	return f, st.ModTime(), nil
+}
+
+// Report reads the structured report of item n from the object as
+// received. Reports are always residual, so they are only reachable behind
+// the password the patient set after proving a contact of the link; the
+// de-identified copy would show the patient "ANONYMIZED" where the findings
+// were typed.
+func (b *StoreBackend) Report(ctx context.Context, linkID string, n int) (*render.Report, error) {
+	l, err := b.Share.Link(linkID)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	its, _, err := b.items(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > len(its) || its[n-1].kind != "report" {
+		return nil, ErrNotFound
+	}
+	in := its[n-1].inst
+	ds, err := dicomfile.ReadHeader(b.Store.ObjectPath(&in))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	rep, err := render.SR(ds)
+	if render.IsUnsupported(err) {
+		return nil, ErrNotFound
+	}
+	return rep, err
+}
+
+// dicomPath is the de-identified copy when there is one, else the received
+// object (residual items are only reachable behind the patient password).
+// It is what goes into "Download all" as DICOM, so the set and its DICOMDIR
+// stay one de-identified study; the readable forms of reports (the page,
+// report.txt, report.pdf) come from the received object instead: their
+// de-identified copies have the findings and the document removed.
+func (b *StoreBackend) dicomPath(in *store.Instance) string {
+	if in.Deid != nil && in.Deid.Path != "" {
+		return b.Store.DerivedPath(in.SOPInstanceUID, in.Deid.Path)
+	}
+	return b.Store.ObjectPath(in)
+}
+
+// pdf extracts the Encapsulated Document (0042,0011) of a PDF object.
+func (b *StoreBackend) pdf(path string) (Content, time.Time, error) {
+	ds, err := dicomfile.ReadFile(path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	e, err := ds.FindElementByTag(tag.Tag{Group: 0x0042, Element: 0x0011})
+	if err != nil {
+		return nil, time.Time{}, ErrNotFound
+	}
+	data, ok := e.Value.GetValue().([]byte)
+	if !ok {
+		return nil, time.Time{}, ErrNotFound
+	}
+	// The value is padded to even length; a PDF ends at its last %%EOF.
+	if i := bytes.LastIndex(data, []byte("%%EOF")); i >= 0 {
+		data = data[:i+5]
+	}
+	return readerAtCloser{bytes.NewReader(data)}, time.Time{}, nil
+}
+
+type readerAtCloser struct{ *bytes.Reader }
+
+func (readerAtCloser) Close() error { return nil }
+
+var _ io.ReaderAt = readerAtCloser{}
+
+// CheckLinkCode checks the clinic link code.
+func (b *StoreBackend) CheckLinkCode(ctx context.Context, linkID, code string) error {
+	return gateErr(b.Share.CheckLinkCode(linkID, code))
+}
+
+// RequestOTP sends a one-time code to the link's contact number i (in the
+// order of Link.Contacts).
+func (b *StoreBackend) RequestOTP(ctx context.Context, linkID string, i int) error {
+	cs, err := b.Share.OTPContacts(linkID)
+	if err != nil {
+		return err
+	}
+	if i < 0 || i >= len(cs) {
+		return ErrWrongCode
+	}
+	return gateErr(b.Share.RequestOTP(ctx, linkID, cs[i].Ref))
+}
+
+// VerifyOTP checks a one-time code and remembers the proof for SetPassword.
+func (b *StoreBackend) VerifyOTP(ctx context.Context, linkID, code string) error {
+	p, err := b.Share.VerifyOTP(linkID, code)
+	if err != nil {
+		return gateErr(err)
+	}
+	b.mu.Lock()
+	b.proofs[linkID] = proof{value: p, at: time.Now()}
+	for id, pr := range b.proofs {
+		if time.Since(pr.at) > 30*time.Minute {
+			delete(b.proofs, id)
+		}
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// SetPassword sets the patient password after a verified one-time code.
+func (b *StoreBackend) SetPassword(ctx context.Context, linkID, password string) error {
+	b.mu.Lock()
+	p, ok := b.proofs[linkID]
+	delete(b.proofs, linkID)
+	b.mu.Unlock()
+	if !ok {
+		return share.ErrBadProof
+	}
+	return gateErr(b.Share.SetPassword(linkID, p.value, password))
+}
+
+// CheckPassword checks the patient password.
+func (b *StoreBackend) CheckPassword(ctx context.Context, linkID, password string) error {
+	return gateErr(b.Share.CheckPassword(linkID, password))
+}
+
+// RecordView records a landing-page visit (views count and audit log).
+func (b *StoreBackend) RecordView(ctx context.Context, linkID, remoteAddr, userAgent string) {
+	_ = b.Share.RecordView(linkID, remoteAddr, userAgent)
+}
+
+// gateErr maps share's gate errors onto the pages' vocabulary.
+func gateErr(err error) error {
+	var locked *share.LockedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &locked):
+		return &LockedError{Until: locked.Until}
+	case errors.Is(err, share.ErrWrongLinkCode), errors.Is(err, share.ErrWrongPassword),
+		errors.Is(err, share.ErrWrongOTP), errors.Is(err, share.ErrNoPassword):
+		return ErrWrongCode
+	}
+	return err
+}

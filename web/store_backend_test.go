@@ -1,0 +1,144 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sonolink/internal/testenv"
+	"sonolink/share"
+	"sonolink/store"
+)
+
+// The password gate follows the verdicts of every object a link carries:
+// a residual structured report puts the study behind the password; an
+// object still waiting for its verdict neither opens nor closes the gate,
+// and is not shown.
+func TestPasswordFollowsEveryObject(t *testing.T) {
+	dcmodify := testenv.Tool(t, "dcmodify")
+	samples := testenv.Samples(t)
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	st, err := store.Open(dir, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+
+	const studyUID = "1.2.826.0.1.3680043.10.4242.7"
+	ingest := func(sample string) string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(samples, sample))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(st.SpoolDir(), filepath.Base(sample))
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(dcmodify, "-nb", "-m", "(0020,000D)="+studyUID, p).CombinedOutput(); err != nil {
+			t.Fatalf("dcmodify: %v\n%s", err, out)
+		}
+		res, err := st.Ingest(p, store.Source{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Instance.SOPInstanceUID
+	}
+	img := ingest("us/debian-pydicom__ExplVR_BigEnd.dcm")
+	sr := ingest("sr/debian-pydicom__test-SR.dcm")
+
+	_, url, err := sh.Create(context.Background(), share.CreateRequest{StudyUID: studyUID, Emails: []string{"pat@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := url[strings.LastIndex(url, "/")+1:]
+	b := NewStoreBackend(sh, st)
+	check := func(what string, wantPassword, wantReady, wantReportReady bool) {
+		t.Helper()
+		l, err := b.Link(context.Background(), token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.NeedsPassword != wantPassword {
+			t.Errorf("%s: NeedsPassword %v, want %v", what, l.NeedsPassword, wantPassword)
+		}
+		if wantPassword && len(l.Contacts) != 1 {
+			t.Errorf("%s: one-time code contacts %v", what, l.Contacts)
+		}
+		items, err := b.Items(context.Background(), l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != 2 || items[0].Kind != "image" || items[0].Ready != wantReady ||
+			items[1].Kind != "report" || items[1].Ready != wantReportReady {
+			t.Errorf("%s: items %+v (want the image, ready %v, and the report, ready %v)", what, items, wantReady, wantReportReady)
+		}
+	}
+
+	// Nothing processed yet: no verdict, no gate, nothing shown.
+	check("pending", false, false, false)
+
+	// A render without a verdict (should not happen) is still not shown.
+	if err := st.SetRender(img, store.Render{Frames: 1, Width: 80, Height: 60, Thumbnail: "thumb.jpg", FramePattern: "f%04d.jpg"}); err != nil {
+		t.Fatal(err)
+	}
+	check("rendered, no verdict", false, false, false)
+
+	if err := st.SetDeid(img, store.Deid{Path: store.DeidName, Clean: true}); err != nil {
+		t.Fatal(err)
+	}
+	check("image clean, report pending", false, true, false)
+
+	if err := st.SetDeid(sr, store.Deid{Path: store.DeidName, Clean: false, Reasons: []string{"SR content"}}); err != nil {
+		t.Fatal(err)
+	}
+	check("report residual", true, true, true)
+
+	// The report reads from the object as received (it is residual, so only
+	// shown behind the password), whether or not its copy exists.
+	l, _ := b.Link(context.Background(), token)
+	rep, err := b.Report(context.Background(), l.ID, 2)
+	if err != nil || rep.Title != "Diagnosis" || len(rep.Sections) == 0 {
+		t.Fatalf("report (no copy on disk yet): %v %+v", err, rep)
+	}
+	orig, err := os.ReadFile(filepath.Join(samples, "sr", "debian-pydicom__test-SR.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deid := st.DerivedPath(sr, store.DeidName)
+	if err := os.MkdirAll(filepath.Dir(deid), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deid, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = b.Report(context.Background(), l.ID, 2); err != nil || rep.Title != "Diagnosis" {
+		t.Fatalf("report with a copy on disk: %v", err)
+	}
+	if _, err := b.Report(context.Background(), l.ID, 1); err == nil {
+		t.Error("the image read as a report")
+	}
+
+	// A link to the image alone does not carry the report: no gate.
+	_, url2, err := sh.Create(context.Background(), share.CreateRequest{StudyUID: studyUID, Instances: []string{img}, Emails: []string{"pat@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := b.Link(context.Background(), url2[strings.LastIndex(url2, "/")+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.NeedsPassword {
+		t.Error("a link to the clean image alone asks for the password")
+	}
+}

@@ -1,0 +1,381 @@
+// Package web serves the patient's landing pages: the gates (clinic link
+// code, patient password with a one-time code), the page with the study's
+// thumbnails and a full-screen viewer, per-object downloads and a ZIP with
+// the images, the de-identified DICOM files and a DICOMDIR.
+//
+// The package knows nothing of storage: everything it needs comes through
+// the small Backend interface, which the caller adapts onto share and
+// store. Every page is localized (locales/*.json), every response carries a
+// strict Content-Security-Policy, and the link token never reaches a log
+// line.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"html/template"
+
+	"sonolink/render"
+)
+
+// ErrNotFound is returned by Backend.Link for an unknown or revoked token
+// (the two must be indistinguishable from outside) and by Backend.Open for
+// a file that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrWrongCode is returned by CheckLinkCode, VerifyOTP and CheckPassword
+// when the code or password does not match. Any other error (except
+// *LockedError) is treated as an internal failure.
+var ErrWrongCode = errors.New("wrong code or password")
+
+// ExpiredError is returned by Backend.Link for a link past its expiry.
+type ExpiredError struct{ At time.Time }
+
+func (e *ExpiredError) Error() string { return "link expired at " + e.At.UTC().Format(time.RFC3339) }
+
+// LockedError is returned by CheckLinkCode, RequestOTP, VerifyOTP and
+// CheckPassword while too many failed attempts lock the link.
+type LockedError struct{ Until time.Time }
+
+func (e *LockedError) Error() string { return "locked until " + e.Until.UTC().Format(time.RFC3339) }
+
+// Backend is everything the pages need from sonolink. Implementations
+// must be safe for concurrent use.
+type Backend interface {
+	// Link resolves a token (hash and look up — the same work for unknown
+	// tokens as for known ones): ErrNotFound for unknown or revoked, an
+	// *ExpiredError, or the link.
+	Link(ctx context.Context, token string) (*Link, error)
+	// Clinic returns the branding. It is shown only after the gates.
+	Clinic(ctx context.Context) Clinic
+	// Items lists the link's shared objects in display order, residual
+	// (not de-identified) ones included and marked.
+	Items(ctx context.Context, linkID string) ([]Item, error)
+	// Open opens one file of an item: "thumb.jpg", "frame/0001.jpg"
+	// (1-based, 4 digits), "loop.gif" (cine), "report.pdf" (pdf) or
+	// "image.dcm" (the de-identified DICOM object; for a residual item, the
+	// object as received). It returns ErrNotFound for a missing file and
+	// the file's modification time.
+	Open(ctx context.Context, linkID string, item int, file string) (Content, time.Time, error)
+	// Report reads the structured report of a "report" item (from its
+	// de-identified copy when there is one); ErrNotFound for any other
+	// item.
+	Report(ctx context.Context, linkID string, item int) (*render.Report, error)
+	// CheckLinkCode checks the clinic link code in force for this link.
+	CheckLinkCode(ctx context.Context, linkID, code string) error
+	// RequestOTP sends a one-time code to Link.Contacts[contactIndex].
+	RequestOTP(ctx context.Context, linkID string, contactIndex int) error
+	// VerifyOTP checks a one-time code sent by RequestOTP.
+	VerifyOTP(ctx context.Context, linkID, code string) error
+	// SetPassword sets (or, after "forgot password", replaces) the
+	// patient's password. The pages call it only after VerifyOTP succeeded
+	// in the same browser session; the backend should itself refuse it
+	// unless a one-time code was verified recently.
+	SetPassword(ctx context.Context, linkID, password string) error
+	// CheckPassword checks the patient's password.
+	CheckPassword(ctx context.Context, linkID, password string) error
+	// RecordView records one landing-page view (audit log, shares view).
+	RecordView(ctx context.Context, linkID, remoteAddr, userAgent string)
+}
+
+// Content is an opened file: *os.File satisfies it.
+type Content interface {
+	io.ReadSeeker
+	io.ReaderAt
+	io.Closer
+}
+
+// Clinic is the clinic's branding.
+type Clinic struct {
+	Name     string
+	Language string // BCP 47 tag of the default language, e.g. "sv"
+	Logo     []byte // may be empty
+	LogoType string // "image/png", "image/jpeg", "image/webp", "image/gif" or "image/svg+xml"
+}
+
+// Link is a resolved, valid link.
+type Link struct {
+	ID            string // stable, non-secret identifier (used in logs and sessions)
+	ExamDate      time.Time
+	Expires       time.Time
+	NeedsLinkCode bool
+	NeedsPassword bool
+	HasPassword   bool
+	Contacts      []MaskedContact // where a one-time code can go
+}
+
+// MaskedContact is a contact shown masked, e.g. "n***@example.com".
+type MaskedContact struct {
+	Kind  string // "email" or "sms"
+	Label string // masked for display: "n***@example.com", "+46 ••• •• 67"
+}
+
+// Item is one shared object.
+type Item struct {
+	Index       int
+	Kind        string // "image", "cine", "pdf" or "report" (structured report)
+	Residual    bool   // not de-identified: shown only after the password
+	Frames      int
+	FrameTimeMS float64
+	Width       int
+	Height      int
+	Ready       bool   // renders done
+	Title       string // non-identifying, e.g. "Image 3"
+}
+
+// Config configures the handler.
+type Config struct {
+	// BasePath is the path prefix sonolink is served under ("" or e.g.
+	// "/sonolink", the path of --base-url). Routes are BasePath+"/p/{token}…"
+	// and BasePath+"/static/…".
+	BasePath string
+	// Secure marks cookies Secure and sends HSTS (serving HTTPS).
+	Secure bool
+	// Logger receives one line per request, with the token replaced by the
+	// link ID (or "…"). Nil: slog.Default().
+	Logger *slog.Logger
+	// SessionKey signs session cookies; at least 32 bytes, derived from a
+	// secret that survives restarts.
+	SessionKey []byte
+	// SessionTTL bounds a session (gates passed); default 12 h.
+	SessionTTL time.Duration
+	// Now is the clock for expiry and sessions; nil: time.Now.
+	Now func() time.Time
+	// LookupFloor is the least time a request without a valid session
+	// takes from arrival to its answer, so that unknown, revoked, expired
+	// and valid tokens answer alike. 0: 25 ms; negative: none.
+	LookupFloor time.Duration
+	// FailedLookupRate and FailedLookupBurst limit failed token lookups
+	// and wrong link codes per client address; defaults 1 per 6 s, burst 10.
+	FailedLookupRate  rate.Limit
+	FailedLookupBurst int
+	// ClientAddr returns the client address used for rate limiting and the
+	// view record; nil: the host of RemoteAddr (IPv6 grouped by /64).
+	ClientAddr func(*http.Request) string
+}
+
+// New returns the handler for the landing pages under cfg.BasePath.
+func New(cfg Config, b Backend) (http.Handler, error) {
+	if len(cfg.SessionKey) < 32 {
+		return nil, errors.New("web: SessionKey must be at least 32 bytes")
+	}
+	if b == nil {
+		return nil, errors.New("web: nil Backend")
+	}
+	cfg.BasePath = strings.TrimRight(cfg.BasePath, "/")
+	if cfg.BasePath != "" && !strings.HasPrefix(cfg.BasePath, "/") {
+		return nil, fmt.Errorf("web: BasePath %q must start with /", cfg.BasePath)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LookupFloor == 0 {
+		cfg.LookupFloor = 25 * time.Millisecond
+	}
+	if cfg.FailedLookupRate == 0 {
+		cfg.FailedLookupRate = rate.Every(6 * time.Second)
+	}
+	if cfg.FailedLookupBurst <= 0 {
+		cfg.FailedLookupBurst = 10
+	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = remoteHost
+	}
+	loc, err := loadLocales()
+	if err != nil {
+		return nil, err
+	}
+	tm, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		cfg:    cfg,
+		b:      b,
+		loc:    loc,
+		tmpl:   tm,
+		assets: theAssets,
+		lim:    newLimiter(cfg.FailedLookupRate, cfg.FailedLookupBurst),
+	}
+	s.routes()
+	return s, nil
+}
+
+type server struct {
+	cfg    Config
+	b      Backend
+	loc    *locales
+	tmpl   map[string]*template.Template
+	assets *assets
+	lim    *limiter
+	mux    *http.ServeMux
+}
+
+func (s *server) routes() {
+	m := http.NewServeMux()
+	p := s.cfg.BasePath
+	m.HandleFunc("GET "+p+"/static/{file}", s.static)
+	m.HandleFunc("GET "+p+"/p/{token}", s.withLink(s.landing))
+	m.HandleFunc("POST "+p+"/p/{token}/code", s.withLink(s.postCode))
+	m.HandleFunc("POST "+p+"/p/{token}/otp", s.withLink(s.postOTPRequest))
+	m.HandleFunc("POST "+p+"/p/{token}/otp/verify", s.withLink(s.postOTPVerify))
+	m.HandleFunc("POST "+p+"/p/{token}/otp/restart", s.withLink(s.postOTPRestart))
+	m.HandleFunc("POST "+p+"/p/{token}/login", s.withLink(s.postLogin))
+	m.HandleFunc("POST "+p+"/p/{token}/forgot", s.withLink(s.postForgot))
+	m.HandleFunc("POST "+p+"/p/{token}/password", s.withLink(s.postPassword))
+	m.HandleFunc("GET "+p+"/p/{token}/logo", s.withLink(s.logo))
+	m.HandleFunc("GET "+p+"/p/{token}/all.zip", s.withLink(s.zipAll))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/thumb.jpg", s.withLink(s.file))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/loop.gif", s.withLink(s.file))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report.pdf", s.withLink(s.file))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report", s.withLink(s.reportPage))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report.txt", s.withLink(s.reportText))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/frame/{f}", s.withLink(s.file))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/download", s.withLink(s.download))
+	m.HandleFunc("/", s.notFound)
+	s.mux = m
+}
+
+// ServeHTTP adds the security headers and the request log around every
+// route.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &reqInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+	h.Set("Cache-Control", "no-store")
+	if s.cfg.Secure {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	rw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		s.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "web request",
+			slog.String("method", r.Method),
+			slog.String("path", s.redact(r.URL.Path, info.linkID)),
+			slog.Int("status", rw.status),
+			slog.Int64("bytes", rw.n),
+			slog.Duration("took", time.Since(start)))
+	}()
+	s.mux.ServeHTTP(rw, r)
+}
+
+// redact replaces the token segment of /p/{token}/… with the link ID (or
+// "…" when the token did not resolve).
+func (s *server) redact(path, linkID string) string {
+	prefix := s.cfg.BasePath + "/p/"
+	if !strings.HasPrefix(path, prefix) {
+		return path
+	}
+	rest := path[len(prefix):]
+	tail := ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		tail = rest[i:]
+	}
+	if linkID == "" {
+		linkID = "…"
+	}
+	return prefix + linkID + tail
+}
+
+type reqInfoKey struct{}
+
+type reqInfo struct {
+	linkID string
+
+	mu   sync.Mutex
+	memo map[string]memoEntry
+}
+
+type memoEntry struct {
+	v   any
+	err error
+}
+
+// Memo returns what load returns, computed at most once per key for the
+// request ctx belongs to: a Backend uses it to share work between the calls
+// one request makes (Link, then Items or Open) instead of reading the same
+// records twice. Outside a request served by this package it just calls
+// load. Nothing outlives the request.
+func Memo[T any](ctx context.Context, key string, load func() (T, error)) (T, error) {
+	info, ok := ctx.Value(reqInfoKey{}).(*reqInfo)
+	if !ok {
+		return load()
+	}
+	info.mu.Lock()
+	e, ok := info.memo[key]
+	info.mu.Unlock()
+	if !ok {
+		// Loaded without the lock held, so load may itself use Memo.
+		v, err := load()
+		e = memoEntry{v: v, err: err}
+		info.mu.Lock()
+		if info.memo == nil {
+			info.memo = map[string]memoEntry{}
+		}
+		info.memo[key] = e
+		info.mu.Unlock()
+	}
+	v, _ := e.v.(T)
+	return v, e.err
+}
+
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	wrote  bool
+}
+
+func (w *logWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return ip.String()
+}
