@@ -11,6 +11,7 @@ import (
 
 	"sonolink/contact"
 	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/uid"
 	"sonolink/share"
 	"sonolink/store"
 )
@@ -148,7 +149,7 @@ func objectKind(sopClass string, frames int) string {
 	switch {
 	case strings.HasPrefix(sopClass, "1.2.840.10008.5.1.4.1.1.88."):
 		return "SR"
-	case sopClass == "1.2.840.10008.5.1.4.1.1.104.1":
+	case sopClass == uid.EncapsulatedPDF:
 		return "PDF"
 	case frames > 1:
 		return "cine"

@@ -15,14 +15,8 @@ import (
 
 	"sonolink/dicom/dicomfile"
 	"sonolink/dicom/pixels"
+	"sonolink/dicom/uid"
 )
-
-// ImplementationClassUID identifies sonolink as the writer of de-identified
-// files (File Meta Information (0002,0012)).
-const ImplementationClassUID = "2.25.185983256019862286979431261227386188701"
-
-// ImplementationVersionName is written as (0002,0013).
-const ImplementationVersionName = "SONOLINK_1"
 
 // ErrDICOMDIR refuses Media Storage Directory objects: a DICOMDIR lists
 // other files (and their patients) and is never forwarded.
@@ -66,10 +60,10 @@ var (
 )
 
 const (
-	tsImplicitLE = "1.2.840.10008.1.2"
-	tsExplicitLE = "1.2.840.10008.1.2.1"
-	tsDeflated   = "1.2.840.10008.1.2.1.99"
-	tsExplicitBE = "1.2.840.10008.1.2.2"
+	tsImplicitLE = uid.ImplicitVRLittleEndian
+	tsExplicitLE = uid.ExplicitVRLittleEndian
+	tsDeflated   = uid.DeflatedExplicitVRLE
+	tsExplicitBE = uid.ExplicitVRBigEndian
 )
 
 // File de-identifies the DICOM file at inPath (read through
@@ -110,7 +104,7 @@ func (a *Anonymizer) Dataset(ds *dicom.Dataset, w io.Writer) (*Result, error) {
 	case iodSR:
 		j.residual("SR content")
 	case iodPDF:
-		if sopClass == "1.2.840.10008.5.1.4.1.1.104.1" {
+		if sopClass == uid.EncapsulatedPDF {
 			j.residual("Encapsulated PDF")
 		} else {
 			j.residual("encapsulated document")
@@ -156,8 +150,8 @@ func (a *Anonymizer) Dataset(ds *dicom.Dataset, w io.Writer) (*Result, error) {
 		mustElem(tag.MediaStorageSOPClassUID, "UI", []string{sopClass}),
 		mustElem(tag.MediaStorageSOPInstanceUID, "UI", []string{newSOP}),
 		mustElem(tag.TransferSyntaxUID, "UI", []string{outTS}),
-		mustElem(tag.ImplementationClassUID, "UI", []string{ImplementationClassUID}),
-		mustElem(tag.ImplementationVersionName, "SH", []string{ImplementationVersionName}),
+		mustElem(tag.ImplementationClassUID, "UI", []string{uid.ImplementationClassUID}),
+		mustElem(tag.ImplementationVersionName, "SH", []string{uid.ImplementationVersionName}),
 	}
 	out, pixStart, pixEnd, err := encode(meta, elems, outTS)
 	if err != nil {
@@ -624,7 +618,7 @@ var ourTexts = []string{
 	"Clean Pixel Data: outside US regions", "Retain Full Dates", "Retain Modified Dates (per-patient shift)",
 	"Retain Patient Characteristics", "Retain Safe Private", "UNMODIFIED", "MODIFIED", "REMOVED", "YES", "DCM",
 	codeBasic[1], codeCleanPixel[1], codeFullDates[1], codeModifiedDates[1], codePatientChars[1], codeRetainSafePriv[1],
-	ImplementationVersionName, "urn:none", string(dummyPDF),
+	uid.ImplementationVersionName, "urn:none", string(dummyPDF),
 }
 
 // padFragments pads odd-length encapsulated fragments with a zero byte (a

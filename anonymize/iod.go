@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/dicom/uid"
 )
 
 // iodKind groups the IODs sonolink handles by what their modules require of
@@ -19,7 +21,7 @@ const (
 )
 
 // MediaStorageDirectory is the SOP Class of a DICOMDIR, never forwarded.
-const mediaStorageDirectory = "1.2.840.10008.1.3.10"
+const mediaStorageDirectory = uid.MediaStorageDirectory
 
 func kindOf(sopClass string) iodKind {
 	switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/uid"
 	"sonolink/internal/testenv"
 )
 
@@ -116,7 +117,7 @@ func TestSamples(t *testing.T) {
 			if got := dicomfile.String(ds, tag.SOPInstanceUID); got != res.SOPInstanceUID {
 				t.Errorf("SOP Instance UID %q, want %q", got, res.SOPInstanceUID)
 			}
-			if got := dicomfile.String(ds, tag.ImplementationClassUID); got != ImplementationClassUID {
+			if got := dicomfile.String(ds, tag.ImplementationClassUID); got != uid.ImplementationClassUID {
 				t.Errorf("Implementation Class UID %q", got)
 			}
 			for _, tg := range []tag.Tag{tag.SourceApplicationEntityTitle, {Group: 0x0002, Element: 0x0017}, {Group: 0x0002, Element: 0x0018}} {

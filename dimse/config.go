@@ -8,22 +8,16 @@ import (
 	"net"
 	"strings"
 	"time"
-)
 
-// Implementation identification sent in A-ASSOCIATE PDUs and written to the
-// File Meta Information of every spooled object. The class UID was generated
-// once (a UUID under the 2.25 root) and must never change.
-const (
-	ImplementationClassUID    = "2.25.315834297790843475418729351684995734721"
-	ImplementationVersionName = "SONOLINK_1"
+	"sonolink/dicom/uid"
 )
 
 // Well-known UIDs.
 const (
-	uidApplicationContext = "1.2.840.10008.3.1.1.1"
-	uidVerification       = "1.2.840.10008.1.1"
-	uidImplicitVRLE       = "1.2.840.10008.1.2"
-	uidExplicitVRLE       = "1.2.840.10008.1.2.1"
+	uidApplicationContext = uid.ApplicationContextDICOM
+	uidVerification       = uid.Verification
+	uidImplicitVRLE       = uid.ImplicitVRLittleEndian
+	uidExplicitVRLE       = uid.ExplicitVRLittleEndian
 )
 
 // Config is the SCP's configuration. Zero values take the documented

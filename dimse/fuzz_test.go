@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+
+	"sonolink/dicom/uid"
 )
 
 // Seeds beyond testdata/fuzz: PDUs this package produces itself.
@@ -15,7 +17,7 @@ func pduSeeds() [][]byte {
 	rq.User.Roles = []roleSel{{SOPClass: usImage, SCU: true}}
 	ac := &associate{Type: pduAssociateAC, CalledAET: "A", CallingAET: "B", AppContext: uidApplicationContext,
 		Contexts: []presCtx{{ID: 1, Result: 0, Transfer: []string{uidImplicitVRLE}}, {ID: 3, Result: 3}},
-		User:     userInfo{MaxLength: 16384, ImplClassUID: ImplementationClassUID, ImplVersion: ImplementationVersionName}}
+		User:     userInfo{MaxLength: 16384, ImplClassUID: uid.ImplementationClassUID, ImplVersion: uid.ImplementationVersionName}}
 	cmd := encodeCommand(&command{Field: cmdCStoreRQ, MessageID: 7, DataSetType: dataSetPresent, AffectedSOPClassUID: usImage, AffectedSOPInstanceUID: "1.2.3.4.5"})
 	return [][]byte{
 		encodeAssociate(rq),

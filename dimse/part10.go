@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"sonolink/dicom/uid"
 )
 
 // part10Header returns preamble, prefix and File Meta Information for an
@@ -35,8 +37,8 @@ func part10Header(sopClass, sopInstance, ts, sourceAET string) []byte {
 	el(0x0002, "UI", []byte(sopClass), 0)
 	el(0x0003, "UI", []byte(sopInstance), 0)
 	el(0x0010, "UI", []byte(ts), 0)
-	el(0x0012, "UI", []byte(ImplementationClassUID), 0)
-	el(0x0013, "SH", []byte(ImplementationVersionName), ' ')
+	el(0x0012, "UI", []byte(uid.ImplementationClassUID), 0)
+	el(0x0013, "SH", []byte(uid.ImplementationVersionName), ' ')
 	if sourceAET != "" {
 		el(0x0016, "AE", []byte(sourceAET), ' ')
 	}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"sonolink/dicom/uid"
 )
 
 // scuStepTimeout bounds each network step of the SCU when ctx has no deadline.
@@ -137,8 +139,8 @@ func associateSCU(ctx context.Context, addr, callingAET, calledAET string, pcs [
 		Contexts:   pcs,
 		User: userInfo{
 			MaxLength:    DefaultMaxPDULength,
-			ImplClassUID: ImplementationClassUID,
-			ImplVersion:  ImplementationVersionName,
+			ImplClassUID: uid.ImplementationClassUID,
+			ImplVersion:  uid.ImplementationVersionName,
 		},
 	}
 	if err := c.ul.write(encodeAssociate(rq)); err != nil {

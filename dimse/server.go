@@ -11,6 +11,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"sonolink/dicom/uid"
 )
 
 // Server is a C-ECHO and C-STORE SCP. Create it with NewServer, run it with
@@ -423,8 +425,8 @@ func (s *Server) negotiateContexts(rq *associate) (*associate, map[byte]accepted
 		AppContext: uidApplicationContext,
 		User: userInfo{
 			MaxLength:    s.cfg.MaxPDULength,
-			ImplClassUID: ImplementationClassUID,
-			ImplVersion:  ImplementationVersionName,
+			ImplClassUID: uid.ImplementationClassUID,
+			ImplVersion:  uid.ImplementationVersionName,
 		},
 	}
 	accepted := map[byte]acceptedCtx{}

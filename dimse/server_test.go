@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"sonolink/dicom/uid"
 	"sonolink/internal/testenv"
 )
 
@@ -48,7 +49,7 @@ func TestStoreFileOwnServerKeepsBytes(t *testing.T) {
 		if !bytes.Equal(got[gm.DataSetOffset:], want[m.DataSetOffset:]) {
 			t.Errorf("%s: data set bytes differ from the sample", name)
 		}
-		if !bytes.Contains(got[:gm.DataSetOffset], []byte(ImplementationClassUID)) || !bytes.Contains(got[:gm.DataSetOffset], []byte("MODALITY")) {
+		if !bytes.Contains(got[:gm.DataSetOffset], []byte(uid.ImplementationClassUID)) || !bytes.Contains(got[:gm.DataSetOffset], []byte("MODALITY")) {
 			t.Errorf("%s: meta lacks implementation class UID or source AE", name)
 		}
 		// Group length matches the meta elements that follow it.
@@ -172,7 +173,7 @@ func TestPresentationContextNegotiation(t *testing.T) {
 			t.Errorf("context %d: result %d ts %v, want %d %s", pc.ID, pc.Result, pc.Transfer, w.res, w.ts)
 		}
 	}
-	if ac.User.MaxLength != DefaultMaxPDULength || ac.User.ImplClassUID != ImplementationClassUID || ac.User.ImplVersion != ImplementationVersionName {
+	if ac.User.MaxLength != DefaultMaxPDULength || ac.User.ImplClassUID != uid.ImplementationClassUID || ac.User.ImplVersion != uid.ImplementationVersionName {
 		t.Errorf("user info %+v", ac.User)
 	}
 }

@@ -16,12 +16,13 @@ import (
 
 	"sonolink/dicom/dicomdir"
 	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/uid"
 	"sonolink/render"
 	"sonolink/share"
 	"sonolink/store"
 )
 
-const sopClassEncapsulatedPDF = "1.2.840.10008.5.1.4.1.1.104.1"
+const sopClassEncapsulatedPDF = uid.EncapsulatedPDF
 
 // StoreBackend implements Backend over the real share service and store:
 // links and gates from share, objects, verdicts and renders from store.

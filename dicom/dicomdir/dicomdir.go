@@ -26,19 +26,13 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/uid"
 )
 
-// ImplementationClassUID identifies sonolink's DICOMDIR writer in the File
-// Meta Information (a 2.25 UUID-derived root, fixed).
-const ImplementationClassUID = "2.25.221306226745209813519716431232918845211"
-
-// ImplementationVersionName is written beside ImplementationClassUID.
-const ImplementationVersionName = "SONOLINK_1"
-
 const (
-	mediaStorageDirectory = "1.2.840.10008.1.3.10"
-	explicitVRLittle      = "1.2.840.10008.1.2.1"
-	encapsulatedPDF       = "1.2.840.10008.5.1.4.1.1.104.1"
+	mediaStorageDirectory = uid.MediaStorageDirectory
+	explicitVRLittle      = uid.ExplicitVRLittleEndian
+	encapsulatedPDF       = uid.EncapsulatedPDF
 )
 
 // File is what a directory record needs from one referenced object.
@@ -436,15 +430,15 @@ func or(s, def string) string {
 }
 
 func metaGroup() []byte {
-	uid := newUID()
+	instanceUID := newUID()
 	var body bytes.Buffer
 	putHeader(&body, 0x0002, 0x0001, "OB", 2)
 	body.Write([]byte{0, 1})
 	putStr(&body, 0x0002, 0x0002, "UI", mediaStorageDirectory)
-	putStr(&body, 0x0002, 0x0003, "UI", uid)
+	putStr(&body, 0x0002, 0x0003, "UI", instanceUID)
 	putStr(&body, 0x0002, 0x0010, "UI", explicitVRLittle)
-	putStr(&body, 0x0002, 0x0012, "UI", ImplementationClassUID)
-	putStr(&body, 0x0002, 0x0013, "SH", ImplementationVersionName)
+	putStr(&body, 0x0002, 0x0012, "UI", uid.ImplementationClassUID)
+	putStr(&body, 0x0002, 0x0013, "SH", uid.ImplementationVersionName)
 	var b bytes.Buffer
 	putUL(&b, 0x0002, 0x0000, uint32(body.Len()))
 	b.Write(body.Bytes())

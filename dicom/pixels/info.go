@@ -10,6 +10,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/uid"
 )
 
 // MaxFramePixels bounds Rows × Columns of one frame. Larger images are
@@ -19,15 +20,15 @@ const MaxFramePixels = 64 << 20
 
 // Transfer syntax UIDs this package distinguishes.
 const (
-	tsImplicitLE  = "1.2.840.10008.1.2"
-	tsExplicitLE  = "1.2.840.10008.1.2.1"
-	tsDeflatedLE  = "1.2.840.10008.1.2.1.99"
-	tsExplicitBE  = "1.2.840.10008.1.2.2"
-	tsRLE         = "1.2.840.10008.1.2.5"
-	tsJPEGBase    = "1.2.840.10008.1.2.4.50"
-	tsJPEGExt     = "1.2.840.10008.1.2.4.51"
-	tsJPEGLossNH  = "1.2.840.10008.1.2.4.57"
-	tsJPEGLossSV1 = "1.2.840.10008.1.2.4.70"
+	tsImplicitLE  = uid.ImplicitVRLittleEndian
+	tsExplicitLE  = uid.ExplicitVRLittleEndian
+	tsDeflatedLE  = uid.DeflatedExplicitVRLE
+	tsExplicitBE  = uid.ExplicitVRBigEndian
+	tsRLE         = uid.RLELossless
+	tsJPEGBase    = uid.JPEGBaseline
+	tsJPEGExt     = uid.JPEGExtended
+	tsJPEGLossNH  = uid.JPEGLosslessNH
+	tsJPEGLossSV1 = uid.JPEGLosslessSV1
 )
 
 // Encoding says how the pixel data is stored.
