@@ -3,7 +3,9 @@ package layout
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +130,48 @@ func TestEveryFolderHasARow(t *testing.T) {
 			if _, ok := allowed[top]; !ok {
 				t.Errorf("%s: top-level folder %q has no row in allowed", p.ImportPath, top)
 			}
+		}
+	}
+}
+
+// TestReadmeTableMatchesTree keeps README.md's development table honest:
+// every folder it names exists, and every top-level folder is named.
+func TestReadmeTableMatchesTree(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "| folder | what lives there |")
+	if !ok {
+		t.Fatal("README.md has no development table (| folder | what lives there |)")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	named := map[string]bool{}
+	for _, line := range strings.Split(table, "\n") {
+		cell, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		for _, f := range strings.Split(cell, ",") {
+			f = strings.Trim(strings.TrimSpace(f), "`")
+			f = strings.TrimSuffix(f, "/")
+			if f == "" || strings.HasPrefix(f, "-") || strings.HasPrefix(f, "|") {
+				continue
+			}
+			if st, err := os.Stat(filepath.Join("../..", f)); err != nil || !st.IsDir() {
+				t.Errorf("README.md's development table names %s/, which is not a folder", f)
+			}
+			top, _, _ := strings.Cut(f, "/")
+			named[top] = true
+		}
+	}
+	entries, err := os.ReadDir("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || e.Name() == "bin" || e.Name() == "sonolink-data" || e.Name() == "artifacts" {
+			continue
+		}
+		if !named[e.Name()] {
+			t.Errorf("top-level folder %s/ is missing from README.md's development table", e.Name())
 		}
 	}
 }
