@@ -64,6 +64,7 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 	}
 	out := &Link{
 		ID:            l.ID,
+		StudyUID:      l.StudyUID,
 		Expires:       l.Expires,
 		NeedsLinkCode: b.Share.NeedsLinkCode(l),
 		HasPassword:   l.PasswordSet,
