@@ -222,7 +222,7 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 		}
 		tok, err := s.keys.openBytes(rec.SealedToken, rec.ID)
 		if err != nil {
-			return fmt.Errorf("link %s cannot be resent: %v; use `sonolink send` to issue a new link", rec.ID, err)
+			return fmt.Errorf("link %s cannot be resent: %w; use `sonolink send` to issue a new link", rec.ID, err)
 		}
 		st := readSettings(tx)
 		rec.Expires = now.Add(st.LinkLifetime)
@@ -313,7 +313,10 @@ func (s *Service) Resolve(token string) (*Link, error) {
 		}
 		rec, err := s.getLink(tx, string(id))
 		if err != nil {
-			return ErrNotFound
+			if errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", ErrNotFound, err) // damaged: still "not found" to the patient
 		}
 		switch rec.Status(s.now()) {
 		case StatusRevoked:
