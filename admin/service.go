@@ -531,10 +531,10 @@ func (s *Service) internal(what string, err error) error {
 		return e
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return errorf(KindInternal, "%s: %v", what, err)
+		return errorf(KindInternal, "%s: %w", what, err)
 	}
 	s.log.Error("admin operation failed", "op", what, "error_type", fmt.Sprintf("%T", err))
-	return errorf(KindInternal, "%s failed: %v", what, err)
+	return errorf(KindInternal, "%s failed: %w", what, err)
 }
 
 func newer(a, b studyRec) bool {
