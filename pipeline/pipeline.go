@@ -242,6 +242,7 @@ func (p *Pipeline) Process(sopUID string) error {
 		})
 		if err != nil {
 			// Fail closed: without a copy the object is residual.
+			p.log.Warn("de-identification failed; object kept residual", logid.Study(inst.StudyUID), logid.Object(sopUID), "err", err)
 			d.Reasons = []string{"de-identification failed: " + err.Error()}
 		} else {
 			d.Path = store.DeidName
@@ -345,6 +346,7 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 func (p *Pipeline) readContacts(path string) []string {
 	ds, err := dicomfile.ReadHeader(path)
 	if err != nil {
+		p.log.Warn("stored object unreadable; its contacts are not known", "err", err)
 		return nil
 	}
 	return p.contacts(ds)
@@ -407,6 +409,7 @@ func (p *Pipeline) watchUnshared() int {
 	st := p.cfg.Store
 	all, err := st.Studies(store.Query{})
 	if err != nil {
+		p.log.Error("listing studies; unshared studies are not watched until the next start", "err", err)
 		return 0
 	}
 	watched := 0
