@@ -94,7 +94,7 @@ func (b *realBackend) study(ctx context.Context, key string) (studyRec, error) {
 	case errors.Is(err, store.ErrNotFound):
 		return studyRec{}, errNotFound
 	case errors.Is(err, store.ErrAmbiguous):
-		return studyRec{}, &Error{Kind: KindInvalid, Message: err.Error()}
+		return studyRec{}, errorf(KindInvalid, "%w", err)
 	case err != nil:
 		return studyRec{}, err
 	}

@@ -140,7 +140,7 @@ func (b shareSide) create(ctx context.Context, st studyRec, instances []string, 
 			return Link{}, errorf(KindInvalid, "no valid e-mail address or phone number; e.g. --to \"name@example.com, +46701234567\"")
 		}
 		if strings.HasPrefix(err.Error(), "share: \"") { // contact validation
-			return Link{}, errorf(KindInvalid, "%s; nothing was sent", strings.TrimPrefix(err.Error(), "share: "))
+			return Link{}, causef(KindInvalid, err, "%s; nothing was sent", strings.TrimPrefix(err.Error(), "share: "))
 		}
 		return Link{}, err
 	}
@@ -166,13 +166,13 @@ func (b shareSide) revoke(ctx context.Context, id, reason, actor string) (Link, 
 func mapShareErr(err error) error {
 	switch {
 	case errors.Is(err, share.ErrExpired):
-		return &Error{Kind: KindExpired, Message: err.Error()}
+		return errorf(KindExpired, "%w", err)
 	case errors.Is(err, share.ErrRevoked):
-		return &Error{Kind: KindRevoked, Message: err.Error()}
+		return errorf(KindRevoked, "%w", err)
 	case errors.Is(err, share.ErrNotFound):
-		return &Error{Kind: KindNotFound, Message: err.Error() + "; see the link ids with 'sonolink study STUDY'"}
+		return errorf(KindNotFound, "%w; see the link ids with 'sonolink study STUDY'", err)
 	case errors.Is(err, share.ErrUnknownSetting), errors.Is(err, share.ErrInvalidSetting):
-		return &Error{Kind: KindInvalid, Message: strings.TrimPrefix(err.Error(), "share: ")}
+		return causef(KindInvalid, err, "%s", strings.TrimPrefix(err.Error(), "share: "))
 	}
 	return err
 }

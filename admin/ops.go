@@ -40,9 +40,11 @@ const (
 type Error struct {
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
+	cause   error  // for errors.Is in this process; not sent over the socket
 }
 
 func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.cause }
 
 // ExitCode follows the CLI convention: 1 when the answer is "no" (not
 // found, expired, revoked), 2 for bad input and errors.
@@ -54,8 +56,20 @@ func (e *Error) ExitCode() int {
 	return 2
 }
 
+// errorf formats the message like fmt.Errorf; what %w wraps stays the cause.
 func errorf(kind, format string, args ...any) error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	e := &Error{Kind: kind, Message: err.Error()}
+	switch err.(type) {
+	case interface{ Unwrap() error }, interface{ Unwrap() []error }:
+		e.cause = err
+	}
+	return e
+}
+
+// causef is errorf with a message that does not quote its cause.
+func causef(kind string, cause error, format string, args ...any) error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...), cause: cause}
 }
 
 // KindOf returns the kind of err (KindInternal when it is not an *Error).

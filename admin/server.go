@@ -238,7 +238,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		s.fail(w, r, errorf(KindInvalid, "malformed request: %v", err))
+		s.fail(w, r, errorf(KindInvalid, "malformed request: %w", err))
 		return false
 	}
 	return true
@@ -258,7 +258,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &e) {
 		// Unexpected errors may quote data; log only that one happened.
 		s.log.Error("admin request failed", "route", r.Pattern, "error_type", fmt.Sprintf("%T", err))
-		e = &Error{Kind: KindInternal, Message: err.Error()}
+		e = &Error{Kind: KindInternal, Message: err.Error(), cause: err}
 	}
 	status := statusOf(e.Kind)
 	s.log.Info("admin request", "route", r.Pattern, "status", status, "kind", e.Kind)
@@ -297,7 +297,7 @@ func studyQueryFromURL(v url.Values) (StudyQuery, error) {
 	}
 	if s := v.Get("limit"); s != "" {
 		if q.Limit, err = strconv.Atoi(s); err != nil {
-			return q, errorf(KindInvalid, "limit %q is not a number", s)
+			return q, causef(KindInvalid, err, "limit %q is not a number", s)
 		}
 	}
 	return q, nil
@@ -311,7 +311,7 @@ func auditQueryFromURL(v url.Values) (AuditQuery, error) {
 	}
 	if s := v.Get("limit"); s != "" {
 		if q.Limit, err = strconv.Atoi(s); err != nil {
-			return q, errorf(KindInvalid, "limit %q is not a number", s)
+			return q, causef(KindInvalid, err, "limit %q is not a number", s)
 		}
 	}
 	return q, nil
@@ -323,7 +323,7 @@ func parseTimeParam(s string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return t, errorf(KindInvalid, "time %q: %v", s, err)
+		return t, errorf(KindInvalid, "time %q: %w", s, err)
 	}
 	return t, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"sonolink/internal/logid"
 )
 
 // backend is what Service needs from the store and the share service. The
@@ -291,7 +293,7 @@ func (s *Service) afterSend(ctx context.Context, l Link, r studyRec, objs []Obje
 	if s.local {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if err := s.be.deliverPending(dctx); err != nil {
-			s.log.Warn("delivery not completed; messages stay queued", "error_type", fmt.Sprintf("%T", err))
+			s.log.Warn("delivery not completed; messages stay queued", logid.Study(r.UID), "error_type", fmt.Sprintf("%T", err))
 		}
 		cancel()
 	}
@@ -529,10 +531,10 @@ func (s *Service) internal(what string, err error) error {
 		return e
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return errorf(KindInternal, "%s: %v", what, err)
+		return errorf(KindInternal, "%s: %w", what, err)
 	}
 	s.log.Error("admin operation failed", "op", what, "error_type", fmt.Sprintf("%T", err))
-	return errorf(KindInternal, "%s failed: %v", what, err)
+	return errorf(KindInternal, "%s failed: %w", what, err)
 }
 
 func newer(a, b studyRec) bool {

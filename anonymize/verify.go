@@ -13,6 +13,8 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/htmlindex"
+
+	"sonolink/dicom/dicomfile"
 )
 
 // A needle is one identifying value of the original that must not appear
@@ -340,10 +342,11 @@ func (j *job) verify(out []byte, pixStart, pixEnd int) ([]string, error) {
 	if len(j.needles) == 0 {
 		return nil, nil
 	}
-	ds, err := dicom.Parse(bytes.NewReader(out), int64(len(out)), nil,
-		dicom.SkipProcessingPixelDataValue(), dicom.AllowMissingMetaElementGroupLength())
+	// The copy is sonolink's own output, but it is built from a received
+	// object: it is re-read through the same checks as any other file.
+	ds, _, err := dicomfile.Parse(bytes.NewReader(out), int64(len(out)), dicomfile.Limits{}, false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("re-reading the de-identified copy: %w", err)
 	}
 	found := map[string]bool{}
 	var kinds []string

@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime/debug"
 	"time"
+
+	"sonolink/internal/logid"
 )
 
 // message is the DIMSE message being received on an association.
@@ -205,7 +207,7 @@ func (a *scpAssoc) startMessage(m *message, pc acceptedCtx) (*message, bool, err
 			if m.store.err != nil {
 				m.fail, m.failWhy = StatusOutOfResources, "cannot create spool file: "+m.store.err.Error()
 				metricFailures.WithLabelValues(failSpool).Inc()
-				a.log.Error("cannot create spool file", "err", m.store.err)
+				a.log.Error("cannot create spool file", logid.Object(c.AffectedSOPInstanceUID), "err", m.store.err)
 				a.discard(m)
 			}
 		}
@@ -245,14 +247,14 @@ func (a *scpAssoc) dataFragment(m *message, b []byte) {
 	if m.size > a.s.cfg.MaxObjectSize {
 		m.fail, m.failWhy = StatusOutOfResources, fmt.Sprintf("object larger than the maximum object size %d", a.s.cfg.MaxObjectSize)
 		metricFailures.WithLabelValues(failObjectTooLarge).Inc()
-		a.log.Warn("object refused: larger than the maximum object size; draining the rest", "max_object_size", a.s.cfg.MaxObjectSize)
+		a.log.Warn("object refused: larger than the maximum object size; draining the rest", logid.Object(m.cmd.AffectedSOPInstanceUID), "max_object_size", a.s.cfg.MaxObjectSize)
 		a.discard(m)
 		return
 	}
 	if err := m.store.write(b); err != nil {
 		m.fail, m.failWhy = StatusOutOfResources, "cannot write spool file: "+err.Error()
 		metricFailures.WithLabelValues(failSpool).Inc()
-		a.log.Error("cannot write spool file; draining the rest of the object", "err", err)
+		a.log.Error("cannot write spool file; draining the rest of the object", logid.Object(m.cmd.AffectedSOPInstanceUID), "err", err)
 		a.discard(m)
 	}
 }
@@ -274,7 +276,7 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 		if m.store.err != nil {
 			st, why = StatusOutOfResources, "cannot complete spool file: "+m.store.err.Error()
 			metricFailures.WithLabelValues(failSpool).Inc()
-			a.log.Error("cannot complete spool file", "err", m.store.err)
+			a.log.Error("cannot complete spool file", logid.Object(m.cmd.AffectedSOPInstanceUID), "err", m.store.err)
 		} else {
 			obj := &Object{
 				SOPClassUID:       m.cmd.AffectedSOPClassUID,
@@ -289,7 +291,7 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 			if err := m.store.flushed(); err != nil && st.IsSuccess() {
 				// The handler should have waited for this flush; it did
 				// not, so its Success cannot stand.
-				a.log.Error("flush of the received object failed after the handler reported success", "err", err)
+				a.log.Error("flush of the received object failed after the handler reported success", logid.Object(obj.SOPInstanceUID), "err", err)
 				st = StatusOutOfResources
 			}
 			if st.IsFailure() {
@@ -308,7 +310,7 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 	if !st.IsSuccess() {
 		lvl = a.log.Warn
 	}
-	lvl("C-STORE answered", "sop_class", m.cmd.AffectedSOPClassUID, "transfer_syntax", pc.ts, "bytes", m.size,
+	lvl("C-STORE answered", logid.Object(m.cmd.AffectedSOPInstanceUID), "sop_class", m.cmd.AffectedSOPClassUID, "transfer_syntax", pc.ts, "bytes", m.size,
 		"status", st.String(), "why", why, "took", time.Since(start).Round(time.Microsecond))
 	return err
 }
@@ -346,7 +348,7 @@ func (a *scpAssoc) callHandler(obj *Object) (st Status) {
 	defer func() {
 		if r := recover(); r != nil {
 			metricFailures.WithLabelValues(failHandlerPanic).Inc()
-			a.log.Error("store handler panicked; answering processing failure", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			a.log.Error("store handler panicked; answering processing failure", logid.Object(obj.SOPInstanceUID), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			st = StatusProcessingFailure
 		}
 	}()

@@ -7,8 +7,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +22,7 @@ import (
 	"sonolink/contact"
 	"sonolink/dicom/dicomfile"
 	"sonolink/dimse"
+	"sonolink/internal/logid"
 	"sonolink/render"
 	"sonolink/share"
 	"sonolink/store"
@@ -109,7 +108,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 		Flushed: obj.Flushed})
 	if err != nil {
 		st := dimse.Status(store.StatusFor(err))
-		p.log.Error("object not stored", "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
+		p.log.Error("object not stored", logid.Object(obj.SOPInstanceUID), "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
 			"sop_class", obj.SOPClassUID, "status", fmt.Sprintf("%04X", uint16(st)), "err", err)
 		return st
 	}
@@ -150,7 +149,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					return
 				}
 				if err := p.Process(sop); err != nil {
-					p.log.Error("processing failed", "instance", shortHash(sop), "err", err)
+					p.log.Error("processing failed", logid.Object(sop), "err", err)
 				}
 				p.queue.done()
 			}
@@ -243,6 +242,7 @@ func (p *Pipeline) Process(sopUID string) error {
 		})
 		if err != nil {
 			// Fail closed: without a copy the object is residual.
+			p.log.Warn("de-identification failed; object kept residual", logid.Study(inst.StudyUID), logid.Object(sopUID), "err", err)
 			d.Reasons = []string{"de-identification failed: " + err.Error()}
 		} else {
 			d.Path = store.DeidName
@@ -285,7 +285,7 @@ func (p *Pipeline) render(inst *store.Instance) error {
 			r.Frames, r.FrameTimeMS, r.Width, r.Height = out.Frames, out.FrameTimeMS, out.Width, out.Height
 			r.Thumbnail, r.FramePattern, r.Animation = out.Thumbnail, out.FramePattern, out.Animation
 		case render.IsUnsupported(err):
-			p.log.Warn("object cannot be rendered", "instance", shortHash(inst.SOPInstanceUID), "transfer_syntax", inst.TransferSyntax, "err", err)
+			p.log.Warn("object cannot be rendered", logid.Study(inst.StudyUID), logid.Object(inst.SOPInstanceUID), "transfer_syntax", inst.TransferSyntax, "err", err)
 		default:
 			return fmt.Errorf("render: %w", err)
 		}
@@ -295,7 +295,7 @@ func (p *Pipeline) render(inst *store.Instance) error {
 
 // studyComplete applies the auto-share rule to a study that stopped arriving.
 func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
-	log := p.log.With("study", shortHash(ps.StudyUID))
+	log := p.log.With(logid.Study(ps.StudyUID))
 	set := p.cfg.Share.Settings()
 	var called []string
 	for aet := range ps.CalledAETs {
@@ -346,6 +346,7 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 func (p *Pipeline) readContacts(path string) []string {
 	ds, err := dicomfile.ReadHeader(path)
 	if err != nil {
+		p.log.Warn("stored object unreadable; its contacts are not known", "err", err)
 		return nil
 	}
 	return p.contacts(ds)
@@ -408,6 +409,7 @@ func (p *Pipeline) watchUnshared() int {
 	st := p.cfg.Store
 	all, err := st.Studies(store.Query{})
 	if err != nil {
+		p.log.Error("listing studies; unshared studies are not watched until the next start", "err", err)
 		return 0
 	}
 	watched := 0
@@ -439,10 +441,4 @@ func (p *Pipeline) watchUnshared() int {
 		watched++
 	}
 	return watched
-}
-
-// shortHash names a UID in logs without revealing it.
-func shortHash(uid string) string {
-	h := sha256.Sum256([]byte(uid))
-	return hex.EncodeToString(h[:6])
 }

@@ -88,7 +88,7 @@ func (k keys) openBytes(c []byte, ad string) ([]byte, error) {
 	}
 	p, err := k.seal.Open(nil, c[:n], c[n:], []byte(ad))
 	if err != nil {
-		return nil, errors.New("sealed value cannot be opened (was share.key replaced?)")
+		return nil, fmt.Errorf("sealed value cannot be opened (was share.key replaced?): %w", err)
 	}
 	return p, nil
 }

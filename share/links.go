@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"sonolink/contact"
+	"sonolink/internal/logid"
 )
 
 // Link origins.
@@ -178,7 +179,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 	}
 	mLinksCreated.WithLabelValues(req.Origin).Inc()
 	s.kick()
-	s.log.Info("link created", "link", rec.ID, "origin", req.Origin, "emails", len(emails), "phones", len(phones))
+	s.log.Info("link created", logid.Study(rec.StudyUID), "link", rec.ID, "origin", req.Origin, "emails", len(emails), "phones", len(phones))
 	l := rec.Link
 	return &l, s.URL(token), nil
 }
@@ -221,7 +222,7 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 		}
 		tok, err := s.keys.openBytes(rec.SealedToken, rec.ID)
 		if err != nil {
-			return fmt.Errorf("link %s cannot be resent: %v; use `sonolink send` to issue a new link", rec.ID, err)
+			return fmt.Errorf("link %s cannot be resent: %w; use `sonolink send` to issue a new link", rec.ID, err)
 		}
 		st := readSettings(tx)
 		rec.Expires = now.Add(st.LinkLifetime)
@@ -245,7 +246,7 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 	}
 	mLinksResent.Inc()
 	s.kick()
-	s.log.Info("link resent", "link", out.ID)
+	s.log.Info("link resent", logid.Study(out.StudyUID), "link", out.ID)
 	return &out, nil
 }
 
@@ -278,7 +279,7 @@ func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, 
 		return nil, err
 	}
 	mLinksRevoked.Inc()
-	s.log.Info("link revoked", "link", out.ID)
+	s.log.Info("link revoked", logid.Study(out.StudyUID), "link", out.ID)
 	return &out, nil
 }
 
@@ -312,7 +313,10 @@ func (s *Service) Resolve(token string) (*Link, error) {
 		}
 		rec, err := s.getLink(tx, string(id))
 		if err != nil {
-			return ErrNotFound
+			if errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", ErrNotFound, err) // damaged: still "not found" to the patient
 		}
 		switch rec.Status(s.now()) {
 		case StatusRevoked:

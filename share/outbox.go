@@ -14,6 +14,7 @@ import (
 
 	"sonolink/contact"
 	"sonolink/delivery"
+	"sonolink/internal/logid"
 )
 
 // Message kinds and channels.
@@ -350,20 +351,20 @@ func (s *Service) deliver(ctx context.Context, m *outboxMsg) {
 		return nil
 	})
 	if uerr != nil {
-		s.log.Error("outbox: recording delivery", "message", m.ID, "error", uerr)
+		s.log.Error("outbox: recording delivery", logid.Study(m.StudyUID), "message", m.ID, "error", uerr)
 	}
 	switch {
 	case shutdown:
 	case err == nil:
 		mMessages.WithLabelValues(m.Channel, "sent").Inc()
 		mLatency.WithLabelValues(m.Channel).Observe(time.Since(m.Created).Seconds())
-		s.log.Info("message delivered", "message", m.ID, "link", m.LinkID, "kind", m.Kind, "channel", m.Channel)
+		s.log.Info("message delivered", logid.Study(m.StudyUID), "message", m.ID, "link", m.LinkID, "kind", m.Kind, "channel", m.Channel)
 	case retryIn > 0:
 		mMessages.WithLabelValues(m.Channel, "retry").Inc()
-		s.log.Warn("delivery failed; will retry", "message", m.ID, "link", m.LinkID, "channel", m.Channel, "retry_in", retryIn.Round(time.Millisecond), "error", redact(err.Error(), m.To))
+		s.log.Warn("delivery failed; will retry", logid.Study(m.StudyUID), "message", m.ID, "link", m.LinkID, "channel", m.Channel, "retry_in", retryIn.Round(time.Millisecond), "error", redact(err.Error(), m.To))
 	default:
 		mMessages.WithLabelValues(m.Channel, "failed").Inc()
-		s.log.Error("delivery failed for good", "message", m.ID, "link", m.LinkID, "channel", m.Channel, "error", redact(err.Error(), m.To))
+		s.log.Error("delivery failed for good", logid.Study(m.StudyUID), "message", m.ID, "link", m.LinkID, "channel", m.Channel, "error", redact(err.Error(), m.To))
 	}
 	s.updateQueueGauge()
 }

@@ -220,7 +220,7 @@ func (s *Service) SetLogo(data []byte) error {
 }
 
 func invalid(key, format string, a ...any) error {
-	return fmt.Errorf("%w for %s: %s", ErrInvalidSetting, key, fmt.Sprintf(format, a...))
+	return fmt.Errorf("%w for %s: %w", ErrInvalidSetting, key, fmt.Errorf(format, a...))
 }
 
 // validateSetting returns the value to store (nil deletes, i.e. default) and
@@ -276,20 +276,20 @@ func (s *Service) validateSetting(key, v string) ([]byte, string, error) {
 		}
 		fi, err := os.Stat(v)
 		if err != nil {
-			return nil, "", invalid(key, "cannot read logo file: %v", err)
+			return nil, "", invalid(key, "cannot read logo file: %w", err)
 		}
 		if fi.Size() > maxLogoBytes {
 			return nil, "", invalid(key, "logo is %d KB; at most %d KB", fi.Size()>>10, maxLogoBytes>>10)
 		}
 		data, err := os.ReadFile(v)
 		if err != nil {
-			return nil, "", invalid(key, "cannot read logo file: %v", err)
+			return nil, "", invalid(key, "cannot read logo file: %w", err)
 		}
 		return logoValue(data)
 	case KeyAutoShare:
 		r, err := parseAutoShare(v)
 		if err != nil {
-			return nil, "", invalid(key, "%v", err)
+			return nil, "", invalid(key, "%w", err)
 		}
 		return []byte(r.String()), r.String(), nil
 	case KeyDeidOptions:
@@ -298,7 +298,7 @@ func (s *Service) validateSetting(key, v string) ([]byte, string, error) {
 			return nil, "cleared", nil
 		}
 		if _, err := anonymize.ParseOptions(l); err != nil {
-			return nil, "", invalid(key, "%v", err)
+			return nil, "", invalid(key, "%w", err)
 		}
 		return []byte(strings.Join(l, ",")), strings.Join(l, ","), nil
 	}
@@ -307,7 +307,7 @@ func (s *Service) validateSetting(key, v string) ([]byte, string, error) {
 			return nil, "restored default", nil
 		}
 		if err := checkTemplate(name, v); err != nil {
-			return nil, "", invalid(key, "%v", err)
+			return nil, "", invalid(key, "%w", err)
 		}
 		return []byte(v), "set", nil
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"sonolink/internal/logid"
 )
 
 // reqCtx is what a route under /p/{token} knows once the token resolved.
@@ -170,7 +172,7 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	items, err := s.b.Items(r.Context(), rc.link.ID)
 	if err != nil {
-		s.cfg.Logger.Error("web: items failed", "link", rc.link.ID, "err", err)
+		s.cfg.Logger.Error("web: items failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
 		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
 		return
 	}
@@ -284,7 +286,7 @@ func (s *server) failed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey s
 	case errors.Is(err, ErrWrongCode):
 		s.gate(w, rc, http.StatusUnauthorized, wrongKey)
 	default:
-		s.cfg.Logger.Error("web: gate check failed", "link", rc.link.ID, "err", err)
+		s.cfg.Logger.Error("web: gate check failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
 		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
 	}
 }
@@ -447,7 +449,7 @@ func (s *server) item(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*Item
 	if err == nil {
 		items, err := s.b.Items(r.Context(), rc.link.ID)
 		if err != nil {
-			s.cfg.Logger.Error("web: items failed", "link", rc.link.ID, "err", err)
+			s.cfg.Logger.Error("web: items failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return nil, false
 		}
@@ -509,7 +511,7 @@ func (s *server) download(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		rep, err := s.b.Report(r.Context(), rc.link.ID, it.Index)
 		if err != nil {
 			if !errors.Is(err, ErrNotFound) {
-				s.cfg.Logger.Error("web: report failed", "link", rc.link.ID, "item", it.Index, "err", err)
+				s.cfg.Logger.Error("web: report failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "item", it.Index, "err", err)
 			}
 			s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 			return
@@ -524,7 +526,7 @@ func (s *server) serveFile(w http.ResponseWriter, r *http.Request, rc *reqCtx, i
 	f, mod, err := s.b.Open(r.Context(), rc.link.ID, it.Index, file)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
-			s.cfg.Logger.Error("web: open failed", "link", rc.link.ID, "item", it.Index, "file", file, "err", err)
+			s.cfg.Logger.Error("web: open failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "item", it.Index, "file", file, "err", err)
 		}
 		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 		return

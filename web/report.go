@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"sonolink/internal/logid"
 	"sonolink/render"
 )
 
@@ -79,7 +80,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*It
 	rep, err := s.b.Report(r.Context(), rc.link.ID, it.Index)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
-			s.cfg.Logger.Error("web: report failed", "link", rc.link.ID, "item", it.Index, "err", err)
+			s.cfg.Logger.Error("web: report failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "item", it.Index, "err", err)
 		}
 		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 		return nil, nil, false
@@ -95,7 +96,7 @@ func (s *server) reportPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	}
 	items, err := s.b.Items(r.Context(), rc.link.ID)
 	if err != nil {
-		s.cfg.Logger.Error("web: items failed", "link", rc.link.ID, "err", err)
+		s.cfg.Logger.Error("web: items failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
 		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
 		return
 	}

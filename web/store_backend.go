@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 			return nil, &ExpiredError{At: exp.Expired}
 		}
 		if errors.Is(err, share.ErrNotFound) || errors.Is(err, share.ErrRevoked) {
-			return nil, ErrNotFound
+			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return nil, err
 	}
@@ -65,6 +66,7 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 	}
 	out := &Link{
 		ID:            l.ID,
+		StudyUID:      l.StudyUID,
 		Expires:       l.Expires,
 		NeedsLinkCode: b.Share.NeedsLinkCode(l),
 		HasPassword:   l.PasswordSet,
@@ -178,7 +180,7 @@ func (b *StoreBackend) Items(ctx context.Context, linkID string) ([]Item, error)
 func (b *StoreBackend) Open(ctx context.Context, linkID string, n int, file string) (Content, time.Time, error) {
 	l, err := b.Share.Link(linkID)
 	if err != nil {
-		return nil, time.Time{}, ErrNotFound
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	its, _, err := b.items(ctx, l)
 	if err != nil {
@@ -212,7 +214,7 @@ func (b *StoreBackend) Open(ctx context.Context, linkID string, n int, file stri
 	f, err := os.Open(path)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, time.Time{}, ErrNotFound
+			return nil, time.Time{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return nil, time.Time{}, err
 	}
@@ -232,7 +234,7 @@ func (b *StoreBackend) Open(ctx context.Context, linkID string, n int, file stri
 func (b *StoreBackend) Report(ctx context.Context, linkID string, n int) (*render.Report, error) {
 	l, err := b.Share.Link(linkID)
 	if err != nil {
-		return nil, ErrNotFound
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	its, _, err := b.items(ctx, l)
 	if err != nil {
@@ -244,14 +246,14 @@ func (b *StoreBackend) Report(ctx context.Context, linkID string, n int) (*rende
 	in := its[n-1].inst
 	ds, err := dicomfile.ReadHeader(b.Store.ObjectPath(&in))
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, ErrNotFound
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return nil, err
 	}
 	rep, err := render.SR(ds)
 	if render.IsUnsupported(err) {
-		return nil, ErrNotFound
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return rep, err
 }
@@ -277,7 +279,7 @@ func (b *StoreBackend) pdf(path string) (Content, time.Time, error) {
 	}
 	e, err := ds.FindElementByTag(tag.Tag{Group: 0x0042, Element: 0x0011})
 	if err != nil {
-		return nil, time.Time{}, ErrNotFound
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	data, ok := e.Value.GetValue().([]byte)
 	if !ok {

@@ -106,6 +106,7 @@ type Clinic struct {
 // Link is a resolved, valid link.
 type Link struct {
 	ID            string // stable, non-secret identifier (used in logs and sessions)
+	StudyUID      string // named in log lines only as logid.Study, never as it is
 	ExamDate      time.Time
 	Expires       time.Time
 	NeedsLinkCode bool

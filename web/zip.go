@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"sonolink/dicom/dicomdir"
+	"sonolink/internal/logid"
 )
 
 // zipAll streams the ZIP of everything this session may see: the viewable
@@ -27,7 +28,7 @@ func (s *server) zipAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	ctx := r.Context()
 	items, err := s.b.Items(ctx, rc.link.ID)
 	if err != nil {
-		s.cfg.Logger.Error("web: items failed", "link", rc.link.ID, "err", err)
+		s.cfg.Logger.Error("web: items failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
 		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
 		return
 	}
@@ -42,7 +43,7 @@ func (s *server) zipAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 
 	zw := zip.NewWriter(w)
 	abort := func(what string, err error) {
-		s.cfg.Logger.Error("web: zip aborted", "link", rc.link.ID, "step", what, "err", err)
+		s.cfg.Logger.Error("web: zip aborted", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "step", what, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	var dir []dicomdir.File
@@ -125,7 +126,7 @@ func (s *server) zipAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 func (s *server) zipReport(ctx context.Context, zw *zip.Writer, rc *reqCtx, it *Item) error {
 	rep, err := s.b.Report(ctx, rc.link.ID, it.Index)
 	if err != nil {
-		s.cfg.Logger.Warn("web: report left out of the ZIP", "link", rc.link.ID, "item", it.Index, "err", err)
+		s.cfg.Logger.Warn("web: report left out of the ZIP", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "item", it.Index, "err", err)
 		return nil
 	}
 	fw, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("reports/%02d-report.txt", it.Index), Method: zip.Deflate, Modified: s.cfg.Now()})
@@ -150,7 +151,7 @@ func (s *server) zipCopy(ctx context.Context, zw *zip.Writer, rc *reqCtx, item i
 	defer f.Close()
 	if prep != nil {
 		if err := prep(f); err != nil {
-			s.cfg.Logger.Warn("web: DICOM object left out of the ZIP", "link", rc.link.ID, "item", item, "err", err)
+			s.cfg.Logger.Warn("web: DICOM object left out of the ZIP", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "item", item, "err", err)
 			return errSkip
 		}
 	}

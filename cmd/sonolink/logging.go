@@ -13,7 +13,7 @@ import (
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+		return nil, fmt.Errorf("--log-level %q: %w; use debug, info, warn or error", level, err)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {

@@ -207,7 +207,7 @@ func parsePeers(list []string) ([]*net.IPNet, error) {
 		}
 		_, nw, err := net.ParseCIDR(s)
 		if err != nil {
-			return nil, fmt.Errorf("--allowed-peer: %q: %v", s, err)
+			return nil, fmt.Errorf("--allowed-peer: %q: %w", s, err)
 		}
 		out = append(out, nw)
 	}

@@ -64,15 +64,11 @@ type Code struct{ Value, Scheme, Meaning string }
 // ReadFile reads an object's header (no pixel data) through sonolink's
 // structural checks and returns its directory fields.
 func ReadFile(r io.ReaderAt, size int64) (File, error) {
-	if err := dicomfile.Check(r, size, dicomfile.Limits{}); err != nil {
+	ds, _, err := dicomfile.Parse(r, size, dicomfile.Limits{}, true)
+	if err != nil {
 		return File{}, err
 	}
-	ds, err := dicom.Parse(io.NewSectionReader(r, 0, size), size, nil,
-		dicom.SkipPixelData(), dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet())
-	if err != nil {
-		return File{}, fmt.Errorf("%w: %v", dicomfile.ErrInvalid, err)
-	}
-	return FromDataset(&ds), nil
+	return FromDataset(ds), nil
 }
 
 // FromDataset takes the directory fields from a parsed data set.

@@ -96,21 +96,37 @@ func parseChecked(r io.ReaderAt, l *layout, headerOnly bool) (ds *dicom.Dataset,
 		// inputs before (type assertions on hostile data): never let a file
 		// take the process down.
 		if r := recover(); r != nil {
+			if re, ok := r.(error); ok { // runtime errors name types and indexes, not values
+				ds, err = nil, fmt.Errorf("%w: the DICOM parser failed on this file: %w", ErrInvalid, re)
+				return
+			}
 			ds, err = nil, fmt.Errorf("%w: the DICOM parser failed on this file: %v", ErrInvalid, r)
 		}
 	}()
 	parsed, err := dicom.Parse(rd, n, nil, opts...)
 	if err != nil {
 		// Some library errors print the offending element, value included;
-		// callers log these errors, so keep only the description.
+		// callers log these errors, so the text keeps only the description.
+		// The cause stays in the chain for errors.Is (io.ErrUnexpectedEOF…).
 		msg := err.Error()
 		if i := strings.Index(msg, "got:"); i >= 0 {
 			msg = msg[:i] + "(element omitted)"
 		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalid, msg)
+		return nil, &parseError{msg: ErrInvalid.Error() + ": " + msg, cause: err}
 	}
 	return &parsed, nil
 }
+
+// parseError is a library parse failure whose text is scrubbed of element
+// values. Unwrap gives ErrInvalid and the library's error; the latter's own
+// text may quote a value, so it is for errors.Is and errors.As, not for logs.
+type parseError struct {
+	msg   string
+	cause error
+}
+
+func (e *parseError) Error() string   { return e.msg }
+func (e *parseError) Unwrap() []error { return []error{ErrInvalid, e.cause} }
 
 // String returns the first value of a string element, trimmed, or "".
 func String(ds *dicom.Dataset, t tag.Tag) string {

@@ -110,14 +110,14 @@ func (s *source) decode(i int) (*decoded, error) {
 func decodeJPEG(data []byte, in *Info) (image.Image, error) {
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: JPEG: %v", ErrUnsupported, err)
+		return nil, fmt.Errorf("%w: JPEG: %w", ErrUnsupported, err)
 	}
 	if cfg.Width != in.Columns || cfg.Height != in.Rows {
 		return nil, fmt.Errorf("%w: JPEG frame is %d×%d, dataset says %d×%d", ErrUnsupported, cfg.Width, cfg.Height, in.Columns, in.Rows)
 	}
 	img, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: JPEG: %v", ErrUnsupported, err)
+		return nil, fmt.Errorf("%w: JPEG: %w", ErrUnsupported, err)
 	}
 	return img, nil
 }

@@ -38,7 +38,7 @@ func decodeRLE(data []byte, in *Info) (*raster, error) {
 			return nil, fmt.Errorf("%w: RLE segment %d out of bounds", ErrUnsupported, k)
 		}
 		if err := unpackBits(data[start:end], seg); err != nil {
-			return nil, fmt.Errorf("%w: RLE segment %d: %v", ErrUnsupported, k, err)
+			return nil, fmt.Errorf("%w: RLE segment %d: %w", ErrUnsupported, k, err)
 		}
 		sample, byteIdx := k/bps, k%bps
 		shift := uint(8 * (bps - 1 - byteIdx))

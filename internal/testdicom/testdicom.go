@@ -192,3 +192,17 @@ func item(els ...el) []byte {
 
 // seq joins encoded items into a sequence value.
 func seq(items ...[]byte) []byte { return bytes.Join(items, nil) }
+
+// HugeLength returns a Part 10 file whose one data set element, a private
+// OB, declares a value of almost 4 GiB while the file holds eight bytes of
+// it. The DICOM library allocates what an element declares, so a raw parse
+// of this small file asks for gigabytes; sonolink's readers must refuse it.
+func HugeLength() []byte {
+	out := encode(usImage, "2.25.4242", nil)
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, [2]uint16{0x0009, 0x1010})
+	b.WriteString("OB\x00\x00")
+	binary.Write(&b, binary.LittleEndian, uint32(0xFFFFFFF0))
+	b.Write(make([]byte, 8))
+	return append(out, b.Bytes()...)
+}
