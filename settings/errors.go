@@ -1,0 +1,43 @@
+package settings
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrUnknown: a key the registry does not declare.
+	ErrUnknown = errors.New("unknown setting")
+	// ErrInvalid: a value the key does not accept. Returned as *InvalidError.
+	ErrInvalid = errors.New("invalid setting value")
+)
+
+// InvalidError says which key refused a value and what it allows.
+// errors.Is(err, ErrInvalid).
+type InvalidError struct {
+	Key     string
+	Problem string // what is wrong and what is allowed
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("%s for %s: %s", ErrInvalid, e.Key, e.Problem)
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(key, format string, a ...any) error {
+	return &InvalidError{Key: key, Problem: fmt.Sprintf(format, a...)}
+}
+
+// StoredError says that a value kept for a key could not be read back.
+type StoredError struct {
+	Key string
+	Err error
+}
+
+func (e *StoredError) Error() string {
+	return fmt.Sprintf("stored value of setting %s is unreadable: %v", e.Key, e.Err)
+}
+
+func (e *StoredError) Unwrap() error { return e.Err }
