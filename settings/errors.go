@@ -26,6 +26,13 @@ func (e *InvalidError) Error() string {
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
+// ambiguousError: a key that could be any of several. errors.Is(err, ErrUnknown).
+type ambiguousError string
+
+func (e ambiguousError) Error() string { return string(e) }
+
+func (e ambiguousError) Is(target error) bool { return target == ErrUnknown }
+
 func invalid(key, format string, a ...any) error {
 	return &InvalidError{Key: key, Problem: fmt.Sprintf(format, a...)}
 }

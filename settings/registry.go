@@ -271,7 +271,7 @@ func (r *Registry) Resolve(in string) (string, error) {
 		return partial[0], nil
 	}
 	if len(partial) > 1 {
-		return "", fmt.Errorf("%w: setting %q is ambiguous: %s", ErrUnknown, in, strings.Join(partial, ", "))
+		return "", ambiguousError(fmt.Sprintf("setting %q is ambiguous: %s", in, strings.Join(partial, ", ")))
 	}
 	var all []string
 	for _, k := range keys {
