@@ -283,6 +283,8 @@ func TestCLIWithoutServer(t *testing.T) {
 	if r := mustCLI(t, 0, dir, "settings", "clear", "clinic.name"); !strings.Contains(r.out, "clinic.name cleared (now Sonolink)") {
 		t.Errorf("settings clear clinic.name: %s", r)
 	}
+	// "clear" is a word for the logo, not a file name beside the CLI.
+	mustCLI(t, 0, dir, "settings", "set", "branding.logo", "clear")
 	ev := decodeJSON[[]admin.AuditEvent](t, mustCLI(t, 0, dir, "audit", "--link", id1, "--json"))
 	var kinds []string
 	for _, e := range ev {
