@@ -299,24 +299,22 @@ func (r *Registry) Parse(key, value string) (Change, error) {
 		return Change{Key: key, Audit: "cleared"}, nil
 	}
 	stored, audit, err := d.parse(r, key, value)
-	if err != nil {
-		return Change{}, err
-	}
-	c := Change{Key: key, Audit: audit}
-	if stored != "" {
-		c.Value = []byte(stored)
-	}
-	return c, nil
+	return change(key, stored, audit, err)
 }
 
 // ParseLogo checks logo bytes (PNG, JPEG, GIF or WebP, at most
 // MaxLogoBytes) and returns what to keep; empty clears the logo.
 func (r *Registry) ParseLogo(data []byte) (Change, error) {
 	stored, audit, err := logoValue(data)
+	return change(KeyLogo, stored, audit, err)
+}
+
+// change is a parser's result as a Change: stored "" removes the key.
+func change(key, stored, audit string, err error) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
-	c := Change{Key: KeyLogo, Audit: audit}
+	c := Change{Key: key, Audit: audit}
 	if stored != "" {
 		c.Value = []byte(stored)
 	}
