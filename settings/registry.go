@@ -428,14 +428,14 @@ func parseLogoFile(_ *Registry, key, v string) (string, string, error) {
 	}
 	fi, err := os.Stat(v)
 	if err != nil {
-		return "", "", invalid(key, "cannot read logo file: %v", err)
+		return "", "", invalid(key, "cannot read logo file: %w", err)
 	}
 	if fi.Size() > MaxLogoBytes {
 		return "", "", invalid(key, "logo is %d KB; at most %d KB", fi.Size()>>10, MaxLogoBytes>>10)
 	}
 	data, err := os.ReadFile(v)
 	if err != nil {
-		return "", "", invalid(key, "cannot read logo file: %v", err)
+		return "", "", invalid(key, "cannot read logo file: %w", err)
 	}
 	return logoValue(data)
 }
@@ -478,7 +478,7 @@ func decodeLogo(v *Values, _, s string) error {
 func parseAutoShareSetting(_ *Registry, key, v string) (string, string, error) {
 	rule, err := ParseAutoShare(v)
 	if err != nil {
-		return "", "", invalid(key, "%v", err)
+		return "", "", invalid(key, "%w", err)
 	}
 	return rule.String(), rule.String(), nil
 }
@@ -505,14 +505,14 @@ func parseDeidOptions(_ *Registry, key, v string) (string, string, error) {
 		return "", "cleared", nil
 	}
 	if _, err := anonymize.ParseOptions(l); err != nil {
-		return "", "", invalid(key, "%v", err)
+		return "", "", invalid(key, "%w", err)
 	}
 	return strings.Join(l, ","), strings.Join(l, ","), nil
 }
 
 func parseText(r *Registry, key, v string) (string, string, error) {
 	if err := r.cfg.CheckMessage(strings.TrimPrefix(key, KeyTextPrefix), v); err != nil {
-		return "", "", invalid(key, "%v", err)
+		return "", "", invalid(key, "%w", err)
 	}
 	return v, "set", nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"image"
 	"image/png"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,6 +176,9 @@ func TestInvalid(t *testing.T) {
 			!strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), tc.allowed) {
 			t.Errorf("%s=%q: %v (want the key and %q)", tc.key, tc.in, err, tc.allowed)
 		}
+	}
+	if _, err := r.Parse(KeyLogo, filepath.Join(dir, "missing.png")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing logo file loses its cause: %v", err)
 	}
 	if _, err := r.ParseLogo([]byte("<svg onload=alert(1)>")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("svg logo bytes: %v", err)
