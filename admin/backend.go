@@ -186,7 +186,11 @@ func (b *realBackend) dicomContacts(ctx context.Context, studyUID string) ([]Con
 	if len(values) == 0 {
 		return nil, nil
 	}
-	return contactNotes(contact.ParseAll(values, b.region())), nil
+	region, err := b.region()
+	if err != nil {
+		return nil, err
+	}
+	return contactNotes(contact.ParseAll(values, region)), nil
 }
 
 func contains(l []string, v string) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -18,10 +17,17 @@ type shareSide struct {
 	sh *share.Service
 }
 
-func (b shareSide) region() string { return b.sh.Settings().Region }
+func (b shareSide) region() (string, error) {
+	st, err := b.sh.Settings()
+	return st.Region, err
+}
 
 func (b shareSide) studiesByContact(ctx context.Context, text string) ([]string, error) {
-	r := contact.Parse(text, b.region())
+	region, err := b.region()
+	if err != nil {
+		return nil, err
+	}
+	r := contact.Parse(text, region)
 	if r.Empty() {
 		return nil, nil
 	}
@@ -29,7 +35,11 @@ func (b shareSide) studiesByContact(ctx context.Context, text string) ([]string,
 }
 
 func (b shareSide) parseContacts(ctx context.Context, raw string) ([]string, []string, []ContactNote, error) {
-	r := contact.Parse(raw, b.region())
+	region, err := b.region()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r := contact.Parse(raw, region)
 	var bad []ContactNote
 	for _, iv := range r.Invalid {
 		bad = append(bad, ContactNote{Kind: guessKind(iv.Value), Value: iv.Value, Reason: iv.Reason})
@@ -178,116 +188,35 @@ func mapShareErr(err error) error {
 }
 
 func (b shareSide) settings(ctx context.Context) ([]Setting, error) {
-	st := b.sh.Settings()
+	st, err := b.sh.Settings()
+	if err != nil {
+		return nil, err
+	}
+	reg := share.Registry()
 	var out []Setting
-	for _, k := range share.SettingKeys() {
-		out = append(out, Setting{Key: k.Key, Value: settingValue(st, k.Key), Default: k.Default, Description: k.Description})
+	for _, k := range reg.Keys() {
+		out = append(out, Setting{Key: k.Key, Value: reg.Format(st, k.Key), Default: k.Default, Description: k.Description})
 	}
 	return out, nil
 }
 
-// settingValue shows a setting's current value; secrets (the link code)
-// only as "set".
-func settingValue(st share.Settings, key string) string {
-	switch key {
-	case share.KeyClinicName:
-		return st.ClinicName
-	case share.KeyLanguage:
-		return st.Language
-	case share.KeyRegion:
-		return st.Region
-	case share.KeyLinkLifetime:
-		return fmtDuration(st.LinkLifetime)
-	case share.KeyLinkCode:
-		if st.LinkCodeSet {
-			return "set"
-		}
-		return ""
-	case share.KeyLogo:
-		if len(st.Logo) > 0 {
-			return fmt.Sprintf("set (%s, %d KB)", st.LogoType, (len(st.Logo)+1023)/1024)
-		}
-		return ""
-	case share.KeyAutoShare:
-		return st.AutoShare.String()
-	case share.KeyStableTime:
-		return fmtDuration(st.StableTime)
-	case share.KeyDeidOptions:
-		return strings.Join(st.DeidOptions, ",")
-	}
-	if n, ok := strings.CutPrefix(key, share.KeyTextPrefix); ok {
-		return st.Texts[n]
-	}
-	return ""
-}
-
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d == 0:
-		return ""
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return d.String()
-}
-
-// resolveSettingKey accepts a key as share spells it (link.code) or as a
-// person may type it: link-code, link_code, code, stable-time.
-func resolveSettingKey(in string) (string, error) {
-	keys := share.SettingKeys()
-	canon := func(s string) string {
-		return strings.Map(func(r rune) rune {
-			if unicode.IsLetter(r) || unicode.IsDigit(r) {
-				return unicode.ToLower(r)
-			}
-			return -1
-		}, s)
-	}
-	want := canon(in)
-	var exact, suffix []string
-	for _, k := range keys {
-		switch c := canon(k.Key); {
-		case strings.EqualFold(k.Key, strings.TrimSpace(in)) || c == want:
-			exact = append(exact, k.Key)
-		case want != "" && (strings.HasSuffix(c, want) || strings.HasPrefix(c, want)):
-			suffix = append(suffix, k.Key)
-		}
-	}
-	if len(exact) == 1 {
-		return exact[0], nil
-	}
-	if len(exact) == 0 && len(suffix) == 1 {
-		return suffix[0], nil
-	}
-	var all []string
-	for _, k := range keys {
-		all = append(all, k.Key)
-	}
-	sort.Strings(all)
-	if len(suffix) > 1 {
-		return "", errorf(KindInvalid, "setting %q is ambiguous: %s", in, strings.Join(suffix, ", "))
-	}
-	return "", errorf(KindInvalid, "unknown setting %q; settings are: %s", in, strings.Join(all, ", "))
-}
-
+// setSetting takes a key as a person may type it (link-code, code,
+// stable-time; see settings.Registry.Resolve); an empty value clears it.
 func (b shareSide) setSetting(ctx context.Context, key, value, actor string) (Setting, error) {
-	k, err := resolveSettingKey(key)
+	reg := share.Registry()
+	k, err := reg.Resolve(key)
 	if err != nil {
-		return Setting{}, err
+		return Setting{}, errorf(KindInvalid, "%s", err)
 	}
 	if err := b.sh.UpdateSetting(k, value); err != nil {
 		return Setting{}, mapShareErr(err)
 	}
-	for _, d := range share.SettingKeys() {
-		if d.Key == k {
-			return Setting{Key: k, Value: settingValue(b.sh.Settings(), k), Default: d.Default, Description: d.Description}, nil
-		}
+	st, err := b.sh.Settings()
+	if err != nil {
+		return Setting{}, err
 	}
-	return Setting{Key: k}, nil
+	d, _ := reg.Lookup(k)
+	return Setting{Key: k, Value: reg.Format(st, k), Default: d.Default, Description: d.Description}, nil
 }
 
 func (b shareSide) audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error) {

@@ -17,6 +17,7 @@ import (
 
 	"sonolink/admin"
 	"sonolink/internal/testenv"
+	"sonolink/settings"
 	"sonolink/share"
 	"sonolink/store"
 )
@@ -278,6 +279,12 @@ func TestCLIWithoutServer(t *testing.T) {
 	}
 	mustCLI(t, 2, dir, "settings", "set", "no-such-key", "x")
 	mustCLI(t, 2, dir, "settings", "set", "link.lifetime", "forever")
+	// Every key can be cleared back to its default, the clinic name too.
+	if r := mustCLI(t, 0, dir, "settings", "clear", "clinic.name"); !strings.Contains(r.out, "clinic.name cleared (now Sonolink)") {
+		t.Errorf("settings clear clinic.name: %s", r)
+	}
+	// "clear" is a word for the logo, not a file name beside the CLI.
+	mustCLI(t, 0, dir, "settings", "set", "branding.logo", "clear")
 	ev := decodeJSON[[]admin.AuditEvent](t, mustCLI(t, 0, dir, "audit", "--link", id1, "--json"))
 	var kinds []string
 	for _, e := range ev {
@@ -337,14 +344,22 @@ func TestCLIWithServer(t *testing.T) {
 
 	// Settings change without restart: the running service sees the value.
 	mustCLI(t, 0, dir, "settings", "set", "clinic.name", "Clínica Sur")
-	if got := sh.Settings().ClinicName; got != "Clínica Sur" {
+	current := func() settings.Values {
+		t.Helper()
+		v, err := sh.Settings()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := current().ClinicName; got != "Clínica Sur" {
 		t.Errorf("running service sees clinic name %q", got)
 	}
 	mustCLI(t, 0, dir, "settings", "set", "link.code", "4711")
-	if !sh.Settings().LinkCodeSet {
+	if !current().LinkCodeSet {
 		t.Error("link code not in force")
 	}
-	if r := mustCLI(t, 0, dir, "settings", "clear", "link-code"); sh.Settings().LinkCodeSet {
+	if r := mustCLI(t, 0, dir, "settings", "clear", "link-code"); current().LinkCodeSet {
 		t.Errorf("link code not cleared: %s", r)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"sonolink/internal/testenv"
+	"sonolink/settings"
 	"sonolink/share"
 	"sonolink/store"
 )
@@ -93,7 +94,7 @@ func TestAutoShareDecidedOnce(t *testing.T) {
 		return len(l)
 	}
 
-	if err := sh.UpdateSetting(share.KeyAutoShare, "aet:PATIENT"); err != nil {
+	if err := sh.UpdateSetting(settings.KeyAutoShare, "aet:PATIENT"); err != nil {
 		t.Fatal(err)
 	}
 	ingest("a.dcm")
@@ -109,7 +110,7 @@ func TestAutoShareDecidedOnce(t *testing.T) {
 	}
 
 	// Restart with the rule back to "all": the decided study stays unshared.
-	if err := sh.UpdateSetting(share.KeyAutoShare, "all"); err != nil {
+	if err := sh.UpdateSetting(settings.KeyAutoShare, "all"); err != nil {
 		t.Fatal(err)
 	}
 	p = newPipeline()

@@ -157,19 +157,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(p.cfg.Tick)
 	defer t.Stop()
-	options := p.deidOptionsKey()
+	// Until the settings are read, options is "" and the first reading
+	// requeues what is stale.
+	options, _ := p.deidOptionsKey()
 	for {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return nil
 		case <-t.C:
-			for _, st := range p.tracker.due(p.cfg.Now(), p.stableTime()) {
-				p.studyComplete(ctx, st)
+			if stable, err := p.stableTime(); err != nil {
+				p.log.Error("complete studies wait: reading the stable time", "err", err)
+			} else {
+				for _, st := range p.tracker.due(p.cfg.Now(), stable) {
+					p.studyComplete(ctx, st)
+				}
 			}
 			// Settings take effect without restart: new de-identification
 			// options mean new copies (and renders) of every object.
-			if k := p.deidOptionsKey(); k != options {
+			switch k, err := p.deidOptionsKey(); {
+			case err != nil:
+				p.log.Error("reading the de-identification options", "err", err)
+			case k != options:
 				options = k
 				n := p.requeueStale()
 				p.log.Info("de-identification options changed; recreating copies", "objects_queued", n)
@@ -182,21 +191,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // still arriving (tests and benchmarks wait on it).
 func (p *Pipeline) Idle() bool { return p.queue.idle() && p.tracker.pending() == 0 }
 
-func (p *Pipeline) deidOptionsKey() string {
-	return strings.Join(p.cfg.Share.Settings().DeidOptions, ",")
+func (p *Pipeline) deidOptionsKey() (string, error) {
+	set, err := p.cfg.Share.Settings()
+	return strings.Join(set.DeidOptions, ","), err
 }
 
-func (p *Pipeline) stableTime() time.Duration {
+func (p *Pipeline) stableTime() (time.Duration, error) {
 	if p.cfg.StableTime > 0 {
-		return p.cfg.StableTime
+		return p.cfg.StableTime, nil
 	}
-	return p.cfg.Share.Settings().StableTime
+	set, err := p.cfg.Share.Settings()
+	return set.StableTime, err
 }
 
 // anonymizer returns the anonymizer for the clinic's current options,
 // rebuilding it when they change.
 func (p *Pipeline) anonymizer() (*anonymize.Anonymizer, error) {
-	names := p.cfg.Share.Settings().DeidOptions
+	set, err := p.cfg.Share.Settings()
+	if err != nil {
+		return nil, err
+	}
+	names := set.DeidOptions
 	key := strings.Join(names, ",")
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -296,7 +311,12 @@ func (p *Pipeline) render(inst *store.Instance) error {
 // studyComplete applies the auto-share rule to a study that stopped arriving.
 func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 	log := p.log.With(logid.Study(ps.StudyUID))
-	set := p.cfg.Share.Settings()
+	set, err := p.cfg.Share.Settings()
+	if err != nil {
+		// Not decided: the next start applies the rule to this study.
+		log.Error("study complete; auto-share rule not applied", "err", err)
+		return
+	}
 	var called []string
 	for aet := range ps.CalledAETs {
 		called = append(called, aet)

@@ -1,7 +1,9 @@
 // Package share turns stored studies into patient links: link tokens, the
 // outbox that delivers them by e-mail and SMS, resend/revoke, passwords and
-// link codes, clinic settings, and the audit log. Contacts are parsed by the
-// contact package; the providers messages are handed to live in delivery.
+// link codes, the clinic settings' storage (their keys, parsing and
+// defaults are package settings'), and the audit log. Contacts are parsed
+// by the contact package; the providers messages are handed to live in
+// delivery.
 //
 // Everything is kept in DATA/share.db (bbolt; one process at a time) with a
 // secret in DATA/share.key (0600). A link's token is 32 random bytes

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"sonolink/settings"
 )
 
 var (
@@ -32,10 +34,12 @@ var (
 	ErrWeakPassword = fmt.Errorf("password must be at least %d characters", MinPasswordLength)
 	// ErrNoContact: the request names no usable contact.
 	ErrNoContact = errors.New("no valid e-mail address or phone number")
-	// ErrUnknownSetting: UpdateSetting with a key not in SettingKeys.
-	ErrUnknownSetting = errors.New("unknown setting")
-	// ErrInvalidSetting: UpdateSetting with a value the key does not accept.
-	ErrInvalidSetting = errors.New("invalid setting value")
+	// ErrUnknownSetting: UpdateSetting with a key the settings registry
+	// does not declare.
+	ErrUnknownSetting = settings.ErrUnknown
+	// ErrInvalidSetting: UpdateSetting with a value the key does not
+	// accept (a *settings.InvalidError).
+	ErrInvalidSetting = settings.ErrInvalid
 )
 
 // ExpiredError says which link expired and when. errors.Is(err, ErrExpired).

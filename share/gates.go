@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"sonolink/contact"
+	"sonolink/settings"
 )
 
 // Gate rules.
@@ -50,7 +51,10 @@ type proofState struct {
 // NeedsLinkCode reports whether opening l asks for the clinic's link code:
 // whenever a clinic code is set. Clearing the setting removes the prompt
 // from every existing link.
-func (s *Service) NeedsLinkCode(l *Link) bool { return s.Settings().LinkCodeSet }
+func (s *Service) NeedsLinkCode(l *Link) (bool, error) {
+	st, err := s.Settings()
+	return st.LinkCodeSet, err
+}
 
 // CheckLinkCode checks a link code typed on the landing page of link id.
 //
@@ -62,7 +66,10 @@ func (s *Service) NeedsLinkCode(l *Link) bool { return s.Settings().LinkCodeSet 
 // not matter. After LinkCodeMaxFailures wrong codes in a row the link's
 // code gate is locked for LockoutDuration (*LockedError).
 func (s *Service) CheckLinkCode(id, code string) error {
-	st := s.Settings()
+	st, err := s.Settings()
+	if err != nil {
+		return err
+	}
 	if !st.LinkCodeSet {
 		return nil
 	}
@@ -74,8 +81,8 @@ func (s *Service) CheckLinkCode(id, code string) error {
 	if now.Before(rec.CodeLockedUntil) {
 		return &LockedError{What: "link code", Until: rec.CodeLockedUntil}
 	}
-	c := normalizeCode(code)
-	ok := c != "" && ((rec.CodeHash != "" && verifySecret(rec.CodeHash, c)) || verifySecret(st.linkCodeHash, c))
+	c := settings.NormalizeCode(code)
+	ok := c != "" && ((rec.CodeHash != "" && verifySecret(rec.CodeHash, c)) || verifySecret(st.LinkCodeHash, c))
 	var result error
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		rec, err := s.getLink(tx, id)
@@ -150,7 +157,11 @@ func (s *Service) RequestOTP(ctx context.Context, id, ref string) error {
 		case StatusExpired:
 			return &ExpiredError{LinkID: rec.ID, Expired: rec.Expires}
 		}
-		ch, to, ok := pickContact(rec, ref, readSettings(tx).Region)
+		st, err := readSettings(tx)
+		if err != nil {
+			return err
+		}
+		ch, to, ok := pickContact(rec, ref, st.Region)
 		if !ok {
 			return fmt.Errorf("%w: the code can only go to a contact of this link", ErrNoContact)
 		}
@@ -172,7 +183,7 @@ func (s *Service) RequestOTP(ctx context.Context, id, ref string) error {
 		if err := s.audit(tx, AuditEvent{Type: EventOTPRequested, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient", Channel: ch, To: contact.Mask(to)}); err != nil {
 			return err
 		}
-		r := s.renderer(readSettings(tx))
+		r := s.renderer(st)
 		minutes := int(OTPLifetime / time.Minute)
 		content := r.otpSMS(code, minutes)
 		if ch == ChannelEmail {

@@ -120,7 +120,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 	if req.Origin != OriginAuto && req.Origin != OriginTechnician {
 		return nil, "", fmt.Errorf("share: unknown link origin %q", req.Origin)
 	}
-	st := s.Settings()
+	st, err := s.Settings()
+	if err != nil {
+		return nil, "", err
+	}
 	emails, phones, err := cleanContacts(req.Emails, req.Phones, st.Region)
 	if err != nil {
 		return nil, "", err
@@ -134,7 +137,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 	}, TokenHash: tokenHash(token)}
 	var existing *Link
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		st := readSettings(tx)
+		st, err := readSettings(tx)
+		if err != nil {
+			return err
+		}
 		if req.Origin == OriginAuto && rec.WholeStudy() {
 			for _, l := range s.studyLinks(tx, req.StudyUID) {
 				if l.Origin == OriginAuto && l.WholeStudy() && l.Status(now) == StatusActive {
@@ -151,7 +157,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 			}
 		}
 		rec.Expires = now.Add(st.LinkLifetime)
-		rec.CodeHash = st.linkCodeHash
+		rec.CodeHash = st.LinkCodeHash
 		rec.SealedToken = s.keys.sealBytes([]byte(token), rec.ID)
 		if err := s.putLink(tx, rec); err != nil {
 			return err
@@ -224,7 +230,10 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 		if err != nil {
 			return fmt.Errorf("link %s cannot be resent: %w; use `sonolink send` to issue a new link", rec.ID, err)
 		}
-		st := readSettings(tx)
+		st, err := readSettings(tx)
+		if err != nil {
+			return err
+		}
 		rec.Expires = now.Add(st.LinkLifetime)
 		rec.LastSent = now
 		rec.SendCount++

@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"sonolink/settings"
 )
 
 // Messages are rendered from translatable files, messages/<lang>.json (see
@@ -105,7 +107,7 @@ type renderer struct {
 	loc    *time.Location
 }
 
-func (s *Service) renderer(st Settings) renderer {
+func (s *Service) renderer(st settings.Values) renderer {
 	l := languages[st.Language]
 	if l == nil {
 		l = languages["en"]

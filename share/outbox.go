@@ -15,6 +15,7 @@ import (
 	"sonolink/contact"
 	"sonolink/delivery"
 	"sonolink/internal/logid"
+	"sonolink/settings"
 )
 
 // Message kinds and channels.
@@ -64,7 +65,7 @@ func newMessageID() string {
 }
 
 // enqueueLink queues the link's message to every contact.
-func (s *Service) enqueueLink(tx *bolt.Tx, rec *linkRecord, token string, st Settings) error {
+func (s *Service) enqueueLink(tx *bolt.Tx, rec *linkRecord, token string, st settings.Values) error {
 	r := s.renderer(st)
 	u := s.URL(token)
 	for _, e := range rec.Emails {

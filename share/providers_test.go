@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sonolink/delivery"
+	"sonolink/settings"
 )
 
 // smtpSink is a real SMTP server (go-smtp) on loopback that keeps messages.
@@ -76,8 +77,8 @@ func TestServiceThroughSMTPAndTwilio(t *testing.T) {
 		SMS: delivery.SMSConfig{Provider: "twilio", Twilio: delivery.TwilioConfig{AccountSID: "AC1", AuthToken: "tok", From: "+46700000000", BaseURL: tw.URL}},
 	}
 	s := open(t, t.TempDir(), newClock(), func(o *Options) { o.Delivery = cfg; o.BaseURL = "https://images.clinic.example/" })
-	s.UpdateSetting(KeyClinicName, "Klinik Norr")
-	s.UpdateSetting(KeyLanguage, "sv")
+	s.UpdateSetting(settings.KeyClinicName, "Klinik Norr")
+	s.UpdateSetting(settings.KeyLanguage, "sv")
 	link, url, err := s.Create(context.Background(), CreateRequest{StudyUID: "1.2.840.1", StudyKey: "S42", Emails: []string{"name@example.com"}, Phones: []string{"+46 70 123 45 67"}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sonolink/delivery"
+	"sonolink/settings"
 )
 
 // clock is a settable clock for Options.Now.
@@ -87,7 +88,7 @@ func tokenOf(t *testing.T, url string) string {
 func TestOutboxEndToEnd(t *testing.T) {
 	c := newClock()
 	s := open(t, t.TempDir(), c, nil)
-	if err := s.UpdateSetting(KeyClinicName, "Ultraljud Söder"); err != nil {
+	if err := s.UpdateSetting(settings.KeyClinicName, "Ultraljud Söder"); err != nil {
 		t.Fatal(err)
 	}
 	l, url, err := s.Create(context.Background(), CreateRequest{StudyUID: "1.2.3", Emails: []string{"name@example.com"}, Phones: []string{"+46 70 123 45 67"}, Origin: OriginAuto, Actor: "auto"})
@@ -170,7 +171,7 @@ func TestResendAndNewLink(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "0701234567") {
 		t.Fatalf("national number without a region accepted: %v", err)
 	}
-	if err := s.UpdateSetting(KeyRegion, "+46"); err != nil {
+	if err := s.UpdateSetting(settings.KeyRegion, "+46"); err != nil {
 		t.Fatal(err)
 	}
 	l, url, err = s.Create(ctx, CreateRequest{StudyUID: "1.2.3", Instances: []string{"1.2.3.1", "1.2.3.2"}, Emails: []string{"a@example.com"}, Phones: []string{"0701234567"}})
@@ -280,16 +281,16 @@ func TestLinkCode(t *testing.T) {
 		return l
 	}
 	before := mk()
-	if s.NeedsLinkCode(before) {
+	if needsLinkCode(t, s, before) {
 		t.Fatal("no code set, but a code is needed")
 	}
-	if err := s.UpdateSetting(KeyLinkCode, "abc"); !errors.Is(err, ErrInvalidSetting) {
+	if err := s.UpdateSetting(settings.KeyLinkCode, "abc"); !errors.Is(err, ErrInvalidSetting) {
 		t.Fatalf("3-character code: %v", err)
 	}
-	if err := s.UpdateSetting(KeyLinkCode, "SOL-2026"); err != nil {
+	if err := s.UpdateSetting(settings.KeyLinkCode, "SOL-2026"); err != nil {
 		t.Fatal(err)
 	}
-	if !s.NeedsLinkCode(before) || !s.Settings().LinkCodeSet {
+	if !needsLinkCode(t, s, before) || !currentSettings(t, s).LinkCodeSet {
 		t.Fatal("code set, but not needed")
 	}
 	if err := s.CheckLinkCode(before.ID, "sol 2026"); err != nil {
@@ -299,7 +300,7 @@ func TestLinkCode(t *testing.T) {
 	if err := s.CheckLinkCode(old.ID, "wrong"); !errors.Is(err, ErrWrongLinkCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if err := s.UpdateSetting(KeyLinkCode, "NEW-777"); err != nil {
+	if err := s.UpdateSetting(settings.KeyLinkCode, "NEW-777"); err != nil {
 		t.Fatal(err)
 	}
 	fresh := mk()
@@ -315,16 +316,16 @@ func TestLinkCode(t *testing.T) {
 			t.Errorf("link %s code %q: %v, want ok=%v", tc.l.ID, tc.code, err, tc.ok)
 		}
 	}
-	if err := s.UpdateSetting(KeyLinkCode, "clear"); err != nil {
+	if err := s.UpdateSetting(settings.KeyLinkCode, "clear"); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range []*Link{before, old, fresh} {
-		if s.NeedsLinkCode(l) || s.CheckLinkCode(l.ID, "") != nil {
+		if needsLinkCode(t, s, l) || s.CheckLinkCode(l.ID, "") != nil {
 			t.Fatal("code cleared, but still asked for")
 		}
 	}
 	// Lockout of the code gate.
-	s.UpdateSetting(KeyLinkCode, "SOL-2026")
+	s.UpdateSetting(settings.KeyLinkCode, "SOL-2026")
 	var err error
 	for i := 0; i < LinkCodeMaxFailures; i++ {
 		err = s.CheckLinkCode(old.ID, "nope")

@@ -31,6 +31,7 @@ import (
 type fakeBackend struct {
 	mu        sync.Mutex
 	clinic    Clinic
+	clinicErr error                // what Clinic returns with it: the settings cannot be read
 	links     map[string]*fakeLink // by SHA-256 of the token
 	files     map[string][]byte
 	lookups   int
@@ -121,10 +122,10 @@ func (f *fakeBackend) Link(ctx context.Context, token string) (*Link, error) {
 	return &cp, nil
 }
 
-func (f *fakeBackend) Clinic(ctx context.Context) Clinic {
+func (f *fakeBackend) Clinic(ctx context.Context) (Clinic, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.clinic
+	return f.clinic, f.clinicErr
 }
 
 func (f *fakeBackend) byID(id string) *fakeLink {

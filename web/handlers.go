@@ -43,8 +43,13 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 		start := time.Now()
 		ctx := r.Context()
 		addr := s.cfg.ClientAddr(r)
-		clinic := s.b.Clinic(ctx)
+		clinic, err := s.b.Clinic(ctx)
 		loc := s.loc.pick(r, clinic.Language)
+		if err != nil {
+			s.cfg.Logger.Error("web: reading the clinic settings failed", "err", err)
+			s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+			return
+		}
 		if d := s.lim.wait(addr, start); d > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 			s.errorPage(w, loc, http.StatusTooManyRequests, "err.busy.title", "err.busy.text")
@@ -157,7 +162,13 @@ func (s *server) errorPage(w http.ResponseWriter, loc *locale, status int, title
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
-	loc := s.loc.pick(r, s.b.Clinic(r.Context()).Language)
+	clinic, err := s.b.Clinic(r.Context())
+	loc := s.loc.pick(r, clinic.Language)
+	if err != nil {
+		s.cfg.Logger.Error("web: reading the clinic settings failed", "err", err)
+		s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+		return
+	}
 	s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 }
 

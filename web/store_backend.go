@@ -64,11 +64,15 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	needsCode, err := b.Share.NeedsLinkCode(l)
+	if err != nil {
+		return nil, err
+	}
 	out := &Link{
 		ID:            l.ID,
 		StudyUID:      l.StudyUID,
 		Expires:       l.Expires,
-		NeedsLinkCode: b.Share.NeedsLinkCode(l),
+		NeedsLinkCode: needsCode,
 		HasPassword:   l.PasswordSet,
 	}
 	if st, err := b.Store.Study(l.StudyUID); err == nil {
@@ -97,9 +101,12 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 }
 
 // Clinic returns the clinic's name, language and logo.
-func (b *StoreBackend) Clinic(ctx context.Context) Clinic {
-	s := b.Share.Settings()
-	return Clinic{Name: s.ClinicName, Language: s.Language, Logo: s.Logo, LogoType: s.LogoType}
+func (b *StoreBackend) Clinic(ctx context.Context) (Clinic, error) {
+	s, err := b.Share.Settings()
+	if err != nil {
+		return Clinic{}, err
+	}
+	return Clinic{Name: s.ClinicName, Language: s.Language, Logo: s.Logo, LogoType: s.LogoType}, nil
 }
 
 // item is a shared object in display order.

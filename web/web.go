@@ -56,8 +56,9 @@ type Backend interface {
 	// tokens as for known ones): ErrNotFound for unknown or revoked, an
 	// *ExpiredError, or the link.
 	Link(ctx context.Context, token string) (*Link, error)
-	// Clinic returns the branding. It is shown only after the gates.
-	Clinic(ctx context.Context) Clinic
+	// Clinic returns the branding. It is shown only after the gates. An
+	// error (the settings cannot be read) makes the page an internal error.
+	Clinic(ctx context.Context) (Clinic, error)
 	// Items lists the link's shared objects in display order, residual
 	// (not de-identified) ones included and marked.
 	Items(ctx context.Context, linkID string) ([]Item, error)

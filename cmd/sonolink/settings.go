@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"sonolink/admin"
+	"sonolink/settings"
+	"sonolink/share"
 )
 
 func init() { subcommands = append(subcommands, newSettingsCmd) }
@@ -79,10 +81,13 @@ func newSettingsSetCmd() *cobra.Command {
 		ValidArgsFunction: completeSettingKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			value := args[1]
-			// The server reads a logo file itself: give it an absolute path.
-			if strings.Contains(strings.ToLower(args[0]), "logo") && value != "" && !filepath.IsAbs(value) {
-				if abs, err := filepath.Abs(value); err == nil {
-					value = abs
+			// The server reads a logo file itself: give it the absolute
+			// path of a file that is here ("clear" stays a word).
+			if k, err := share.Registry().Resolve(args[0]); err == nil && k == settings.KeyLogo && !filepath.IsAbs(value) {
+				if _, err := os.Stat(value); err == nil {
+					if abs, err := filepath.Abs(value); err == nil {
+						value = abs
+					}
 				}
 			}
 			return setSetting(cmd, args[0], value, asJSON)

@@ -1,0 +1,53 @@
+package settings
+
+import (
+	"strings"
+	"time"
+)
+
+// Values are the clinic's settings, typed. Decode fills them from what is
+// stored; a key that is not stored has its default.
+type Values struct {
+	ClinicName   string
+	Language     string        // message language, one of Config.Languages
+	Region       string        // ISO 3166 alpha-2 for national phone numbers, e.g. "SE"; "" if none
+	LinkLifetime time.Duration // how long a link works after it is sent
+	LinkCodeSet  bool          // a clinic patient link code is in force
+	LinkCodeHash string        // its hash (Config.HashLinkCode); never shown
+	Logo         []byte        // branding logo, nil if none
+	LogoType     string        // its content type (image/png, image/jpeg, image/gif, image/webp)
+	Texts        map[string]string
+	AutoShare    AutoShareRule
+	StableTime   time.Duration // quiet time after which a study is complete
+	DeidOptions  []string      // anonymize option names, as the clinic gave them
+}
+
+// AutoShareRule says which complete studies get a link automatically.
+type AutoShareRule struct {
+	Mode string // "all" (every study with a contact), "aet" (only studies sent to AET) or "off"
+	AET  string
+}
+
+// String is the rule as the setting spells it: all, off or aet:<AE>.
+func (r AutoShareRule) String() string {
+	if r.Mode == "aet" {
+		return "aet:" + r.AET
+	}
+	return r.Mode
+}
+
+// Matches reports whether a study sent to the given called AE titles is
+// shared automatically.
+func (r AutoShareRule) Matches(calledAETs []string) bool {
+	switch r.Mode {
+	case "all":
+		return true
+	case "aet":
+		for _, a := range calledAETs {
+			if strings.EqualFold(strings.TrimSpace(a), r.AET) {
+				return true
+			}
+		}
+	}
+	return false
+}
