@@ -53,12 +53,23 @@ built-in default.`,
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		return applyConfig(cmd)
 	}
-	for _, c := range subcommands {
-		root.AddCommand(c())
-	}
+	root.AddCommand(
+		// The node.
+		newServeCmd(),
+		// Technician operations, through the running node's admin socket
+		// (or the data directory when no node runs).
+		newStudiesCmd(),
+		newStudyCmd(),
+		newResendCmd(),
+		newRevokeCmd(),
+		newAuditCmd(),
+		newSettingsCmd(),
+		// DICOM tools that need no node.
+		newSendCmd(),
+		newEchoCmd(),
+		newAnonymizeCmd(),
+		// Shell integration.
+		newCompletionCmd(),
+	)
 	return root
 }
-
-// subcommands lists the constructors of every subcommand; each lives in its
-// own file.
-var subcommands = []func() *cobra.Command{}

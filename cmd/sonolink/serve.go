@@ -19,8 +19,6 @@ import (
 	"sonolink/contact"
 )
 
-func init() { subcommands = append(subcommands, newServeCmd) }
-
 // serveConfig is everything `sonolink serve` is configured with. Clinic
 // settings that staff change at run time (clinic name, language, link
 // lifetime, link code, auto-share rule…) live in the data directory instead;
