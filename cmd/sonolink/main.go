@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"sonolink/internal/buildinfo"
 )
 
 // Exit codes shared by every subcommand.
@@ -45,9 +47,11 @@ Every flag can also be set in the config file (key = value, keys are flag
 names) or as an environment variable SONOLINK_<FLAG> (dashes become
 underscores). Precedence: flag, then environment, then config file, then the
 built-in default.`,
+		Version:       buildinfo.Version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(fmt.Sprintf(versionFormat, "{{.Version}}"))
 	root.PersistentFlags().String("data-dir", "./sonolink-data", "data directory (store, links, outbox, secrets)")
 	root.PersistentFlags().String("config", "", "config file (default: <data-dir>/sonolink.conf when it exists)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
@@ -68,7 +72,8 @@ built-in default.`,
 		newSendCmd(),
 		newEchoCmd(),
 		newAnonymizeCmd(),
-		// Shell integration.
+		// About this installation.
+		newVersionCmd(),
 		newCompletionCmd(),
 	)
 	return root

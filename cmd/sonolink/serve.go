@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sonolink/contact"
+	"sonolink/internal/buildinfo"
 )
 
 // serveConfig is everything `sonolink serve` is configured with. Clinic
@@ -167,7 +168,7 @@ func runServe(parent context.Context, c *serveConfig) error {
 			errc <- fmt.Errorf("HTTP server: %w", err)
 		}
 	}()
-	logger.Info("sonolink serving", "dicom_addr", n.dicomAddr, "ae_titles", c.aeTitles, "http_addr", hl.Addr().String(), "data_dir", c.dataDir)
+	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", n.dicomAddr, "ae_titles", c.aeTitles, "http_addr", hl.Addr().String(), "data_dir", c.dataDir)
 
 	select {
 	case <-ctx.Done():
