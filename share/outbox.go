@@ -202,14 +202,26 @@ func (s *Service) updateQueueGauge() {
 	})
 }
 
-func (s *Service) runWorker(ctx context.Context) {
-	defer close(s.done)
+// RunOutbox delivers queued messages, each when it is due, until ctx ends;
+// a message being sent then goes back in the queue for the next run. It is
+// the outbox worker of a service opened with NoWorker, run by its owner
+// (`sonolink serve` runs it beside the other components). Close waits for
+// it to return, so end ctx first.
+func (s *Service) RunOutbox(ctx context.Context) error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return errClosed
+	}
+	s.inflight.Add(1)
+	s.closeMu.Unlock()
+	defer s.inflight.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		next := s.deliverDue(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		wait := time.Hour
 		if !next.IsZero() {
@@ -218,7 +230,7 @@ func (s *Service) runWorker(ctx context.Context) {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-s.wake:
 		case <-timer.C:
 		}
