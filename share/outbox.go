@@ -208,13 +208,9 @@ func (s *Service) updateQueueGauge() {
 // (`sonolink serve` runs it beside the other components). Close waits for
 // it to return, so end ctx first.
 func (s *Service) RunOutbox(ctx context.Context) error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return errClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
-	s.inflight.Add(1)
-	s.closeMu.Unlock()
 	defer s.inflight.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -237,17 +233,25 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 	}
 }
 
+// enter counts a RunOutbox or Flush call that Close waits for; it fails
+// once Close has begun.
+func (s *Service) enter() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
 // Flush delivers every message that is due now and returns; messages
 // waiting for a retry stay queued. A CLI that opened the service with
 // NoWorker calls it before exiting.
 func (s *Service) Flush(ctx context.Context) error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return errClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
-	s.inflight.Add(1)
-	s.closeMu.Unlock()
 	defer s.inflight.Done()
 	s.deliverDue(ctx)
 	return ctx.Err()
