@@ -4,8 +4,13 @@ PKGS_RACE := ./dimse/... ./store/... ./pipeline/... ./share/... ./delivery/... .
 
 .PHONY: run build test test-race fuzz bench bench-deps lint clean
 
+# The version `sonolink version` reports; without git (a source tarball) the
+# binary falls back to what the go command recorded, else "dev".
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-X sonolink/internal/buildinfo.version=$(VERSION))
+
 build:
-	$(GO) build -o bin/sonolink ./cmd/sonolink
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/sonolink ./cmd/sonolink
 
 run: build
 	./bin/sonolink serve

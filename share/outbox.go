@@ -203,14 +203,22 @@ func (s *Service) updateQueueGauge() {
 	})
 }
 
-func (s *Service) runWorker(ctx context.Context) {
-	defer close(s.done)
+// RunOutbox delivers queued messages, each when it is due, until ctx ends;
+// a message being sent then goes back in the queue for the next run. It is
+// the outbox worker of a service opened with NoWorker, run by its owner
+// (`sonolink serve` runs it beside the other components). Close waits for
+// it to return, so end ctx first.
+func (s *Service) RunOutbox(ctx context.Context) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		next := s.deliverDue(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		wait := time.Hour
 		if !next.IsZero() {
@@ -219,24 +227,32 @@ func (s *Service) runWorker(ctx context.Context) {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-s.wake:
 		case <-timer.C:
 		}
 	}
 }
 
+// enter counts a RunOutbox or Flush call that Close waits for; it fails
+// once Close has begun.
+func (s *Service) enter() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
 // Flush delivers every message that is due now and returns; messages
 // waiting for a retry stay queued. A CLI that opened the service with
 // NoWorker calls it before exiting.
 func (s *Service) Flush(ctx context.Context) error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return errClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
-	s.inflight.Add(1)
-	s.closeMu.Unlock()
 	defer s.inflight.Done()
 	s.deliverDue(ctx)
 	return ctx.Err()

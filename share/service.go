@@ -39,7 +39,8 @@ type Options struct {
 	// Backoff of the outbox; zero fields take the defaults.
 	Backoff Backoff
 	// NoWorker opens the service without the outbox worker: messages are
-	// queued and sent by the next process that runs one (or by Flush).
+	// queued and sent by whoever calls RunOutbox (or Flush), in this
+	// process or the next.
 	NoWorker bool
 	// LockTimeout is how long Open waits for share.db while another process
 	// holds it. Default 1 s.
@@ -70,7 +71,7 @@ type Service struct {
 	done     chan struct{}
 	closeMu  sync.Mutex
 	closed   bool
-	inflight sync.WaitGroup // Flush calls
+	inflight sync.WaitGroup // Flush and RunOutbox calls
 }
 
 var (
@@ -168,7 +169,10 @@ func Open(dataDir string, opts Options) (*Service, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel = cancel
 		s.done = make(chan struct{})
-		go s.runWorker(ctx)
+		go func() {
+			defer close(s.done)
+			_ = s.RunOutbox(ctx)
+		}()
 	}
 	return s, nil
 }

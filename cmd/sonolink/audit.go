@@ -10,8 +10,6 @@ import (
 	"sonolink/admin"
 )
 
-func init() { subcommands = append(subcommands, newAuditCmd) }
-
 func newAuditCmd() *cobra.Command {
 	var study, link, since string
 	var limit int

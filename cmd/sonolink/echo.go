@@ -10,8 +10,6 @@ import (
 	"sonolink/dimse"
 )
 
-func init() { subcommands = append(subcommands, newEchoCmd) }
-
 func newEchoCmd() *cobra.Command {
 	var aet, called string
 	var timeout time.Duration

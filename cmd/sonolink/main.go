@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"sonolink/internal/buildinfo"
 )
 
 // Exit codes shared by every subcommand.
@@ -45,20 +47,34 @@ Every flag can also be set in the config file (key = value, keys are flag
 names) or as an environment variable SONOLINK_<FLAG> (dashes become
 underscores). Precedence: flag, then environment, then config file, then the
 built-in default.`,
+		Version:       buildinfo.Version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(fmt.Sprintf(versionFormat, "{{.Version}}"))
 	root.PersistentFlags().String("data-dir", "./sonolink-data", "data directory (store, links, outbox, secrets)")
 	root.PersistentFlags().String("config", "", "config file (default: <data-dir>/sonolink.conf when it exists)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		return applyConfig(cmd)
 	}
-	for _, c := range subcommands {
-		root.AddCommand(c())
-	}
+	root.AddCommand(
+		// The node.
+		newServeCmd(),
+		// Technician operations, through the running node's admin socket
+		// (or the data directory when no node runs).
+		newStudiesCmd(),
+		newStudyCmd(),
+		newResendCmd(),
+		newRevokeCmd(),
+		newAuditCmd(),
+		newSettingsCmd(),
+		// DICOM tools that need no node.
+		newSendCmd(),
+		newEchoCmd(),
+		newAnonymizeCmd(),
+		// About this installation.
+		newVersionCmd(),
+		newCompletionCmd(),
+	)
 	return root
 }
-
-// subcommands lists the constructors of every subcommand; each lives in its
-// own file.
-var subcommands = []func() *cobra.Command{}

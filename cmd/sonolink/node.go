@@ -12,8 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/admin"
@@ -25,25 +25,26 @@ import (
 	"sonolink/web"
 )
 
-// node is a running sonolink: DICOM server, store, pipeline, share service,
-// patient pages and admin endpoint.
+// node is sonolink at work: the DICOM server, the pipeline behind it, the
+// share service's outbox, the patient pages and the admin endpoint, over one
+// store and one share database.
+//
+// newNode opens the databases and binds every listener, so a busy port or a
+// locked data directory fails before anything runs; run runs the components
+// until ctx ends or one fails and joins them; close releases what newNode
+// took.
 type node struct {
-	dicomAddr string
-	pages     http.Handler
-	errc      chan error
-
 	store    *store.Store
 	share    *share.Service
 	pipeline *pipeline.Pipeline
 	dicom    *dimse.Server
+	dicomLn  net.Listener
 	admin    *admin.Server
-
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	http     *publicHTTP
 }
 
-func startNode(ctx context.Context, c *serveConfig, logger *slog.Logger) (_ *node, err error) {
-	n := &node{errc: make(chan error, 4)}
+func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
+	n := &node{}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -65,8 +66,9 @@ func startNode(ctx context.Context, c *serveConfig, logger *slog.Logger) (_ *nod
 	if n.store, err = store.Open(c.dataDir, store.Options{Logger: logger}); err != nil {
 		return nil, err
 	}
+	// The node runs the outbox worker itself (see run).
 	if n.share, err = share.Open(c.dataDir, share.Options{
-		BaseURL: strings.TrimRight(c.baseURL, "/"), Logger: logger, Delivery: c.delivery.cfg,
+		BaseURL: strings.TrimRight(c.baseURL, "/"), Logger: logger, Delivery: c.delivery.cfg, NoWorker: true,
 	}); err != nil {
 		return nil, err
 	}
@@ -90,7 +92,9 @@ func startNode(ctx context.Context, c *serveConfig, logger *slog.Logger) (_ *nod
 	if err != nil {
 		return nil, err
 	}
-	n.pages = pages
+	if n.http, err = newPublicHTTP(c.httpAddr, c.tlsCert, c.tlsKey, n.routes(pages), logger); err != nil {
+		return nil, err
+	}
 
 	n.dicom, err = dimse.NewServer(dimse.Config{
 		AETitles: c.aeTitles, AllowedCallingAETs: c.allowedCalling, AllowedPeers: peers,
@@ -103,34 +107,52 @@ func startNode(ctx context.Context, c *serveConfig, logger *slog.Logger) (_ *nod
 	if err != nil {
 		return nil, err
 	}
-	dl, err := net.Listen("tcp", c.dicomAddr)
-	if err != nil {
+	if n.dicomLn, err = net.Listen("tcp", c.dicomAddr); err != nil {
 		return nil, fmt.Errorf("DICOM listen on %s: %w", c.dicomAddr, err)
 	}
-	n.dicomAddr = dl.Addr().String()
 
 	n.admin = admin.NewServer(admin.New(n.store, n.share, contactTags, logger), admin.SocketPath(c.dataDir), logger)
 	if err := n.admin.Listen(); err != nil {
-		dl.Close()
 		return nil, err
 	}
-
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n.cancel = cancel
-	n.goRun(func() error { return n.pipeline.Run(runCtx) })
-	n.goRun(func() error { return n.dicom.Serve(dl) })
-	n.goRun(func() error { return n.admin.Serve() })
 	return n, nil
 }
 
-func (n *node) goRun(f func() error) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if err := f(); err != nil {
-			n.errc <- err
+// routes is the patient-facing HTTP handler: the pages, and the health and
+// metrics endpoints.
+func (n *node) routes(pages http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.healthy(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
 		}
-	}()
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("/", pages)
+	return mux
+}
+
+// run runs every component until ctx ends or one fails, then stops them in
+// two stages: first the doors (no new association, request or admin call;
+// those in flight finish), then the work behind them, which the doors feed.
+func (n *node) run(ctx context.Context, logger *slog.Logger) error {
+	doors := []component{
+		{"DICOM server", func(ctx context.Context) error {
+			return serveUntilDone(ctx, func() error { return n.dicom.Serve(n.dicomLn) }, n.dicom.Shutdown)
+		}},
+		{"HTTP server", n.http.Run},
+		{"admin endpoint", func(ctx context.Context) error {
+			// Close drains the requests in flight itself, for at most 5 s.
+			return serveUntilDone(ctx, n.admin.Serve, func(context.Context) error { return n.admin.Close() })
+		}},
+	}
+	work := []component{
+		{"pipeline", n.pipeline.Run},
+		{"outbox", n.share.RunOutbox},
+	}
+	return runStages(ctx, logger, doors, work)
 }
 
 // healthy reports whether the node can take objects.
@@ -141,23 +163,18 @@ func (n *node) healthy() error {
 	return nil
 }
 
-// shutdown stops taking associations, lets the ones in progress finish,
-// then stops the background work.
-func (n *node) shutdown(ctx context.Context) {
-	if n.dicom != nil {
-		_ = n.dicom.Shutdown(ctx)
-	}
+// close releases the listeners of components that never ran (closing a
+// listener twice is harmless) and the databases. Call it after run returns.
+func (n *node) close() {
 	if n.admin != nil {
 		_ = n.admin.Close()
 	}
-	if n.cancel != nil {
-		n.cancel()
+	if n.dicomLn != nil {
+		_ = n.dicomLn.Close()
 	}
-	n.wg.Wait()
-}
-
-// close releases the databases.
-func (n *node) close() {
+	if n.http != nil {
+		_ = n.http.Close()
+	}
 	if n.share != nil {
 		_ = n.share.Close()
 	}

@@ -8,8 +8,6 @@ import (
 	"sonolink/admin"
 )
 
-func init() { subcommands = append(subcommands, newResendCmd) }
-
 func newResendCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{

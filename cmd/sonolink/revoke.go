@@ -9,8 +9,6 @@ import (
 	"sonolink/admin"
 )
 
-func init() { subcommands = append(subcommands, newRevokeCmd) }
-
 func newRevokeCmd() *cobra.Command {
 	var reason string
 	var asJSON bool

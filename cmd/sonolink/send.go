@@ -11,8 +11,6 @@ import (
 	"sonolink/admin"
 )
 
-func init() { subcommands = append(subcommands, newSendCmd) }
-
 func newSendCmd() *cobra.Command {
 	var to, images string
 	var asJSON bool

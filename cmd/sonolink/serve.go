@@ -3,23 +3,17 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"sonolink/contact"
+	"sonolink/internal/buildinfo"
 )
-
-func init() { subcommands = append(subcommands, newServeCmd) }
 
 // serveConfig is everything `sonolink serve` is configured with. Clinic
 // settings that staff change at run time (clinic name, language, link
@@ -118,6 +112,8 @@ func runServe(parent context.Context, c *serveConfig) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Once shutdown begins, a second signal ends the process at once.
+	context.AfterFunc(ctx, stop)
 	if c.cpuProfile != "" {
 		pf, err := os.Create(c.cpuProfile)
 		if err != nil {
@@ -130,58 +126,15 @@ func runServe(parent context.Context, c *serveConfig) error {
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 
-	n, err := startNode(ctx, c, logger)
+	n, err := newNode(c, logger)
 	if err != nil {
 		return err
 	}
 	defer n.close()
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := n.healthy(); err != nil {
-			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", promhttp.Handler())
-	mux.Handle("/", n.pages)
-	hs := &http.Server{
-		Addr:              c.httpAddr,
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", n.dicomLn.Addr().String(), "ae_titles", c.aeTitles, "http_addr", n.http.Addr(), "data_dir", c.dataDir)
+	if err := n.run(ctx, logger); err != nil {
+		return err
 	}
-	hl, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP listen on %s: %w", c.httpAddr, err)
-	}
-	errc := make(chan error, 2)
-	go func() {
-		var err error
-		if c.tlsCert != "" {
-			err = hs.ServeTLS(hl, c.tlsCert, c.tlsKey)
-		} else {
-			err = hs.Serve(hl)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("HTTP server: %w", err)
-		}
-	}()
-	logger.Info("sonolink serving", "dicom_addr", n.dicomAddr, "ae_titles", c.aeTitles, "http_addr", hl.Addr().String(), "data_dir", c.dataDir)
-
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case err = <-errc:
-		logger.Error("stopping", "err", err)
-	case err = <-n.errc:
-		logger.Error("stopping", "err", err)
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = hs.Shutdown(shutCtx)
-	n.shutdown(shutCtx)
-	return err
+	logger.Info("sonolink stopped")
+	return nil
 }

@@ -14,8 +14,6 @@ import (
 	"sonolink/share"
 )
 
-func init() { subcommands = append(subcommands, newSettingsCmd) }
-
 const settingsLong = `Clinic settings are kept in the data directory and take effect at once, also
 in a running sonolink serve: clinic name, language, default country code for
 phone numbers, link lifetime, patient link code, branding (logo, message

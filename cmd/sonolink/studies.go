@@ -11,8 +11,6 @@ import (
 	"sonolink/admin"
 )
 
-func init() { subcommands = append(subcommands, newStudiesCmd) }
-
 func newStudiesCmd() *cobra.Command {
 	var from, to string
 	var limit int

@@ -12,8 +12,6 @@ import (
 	"sonolink/admin"
 )
 
-func init() { subcommands = append(subcommands, newStudyCmd) }
-
 func newStudyCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{

@@ -1,4 +1,0 @@
-package main
-
-// Subcommands whose files are owned elsewhere register here.
-func init() { subcommands = append(subcommands, newAnonymizeCmd) }
