@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"sonolink/i18n"
 	"sonolink/internal/logid"
 	"sonolink/render"
 )
@@ -34,7 +35,7 @@ type lineView struct {
 
 // reportWords translates the report's fixed vocabulary (render.ReportWords
 // keys) through the locale's "report.*" strings.
-func reportWords(l *locale) func(string) string {
+func reportWords(l *i18n.Locale) func(string) string {
 	return func(k string) string {
 		key := "report." + k
 		if k != "ref" && k != "truncated" {
@@ -47,7 +48,7 @@ func reportWords(l *locale) func(string) string {
 	}
 }
 
-func viewReport(r *render.Report, l *locale) *reportView {
+func viewReport(r *render.Report, l *i18n.Locale) *reportView {
 	tr := reportWords(l)
 	v := &reportView{Title: r.Title, Truncated: r.Truncated}
 	for _, s := range r.Sections {
@@ -133,7 +134,7 @@ func (s *server) serveReportText(w http.ResponseWriter, r *http.Request, rc *req
 
 // reportText is the text form, with Windows line ends so that every
 // editor a patient may open it in shows the lines.
-func reportText(rep *render.Report, l *locale) string {
+func reportText(rep *render.Report, l *i18n.Locale) string {
 	return strings.ReplaceAll(rep.Text(reportWords(l)), "\n", "\r\n")
 }
 
