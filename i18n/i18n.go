@@ -139,27 +139,29 @@ func checkMessage(key, s string) error {
 
 // sameKeys reports the first key l lacks or has beyond en's.
 func sameKeys(en, l *Locale) error {
-	for _, k := range slices.Sorted(maps.Keys(en.plain)) {
-		if _, ok := l.plain[k]; !ok {
-			return fmt.Errorf("lacks %q", k)
-		}
+	if k, ok := firstMissing(en.plain, l.plain); ok {
+		return fmt.Errorf("lacks %q", k)
 	}
-	for _, k := range slices.Sorted(maps.Keys(en.plural)) {
-		if _, ok := l.plural[k]; !ok {
-			return fmt.Errorf("lacks plural forms of %q", k)
-		}
+	if k, ok := firstMissing(en.plural, l.plural); ok {
+		return fmt.Errorf("lacks plural forms of %q", k)
 	}
-	for _, k := range slices.Sorted(maps.Keys(l.plain)) {
-		if _, ok := en.plain[k]; !ok {
-			return fmt.Errorf("has %q, which en.json does not", k)
-		}
+	if k, ok := firstMissing(l.plain, en.plain); ok {
+		return fmt.Errorf("has %q, which en.json does not", k)
 	}
-	for _, k := range slices.Sorted(maps.Keys(l.plural)) {
-		if _, ok := en.plural[k]; !ok {
-			return fmt.Errorf("has plural forms of %q, which en.json does not", k)
-		}
+	if k, ok := firstMissing(l.plural, en.plural); ok {
+		return fmt.Errorf("has plural forms of %q, which en.json does not", k)
 	}
 	return nil
+}
+
+// firstMissing is the first key of a, in order, that b lacks.
+func firstMissing[A, B any](a map[string]A, b map[string]B) (string, bool) {
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		if _, ok := b[k]; !ok {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // Languages lists the tags of the catalogue's languages, sorted.
@@ -174,18 +176,9 @@ func (c *Catalogue) Languages() []string {
 // Keys lists English's keys, sorted: the keys every language has.
 func (c *Catalogue) Keys() []string {
 	en := c.byTag["en"]
-	return slices.Sorted(func(yield func(string) bool) {
-		for k := range en.plain {
-			if !yield(k) {
-				return
-			}
-		}
-		for k := range en.plural {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := append(slices.Collect(maps.Keys(en.plain)), slices.Collect(maps.Keys(en.plural))...)
+	slices.Sort(keys)
+	return keys
 }
 
 // Lookup is the locale for a clinic's language: the best match for lang,

@@ -137,20 +137,20 @@ func walkTemplate(n parse.Node, key func(string)) {
 			walkTemplate(a, key)
 		}
 	case *parse.IfNode:
-		walkTemplate(n.Pipe, key)
-		walkTemplate(n.List, key)
-		walkTemplate(n.ElseList, key)
+		walkBranch(&n.BranchNode, key)
 	case *parse.RangeNode:
-		walkTemplate(n.Pipe, key)
-		walkTemplate(n.List, key)
-		walkTemplate(n.ElseList, key)
+		walkBranch(&n.BranchNode, key)
 	case *parse.WithNode:
-		walkTemplate(n.Pipe, key)
-		walkTemplate(n.List, key)
-		walkTemplate(n.ElseList, key)
+		walkBranch(&n.BranchNode, key)
 	case *parse.TemplateNode:
 		walkTemplate(n.Pipe, key)
 	}
+}
+
+func walkBranch(n *parse.BranchNode, key func(string)) {
+	walkTemplate(n.Pipe, key)
+	walkTemplate(n.List, key)
+	walkTemplate(n.ElseList, key)
 }
 
 func isTranslate(n parse.Node) bool {
