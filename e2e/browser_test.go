@@ -27,6 +27,7 @@ import (
 
 	"sonolink/admin"
 	"sonolink/dicom/dicomfile"
+	"sonolink/i18n"
 	"sonolink/internal/testenv"
 )
 
@@ -80,7 +81,6 @@ func browserE2EOriginalPHI(t *testing.T, files []string) []browserE2EPHI {
 		}
 		out = append(out, browserE2EPHI{what, v, derived})
 	}
-	months := []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
 	for _, f := range files {
 		ds, err := dicomfile.ReadHeader(f)
 		if err != nil {
@@ -105,10 +105,15 @@ func browserE2EOriginalPHI(t *testing.T, files []string) []browserE2EPHI {
 		}
 		if bd := dicomfile.String(ds, tag.Tag{Group: 0x0010, Element: 0x0030}); len(bd) == 8 {
 			y, m, d := bd[:4], bd[4:6], bd[6:]
-			mi := (int(m[0]-'0')*10 + int(m[1]-'0')) - 1
-			day := strings.TrimPrefix(d, "0")
-			for _, form := range []string{bd, y + "-" + m + "-" + d, y + "/" + m + "/" + d, m + "/" + d + "/" + y, d + "/" + m + "/" + y,
-				d + "." + m + "." + y, day + " " + months[mi] + " " + y, months[mi] + " " + day + ", " + y} {
+			forms := []string{bd, y + "-" + m + "-" + d, y + "/" + m + "/" + d, m + "/" + d + "/" + y, d + "/" + m + "/" + y, d + "." + m + "." + y}
+			if t, err := time.Parse("20060102", bd); err == nil {
+				// As the pages and messages write a date, and in American English.
+				for _, lang := range i18n.Languages() {
+					forms = append(forms, i18n.FormatDate(lang, t))
+				}
+				forms = append(forms, t.Format("January 2, 2006"))
+			}
+			for _, form := range forms {
 				add("birth date", form, form != bd)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/i18n"
 )
 
 // Report is a structured report (Basic Text, Enhanced or Comprehensive SR)
@@ -41,7 +43,7 @@ type ReportLine struct {
 	// COMPOSITE, WAVEFORM, SCOORD, SCOORD3D, TCOORD): Value is empty, the
 	// page says "image reference" in its language.
 	Kind string
-	// Relation is the relationship to the parent as a key of ReportWords
+	// Relation is the relationship to the parent as a key of ReportWord
 	// ("has-properties", "inferred-from", …), empty for plain CONTAINS.
 	Relation string
 	// Depth is the item's nesting below its section (0 = directly in it).
@@ -246,19 +248,15 @@ func relation(rt string) string {
 	return "other"
 }
 
-// ReportWords are the English words of the report's fixed vocabulary,
-// by key: "ref" (an image reference), "truncated" (the note on a cut
-// report) and the relationship keys of ReportLine.Relation.
-var ReportWords = map[string]string{
-	"ref":            "image reference",
-	"truncated":      "This report was shortened. The DICOM file holds all of it.",
-	"has-properties": "property",
-	"obs-context":    "context",
-	"acq-context":    "acquisition",
-	"modifier":       "modifier",
-	"inferred-from":  "inferred from",
-	"selected-from":  "selected from",
-	"other":          "related",
+// ReportWord is a word of the report's fixed vocabulary in l's language:
+// key "ref" (an image reference), "truncated" (the note on a cut report)
+// or a ReportLine.Relation. The words are the catalogue's "report.ref",
+// "report.truncated" and "report.rel.<relation>" (package i18n).
+func ReportWord(l *i18n.Locale, key string) string {
+	if key == "ref" || key == "truncated" {
+		return l.T("report." + key)
+	}
+	return l.T("report.rel." + key)
 }
 
 func numValue(it []*dicom.Element) string {
@@ -425,18 +423,11 @@ func str(els []*dicom.Element, t tag.Tag) string {
 	return strings.Join(out, ", ")
 }
 
-// Text writes the report as plain UTF-8 text: the title underlined,
-// headings, and one "label: value" line per item, indented by nesting.
-// tr translates the keys of ReportWords; nil, or "" from it, means English.
-func (r *Report) Text(tr func(key string) string) string {
-	word := func(k string) string {
-		if tr != nil {
-			if s := tr(k); s != "" {
-				return s
-			}
-		}
-		return ReportWords[k]
-	}
+// Text writes the report as plain UTF-8 text in l's language: the title
+// underlined, headings, and one "label: value" line per item, indented by
+// nesting.
+func (r *Report) Text(l *i18n.Locale) string {
+	word := func(k string) string { return ReportWord(l, k) }
 	var b strings.Builder
 	if r.Title != "" {
 		b.WriteString(r.Title + "\n" + strings.Repeat("=", min(utf8.RuneCountInString(r.Title), 80)) + "\n\n")

@@ -10,8 +10,30 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/i18n"
 	"sonolink/internal/testenv"
 )
+
+var en = i18n.Lookup("en")
+
+// TestReportWords: every word a report can need is in the catalogue, in
+// every language.
+func TestReportWords(t *testing.T) {
+	keys := []string{"ref", "truncated"}
+	for _, rt := range []string{"HAS PROPERTIES", "HAS OBS CONTEXT", "HAS ACQ CONTEXT", "HAS CONCEPT MOD", "INFERRED FROM", "SELECTED FROM", "R-INFERRED FROM"} {
+		keys = append(keys, relation(rt))
+	}
+	for _, lang := range i18n.Languages() {
+		for _, k := range keys {
+			if w := ReportWord(i18n.Lookup(lang), k); w == "" || strings.HasPrefix(w, "report.") {
+				t.Errorf("%s: no word for %q", lang, k)
+			}
+		}
+	}
+	if w := ReportWord(en, "inferred-from"); w != "inferred from" {
+		t.Errorf("inferred-from: %q", w)
+	}
+}
 
 func TestSRSamples(t *testing.T) {
 	files := testenv.SampleFiles(t, "sr")
@@ -38,7 +60,7 @@ func TestSRSamples(t *testing.T) {
 			if n == 0 {
 				t.Fatal("no lines")
 			}
-			txt := r.Text(nil)
+			txt := r.Text(en)
 			if !utf8.ValidString(txt) || len(txt) < 50 {
 				t.Fatalf("text form: %d bytes, valid UTF-8 %v", len(txt), utf8.ValidString(txt))
 			}
@@ -74,7 +96,7 @@ func TestSRMeasurementsWithUnits(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("measurements missing: %v", want)
 	}
-	txt := r.Text(nil)
+	txt := r.Text(en)
 	for _, s := range []string{"Long Axis: 93.9 mm", "Imaging Measurements", "(image reference)", "Finding: ExampleText"} {
 		if !strings.Contains(txt, s) {
 			t.Errorf("text lacks %q", s)
@@ -148,7 +170,7 @@ func TestSRDeepTreeBounded(t *testing.T) {
 	if n == 0 || n > ReportMaxDepth+1 {
 		t.Errorf("%d lines shown", n)
 	}
-	if !strings.Contains(r.Text(nil), ReportWords["truncated"]) {
+	if !strings.Contains(r.Text(en), ReportWord(en, "truncated")) {
 		t.Error("text form does not say it was shortened")
 	}
 }
@@ -218,7 +240,7 @@ func TestSRValueTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	txt := r.Text(nil)
+	txt := r.Text(en)
 	for _, s := range []string{"[context] LMP: 2025-01-01", "Observer: Dr Jane Doe", "Fetal biometry\n", "Crown-rump length: 45.2 mm", "[inferred from] Image: (image reference)", "Impression: Normal"} {
 		if !strings.Contains(txt, s) {
 			t.Errorf("text lacks %q:\n%s", s, txt)

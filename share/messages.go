@@ -2,13 +2,7 @@ package share
 
 import (
 	"bytes"
-	"embed"
-	"encoding/json"
-	"fmt"
 	htmltemplate "html/template"
-	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -17,17 +11,13 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"sonolink/i18n"
 	"sonolink/settings"
 )
 
-// Messages are rendered from translatable files, messages/<lang>.json (see
-// messages/README.md), embedded in the binary.
-//
-//go:embed messages/*.json
-var messageFS embed.FS
-
-// messageNames are the texts each language file has (and a clinic can
-// override with branding.text.<name>).
+// messageNames are the message texts: each is the catalogue key
+// "message.<name>" (package i18n), a Go template of msgData that a clinic
+// can override with branding.text.<name>.
 var messageNames = []string{"email_subject", "email_text", "email_html", "sms", "sms_short", "otp_email_subject", "otp_email_text", "otp_sms"}
 
 var messageFields = map[string]string{
@@ -43,80 +33,23 @@ type msgData struct {
 
 var sampleData = msgData{Clinic: "Clinic", Link: "http://localhost:8080/p/x", Until: "1 October 2026", Code: "123456", Minutes: 10}
 
-type language struct {
-	Name   string            `json:"language"`
-	Months []string          `json:"months"`
-	Date   string            `json:"date"`
-	Texts  map[string]string `json:"-"`
-}
-
-var languages = loadLanguages()
-
-func loadLanguages() map[string]*language {
-	out := map[string]*language{}
-	ents, err := messageFS.ReadDir("messages")
-	if err != nil {
-		panic(err)
-	}
-	for _, e := range ents {
-		code := strings.TrimSuffix(e.Name(), ".json")
-		data, err := messageFS.ReadFile(path.Join("messages", e.Name()))
-		if err != nil {
-			panic(err)
-		}
-		var l language
-		var all map[string]any
-		if err := json.Unmarshal(data, &l); err != nil {
-			panic(fmt.Sprintf("messages/%s: %v", e.Name(), err))
-		}
-		json.Unmarshal(data, &all)
-		l.Texts = map[string]string{}
-		for _, n := range messageNames {
-			s, ok := all[n].(string)
-			if !ok {
-				panic(fmt.Sprintf("messages/%s lacks %q", e.Name(), n))
-			}
-			if err := checkTemplate(n, s); err != nil {
-				panic(fmt.Sprintf("messages/%s: %s: %v", e.Name(), n, err))
-			}
-			l.Texts[n] = s
-		}
-		if len(l.Months) != 12 {
-			panic(fmt.Sprintf("messages/%s: months must list 12 names", e.Name()))
-		}
-		out[code] = &l
-	}
-	return out
-}
-
-// Languages lists the message languages available (language codes, sorted).
-func Languages() []string {
-	var out []string
-	for k := range languages {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // renderer renders messages with the clinic's settings.
 type renderer struct {
-	lang   *language
+	lang   *i18n.Locale
 	texts  map[string]string // overrides
 	clinic string
 	loc    *time.Location
 }
 
 func (s *Service) renderer(st settings.Values) renderer {
-	l := languages[st.Language]
-	if l == nil {
-		l = languages["en"]
-	}
-	return renderer{lang: l, texts: st.Texts, clinic: st.ClinicName, loc: s.opts.Location}
+	return renderer{lang: i18n.Lookup(st.Language), texts: st.Texts, clinic: st.ClinicName, loc: s.opts.Location}
 }
 
+// defaultText is the catalogue's text of a message in the language.
+func (r renderer) defaultText(name string) string { return r.lang.T("message." + name) }
+
 func (r renderer) text(name string, d msgData) string {
-	src := r.lang.Texts[name]
+	src := r.defaultText(name)
 	if o := r.texts[name]; o != "" {
 		src = o
 	}
@@ -129,7 +62,7 @@ func (r renderer) text(name string, d msgData) string {
 		}
 		if err != nil { // an override that broke after validation: fall back
 			b.Reset()
-			htmltemplate.Must(htmltemplate.New(name).Parse(r.lang.Texts[name])).Execute(&b, d)
+			htmltemplate.Must(htmltemplate.New(name).Parse(r.defaultText(name))).Execute(&b, d)
 		}
 		return b.String()
 	}
@@ -139,20 +72,13 @@ func (r renderer) text(name string, d msgData) string {
 	}
 	if err != nil {
 		b.Reset()
-		template.Must(template.New(name).Parse(r.lang.Texts[name])).Execute(&b, d)
+		template.Must(template.New(name).Parse(r.defaultText(name))).Execute(&b, d)
 	}
 	return b.String()
 }
 
-// date writes t as a date in the language ("1 October 2026", "1 oktober
-// 2026", "1 de octubre de 2026").
-func (r renderer) date(t time.Time) string {
-	t = t.In(r.loc)
-	var b bytes.Buffer
-	template.Must(template.New("date").Parse(r.lang.Date)).Execute(&b, struct{ Day, Month, Year string }{
-		strconv.Itoa(t.Day()), r.lang.Months[t.Month()-1], strconv.Itoa(t.Year())})
-	return b.String()
-}
+// date writes t as a date in the language, on the clinic's calendar.
+func (r renderer) date(t time.Time) string { return r.lang.Date(t.In(r.loc)) }
 
 // rendered is a message ready for a provider.
 type rendered struct {

@@ -1,9 +1,12 @@
 package share
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"sonolink/i18n"
 )
 
 // TestSMSFitsOneSegment measures the link SMS in every language with a
@@ -11,9 +14,9 @@ import (
 func TestSMSFitsOneSegment(t *testing.T) {
 	until := time.Date(2026, 9, 30, 12, 0, 0, 0, time.UTC) // "30 September"/"30 de septiembre"
 	url := "http://localhost:8080/p/" + strings.Repeat("A", 43)
-	for _, lang := range Languages() {
+	for _, lang := range i18n.Languages() {
 		for _, clinic := range []string{"Ultraljudsmottagningen Söder", "Clínica de Ecografía Málaga SL", "Sonolink"} {
-			r := renderer{lang: languages[lang], clinic: clinic, loc: time.UTC}
+			r := renderer{lang: i18n.Lookup(lang), clinic: clinic, loc: time.UTC}
 			m := r.linkSMS(url, until)
 			n, gsm := smsSegments(m.Text)
 			t.Logf("%s %-32q %3d chars, %d segment(s), gsm7=%v: %s", lang, clinic, len([]rune(m.Text)), n, gsm, m.Text)
@@ -40,7 +43,7 @@ func TestMessagesPerLanguage(t *testing.T) {
 		"es": {"Sus imágenes de ecografía de Klinik", "disponible hasta el 1 de octubre de 2026"},
 	}
 	for lang, w := range want {
-		r := renderer{lang: languages[lang], clinic: "Klinik", loc: time.UTC}
+		r := renderer{lang: i18n.Lookup(lang), clinic: "Klinik", loc: time.UTC}
 		m := r.linkEmail(url, until)
 		if m.Subject != w[0] || !strings.Contains(m.Text, w[1]) || !strings.Contains(m.Text, url) || !strings.Contains(m.HTML, `href="`+url+`"`) {
 			t.Errorf("%s: subject %q text %q html %q", lang, m.Subject, m.Text, m.HTML)
@@ -50,9 +53,46 @@ func TestMessagesPerLanguage(t *testing.T) {
 		}
 	}
 	// HTML escapes the clinic's name.
-	r := renderer{lang: languages["en"], clinic: `A&B <Clinic>`, loc: time.UTC}
+	r := renderer{lang: i18n.Lookup("en"), clinic: `A&B <Clinic>`, loc: time.UTC}
 	if h := r.linkEmail(url, until).HTML; !strings.Contains(h, "A&amp;B &lt;Clinic&gt;") {
 		t.Fatalf("html not escaped: %s", h)
+	}
+}
+
+// TestMessageKeys checks that the catalogue has every message text, in
+// every language, as a template that renders with the fields a message
+// has, and no message text the service does not send.
+func TestMessageKeys(t *testing.T) {
+	for _, lang := range i18n.Languages() {
+		l := i18n.Lookup(lang)
+		for _, n := range messageNames {
+			if !l.Has("message." + n) {
+				t.Errorf("%s: no message.%s in the catalogue", lang, n)
+				continue
+			}
+			if err := checkTemplate(n, l.T("message."+n)); err != nil {
+				t.Errorf("%s: message.%s: %v", lang, n, err)
+			}
+		}
+	}
+	for _, k := range i18n.Keys() {
+		if n, ok := strings.CutPrefix(k, "message."); ok && !slices.Contains(messageNames, n) {
+			t.Errorf("catalogue key %q is no message the service sends", k)
+		}
+	}
+}
+
+// TestOverride: a clinic's text (branding.text.<name>) replaces the
+// catalogue's, and one that no longer renders falls back to it.
+func TestOverride(t *testing.T) {
+	until := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	r := renderer{lang: i18n.Lookup("sv"), clinic: "Klinik", loc: time.UTC,
+		texts: map[string]string{"sms": "{{.Clinic}} {{.Until}}: {{.Link}}", "email_subject": "{{.Patient}}"}}
+	if got := r.linkSMS("http://x/p/t", until).Text; got != "Klinik 1 oktober 2026: http://x/p/t" {
+		t.Errorf("override: %q", got)
+	}
+	if got := r.linkEmail("http://x/p/t", until).Subject; got != "Dina ultraljudsbilder från Klinik" {
+		t.Errorf("broken override: %q", got)
 	}
 }
 

@@ -1,6 +1,8 @@
 package share
 
 import (
+	"sonolink/i18n"
+
 	"bytes"
 	"fmt"
 	htmltemplate "html/template"
@@ -15,7 +17,7 @@ import (
 // registry declares the clinic's settings, with share's message catalogue
 // and link code hash. share keeps the stored values in share.db.
 var registry = settings.New(settings.Config{
-	Languages:    Languages(),
+	Languages:    i18n.Languages(),
 	Messages:     messageCatalogue(),
 	CheckMessage: checkTemplate,
 	HashLinkCode: hashSecret,

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"sonolink/i18n"
 	"sonolink/internal/logid"
 )
 
@@ -21,7 +22,7 @@ type reqCtx struct {
 	link   *Link
 	sess   *session
 	fresh  bool // no valid session cookie came with the request
-	loc    *locale
+	loc    *i18n.Locale
 	clinic Clinic
 	addr   string
 }
@@ -44,7 +45,7 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 		ctx := r.Context()
 		addr := s.cfg.ClientAddr(r)
 		clinic, err := s.b.Clinic(ctx)
-		loc := s.loc.pick(r, clinic.Language)
+		loc := i18n.Match(r.Header.Get("Accept-Language"), clinic.Language)
 		if err != nil {
 			s.cfg.Logger.Error("web: reading the clinic settings failed", "err", err)
 			s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
@@ -101,7 +102,7 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 // pageData is what every template sees.
 type pageData struct {
 	s         *server
-	L         *locale
+	L         *i18n.Locale
 	Title     string
 	Base      string
 	CSRF      string
@@ -157,13 +158,13 @@ func (s *server) render(w http.ResponseWriter, status int, name string, d *pageD
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (s *server) errorPage(w http.ResponseWriter, loc *locale, status int, title, text string) {
+func (s *server) errorPage(w http.ResponseWriter, loc *i18n.Locale, status int, title, text string) {
 	s.render(w, status, "error", &pageData{L: loc, Title: loc.T(title), Heading: loc.T(title), Text: loc.T(text), BodyClass: "gate-page"})
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	clinic, err := s.b.Clinic(r.Context())
-	loc := s.loc.pick(r, clinic.Language)
+	loc := i18n.Match(r.Header.Get("Accept-Language"), clinic.Language)
 	if err != nil {
 		s.cfg.Logger.Error("web: reading the clinic settings failed", "err", err)
 		s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")

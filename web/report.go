@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"sonolink/i18n"
 	"sonolink/internal/logid"
 	"sonolink/render"
 )
@@ -32,33 +33,14 @@ type lineView struct {
 	Depth        string // CSS class "d0" … "d6"
 }
 
-// reportWords translates the report's fixed vocabulary (render.ReportWords
-// keys) through the locale's "report.*" strings.
-func reportWords(l *locale) func(string) string {
-	return func(k string) string {
-		key := "report." + k
-		if k != "ref" && k != "truncated" {
-			key = "report.rel." + k
-		}
-		if s := l.T(key); s != key {
-			return s
-		}
-		return ""
-	}
-}
-
-func viewReport(r *render.Report, l *locale) *reportView {
-	tr := reportWords(l)
+func viewReport(r *render.Report, l *i18n.Locale) *reportView {
 	v := &reportView{Title: r.Title, Truncated: r.Truncated}
 	for _, s := range r.Sections {
 		sv := sectionView{Heading: s.Heading, Sub: s.Level > 1}
 		for _, ln := range s.Lines {
 			lv := lineView{Label: ln.Label, Value: ln.Value, Ref: ln.Kind == "ref", Depth: fmt.Sprintf("d%d", min(ln.Depth, 6))}
 			if ln.Relation != "" {
-				lv.Relation = tr(ln.Relation)
-				if lv.Relation == "" {
-					lv.Relation = render.ReportWords[ln.Relation]
-				}
+				lv.Relation = render.ReportWord(l, ln.Relation)
 			}
 			sv.Lines = append(sv.Lines, lv)
 		}
@@ -133,8 +115,8 @@ func (s *server) serveReportText(w http.ResponseWriter, r *http.Request, rc *req
 
 // reportText is the text form, with Windows line ends so that every
 // editor a patient may open it in shows the lines.
-func reportText(rep *render.Report, l *locale) string {
-	return strings.ReplaceAll(rep.Text(reportWords(l)), "\n", "\r\n")
+func reportText(rep *render.Report, l *i18n.Locale) string {
+	return strings.ReplaceAll(rep.Text(l), "\n", "\r\n")
 }
 
 // labels names the items this session may see, as the landing page does:

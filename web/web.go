@@ -5,7 +5,7 @@
 //
 // The package knows nothing of storage: everything it needs comes through
 // the small Backend interface, which the caller adapts onto share and
-// store. Every page is localized (locales/*.json), every response carries a
+// store. Every page is localized (package i18n), every response carries a
 // strict Content-Security-Policy, and the link token never reaches a log
 // line.
 package web
@@ -199,10 +199,6 @@ func New(cfg Config, b Backend) (http.Handler, error) {
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = remoteHost
 	}
-	loc, err := loadLocales()
-	if err != nil {
-		return nil, err
-	}
 	tm, err := parseTemplates()
 	if err != nil {
 		return nil, err
@@ -210,7 +206,6 @@ func New(cfg Config, b Backend) (http.Handler, error) {
 	s := &server{
 		cfg:    cfg,
 		b:      b,
-		loc:    loc,
 		tmpl:   tm,
 		assets: theAssets,
 		lim:    newLimiter(cfg.FailedLookupRate, cfg.FailedLookupBurst),
@@ -222,7 +217,6 @@ func New(cfg Config, b Backend) (http.Handler, error) {
 type server struct {
 	cfg    Config
 	b      Backend
-	loc    *locales
 	tmpl   map[string]*template.Template
 	assets *assets
 	lim    *limiter
