@@ -75,17 +75,14 @@ func (l *Link) Status(now time.Time) string {
 // linkRecord is what share.db keeps for a link.
 type linkRecord struct {
 	Link
-	TokenHash       []byte      `json:"token_hash"`
-	SealedToken     []byte      `json:"sealed_token,omitempty"` // AES-GCM under share.key; deleted on revoke
-	CodeHash        string      `json:"code_hash,omitempty"`    // clinic link code in force when issued
-	PasswordHash    string      `json:"password_hash,omitempty"`
-	PwFailures      int         `json:"pw_failures,omitempty"`
-	PwLockedUntil   time.Time   `json:"pw_locked_until,omitzero"`
-	CodeFailures    int         `json:"code_failures,omitempty"`
-	CodeLockedUntil time.Time   `json:"code_locked_until,omitzero"`
-	OTP             *otpState   `json:"otp,omitempty"`
-	OTPRequests     []time.Time `json:"otp_requests,omitempty"`
-	Proof           *proofState `json:"proof,omitempty"`
+	TokenHash    []byte         `json:"token_hash"`
+	SealedToken  []byte         `json:"sealed_token,omitempty"` // AES-GCM under share.key; deleted on revoke
+	CodeHash     string         `json:"code_hash,omitempty"`    // clinic link code in force when issued
+	PasswordHash string         `json:"password_hash,omitempty"`
+	Throttle     *throttleState `json:"throttle,omitempty"` // sources that tried its secrets
+	OTP          *otpState      `json:"otp,omitempty"`
+	OTPSends     []time.Time    `json:"otp_sends,omitempty"` // code messages within SourceMemory
+	Proof        *proofState    `json:"proof,omitempty"`
 }
 
 // CreateRequest asks for a new link.
