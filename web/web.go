@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -158,7 +159,8 @@ type Config struct {
 	// "/sonolink", the path of --base-url). Routes are BasePath+"/p/{token}…"
 	// and BasePath+"/static/…".
 	BasePath string
-	// Secure marks cookies Secure and sends HSTS (serving HTTPS).
+	// Secure marks cookies Secure and sends HSTS: set it whenever patients
+	// reach the pages over HTTPS, whether TLS ends here or in a proxy.
 	Secure bool
 	// Logger receives one line per request, with the token replaced by the
 	// link ID (or "…"). Nil: slog.Default().
@@ -178,8 +180,13 @@ type Config struct {
 	// and wrong link codes per client address; defaults 1 per 6 s, burst 10.
 	FailedLookupRate  rate.Limit
 	FailedLookupBurst int
-	// ClientAddr returns the client address used for rate limiting and the
-	// view record; nil: the host of RemoteAddr (IPv6 grouped by /64).
+	// TrustedProxies are the reverse proxies whose Forwarded or
+	// X-Forwarded-For header names the client; from any other peer those
+	// headers are ignored.
+	TrustedProxies []netip.Prefix
+	// ClientAddr returns the client address used for rate limiting, the
+	// gates and the view record; nil: the host of RemoteAddr, or the client
+	// a trusted proxy names (IPv6 grouped by /64).
 	ClientAddr func(*http.Request) string
 }
 
@@ -214,7 +221,7 @@ func New(cfg Config, b Backend) (http.Handler, error) {
 		cfg.FailedLookupBurst = 10
 	}
 	if cfg.ClientAddr == nil {
-		cfg.ClientAddr = remoteHost
+		cfg.ClientAddr = clientAddr(cfg.TrustedProxies)
 	}
 	loc, err := loadLocales()
 	if err != nil {
