@@ -492,7 +492,11 @@ func cleanContacts(emails, phones []string, region string) ([]string, []string, 
 	for _, e := range emails {
 		p := contact.Parse(e, region)
 		if len(p.Emails) != 1 || len(p.Phones) != 0 || len(p.Invalid) != 0 {
-			bad = append(bad, fmt.Sprintf("%q is not a valid e-mail address", e))
+			v, reason := e, "not a valid e-mail address"
+			if len(p.Invalid) > 0 { // the value as shown (bounded) and why
+				v, reason = p.Invalid[0].Value, p.Invalid[0].Reason
+			}
+			bad = append(bad, fmt.Sprintf("%q: %s", v, reason))
 			continue
 		}
 		r = r.Merge(p)
@@ -500,11 +504,11 @@ func cleanContacts(emails, phones []string, region string) ([]string, []string, 
 	for _, ph := range phones {
 		p := contact.Parse(ph, region)
 		if len(p.Phones) != 1 || len(p.Emails) != 0 || len(p.Invalid) != 0 {
-			reason := "not a valid phone number"
+			v, reason := ph, "not a valid phone number"
 			if len(p.Invalid) > 0 {
-				reason = p.Invalid[0].Reason
+				v, reason = p.Invalid[0].Value, p.Invalid[0].Reason
 			}
-			bad = append(bad, fmt.Sprintf("%q: %s", ph, reason))
+			bad = append(bad, fmt.Sprintf("%q: %s", v, reason))
 			continue
 		}
 		r = r.Merge(p)
