@@ -28,14 +28,21 @@ func clientAt(addr, lang string) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
+// gatedBrowser opens the gated link in a browser at addr that prefers
+// lang, and returns it with the link's URL and the form token.
+func gatedBrowser(t *testing.T, addr, lang string) (c *http.Client, base, csrf string) {
+	t.Helper()
+	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1 })
+	base = fx.srv.URL + "/p/" + tokGated
+	c = clientAt(addr, lang)
+	_, body := getc(t, c, base)
+	return c, base, csrfRe.FindStringSubmatch(body)[1]
+}
+
 // A client that must wait is told how long, in its language; another
 // client of the same link is not held up.
 func TestGateSaysHowLongToWait(t *testing.T) {
-	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1 })
-	base := fx.srv.URL + "/p/" + tokGated
-	a := clientAt("10.1.1.1", "sv")
-	_, body := getc(t, a, base)
-	csrf := csrfRe.FindStringSubmatch(body)[1]
+	a, base, csrf := gatedBrowser(t, "10.1.1.1", "sv")
 	for i := 0; i < 5; i++ {
 		if res, _ := post(t, a, base+"/code", url.Values{"code": {"RED"}, "csrf": {csrf}}); res.StatusCode != 401 {
 			t.Fatalf("wrong code %d: %d", i+1, res.StatusCode)
@@ -45,7 +52,7 @@ func TestGateSaysHowLongToWait(t *testing.T) {
 	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || !strings.Contains(html.UnescapeString(body), "Vänta 90 sekunder innan du försöker igen.") {
 		t.Fatalf("client that must wait: %d Retry-After %q\n%s", res.StatusCode, res.Header.Get("Retry-After"), body)
 	}
-	b := clientAt("10.1.1.2", "en")
+	b := clientAt("10.1.1.2", "en") // same server: base is the same link
 	_, body = getc(t, b, base)
 	if res, _ := post(t, b, base+"/code", url.Values{"code": {"BLUE42"}, "csrf": {csrfRe.FindStringSubmatch(body)[1]}}); res.StatusCode != 303 {
 		t.Fatalf("right code from another client: %d", res.StatusCode)
@@ -55,11 +62,8 @@ func TestGateSaysHowLongToWait(t *testing.T) {
 // The page says how many code messages may still be sent, and once none
 // may, when, and offers none.
 func TestGateShowsCodeMessagesLeft(t *testing.T) {
-	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1 })
-	base := fx.srv.URL + "/p/" + tokGated
-	c := clientAt("10.2.2.2", "es")
-	_, body := getc(t, c, base)
-	csrf := csrfRe.FindStringSubmatch(body)[1]
+	c, base, csrf := gatedBrowser(t, "10.2.2.2", "es")
+	var body string
 	post(t, c, base+"/code", url.Values{"code": {"BLUE42"}, "csrf": {csrf}})
 	for i := fakeCodeMessages; i > 0; i-- {
 		_, body = getc(t, c, base)
