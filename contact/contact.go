@@ -11,8 +11,19 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+)
+
+// Limits on what is read (RFC 5321 for e-mail addresses). A longer field is
+// not read at all; a longer address or number is refused with the reason.
+const (
+	MaxFieldLength = 1024 // characters of one contact field
+	MaxEmailLength = 254  // characters of an e-mail address
+	MaxLocalLength = 64   // characters before the @
+	MaxPhoneLength = 32   // characters of a phone number as typed
+	maxShown       = 64   // characters of a refused value kept in Invalid
 )
 
 // Result is what one or more contact fields held.
@@ -72,6 +83,10 @@ func ParseAll(values []string, defaultRegion string) Result {
 // in defaultRegion (ISO 3166 alpha-2, e.g. "SE"; the clinic's setting).
 func Parse(raw, defaultRegion string) Result {
 	var r Result
+	if n := utf8.RuneCountInString(raw); n > MaxFieldLength {
+		r.addInvalid(raw, "the contact field has "+strconv.Itoa(n)+" characters; at most "+strconv.Itoa(MaxFieldLength)+" are read")
+		return r
+	}
 	defaultRegion = strings.ToUpper(strings.TrimSpace(defaultRegion))
 	parts := strings.FieldsFunc(raw, func(c rune) bool {
 		return c == ',' || c == ';' || c == '\n' || c == '\r' || c == '\t' || c == '|'
@@ -111,6 +126,9 @@ func Parse(raw, defaultRegion string) Result {
 }
 
 func (r *Result) addInvalid(v, reason string) {
+	if rs := []rune(v); len(rs) > maxShown {
+		v = string(rs[:maxShown]) + "…"
+	}
 	for _, iv := range r.Invalid {
 		if iv.Value == v {
 			return
@@ -195,6 +213,9 @@ func parsePhoneRun(r *Result, words []string, region string) {
 
 // parsePhone returns the E.164 form of s, or the reason it is not valid.
 func parsePhone(s, region string) (string, string) {
+	if utf8.RuneCountInString(s) > MaxPhoneLength {
+		return "", "too long for a phone number (at most " + strconv.Itoa(MaxPhoneLength) + " characters)"
+	}
 	digits := 0
 	for _, c := range s {
 		if unicode.IsDigit(c) {
@@ -229,6 +250,12 @@ func parsePhone(s, region string) (string, string) {
 
 // parseEmail validates a bare address: no display name, a domain with a dot.
 func parseEmail(w string) (string, string) {
+	if n := utf8.RuneCountInString(w); n > MaxEmailLength {
+		return "", "e-mail address has " + strconv.Itoa(n) + " characters; at most " + strconv.Itoa(MaxEmailLength) + " are allowed"
+	}
+	if at := strings.LastIndexByte(w, '@'); utf8.RuneCountInString(w[:max(at, 0)]) > MaxLocalLength {
+		return "", "the part of the e-mail address before @ is longer than " + strconv.Itoa(MaxLocalLength) + " characters"
+	}
 	a, err := mail.ParseAddress(w)
 	if err != nil || a.Address != w {
 		return "", "not a valid e-mail address"

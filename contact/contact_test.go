@@ -125,3 +125,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Contacts are bounded: a huge field or address is refused with a reason
+// the technician sees, and never carried whole into a message header.
+func TestParseBounds(t *testing.T) {
+	long := strings.Repeat("a", 100_000) + "@example.com"
+	r := Parse(long, "SE")
+	if len(r.Emails) != 0 || len(r.Invalid) != 1 || !strings.Contains(r.Invalid[0].Reason, "at most 1024") || len(r.Invalid[0].Value) > 100 {
+		t.Fatalf("100,000-character field: %+v", r)
+	}
+	for _, tc := range []struct {
+		raw, reason string
+	}{
+		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com", ""},
+		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", "at most 254"},
+		{strings.Repeat("a", 65) + "@example.com", "before @ is longer than 64"},
+		{"+46 70 123 45 67", ""},
+		{"+46-----------------------------70 123 45 67", "too long for a phone number"},
+	} {
+		r := Parse(tc.raw+", x@example.com", "SE")
+		got := ""
+		for _, iv := range r.Invalid {
+			got += iv.Reason
+		}
+		if tc.reason == "" && (got != "" || r.Empty()) || tc.reason != "" && !strings.Contains(got, tc.reason) {
+			t.Errorf("%d characters: reasons %q, want %q", len(tc.raw), got, tc.reason)
+		}
+		if len(r.Emails) == 0 || r.Emails[len(r.Emails)-1] != "x@example.com" {
+			t.Errorf("%d characters: the other address was lost: %+v", len(tc.raw), r)
+		}
+	}
+}

@@ -23,10 +23,8 @@ const (
 	EventPasswordSet     = "password.set"
 	EventPasswordOK      = "password.ok"
 	EventPasswordFailed  = "password.failed"
-	EventPasswordLocked  = "password.locked"
 	EventLinkCodeOK      = "linkcode.ok"
 	EventLinkCodeFailed  = "linkcode.failed"
-	EventLinkCodeLocked  = "linkcode.locked"
 	EventSettingChanged  = "setting.changed"
 	EventInstancesJoined = "link.instances"
 )

@@ -18,4 +18,46 @@
 // Link code rule: while a clinic code is set, every link asks for one and
 // accepts the code in force when it was issued as well as the current
 // code; clearing the code removes the prompt from every link.
+//
+// # Threat model of the gates
+//
+// Who holds what:
+//   - The patient holds the link (an SMS or e-mail), the contacts it went
+//     to, the clinic's link code (told at the visit) and, once chosen, a
+//     password.
+//   - An attacker may hold the link too (a shared phone, a forwarded
+//     message, a shoulder): everything that does not need the link code
+//     or the password, but not the patient's phone or mailbox, so never a
+//     one-time code. The attacker may use several addresses.
+//   - The clinic's staff hold share.db and share.key (what the admin
+//     socket and the CLI reach); they are trusted.
+//
+// What each can do, and what keeps it so:
+//   - Guess a secret (password, link code, one-time code). Each wrong try
+//     counts against its source, an address as the pages see it (see
+//     web.Config.ClientAddr and --trusted-proxy): FreeFailures are free,
+//     then each doubles the wait before that source's next try, from
+//     FirstDelay to MaxDelay; tries during the wait are not checked at all.
+//     That is about a hundred tries a day per source. A link with
+//     LinkCeiling wrong tries a day slows every source (new ones too) to a
+//     try every FailureDelay(CeilingFailures), so a crowd of addresses
+//     gains little per address. A one-time code dies after OTPMaxAttempts
+//     wrong guesses and OTPLifetime, and at most OTPSendsPerLink are sent a
+//     day: at most a few dozen guesses a day at a million values.
+//   - Keep the patient out. Nothing locks a link: failures slow their own
+//     source, and the right secret is accepted from any source whose wait is
+//     over (at once from one that has not failed). Past the link's ceiling
+//     the patient waits at most FailureDelay(CeilingFailures) once. Only a
+//     patient sharing the attacker's address (same NAT, no trusted proxy
+//     header) waits up to MaxDelay between tries. An attacker with more
+//     than OTPSendsPerLink/OTPSendsPerSource addresses can use up a day's
+//     code messages; the patient then waits for the next (the page says
+//     when) or calls the clinic. Remembering at most MaxSources sources per
+//     link, an attacker with more addresses than that can make the link
+//     forget one, which then starts again from FreeFailures.
+//   - Message the patient through sonolink. Only to the link's own
+//     contacts, only one-time codes, at most OTPSendsPerSource per source
+//     and OTPSendsPerLink per link a day.
+//   - Learn who the patient is. Sources are kept as HMACs under share.key,
+//     per link; contacts are shown masked; the audit log holds no secret.
 package share

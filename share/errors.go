@@ -15,8 +15,12 @@ var (
 	ErrExpired = errors.New("link expired")
 	// ErrRevoked: the link was revoked. Returned as *RevokedError.
 	ErrRevoked = errors.New("link revoked")
-	// ErrLocked: too many failed attempts or requests. Returned as *LockedError.
-	ErrLocked = errors.New("locked after too many attempts")
+	// ErrTooSoon: this source must wait before its next try of a secret.
+	// Returned as *WaitError.
+	ErrTooSoon = errors.New("too many wrong attempts; wait before trying again")
+	// ErrCodeLimit: no more one-time code messages may go out for now.
+	// Returned as *CodeLimitError.
+	ErrCodeLimit = errors.New("one-time code message limit reached")
 	// ErrAlreadyShared: Create with origin auto found an active auto link for
 	// the study; the existing link is returned with it (objects join it).
 	ErrAlreadyShared = errors.New("the study already has an active automatic link")
@@ -68,15 +72,36 @@ func (e *RevokedError) Error() string {
 // Is makes errors.Is(err, ErrRevoked) true.
 func (e *RevokedError) Is(target error) bool { return target == ErrRevoked }
 
-// LockedError says until when a gate is locked. errors.Is(err, ErrLocked).
-type LockedError struct {
-	What  string // "password", "link code" or "one-time code requests"
+// WaitError says until when a source must wait before its next try of a
+// secret. errors.Is(err, ErrTooSoon); when the try that caused the wait was
+// itself wrong, errors.Is(err, Cause) too (ErrWrongPassword, …).
+type WaitError struct {
+	What  string // "password", "link code" or "one-time code"
 	Until time.Time
+	Cause error // the wrong secret that made this source wait, or nil
 }
 
-func (e *LockedError) Error() string {
-	return fmt.Sprintf("%s locked after too many attempts; try again after %s", e.What, e.Until.Format("2006-01-02 15:04 MST"))
+func (e *WaitError) Error() string {
+	msg := fmt.Sprintf("%s: too many wrong attempts from this address; try again after %s", e.What, e.Until.Format("2006-01-02 15:04:05 MST"))
+	if e.Cause != nil {
+		msg = e.Cause.Error() + "; " + msg
+	}
+	return msg
 }
 
-// Is makes errors.Is(err, ErrLocked) true.
-func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+// Is makes errors.Is(err, ErrTooSoon) true.
+func (e *WaitError) Is(target error) bool { return target == ErrTooSoon }
+
+// Unwrap returns the wrong secret that made the source wait.
+func (e *WaitError) Unwrap() error { return e.Cause }
+
+// CodeLimitError says when a one-time code message may next be sent.
+// errors.Is(err, ErrCodeLimit).
+type CodeLimitError struct{ Until time.Time }
+
+func (e *CodeLimitError) Error() string {
+	return fmt.Sprintf("%v; the next can be sent after %s", ErrCodeLimit, e.Until.Format("2006-01-02 15:04 MST"))
+}
+
+// Is makes errors.Is(err, ErrCodeLimit) true.
+func (e *CodeLimitError) Is(target error) bool { return target == ErrCodeLimit }

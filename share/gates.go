@@ -20,18 +20,13 @@ import (
 	"sonolink/settings"
 )
 
-// Gate rules.
+// Gate rules. How wrong secrets slow a source down is in gates_throttle.go.
 const (
-	MinPasswordLength   = 8
-	MaxPasswordLength   = 256
-	PasswordMaxFailures = 5                // failures in a row before a lockout
-	LinkCodeMaxFailures = 10               // failures in a row before a lockout
-	LockoutDuration     = 15 * time.Minute // lockout after too many failures
-	OTPLifetime         = 10 * time.Minute
-	OTPMaxAttempts      = 5         // wrong guesses before a code is void
-	OTPMaxRequests      = 5         // codes sent per link per OTPRequestWindow
-	OTPRequestWindow    = time.Hour //
-	ProofLifetime       = 10 * time.Minute
+	MinPasswordLength = 8
+	MaxPasswordLength = 256
+	OTPLifetime       = 10 * time.Minute
+	OTPMaxAttempts    = 5 // wrong guesses, from any source, before a code is void
+	ProofLifetime     = 10 * time.Minute
 )
 
 type otpState struct {
@@ -56,16 +51,16 @@ func (s *Service) NeedsLinkCode(l *Link) (bool, error) {
 	return st.LinkCodeSet, err
 }
 
-// CheckLinkCode checks a link code typed on the landing page of link id.
+// CheckLinkCode checks a link code typed on the landing page of link id
+// by source (the client's address).
 //
 // Accepted: the code that was in force when the link was issued (changing
 // the clinic code keeps each link's own code valid for that link), and the
 // clinic's current code (so a link issued before any code was set, or a
 // patient who is told the new code by phone, can get in). When no code is
 // set, every code (including none) is accepted. Case, spaces and dashes do
-// not matter. After LinkCodeMaxFailures wrong codes in a row the link's
-// code gate is locked for LockoutDuration (*LockedError).
-func (s *Service) CheckLinkCode(id, code string) error {
+// not matter. Wrong codes slow source down (*WaitError), never the link.
+func (s *Service) CheckLinkCode(id, source, code string) error {
 	st, err := s.Settings()
 	if err != nil {
 		return err
@@ -77,30 +72,82 @@ func (s *Service) CheckLinkCode(id, code string) error {
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	if now.Before(rec.CodeLockedUntil) {
-		return &LockedError{What: "link code", Until: rec.CodeLockedUntil}
+	key := s.sourceKey(rec.ID, source)
+	if err := s.mayTry(rec, key, "link code"); err != nil {
+		return err
 	}
 	c := settings.NormalizeCode(code)
 	ok := c != "" && ((rec.CodeHash != "" && verifySecret(rec.CodeHash, c)) || verifySecret(st.LinkCodeHash, c))
+	return s.settle(rec.ID, key, "link code", ErrWrongLinkCode, func(*linkRecord, time.Time) bool { return ok }, func(rec *linkRecord, ev *AuditEvent, ok bool) {
+		ev.Type = EventLinkCodeFailed
+		if ok {
+			ev.Type = EventLinkCodeOK
+		}
+	})
+}
+
+// mayTry returns a *WaitError while source key must wait before trying a
+// secret of rec. A source new to a link past its ceiling is remembered
+// here, so that its wait runs from its first try.
+func (s *Service) mayTry(rec *linkRecord, key, what string) error {
+	now := s.now()
+	d, register := rec.throttle(now).wait(key, now)
+	if d == 0 {
+		return nil
+	}
+	if register {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			rec, err := s.getLink(tx, rec.ID)
+			if err != nil {
+				return err
+			}
+			rec.throttle(now).source(key, now)
+			return s.putLink(tx, rec)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return &WaitError{What: what, Until: now.Add(d)}
+}
+
+// settle records the outcome of one try of a secret of link id by source
+// key: a failure counts against the source (and the link's ceiling), a
+// success clears the source's failures. When another try of the same
+// source landed while this one was being checked and the source must now
+// wait, the outcome is not revealed and nothing is recorded. apply fills
+// in the audit event and may change the record; check tells whether the
+// secret is right (inside the transaction). A wrong secret returns
+// wrong, or a *WaitError with it as Cause when the source must now wait.
+func (s *Service) settle(id, key, what string, wrong error, check func(*linkRecord, time.Time) bool, apply func(*linkRecord, *AuditEvent, bool)) error {
 	var result error
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		rec, err := s.getLink(tx, id)
 		if err != nil {
 			return err
 		}
-		ev := AuditEvent{LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient"}
-		if ok {
-			rec.CodeFailures, ev.Type = 0, EventLinkCodeOK
-		} else {
-			rec.CodeFailures++
-			ev.Type, result = EventLinkCodeFailed, ErrWrongLinkCode
-			if rec.CodeFailures >= LinkCodeMaxFailures {
-				rec.CodeFailures, rec.CodeLockedUntil = 0, now.Add(LockoutDuration)
-				ev.Type = EventLinkCodeLocked
-				result = &LockedError{What: "link code", Until: rec.CodeLockedUntil}
+		now := s.now()
+		t := rec.throttle(now)
+		if d, register := t.wait(key, now); d > 0 {
+			if register {
+				t.source(key, now)
 			}
+			result = &WaitError{What: what, Until: now.Add(d)}
+			return s.putLink(tx, rec)
 		}
+		ev := AuditEvent{LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient"}
+		ok := check(rec, now)
+		if ok {
+			t.succeed(key)
+		} else {
+			t.fail(key, now)
+			result = wrong
+			if d, _ := t.wait(key, now); d > 0 {
+				result = &WaitError{What: what, Until: now.Add(d), Cause: wrong}
+			}
+			ev.Detail = fmt.Sprintf("failure %d from this address", t.Sources[key].Failures)
+		}
+		apply(rec, &ev, ok)
 		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
@@ -138,12 +185,27 @@ func (s *Service) OTPContacts(id string) ([]OTPContact, error) {
 	return out, nil
 }
 
-// RequestOTP sends a 6-digit one-time code to one contact of link id; ref
-// is an OTPContacts Ref or the contact itself (which must be one of the
-// link's). The code is valid for OTPLifetime and OTPMaxAttempts guesses;
-// a new request replaces it. At most OTPMaxRequests per OTPRequestWindow
-// (*LockedError beyond). Only an active link can request a code.
-func (s *Service) RequestOTP(ctx context.Context, id, ref string) error {
+// CodeMessages says how many more one-time code messages source may have
+// sent for link id, and when one may next be sent if none is left: at most
+// OTPSendsPerLink per link and OTPSendsPerSource per source within
+// SourceMemory.
+func (s *Service) CodeMessages(id, source string) (left int, next time.Time, err error) {
+	rec, err := s.readLink(id)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	now := s.now()
+	left, next = rec.throttle(now).sendsLeft(recent(rec.OTPSends, now), s.sourceKey(rec.ID, source))
+	return left, next, nil
+}
+
+// RequestOTP sends a 6-digit one-time code to one contact of link id, for
+// source (the client's address); ref is an OTPContacts Ref or the contact
+// itself (which must be one of the link's). The code is valid for
+// OTPLifetime and OTPMaxAttempts guesses; a new request replaces it.
+// Beyond the CodeMessages limits nothing is sent (*CodeLimitError). Only
+// an active link can request a code.
+func (s *Service) RequestOTP(ctx context.Context, id, source, ref string) error {
 	var channel string
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		rec, err := s.getLink(tx, id)
@@ -165,16 +227,15 @@ func (s *Service) RequestOTP(ctx context.Context, id, ref string) error {
 		if !ok {
 			return fmt.Errorf("%w: the code can only go to a contact of this link", ErrNoContact)
 		}
-		var recent []time.Time
-		for _, t := range rec.OTPRequests {
-			if now.Sub(t) < OTPRequestWindow {
-				recent = append(recent, t)
-			}
+		key := s.sourceKey(rec.ID, source)
+		t := rec.throttle(now)
+		rec.OTPSends = recent(rec.OTPSends, now)
+		if left, next := t.sendsLeft(rec.OTPSends, key); left <= 0 {
+			return &CodeLimitError{Until: next}
 		}
-		if len(recent) >= OTPMaxRequests {
-			return &LockedError{What: "one-time code requests", Until: recent[0].Add(OTPRequestWindow)}
-		}
-		rec.OTPRequests = append(recent, now)
+		src := t.source(key, now)
+		src.Sends = append(src.Sends, now)
+		rec.OTPSends = append(rec.OTPSends, now)
 		code := sixDigits()
 		rec.OTP = &otpState{MAC: s.keys.otpMAC(rec.ID, code), Channel: ch, Expires: now.Add(OTPLifetime)}
 		if err := s.putLink(tx, rec); err != nil {
@@ -200,54 +261,56 @@ func (s *Service) RequestOTP(ctx context.Context, id, ref string) error {
 	return nil
 }
 
-// VerifyOTP checks a one-time code of link id. On success the code is used
-// up and a proof is returned for SetPassword (valid ProofLifetime, single
-// use). A wrong, expired or used code gives ErrWrongOTP.
-func (s *Service) VerifyOTP(id, code string) (proof string, err error) {
+// VerifyOTP checks a one-time code of link id typed by source. On success
+// the code is used up and a proof is returned for SetPassword (valid
+// ProofLifetime, single use). A wrong, expired or used code gives
+// ErrWrongOTP, and counts against source like a wrong password.
+func (s *Service) VerifyOTP(id, source, code string) (proof string, err error) {
 	code = strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
 			return r
 		}
 		return -1
 	}, code)
-	var result error
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		rec, err := s.getLink(tx, id)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		ev := AuditEvent{LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient", Type: EventOTPFailed}
+	rec, err := s.readLink(id)
+	if err != nil {
+		return "", err
+	}
+	if rec.Status(s.now()) == StatusRevoked {
+		return "", ErrNotFound
+	}
+	key := s.sourceKey(rec.ID, source)
+	if err := s.mayTry(rec, key, "one-time code"); err != nil {
+		return "", err
+	}
+	mac := s.keys.otpMAC(rec.ID, code)
+	err = s.settle(rec.ID, key, "one-time code", ErrWrongOTP, func(rec *linkRecord, now time.Time) bool {
 		o := rec.OTP
+		return o != nil && now.Before(o.Expires) && len(code) == 6 && hmac.Equal(o.MAC, mac)
+	}, func(rec *linkRecord, ev *AuditEvent, verified bool) {
+		now := s.now()
+		o := rec.OTP
+		ev.Type = EventOTPFailed
 		switch {
-		case rec.Status(now) == StatusRevoked:
-			return ErrNotFound
 		case o == nil:
-			ev.Detail, result = "no code requested or already used", ErrWrongOTP
+			ev.Detail = "no code requested or already used"
 		case !now.Before(o.Expires):
-			rec.OTP, ev.Detail, result = nil, "expired", ErrWrongOTP
-		case len(code) != 6 || !hmac.Equal(o.MAC, s.keys.otpMAC(rec.ID, code)):
+			rec.OTP, ev.Detail = nil, "expired"
+		case !verified:
 			o.Attempts++
-			ev.Detail, result = fmt.Sprintf("wrong code, attempt %d", o.Attempts), ErrWrongOTP
+			ev.Detail = fmt.Sprintf("wrong code, attempt %d; %s", o.Attempts, ev.Detail)
 			if o.Attempts >= OTPMaxAttempts {
 				rec.OTP, ev.Detail = nil, ev.Detail+"; code void"
 			}
 		default:
-			rec.OTP, ev.Type, ev.Channel = nil, EventOTPVerified, o.Channel
+			rec.OTP, ev.Type, ev.Channel, ev.Detail = nil, EventOTPVerified, o.Channel, ""
 			p := make([]byte, 32)
 			rand.Read(p)
 			proof = base64.RawURLEncoding.EncodeToString(p)
 			h := sha256.Sum256([]byte(proof))
 			rec.Proof = &proofState{Hash: h[:], Expires: now.Add(ProofLifetime)}
 		}
-		if err := s.putLink(tx, rec); err != nil {
-			return err
-		}
-		return s.audit(tx, ev) // commit even when the code was wrong: attempts count
 	})
-	if err == nil {
-		err = result
-	}
 	if err != nil {
 		return "", err
 	}
@@ -274,7 +337,7 @@ func (s *Service) SetPassword(id, proof, password string) error {
 			return ErrBadProof
 		}
 		rec.Proof = nil
-		rec.PasswordHash, rec.PwFailures, rec.PwLockedUntil = hash, 0, time.Time{}
+		rec.PasswordHash = hash
 		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
@@ -291,53 +354,29 @@ func (s *Service) HasPassword(id string) (bool, error) {
 	return l.PasswordSet, nil
 }
 
-// CheckPassword checks the patient password of link id. After
-// PasswordMaxFailures wrong passwords in a row, the link's password gate is
-// locked for LockoutDuration (*LockedError with the unlock time), during
-// which even the right password is refused.
-func (s *Service) CheckPassword(id, password string) error {
+// CheckPassword checks the patient password of link id typed by source
+// (the client's address). Wrong passwords slow source down (*WaitError,
+// see FailureDelay), never the link: the right password from another
+// address is accepted at once, and from this one once the wait is over.
+func (s *Service) CheckPassword(id, source, password string) error {
 	rec, err := s.readLink(id)
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	if now.Before(rec.PwLockedUntil) {
-		return &LockedError{What: "password", Until: rec.PwLockedUntil}
+	key := s.sourceKey(rec.ID, source)
+	if err := s.mayTry(rec, key, "password"); err != nil {
+		return err
 	}
 	if rec.PasswordHash == "" {
 		return ErrNoPassword
 	}
-	ok := verifySecret(rec.PasswordHash, password)
-	var result error
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		rec, err := s.getLink(tx, id)
-		if err != nil {
-			return err
-		}
-		if now.Before(rec.PwLockedUntil) { // locked by a concurrent attempt
-			return &LockedError{What: "password", Until: rec.PwLockedUntil}
-		}
-		ev := AuditEvent{LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient"}
+	ok := verifySecret(rec.PasswordHash, password) // outside the transaction: argon2 takes a while
+	return s.settle(rec.ID, key, "password", ErrWrongPassword, func(*linkRecord, time.Time) bool { return ok }, func(rec *linkRecord, ev *AuditEvent, ok bool) {
+		ev.Type = EventPasswordFailed
 		if ok {
-			rec.PwFailures, ev.Type = 0, EventPasswordOK
-		} else {
-			rec.PwFailures++
-			ev.Type, ev.Detail, result = EventPasswordFailed, fmt.Sprintf("failure %d", rec.PwFailures), ErrWrongPassword
-			if rec.PwFailures >= PasswordMaxFailures {
-				rec.PwFailures, rec.PwLockedUntil = 0, now.Add(LockoutDuration)
-				ev.Type, ev.Detail = EventPasswordLocked, "locked until "+rec.PwLockedUntil.Format(time.RFC3339)
-				result = &LockedError{What: "password", Until: rec.PwLockedUntil}
-			}
+			ev.Type = EventPasswordOK
 		}
-		if err := s.putLink(tx, rec); err != nil {
-			return err
-		}
-		return s.audit(tx, ev) // commit even when the check failed: failures count
 	})
-	if err != nil {
-		return err
-	}
-	return result
 }
 
 func (s *Service) readLink(id string) (*linkRecord, error) {

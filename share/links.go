@@ -76,17 +76,14 @@ func (l *Link) Status(now time.Time) string {
 // linkRecord is what share.db keeps for a link.
 type linkRecord struct {
 	Link
-	TokenHash       []byte      `json:"token_hash"`
-	SealedToken     []byte      `json:"sealed_token,omitempty"` // AES-GCM under share.key; deleted on revoke
-	CodeHash        string      `json:"code_hash,omitempty"`    // clinic link code in force when issued
-	PasswordHash    string      `json:"password_hash,omitempty"`
-	PwFailures      int         `json:"pw_failures,omitempty"`
-	PwLockedUntil   time.Time   `json:"pw_locked_until,omitzero"`
-	CodeFailures    int         `json:"code_failures,omitempty"`
-	CodeLockedUntil time.Time   `json:"code_locked_until,omitzero"`
-	OTP             *otpState   `json:"otp,omitempty"`
-	OTPRequests     []time.Time `json:"otp_requests,omitempty"`
-	Proof           *proofState `json:"proof,omitempty"`
+	TokenHash    []byte         `json:"token_hash"`
+	SealedToken  []byte         `json:"sealed_token,omitempty"` // AES-GCM under share.key; deleted on revoke
+	CodeHash     string         `json:"code_hash,omitempty"`    // clinic link code in force when issued
+	PasswordHash string         `json:"password_hash,omitempty"`
+	Throttle     *throttleState `json:"throttle,omitempty"` // sources that tried its secrets
+	OTP          *otpState      `json:"otp,omitempty"`
+	OTPSends     []time.Time    `json:"otp_sends,omitempty"` // code messages within SourceMemory
+	Proof        *proofState    `json:"proof,omitempty"`
 }
 
 // CreateRequest asks for a new link.
@@ -508,7 +505,11 @@ func cleanContacts(emails, phones []string, region string) ([]string, []string, 
 	for _, e := range emails {
 		p := contact.Parse(e, region)
 		if len(p.Emails) != 1 || len(p.Phones) != 0 || len(p.Invalid) != 0 {
-			bad = append(bad, fmt.Sprintf("%q is not a valid e-mail address", e))
+			v, reason := e, "not a valid e-mail address"
+			if len(p.Invalid) > 0 { // the value as shown (bounded) and why
+				v, reason = p.Invalid[0].Value, p.Invalid[0].Reason
+			}
+			bad = append(bad, fmt.Sprintf("%q: %s", v, reason))
 			continue
 		}
 		r = r.Merge(p)
@@ -516,11 +517,11 @@ func cleanContacts(emails, phones []string, region string) ([]string, []string, 
 	for _, ph := range phones {
 		p := contact.Parse(ph, region)
 		if len(p.Phones) != 1 || len(p.Emails) != 0 || len(p.Invalid) != 0 {
-			reason := "not a valid phone number"
+			v, reason := ph, "not a valid phone number"
 			if len(p.Invalid) > 0 {
-				reason = p.Invalid[0].Reason
+				v, reason = p.Invalid[0].Value, p.Invalid[0].Reason
 			}
-			bad = append(bad, fmt.Sprintf("%q: %s", ph, reason))
+			bad = append(bad, fmt.Sprintf("%q: %s", v, reason))
 			continue
 		}
 		r = r.Merge(p)

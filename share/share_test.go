@@ -293,11 +293,11 @@ func TestLinkCode(t *testing.T) {
 	if !needsLinkCode(t, s, before) || !currentSettings(t, s).LinkCodeSet {
 		t.Fatal("code set, but not needed")
 	}
-	if err := s.CheckLinkCode(before.ID, "sol 2026"); err != nil {
+	if err := s.CheckLinkCode(before.ID, "10.0.0.1", "sol 2026"); err != nil {
 		t.Fatalf("link issued before the code: %v", err)
 	}
 	old := mk() // issued under SOL-2026
-	if err := s.CheckLinkCode(old.ID, "wrong"); !errors.Is(err, ErrWrongLinkCode) {
+	if err := s.CheckLinkCode(old.ID, "10.0.0.1", "wrong"); !errors.Is(err, ErrWrongLinkCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
 	if err := s.UpdateSetting(settings.KeyLinkCode, "NEW-777"); err != nil {
@@ -311,7 +311,7 @@ func TestLinkCode(t *testing.T) {
 	}{
 		{old, "SOL-2026", true}, {old, "NEW-777", true}, {fresh, "NEW-777", true}, {fresh, "SOL-2026", false}, {before, "SOL-2026", false}, {before, "new777", true},
 	} {
-		err := s.CheckLinkCode(tc.l.ID, tc.code)
+		err := s.CheckLinkCode(tc.l.ID, "10.0.0.1", tc.code)
 		if (err == nil) != tc.ok {
 			t.Errorf("link %s code %q: %v, want ok=%v", tc.l.ID, tc.code, err, tc.ok)
 		}
@@ -320,22 +320,33 @@ func TestLinkCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range []*Link{before, old, fresh} {
-		if needsLinkCode(t, s, l) || s.CheckLinkCode(l.ID, "") != nil {
+		if needsLinkCode(t, s, l) || s.CheckLinkCode(l.ID, "10.0.0.1", "") != nil {
 			t.Fatal("code cleared, but still asked for")
 		}
 	}
-	// Lockout of the code gate.
+	// Wrong codes slow their source down, not the link.
 	s.UpdateSetting(settings.KeyLinkCode, "SOL-2026")
 	var err error
-	for i := 0; i < LinkCodeMaxFailures; i++ {
-		err = s.CheckLinkCode(old.ID, "nope")
+	for i := 0; i < 10; i++ {
+		err = s.CheckLinkCode(old.ID, "10.6.6.6", "nope")
+		if we := (*WaitError)(nil); errors.As(err, &we) && we.Cause == nil {
+			c.Add(we.Until.Sub(c.Now())) // not checked: wait as asked and try again
+			err = s.CheckLinkCode(old.ID, "10.6.6.6", "nope")
+		}
 	}
-	var le *LockedError
-	if !errors.As(err, &le) || !le.Until.Equal(c.Now().Add(LockoutDuration)) {
-		t.Fatalf("after %d failures: %v", LinkCodeMaxFailures, err)
+	var we *WaitError
+	if !errors.As(err, &we) || !errors.Is(err, ErrWrongLinkCode) {
+		t.Fatalf("after 10 wrong codes: %v", err)
 	}
-	if err := s.CheckLinkCode(old.ID, "SOL-2026"); !errors.Is(err, ErrLocked) {
-		t.Fatalf("right code while locked: %v", err)
+	if err := s.CheckLinkCode(old.ID, "10.6.6.6", "SOL-2026"); !errors.Is(err, ErrTooSoon) {
+		t.Fatalf("right code before the wait is over: %v", err)
+	}
+	if err := s.CheckLinkCode(old.ID, "10.0.0.2", "SOL-2026"); err != nil {
+		t.Fatalf("right code from another address: %v", err)
+	}
+	c.Add(we.Until.Sub(c.Now()))
+	if err := s.CheckLinkCode(old.ID, "10.6.6.6", "SOL-2026"); err != nil {
+		t.Fatalf("right code after the wait: %v", err)
 	}
 }
 

@@ -40,7 +40,8 @@ type fakeBackend struct {
 	otpOK     map[string]bool
 	passwords map[string]string
 	codes     map[string]string // link ID → link code
-	fails     map[string]int
+	fails     map[string]int    // link ID + client → wrong link codes
+	sends     map[string]int    // link ID + client → one-time codes sent
 
 	// The structured report of "report" items: title and (label, value)
 	// pairs.
@@ -65,6 +66,7 @@ func newFake() *fakeBackend {
 		passwords: map[string]string{},
 		codes:     map[string]string{},
 		fails:     map[string]int{},
+		sends:     map[string]int{},
 		srTitle:   "Obstetric ultrasound report",
 		srTexts:   [][2]string{{"Findings", "Single live intrauterine pregnancy."}, {"Impression", "Normal scan."}},
 	}
@@ -271,28 +273,44 @@ func (f *fakeBackend) Report(ctx context.Context, linkID string, item int) (*ren
 	return rep, err
 }
 
-func (f *fakeBackend) CheckLinkCode(ctx context.Context, linkID, code string) error {
+func (f *fakeBackend) CheckLinkCode(ctx context.Context, linkID, client, code string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fails[linkID] >= 5 {
-		return &LockedError{Until: time.Now().Add(time.Hour)}
+	if f.fails[linkID+client] >= 5 {
+		return &WaitError{Until: time.Now().Add(90 * time.Second)}
 	}
 	if code != f.codes[linkID] {
-		f.fails[linkID]++
+		f.fails[linkID+client]++
 		return ErrWrongCode
 	}
 	return nil
 }
 
-func (f *fakeBackend) RequestOTP(ctx context.Context, linkID string, contactIndex int) error {
+// fakeCodeMessages is how many one-time codes one client may ask for.
+const fakeCodeMessages = 3
+
+func (f *fakeBackend) CodeMessages(ctx context.Context, linkID, client string) (int, time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if left := fakeCodeMessages - f.sends[linkID+client]; left > 0 {
+		return left, time.Time{}, nil
+	}
+	return 0, time.Now().Add(5 * time.Hour), nil
+}
+
+func (f *fakeBackend) RequestOTP(ctx context.Context, linkID, client string, contactIndex int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sends[linkID+client] >= fakeCodeMessages {
+		return &CodeLimitError{Until: time.Now().Add(5 * time.Hour)}
+	}
+	f.sends[linkID+client]++
 	f.otps[linkID] = fmt.Sprintf("%06d", 123456+contactIndex)
 	f.otpOK[linkID] = false
 	return nil
 }
 
-func (f *fakeBackend) VerifyOTP(ctx context.Context, linkID, code string) error {
+func (f *fakeBackend) VerifyOTP(ctx context.Context, linkID, client, code string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.otps[linkID] == "" || code != f.otps[linkID] {
@@ -314,7 +332,7 @@ func (f *fakeBackend) SetPassword(ctx context.Context, linkID, password string) 
 	return nil
 }
 
-func (f *fakeBackend) CheckPassword(ctx context.Context, linkID, password string) error {
+func (f *fakeBackend) CheckPassword(ctx context.Context, linkID, client, password string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.passwords[linkID] == "" || password != f.passwords[linkID] {

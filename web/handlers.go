@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -18,6 +19,7 @@ import (
 
 // reqCtx is what a route under /p/{token} knows once the token resolved.
 type reqCtx struct {
+	ctx    context.Context
 	base   string // BasePath + "/p/" + token
 	link   *Link
 	sess   *session
@@ -89,6 +91,7 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 			info.linkID = link.ID
 		}
 		rc := &reqCtx{
+			ctx:  ctx,
 			base: s.cfg.BasePath + "/p/" + r.PathValue("token"),
 			link: link, sess: sess, loc: loc, clinic: clinic, addr: addr,
 		}
@@ -114,6 +117,8 @@ type pageData struct {
 	Step     string
 	Error    string
 	Contacts []MaskedContact
+	Codes    string // how many one-time code messages may still be sent
+	NoCodes  bool   // none: the form to ask for one is not shown
 
 	// Error pages.
 	Heading, Text string
@@ -260,13 +265,47 @@ func (rc *reqCtx) step() string {
 }
 
 func (s *server) gate(w http.ResponseWriter, rc *reqCtx, status int, errKey string, args ...any) {
+	msg := ""
+	if errKey != "" {
+		msg = rc.loc.T(errKey, args...)
+	}
+	s.gateMsg(w, rc, status, msg)
+}
+
+// gateMsg shows the gate this session must pass next, with msg (already
+// translated) as its alert.
+func (s *server) gateMsg(w http.ResponseWriter, rc *reqCtx, status int, msg string) {
 	step := rc.step()
 	d := &pageData{L: rc.loc, Base: rc.base, CSRF: s.csrf(rc.sess), Step: step, BodyClass: "gate-page",
 		Title: rc.loc.T("gate." + step + ".title"), Contacts: rc.link.Contacts}
-	if errKey != "" {
-		d.Error = rc.loc.T(errKey, args...)
+	d.Error = msg
+	if step == "contacts" && len(rc.link.Contacts) > 0 {
+		left, next, err := s.b.CodeMessages(rc.ctx, rc.link.ID, rc.addr)
+		switch {
+		case err != nil:
+			s.cfg.Logger.Error("web: code messages failed", "link", rc.link.ID, "err", err)
+		case left > 0:
+			d.Codes = rc.loc.N("gate.codes.left", left)
+		default:
+			d.Codes, d.NoCodes = s.codesAgain(rc, next), true
+		}
 	}
 	s.render(w, status, "gate", d)
+}
+
+// codesAgain says, in the page's language, when a code may be asked for.
+func (s *server) codesAgain(rc *reqCtx, next time.Time) string {
+	return rc.loc.N("gate.codes.none", int(math.Ceil(max(next.Sub(s.cfg.Now()), time.Minute).Hours())))
+}
+
+// waitText says, in the page's language, how long to wait before trying
+// again.
+func (s *server) waitText(rc *reqCtx, until time.Time) string {
+	d := max(until.Sub(s.cfg.Now()), time.Second)
+	if d < 2*time.Minute {
+		return rc.loc.N("gate.wait.seconds", int(math.Ceil(d.Seconds())))
+	}
+	return rc.loc.N("gate.wait.minutes", int(math.Ceil(d.Minutes())))
 }
 
 // post checks what every form submission needs: a session cookie that
@@ -289,12 +328,23 @@ func (s *server) back(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	http.Redirect(w, r, rc.base, http.StatusSeeOther)
 }
 
-// failed answers a wrong or locked attempt on the current gate.
+// failed answers a wrong attempt on the current gate, or one that must
+// wait: the page says how long (Retry-After too), and whether the try was
+// wrong.
 func (s *server) failed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey string) {
-	var locked *LockedError
+	var wait *WaitError
+	var limit *CodeLimitError
 	switch {
-	case errors.As(err, &locked):
-		s.gate(w, rc, http.StatusTooManyRequests, "gate.locked", "time", rc.loc.Date(locked.Until)+" "+locked.Until.Format("15:04"))
+	case errors.As(err, &wait):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
+		msg, status := s.waitText(rc, wait.Until), http.StatusTooManyRequests
+		if wait.Wrong {
+			msg, status = rc.loc.T(wrongKey)+" "+msg, http.StatusUnauthorized
+		}
+		s.gateMsg(w, rc, status, msg)
+	case errors.As(err, &limit):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(limit.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
+		s.gateMsg(w, rc, http.StatusTooManyRequests, "") // the contacts step says when
 	case errors.Is(err, ErrWrongCode):
 		s.gate(w, rc, http.StatusUnauthorized, wrongKey)
 	default:
@@ -316,7 +366,7 @@ func (s *server) postCode(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.gate(w, rc, http.StatusUnauthorized, "gate.code.wrong")
 		return
 	}
-	if err := s.b.CheckLinkCode(r.Context(), rc.link.ID, code); err != nil {
+	if err := s.b.CheckLinkCode(r.Context(), rc.link.ID, rc.addr, code); err != nil {
 		if errors.Is(err, ErrWrongCode) {
 			s.lim.fail(rc.addr, time.Now())
 		}
@@ -340,7 +390,7 @@ func (s *server) postOTPRequest(w http.ResponseWriter, r *http.Request, rc *reqC
 		s.gate(w, rc, http.StatusBadRequest, "gate.contacts.choose")
 		return
 	}
-	if err := s.b.RequestOTP(r.Context(), rc.link.ID, i); err != nil {
+	if err := s.b.RequestOTP(r.Context(), rc.link.ID, rc.addr, i); err != nil {
 		s.failed(w, rc, err, "gate.contacts.choose")
 		return
 	}
@@ -361,7 +411,7 @@ func (s *server) postOTPVerify(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.gate(w, rc, http.StatusUnauthorized, "gate.otp.wrong")
 		return
 	}
-	if err := s.b.VerifyOTP(r.Context(), rc.link.ID, code); err != nil {
+	if err := s.b.VerifyOTP(r.Context(), rc.link.ID, rc.addr, code); err != nil {
 		s.failed(w, rc, err, "gate.otp.wrong")
 		return
 	}
@@ -398,7 +448,7 @@ func (s *server) postLogin(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.gate(w, rc, http.StatusUnauthorized, "gate.login.wrong")
 		return
 	}
-	if err := s.b.CheckPassword(r.Context(), rc.link.ID, pw); err != nil {
+	if err := s.b.CheckPassword(r.Context(), rc.link.ID, rc.addr, pw); err != nil {
 		s.failed(w, rc, err, "gate.login.wrong")
 		return
 	}

@@ -306,13 +306,18 @@ func (readerAtCloser) Close() error { return nil }
 var _ io.ReaderAt = readerAtCloser{}
 
 // CheckLinkCode checks the clinic link code.
-func (b *StoreBackend) CheckLinkCode(ctx context.Context, linkID, code string) error {
-	return gateErr(b.Share.CheckLinkCode(linkID, code))
+func (b *StoreBackend) CheckLinkCode(ctx context.Context, linkID, client, code string) error {
+	return gateErr(b.Share.CheckLinkCode(linkID, client, code))
+}
+
+// CodeMessages says how many more one-time codes the client may ask for.
+func (b *StoreBackend) CodeMessages(ctx context.Context, linkID, client string) (int, time.Time, error) {
+	return b.Share.CodeMessages(linkID, client)
 }
 
 // RequestOTP sends a one-time code to the link's contact number i (in the
 // order of Link.Contacts).
-func (b *StoreBackend) RequestOTP(ctx context.Context, linkID string, i int) error {
+func (b *StoreBackend) RequestOTP(ctx context.Context, linkID, client string, i int) error {
 	cs, err := b.Share.OTPContacts(linkID)
 	if err != nil {
 		return err
@@ -320,12 +325,12 @@ func (b *StoreBackend) RequestOTP(ctx context.Context, linkID string, i int) err
 	if i < 0 || i >= len(cs) {
 		return ErrWrongCode
 	}
-	return gateErr(b.Share.RequestOTP(ctx, linkID, cs[i].Ref))
+	return gateErr(b.Share.RequestOTP(ctx, linkID, client, cs[i].Ref))
 }
 
 // VerifyOTP checks a one-time code and remembers the proof for SetPassword.
-func (b *StoreBackend) VerifyOTP(ctx context.Context, linkID, code string) error {
-	p, err := b.Share.VerifyOTP(linkID, code)
+func (b *StoreBackend) VerifyOTP(ctx context.Context, linkID, client, code string) error {
+	p, err := b.Share.VerifyOTP(linkID, client, code)
 	if err != nil {
 		return gateErr(err)
 	}
@@ -353,8 +358,8 @@ func (b *StoreBackend) SetPassword(ctx context.Context, linkID, password string)
 }
 
 // CheckPassword checks the patient password.
-func (b *StoreBackend) CheckPassword(ctx context.Context, linkID, password string) error {
-	return gateErr(b.Share.CheckPassword(linkID, password))
+func (b *StoreBackend) CheckPassword(ctx context.Context, linkID, client, password string) error {
+	return gateErr(b.Share.CheckPassword(linkID, client, password))
 }
 
 // RecordView records a landing-page visit (views count and audit log).
@@ -364,12 +369,15 @@ func (b *StoreBackend) RecordView(ctx context.Context, linkID, remoteAddr, userA
 
 // gateErr maps share's gate errors onto the pages' vocabulary.
 func gateErr(err error) error {
-	var locked *share.LockedError
+	var wait *share.WaitError
+	var limit *share.CodeLimitError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &locked):
-		return &LockedError{Until: locked.Until}
+	case errors.As(err, &wait):
+		return &WaitError{Until: wait.Until, Wrong: wait.Cause != nil}
+	case errors.As(err, &limit):
+		return &CodeLimitError{Until: limit.Until}
 	case errors.Is(err, share.ErrWrongLinkCode), errors.Is(err, share.ErrWrongPassword),
 		errors.Is(err, share.ErrWrongOTP), errors.Is(err, share.ErrNoPassword):
 		return ErrWrongCode

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +36,7 @@ var ErrNotFound = errors.New("not found")
 
 // ErrWrongCode is returned by CheckLinkCode, VerifyOTP and CheckPassword
 // when the code or password does not match. Any other error (except
-// *LockedError) is treated as an internal failure.
+// *WaitError and *CodeLimitError) is treated as an internal failure.
 var ErrWrongCode = errors.New("wrong code or password")
 
 // ExpiredError is returned by Backend.Link for a link past its expiry.
@@ -43,11 +44,24 @@ type ExpiredError struct{ At time.Time }
 
 func (e *ExpiredError) Error() string { return "link expired at " + e.At.UTC().Format(time.RFC3339) }
 
-// LockedError is returned by CheckLinkCode, RequestOTP, VerifyOTP and
-// CheckPassword while too many failed attempts lock the link.
-type LockedError struct{ Until time.Time }
+// WaitError is returned by CheckLinkCode, VerifyOTP and CheckPassword
+// while the client must wait before its next try, after wrong ones. Wrong
+// says the try that returned it was itself wrong (it was checked); else it
+// was not checked at all.
+type WaitError struct {
+	Until time.Time
+	Wrong bool
+}
 
-func (e *LockedError) Error() string { return "locked until " + e.Until.UTC().Format(time.RFC3339) }
+func (e *WaitError) Error() string { return "try again after " + e.Until.UTC().Format(time.RFC3339) }
+
+// CodeLimitError is returned by RequestOTP when no more one-time code
+// messages may be sent for now; Until is when the next may.
+type CodeLimitError struct{ Until time.Time }
+
+func (e *CodeLimitError) Error() string {
+	return "no more code messages until " + e.Until.UTC().Format(time.RFC3339)
+}
 
 // Backend is everything the pages need from sonolink. Implementations
 // must be safe for concurrent use.
@@ -72,19 +86,25 @@ type Backend interface {
 	// de-identified copy when there is one); ErrNotFound for any other
 	// item.
 	Report(ctx context.Context, linkID string, item int) (*render.Report, error)
+	// The gate methods get the client's address (Config.ClientAddr):
+	// wrong tries slow that client down, not the link.
+	//
 	// CheckLinkCode checks the clinic link code in force for this link.
-	CheckLinkCode(ctx context.Context, linkID, code string) error
+	CheckLinkCode(ctx context.Context, linkID, client, code string) error
+	// CodeMessages says how many more one-time code messages the client
+	// may have sent, and when the next may be sent if none is left.
+	CodeMessages(ctx context.Context, linkID, client string) (left int, next time.Time, err error)
 	// RequestOTP sends a one-time code to Link.Contacts[contactIndex].
-	RequestOTP(ctx context.Context, linkID string, contactIndex int) error
+	RequestOTP(ctx context.Context, linkID, client string, contactIndex int) error
 	// VerifyOTP checks a one-time code sent by RequestOTP.
-	VerifyOTP(ctx context.Context, linkID, code string) error
+	VerifyOTP(ctx context.Context, linkID, client, code string) error
 	// SetPassword sets (or, after "forgot password", replaces) the
 	// patient's password. The pages call it only after VerifyOTP succeeded
 	// in the same browser session; the backend should itself refuse it
 	// unless a one-time code was verified recently.
 	SetPassword(ctx context.Context, linkID, password string) error
 	// CheckPassword checks the patient's password.
-	CheckPassword(ctx context.Context, linkID, password string) error
+	CheckPassword(ctx context.Context, linkID, client, password string) error
 	// RecordView records one landing-page view (audit log, shares view).
 	RecordView(ctx context.Context, linkID, remoteAddr, userAgent string)
 }
@@ -141,7 +161,8 @@ type Config struct {
 	// "/sonolink", the path of --base-url). Routes are BasePath+"/p/{token}…"
 	// and BasePath+"/static/…".
 	BasePath string
-	// Secure marks cookies Secure and sends HSTS (serving HTTPS).
+	// Secure marks cookies Secure and sends HSTS: set it whenever patients
+	// reach the pages over HTTPS, whether TLS ends here or in a proxy.
 	Secure bool
 	// Logger receives one line per request, with the token replaced by the
 	// link ID (or "…"). Nil: slog.Default().
@@ -161,8 +182,13 @@ type Config struct {
 	// and wrong link codes per client address; defaults 1 per 6 s, burst 10.
 	FailedLookupRate  rate.Limit
 	FailedLookupBurst int
-	// ClientAddr returns the client address used for rate limiting and the
-	// view record; nil: the host of RemoteAddr (IPv6 grouped by /64).
+	// TrustedProxies are the reverse proxies whose Forwarded or
+	// X-Forwarded-For header names the client; from any other peer those
+	// headers are ignored.
+	TrustedProxies []netip.Prefix
+	// ClientAddr returns the client address used for rate limiting, the
+	// gates and the view record; nil: the host of RemoteAddr, or the client
+	// a trusted proxy names (IPv6 grouped by /64).
 	ClientAddr func(*http.Request) string
 }
 
@@ -197,7 +223,7 @@ func New(cfg Config, b Backend) (http.Handler, error) {
 		cfg.FailedLookupBurst = 10
 	}
 	if cfg.ClientAddr == nil {
-		cfg.ClientAddr = remoteHost
+		cfg.ClientAddr = clientAddr(cfg.TrustedProxies)
 	}
 	tm, err := parseTemplates()
 	if err != nil {

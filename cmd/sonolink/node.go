@@ -83,11 +83,17 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 
+	proxies, err := web.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxy: %w", err)
+	}
 	pages, err := web.New(web.Config{
-		BasePath:   strings.TrimRight(base.Path, "/"),
-		Secure:     c.tlsCert != "",
-		Logger:     logger.With("component", "web"),
-		SessionKey: derive(secret, "sonolink web session v1"),
+		BasePath: strings.TrimRight(base.Path, "/"),
+		// HTTPS where patients see it, whether TLS ends here or in a proxy.
+		Secure:         c.tlsCert != "" || base.Scheme == "https",
+		TrustedProxies: proxies,
+		Logger:         logger.With("component", "web"),
+		SessionKey:     derive(secret, "sonolink web session v1"),
 	}, web.NewStoreBackend(n.share, n.store))
 	if err != nil {
 		return nil, err

@@ -39,6 +39,8 @@ type serveConfig struct {
 	tlsCert  string
 	tlsKey   string
 
+	trustedProxies []string // --trusted-proxy
+
 	stableTime         time.Duration
 	stableTimeOverride time.Duration // stableTime when set explicitly (flag, env or file)
 	contactTags        []string
@@ -91,6 +93,7 @@ being sent, so a fresh install works without any account.`,
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")
+	f.StringSliceVar(&c.trustedProxies, "trusted-proxy", nil, "reverse proxies (IPs or CIDRs) whose Forwarded/X-Forwarded-For names the patient's address")
 	f.DurationVar(&c.stableTime, "stable-time", 60*time.Second, "a study is complete when no object of it arrived for this long; when given, it overrides the clinic setting autoshare.stable_time")
 	f.StringSliceVar(&c.contactTags, "contact-tags", contact.DefaultTagStrings(), "tags the patient's e-mail/phone are read from, in order")
 	f.IntVar(&c.workers, "workers", 2, "objects de-identified and rendered in parallel")
