@@ -153,15 +153,7 @@ func TestAbandonedTransferLogged(t *testing.T) {
 	ts := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	src := filepath.Join(testenv.Samples(t), "sc/orthanc__ColorTestMalaterre.dcm")
-	m := sampleMeta(t, src)
-	raw, _ := os.ReadFile(src)
-	ds := raw[m.DataSetOffset:]
-	c, err := associateSCU(ctx, ts.addr, "QUITTER", "SONOLINK", []presCtx{{ID: 1, Abstract: m.SOPClassUID, Transfer: []string{m.TransferSyntaxUID}}})
-	mustf(t, err, "associate")
-	defer c.close()
-	mustf(t, c.ul.sendCommand(1, encodeCommand(&command{Field: cmdCStoreRQ, MessageID: 1, DataSetType: dataSetPresent,
-		AffectedSOPClassUID: m.SOPClassUID, AffectedSOPInstanceUID: m.SOPInstanceUID})), "command")
+	c, ds := startStoreByHand(ctx, t, ts, "QUITTER")
 	mustf(t, c.ul.write(append(pdataHeader(1, 0, 1000), ds[:1000]...)), "fragment")
 	mustf(t, c.ul.write(encodeAbort(abortSourceUser, 0)), "abort")
 	want := `msg="transfer abandoned mid-object: aborted by the sender; nothing stored" component=dimse peer=`
@@ -178,4 +170,21 @@ func TestAbandonedTransferLogged(t *testing.T) {
 	if ts.h.count() != 0 {
 		t.Errorf("handler called for an abandoned object")
 	}
+}
+
+// startStoreByHand associates as callingAET, sends the C-STORE-RQ command
+// for a small sample on context 1 and returns the association and the
+// sample's data set, for a test to send as it likes.
+func startStoreByHand(ctx context.Context, t *testing.T, ts *testServer, callingAET string) (*scu, []byte) {
+	t.Helper()
+	src := filepath.Join(testenv.Samples(t), "sc/orthanc__ColorTestMalaterre.dcm")
+	m := sampleMeta(t, src)
+	raw, err := os.ReadFile(src)
+	mustf(t, err, "reading the sample")
+	c, err := associateSCU(ctx, ts.addr, callingAET, "SONOLINK", []presCtx{{ID: 1, Abstract: m.SOPClassUID, Transfer: []string{m.TransferSyntaxUID}}})
+	mustf(t, err, "associate")
+	t.Cleanup(c.close)
+	mustf(t, c.ul.sendCommand(1, encodeCommand(&command{Field: cmdCStoreRQ, MessageID: 1, DataSetType: dataSetPresent,
+		AffectedSOPClassUID: m.SOPClassUID, AffectedSOPInstanceUID: m.SOPInstanceUID})), "command")
+	return c, raw[m.DataSetOffset:]
 }

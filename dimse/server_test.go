@@ -352,15 +352,7 @@ func TestIdleTimeoutIsPerPDU(t *testing.T) {
 	ts := startServer(t, Config{IdleTimeout: 300 * time.Millisecond}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	src := filepath.Join(testenv.Samples(t), "sc/orthanc__ColorTestMalaterre.dcm")
-	m := sampleMeta(t, src)
-	raw, _ := os.ReadFile(src)
-	ds := raw[m.DataSetOffset:]
-	c, err := associateSCU(ctx, ts.addr, "SLOW", "SONOLINK", []presCtx{{ID: 1, Abstract: m.SOPClassUID, Transfer: []string{m.TransferSyntaxUID}}})
-	mustf(t, err, "associate")
-	defer c.close()
-	mustf(t, c.ul.sendCommand(1, encodeCommand(&command{Field: cmdCStoreRQ, MessageID: 1, DataSetType: dataSetPresent,
-		AffectedSOPClassUID: m.SOPClassUID, AffectedSOPInstanceUID: m.SOPInstanceUID})), "command")
+	c, ds := startStoreByHand(ctx, t, ts, "SLOW")
 	const parts = 6 // 6 x 150 ms = 900 ms in all, three times the idle timeout
 	step := len(ds)/parts + 1
 	for off := 0; off < len(ds); off += step {
