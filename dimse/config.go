@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"sonolink/dicom/dicomfile"
 	"sonolink/dicom/uid"
 )
 
@@ -34,11 +35,17 @@ type Config struct {
 	// except that association PDUs may use up to 64 KiB when it is smaller, so
 	// memory per association is about one MaxPDULength buffer. Old peers use
 	// 16 KiB; 1 MiB keeps the per-PDU overhead low on fast links.
-	MaxPDULength     uint32
-	MaxObjectSize    int64    // default 2 GiB: larger objects are drained and refused with A700
-	SOPClasses       []string // storage SOP classes accepted (Verification always); nil: DefaultSOPClasses()
-	TransferSyntaxes []string // preference order; nil: DefaultTransferSyntaxes()
-	SpoolDir         string   // required; same filesystem as the store so the handler can rename
+	MaxPDULength  uint32
+	MaxObjectSize int64 // default 2 GiB: larger objects are drained and refused with A700
+	// SOPClasses are the storage SOP classes accepted (Verification always).
+	// nil: every storage SOP class (uid.IsStorage), see SOPClassPolicy.
+	SOPClasses []string
+	// ExtraSOPClasses are accepted besides SOPClasses (private classes).
+	ExtraSOPClasses []string
+	// TransferSyntaxes are those accepted; nil: DefaultTransferSyntaxes().
+	// Which one a context gets follows the sender's order (see chooseTS).
+	TransferSyntaxes []string
+	SpoolDir         string // required; same filesystem as the store so the handler can rename
 	Logger           *slog.Logger
 }
 
@@ -53,18 +60,25 @@ const (
 	assocPDULimit          = 64 << 10
 )
 
-// DefaultSOPClasses returns the storage SOP classes an ultrasound study
-// contains: US (single and multi-frame, and their retired pre-1996 classes,
-// which older scanners still send), Secondary Capture (including the
-// multi-frame ones), Basic Text / Enhanced / Comprehensive (3D) SR and
-// Encapsulated PDF.
-func DefaultSOPClasses() []string {
+// DefaultSOPClasses returns every storage SOP class of PS3.4 Annex B,
+// current and retired (uid.StorageSOPClasses). With Config.SOPClasses nil,
+// classes the standard adds under the storage root are accepted too.
+func DefaultSOPClasses() []string { return uid.StorageSOPClasses() }
+
+// UltrasoundSOPClasses returns the storage SOP classes an ultrasound study
+// usually contains: US (single and multi-frame, their retired pre-1996
+// classes, Enhanced US Volume), Secondary Capture (including the
+// multi-frame ones), Basic Text / Enhanced / Comprehensive (3D) SR, Key
+// Object Selection, Simplified Adult Echo SR and Encapsulated PDF. A clinic
+// that wants no more than that narrows Config.SOPClasses to it.
+func UltrasoundSOPClasses() []string {
 	return []string{
-		"1.2.840.10008.5.1.4.1.1.6.1",   // Ultrasound Image Storage
-		"1.2.840.10008.5.1.4.1.1.3.1",   // Ultrasound Multi-frame Image Storage
+		uid.USImage,                     // Ultrasound Image Storage
+		uid.USMultiFrameImage,           // Ultrasound Multi-frame Image Storage
 		"1.2.840.10008.5.1.4.1.1.6",     // Ultrasound Image Storage (Retired)
 		"1.2.840.10008.5.1.4.1.1.3",     // Ultrasound Multi-frame Image Storage (Retired)
-		"1.2.840.10008.5.1.4.1.1.7",     // Secondary Capture Image Storage
+		"1.2.840.10008.5.1.4.1.1.6.2",   // Enhanced US Volume Storage
+		uid.SecondaryCapture,            // Secondary Capture Image Storage
 		"1.2.840.10008.5.1.4.1.1.7.1",   // Multi-frame Single Bit SC
 		"1.2.840.10008.5.1.4.1.1.7.2",   // Multi-frame Grayscale Byte SC
 		"1.2.840.10008.5.1.4.1.1.7.3",   // Multi-frame Grayscale Word SC
@@ -73,38 +87,54 @@ func DefaultSOPClasses() []string {
 		"1.2.840.10008.5.1.4.1.1.88.22", // Enhanced SR
 		"1.2.840.10008.5.1.4.1.1.88.33", // Comprehensive SR
 		"1.2.840.10008.5.1.4.1.1.88.34", // Comprehensive 3D SR
-		"1.2.840.10008.5.1.4.1.1.104.1", // Encapsulated PDF
+		"1.2.840.10008.5.1.4.1.1.88.59", // Key Object Selection Document
+		"1.2.840.10008.5.1.4.1.1.88.72", // Simplified Adult Echo SR
+		uid.EncapsulatedPDF,             // Encapsulated PDF
 	}
 }
 
-// DefaultTransferSyntaxes returns the transfer syntaxes sonolink can later
-// de-identify and render, in our order of preference: the lossless
-// compressed ones first (JPEG Lossless SV1, then RLE), then uncompressed,
-// and lossy JPEG Baseline last.
-//
-// A sender proposes a lossless compressed syntax beside the uncompressed
-// ones when it holds the object compressed (dcmsend, for one, does so by
-// default); choosing uncompressed then makes it decompress before sending
-// (measured with dcmsend over loopback: ~50% more bytes on the wire and up
-// to 45 ms of its CPU per multi-frame object), for identical pixels. Both
-// lossless compressed syntaxes can be cleaned of burned-in text without
-// loss (dicom/pixels decodes, masks and re-encodes them), so taking
-// them costs the patient nothing. Their relative order matters only to a
-// sender that can offer both; neither is smaller for every image (measured
-// on the samples: JPEG Lossless 30% smaller than RLE on a noisy greyscale
-// cine, RLE 35-40% smaller on frames with large flat areas), and JPEG
-// Lossless goes first because multi-frame cine loops carry most of an
-// ultrasound study's bytes. JPEG Baseline stays after the uncompressed
-// syntaxes, so that sonolink never asks a sender to compress lossily what it
-// holds uncompressed.
-func DefaultTransferSyntaxes() []string {
-	return []string{
-		"1.2.840.10008.1.2.4.70", // JPEG Lossless SV1
-		"1.2.840.10008.1.2.5",    // RLE Lossless
-		uidExplicitVRLE,          // Explicit VR Little Endian
-		uidImplicitVRLE,          // Implicit VR Little Endian
-		"1.2.840.10008.1.2.4.50", // JPEG Baseline (Process 1)
+// SOPClassPolicy returns the Config.SOPClasses of a named policy: "all"
+// (every storage SOP class, the default: nil) or "ultrasound"
+// (UltrasoundSOPClasses).
+func SOPClassPolicy(name string) ([]string, error) {
+	switch name {
+	case "all", "":
+		return nil, nil
+	case "ultrasound":
+		return UltrasoundSOPClasses(), nil
 	}
+	return nil, fmt.Errorf("dimse: unknown SOP class policy %q (want all or ultrasound)", name)
+}
+
+// DefaultTransferSyntaxes returns every transfer syntax sonolink can store
+// as received: those of uid.TransferSyntaxes that dicomfile reads (all but
+// deflated and the syntaxes the DICOM library does not know yet, such as
+// HTJ2K).
+//
+// Which one a presentation context gets is not a fixed order of ours (see
+// chooseTS): it is the first syntax the sender proposed that sonolink can
+// de-identify and render (pixels.Decodable), so the sender's order decides
+// among those; failing that, the first it proposed that sonolink can store,
+// and the object is kept as received (residual downstream). A sender lists
+// first the syntax it holds the object in (dcmsend does, and proposes one
+// context per syntax when it has several), so honouring its order keeps
+// what an earlier, fixed preference for lossless compression was measured
+// to gain: a sender that holds an image in JPEG Lossless or RLE sends it as
+// it is instead of decompressing it (with dcmsend over loopback, choosing
+// uncompressed instead cost ~50% more bytes on the wire, up to 45 ms of its
+// CPU per multi-frame object, and 2.4x slower ingest), while a sender that
+// lists uncompressed first is no longer asked to compress (storescu -xr +C
+// failed on most images and on every SR and PDF when sonolink chose RLE).
+// Objects without an image (SR, PDF, KOS…) take a native syntax whenever one
+// is proposed, since compression means nothing for them.
+func DefaultTransferSyntaxes() []string {
+	var out []string
+	for _, ts := range uid.TransferSyntaxes() {
+		if dicomfile.Readable(ts) {
+			out = append(out, ts)
+		}
+	}
+	return out
 }
 
 // withDefaults validates cfg and fills in defaults.
@@ -119,6 +149,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		t = strings.TrimSpace(t)
 		if t == "" || len(t) > 16 {
 			return cfg, fmt.Errorf("dimse: AE title %q must be 1 to 16 characters", cfg.AETitles[i])
+		}
+		if t != strings.ToUpper(t) {
+			// Scanners send AE titles in upper case and compare them as
+			// they are: a lower-case title would never match.
+			return cfg, fmt.Errorf("dimse: AE title %q has lower-case letters; use %q", t, strings.ToUpper(t))
+		}
+		if strings.ContainsAny(t, "\\") || strings.IndexFunc(t, func(r rune) bool { return r < 0x20 || r > 0x7E }) >= 0 {
+			return cfg, fmt.Errorf("dimse: AE title %q may hold only printable ASCII characters other than backslash", t)
 		}
 		cfg.AETitles[i] = t
 	}
@@ -139,9 +177,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxObjectSize <= 0 {
 		cfg.MaxObjectSize = DefaultMaxObjectSize
-	}
-	if cfg.SOPClasses == nil {
-		cfg.SOPClasses = DefaultSOPClasses()
 	}
 	if cfg.TransferSyntaxes == nil {
 		cfg.TransferSyntaxes = DefaultTransferSyntaxes()

@@ -186,9 +186,12 @@ func TestWrongCalledAEWithDCMTK(t *testing.T) {
 	}
 }
 
+// With the SOP classes narrowed to an ultrasound study's, the contexts
+// storescu proposes for other classes are refused one by one and the rest
+// of the association proceeds.
 func TestUnknownSOPClassRefusedPerContext(t *testing.T) {
 	storescu := testenv.Tool(t, "storescu")
-	ts := startServer(t, Config{}, nil)
+	ts := startServer(t, Config{SOPClasses: UltrasoundSOPClasses()}, nil)
 	unknown := filepath.Join(testenv.Samples(t), "odd/orthanc__UnknownSopClassUid.dcm")
 	known := filepath.Join(testenv.Samples(t), "sc/orthanc__ColorTestMalaterre.dcm")
 	out, _ := runTool(t, storescu, "-aec", "SONOLINK", "-nh", "+v", "-v", ts.host, ts.port, unknown, known)

@@ -16,18 +16,21 @@
 // is not in Config.AllowedCallingAETs (permanent, service user, reason 3), or
 // MaxAssociations are already open (transient, presentation provider,
 // reason 2 local limit exceeded). Each presentation context is answered on
-// its own: Verification and the configured storage SOP classes are accepted
-// with the first transfer syntax of Config.TransferSyntaxes (our order, not
-// the peer's) that the peer proposed; others get "abstract syntax not
-// supported" (3) or "transfer syntaxes not supported" (4) and the rest of
-// the association proceeds. Role selection, asynchronous operations window,
-// extended negotiation and user identity sub-items are accepted and ignored
-// (default roles, one operation at a time, no identity check).
-//
-// Note for installers: some older ultrasound machines still send the retired
-// US Image (1.2.840.10008.5.1.4.1.1.6) and US Multi-frame
-// (1.2.840.10008.5.1.4.1.1.3) classes; they are not in the defaults and can be
-// added through Config.SOPClasses.
+// its own: Verification and the storage SOP classes (by default every one of
+// PS3.4 Annex B, Config.SOPClasses narrows it) are accepted with the first
+// transfer syntax the peer proposed that sonolink can de-identify and render
+// (the peer's order, not ours; native only for classes without an image),
+// else with the first it can store as received (JPEG 2000, JPEG-LS, video:
+// kept, not rendered); others get "abstract syntax not supported" (3) or
+// "transfer syntaxes not supported" (4), logged with the syntaxes by name,
+// and the rest of the association proceeds. Several contexts for one
+// abstract syntax are each accepted with their own syntax, so the peer sends
+// what it holds as it holds it. Role selection, asynchronous operations
+// window and extended negotiation sub-items are accepted and ignored
+// (default roles, one operation at a time); a user identity is not checked,
+// but a request for a positive response gets one (PS3.7 D.3.3.7). Called AE
+// titles compare without their padding spaces; a configured one in lower
+// case is an error (NewServer).
 //
 // # Limits and timeouts
 //

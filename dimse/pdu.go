@@ -102,7 +102,13 @@ type userInfo struct {
 	AsyncPerformed uint16
 	Roles          []roleSel
 	UserIdentity   bool // an identity sub-item was present (tolerated, not checked)
-	ExtNegotiation int  // number of extended negotiation sub-items (tolerated, not answered)
+	// IdentityPositiveResponse: the RQ's identity sub-item asked for a
+	// positive response (PS3.7 D.3.3.7.1).
+	IdentityPositiveResponse bool
+	// IdentityAccepted: the AC carries a user identity response sub-item
+	// (0x59) with an empty server response (PS3.7 D.3.3.7.2).
+	IdentityAccepted bool
+	ExtNegotiation   int // number of extended negotiation sub-items (tolerated, not answered)
 }
 
 // associate is an A-ASSOCIATE-RQ or -AC.
@@ -398,8 +404,13 @@ func decodeUserInfo(v []byte) (userInfo, error) {
 			if len(u.Roles) < 128 {
 				u.Roles = append(u.Roles, roleSel{SOPClass: uidString(sv[2 : 2+n]), SCU: sv[2+n] == 1, SCP: sv[3+n] == 1})
 			}
-		case subUserIdentityRQ, subUserIdentityAC:
+		case subUserIdentityRQ:
+			// Type, positive-response-requested, then the fields (unchecked).
 			u.UserIdentity = true
+			u.IdentityPositiveResponse = len(sv) >= 2 && sv[1] == 1
+		case subUserIdentityAC:
+			u.UserIdentity = true
+			u.IdentityAccepted = true
 		case subSOPExtNeg, subCommonExtNeg:
 			u.ExtNegotiation++
 		}
@@ -465,6 +476,9 @@ func encodeAssociate(a *associate) []byte {
 	}
 	if a.User.ImplVersion != "" {
 		u = putItem(u, subImplVersion, []byte(a.User.ImplVersion))
+	}
+	if a.Type == pduAssociateAC && a.User.IdentityAccepted {
+		u = putItem(u, subUserIdentityAC, []byte{0, 0}) // server-response-length 0
 	}
 	b = putItem(b, itemUserInfo, u)
 	binary.BigEndian.PutUint32(b[2:], uint32(len(b)-pduHeaderLen))

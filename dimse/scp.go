@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"sonolink/dicom/uid"
 	"sonolink/internal/logid"
 )
 
@@ -41,6 +42,7 @@ func (a *scpAssoc) serve() {
 		}
 		typ, body, err := a.ul.readNoDeadline()
 		if err != nil {
+			a.abandoned(m, "connection ended")
 			a.discard(m)
 			var pe *errPDU
 			switch {
@@ -86,6 +88,7 @@ func (a *scpAssoc) serve() {
 			}
 		case pduReleaseRQ:
 			if m != nil {
+				a.abandoned(m, "release requested")
 				a.discard(m)
 				a.protocolError(failUnexpectedPDU, "A-RELEASE-RQ in the middle of a message", abortUnexpectedPDU)
 				return
@@ -101,6 +104,7 @@ func (a *scpAssoc) serve() {
 			a.log.Info("association released", "duration", time.Since(a.info.Opened).Round(time.Millisecond))
 			return
 		case pduAbort:
+			a.abandoned(m, "aborted by the sender")
 			a.discard(m)
 			ab, _ := decodeBody(typ, body)
 			src, rsn := byte(0), byte(0)
@@ -117,6 +121,17 @@ func (a *scpAssoc) serve() {
 			return
 		}
 	}
+}
+
+// abandoned logs a C-STORE the sender gave up in the middle of its data
+// set: nothing was stored and no response was sent, so the sender must send
+// the object again.
+func (a *scpAssoc) abandoned(m *message, how string) {
+	if m == nil || m.cmd == nil || m.cmd.Field != cmdCStoreRQ {
+		return
+	}
+	a.log.Warn("transfer abandoned mid-object: "+how+"; nothing stored", "sop_class", uid.Describe(m.cmd.AffectedSOPClassUID),
+		"transfer_syntax", uid.Describe(a.ctxs[m.pcid].ts), "bytes_received", m.size)
 }
 
 // discard drops a partly received message's spool file.

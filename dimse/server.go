@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"sonolink/dicom/pixels"
 	"sonolink/dicom/uid"
 )
 
@@ -21,7 +22,8 @@ type Server struct {
 	cfg         Config
 	h           Handler
 	log         *slog.Logger
-	sopClasses  map[string]bool
+	sopClasses  map[string]bool // with cfg.SOPClasses nil, every storage class too
+	syntaxes    map[string]bool // cfg.TransferSyntaxes
 	calledAETs  map[string]bool
 	callingAETs map[string]bool
 
@@ -59,6 +61,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		h:           h,
 		log:         cfg.Logger.With("component", "dimse"),
 		sopClasses:  map[string]bool{uidVerification: true},
+		syntaxes:    map[string]bool{},
 		calledAETs:  map[string]bool{},
 		callingAETs: map[string]bool{},
 		listeners:   map[net.Listener]struct{}{},
@@ -66,6 +69,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	}
 	for _, c := range cfg.SOPClasses {
 		s.sopClasses[c] = true
+	}
+	for _, c := range cfg.ExtraSOPClasses {
+		s.sopClasses[c] = true
+	}
+	for _, ts := range cfg.TransferSyntaxes {
+		s.syntaxes[ts] = true
 	}
 	for _, t := range cfg.AETitles {
 		s.calledAETs[t] = true
@@ -340,9 +349,6 @@ func (a *scpAssoc) negotiate() bool {
 		return reject(2, 3, 2, failRejectLimit)
 	}
 
-	ac, accepted := s.negotiateContexts(rq)
-	a.ctxs = accepted
-	a.ul.peerMax = rq.User.MaxLength
 	a.info = Association{
 		ID:         newID(),
 		CallingAET: rq.CallingAET,
@@ -351,6 +357,9 @@ func (a *scpAssoc) negotiate() bool {
 		Opened:     time.Now(),
 	}
 	a.log = a.log.With("assoc", a.info.ID)
+	ac, accepted := s.negotiateContexts(rq, a.log)
+	a.ctxs = accepted
+	a.ul.peerMax = rq.User.MaxLength
 	if err := a.ul.write(encodeAssociate(ac)); err != nil {
 		metricAssociations.WithLabelValues("aborted").Inc()
 		metricFailures.WithLabelValues(failConnection).Inc()
@@ -415,9 +424,14 @@ func (a *scpAssoc) peerAllowed() bool {
 }
 
 // negotiateContexts answers each proposed presentation context: the
-// Verification class and configured storage classes are accepted with the
-// first transfer syntax in our preference order that the peer proposed.
-func (s *Server) negotiateContexts(rq *associate) (*associate, map[byte]acceptedCtx) {
+// Verification class and the accepted storage classes get the transfer
+// syntax chooseTS picks; each context is answered on its own, so where a
+// sender proposes several for one abstract syntax (one per transfer syntax,
+// as storescu does without +C) each is accepted with its own, and the sender
+// picks the one matching what it holds. A refused context is logged with
+// its abstract syntax and proposed syntaxes by name, so an installer can
+// set up a scanner from the log.
+func (s *Server) negotiateContexts(rq *associate, log *slog.Logger) (*associate, map[byte]acceptedCtx) {
 	ac := &associate{
 		Type:       pduAssociateAC,
 		CalledAET:  rq.CalledAET,
@@ -429,17 +443,24 @@ func (s *Server) negotiateContexts(rq *associate) (*associate, map[byte]accepted
 			ImplVersion:  uid.ImplementationVersionName,
 		},
 	}
+	if rq.User.IdentityPositiveResponse {
+		// PS3.7 D.3.3.7: the requestor asked to be told its identity was
+		// accepted. sonolink does not check identities (any peer allowed
+		// by address and AE title may store), so it accepts every one;
+		// the server response is empty for user name and passcode, and
+		// no ticket or assertion is given back for the others.
+		ac.User.IdentityAccepted = true
+	}
 	accepted := map[byte]acceptedCtx{}
 	for _, pc := range rq.Contexts {
 		res := presCtx{ID: pc.ID}
+		var residual bool
 		switch {
-		case !s.sopClasses[pc.Abstract]:
+		case !s.acceptsClass(pc.Abstract):
 			res.Result = pcAbstractNotSupported
 		default:
-			ts := chooseTS(s.cfg.TransferSyntaxes, pc.Transfer)
-			if ts == "" && pc.Abstract == uidVerification {
-				ts = chooseTS([]string{uidImplicitVRLE, uidExplicitVRLE}, pc.Transfer)
-			}
+			ts, decodable := s.chooseTS(pc.Abstract, pc.Transfer)
+			residual = !decodable
 			if ts == "" {
 				res.Result = pcTransferSynNotSupported
 			} else if _, dup := accepted[pc.ID]; dup {
@@ -451,19 +472,65 @@ func (s *Server) negotiateContexts(rq *associate) (*associate, map[byte]accepted
 			}
 		}
 		ac.Contexts = append(ac.Contexts, res)
+		switch {
+		case res.Result != pcAcceptance:
+			log.Warn("presentation context refused: "+pcResultText(res.Result), "context_id", pc.ID,
+				"abstract_syntax", uid.Describe(pc.Abstract), "proposed_transfer_syntaxes", describeAll(pc.Transfer))
+		case residual:
+			log.Info("presentation context accepted in a transfer syntax sonolink cannot decode: objects are stored as received, not rendered",
+				"context_id", pc.ID, "abstract_syntax", uid.Describe(pc.Abstract), "transfer_syntax", uid.Describe(res.Transfer[0]),
+				"proposed_transfer_syntaxes", describeAll(pc.Transfer))
+		}
 	}
 	return ac, accepted
 }
 
-func chooseTS(prefs, proposed []string) string {
-	for _, p := range prefs {
-		for _, q := range proposed {
-			if p == q {
-				return p
+// acceptsClass reports whether storage (or verification) of abstract is
+// accepted.
+func (s *Server) acceptsClass(abstract string) bool {
+	return s.sopClasses[abstract] || (s.cfg.SOPClasses == nil && uid.IsStorage(abstract))
+}
+
+func describeAll(uids []string) []string {
+	out := make([]string, len(uids))
+	for i, u := range uids {
+		out[i] = uid.Describe(u)
+	}
+	return out
+}
+
+// chooseTS picks the transfer syntax of one presentation context for
+// abstract among the proposed ones, following the sender's order:
+//
+//  1. the first that sonolink can de-identify and render
+//     (pixels.Decodable) and, for a class without an image (SR, PDF, KOS…),
+//     that is native, since compressing such an object means nothing;
+//  2. failing that, the first it accepts at all (Config.TransferSyntaxes):
+//     the object is stored as received and is residual downstream
+//     (decodable reports false).
+//
+// Verification takes Implicit or Explicit VR Little Endian whatever the
+// configuration. "" means none is acceptable.
+func (s *Server) chooseTS(abstract string, proposed []string) (ts string, decodable bool) {
+	if abstract == uidVerification {
+		for _, p := range proposed {
+			if p == uidImplicitVRLE || p == uidExplicitVRLE {
+				return p, true
 			}
 		}
 	}
-	return ""
+	noImage := uid.Name(abstract) != "" && !uid.HasPixelData(abstract)
+	for _, p := range proposed {
+		if s.syntaxes[p] && pixels.Decodable(p) && (!noImage || uid.IsNative(p)) {
+			return p, true
+		}
+	}
+	for _, p := range proposed {
+		if s.syntaxes[p] {
+			return p, pixels.Decodable(p)
+		}
+	}
+	return "", false
 }
 
 // abort sends A-ABORT (best effort) and closes the connection.

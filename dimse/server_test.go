@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -142,11 +143,13 @@ func TestPresentationContextNegotiation(t *testing.T) {
 	ts := startServer(t, Config{}, nil)
 	rq := echoRQ("SONOLINK",
 		presCtx{ID: 1, Abstract: uidVerification, Transfer: []string{uidImplicitVRLE}},
-		// Our preference wins over the proposal order.
+		// The sender's order decides among syntaxes sonolink decodes.
 		presCtx{ID: 3, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.4.50", uidImplicitVRLE, uidExplicitVRLE}},
-		presCtx{ID: 5, Abstract: "1.2.840.10008.5.1.4.1.1.2", Transfer: []string{uidExplicitVRLE}},              // CT: not ours
-		presCtx{ID: 7, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.2"}}, // MPEG2, big endian
+		presCtx{ID: 5, Abstract: "1.2.840.113619.4.2", Transfer: []string{uidExplicitVRLE}},        // a private class
+		presCtx{ID: 7, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.1.99", "1.2.3.4"}}, // deflated, made up
 		presCtx{ID: 9, Abstract: "1.2.840.10008.5.1.4.1.1.3.1", Transfer: []string{"1.2.840.10008.1.2.5"}},
+		presCtx{ID: 11, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.2"}}, // MPEG2, big endian
+		presCtx{ID: 13, Abstract: "1.2.840.10008.5.1.4.1.1.2", Transfer: []string{"1.2.840.10008.1.2.4.100"}},    // CT in MPEG2: stored as received
 	)
 	c, p := rawAssociate(t, ts.addr, rq)
 	defer c.Close()
@@ -158,11 +161,13 @@ func TestPresentationContextNegotiation(t *testing.T) {
 		res byte
 		ts  string
 	}{
-		1: {pcAcceptance, uidImplicitVRLE},
-		3: {pcAcceptance, uidExplicitVRLE},
-		5: {pcAbstractNotSupported, ""},
-		7: {pcTransferSynNotSupported, ""},
-		9: {pcAcceptance, "1.2.840.10008.1.2.5"},
+		1:  {pcAcceptance, uidImplicitVRLE},
+		3:  {pcAcceptance, "1.2.840.10008.1.2.4.50"},
+		5:  {pcAbstractNotSupported, ""},
+		7:  {pcTransferSynNotSupported, ""},
+		9:  {pcAcceptance, "1.2.840.10008.1.2.5"},
+		11: {pcAcceptance, "1.2.840.10008.1.2.2"},
+		13: {pcAcceptance, "1.2.840.10008.1.2.4.100"},
 	}
 	if len(ac.Contexts) != len(want) {
 		t.Fatalf("%d contexts answered, want %d", len(ac.Contexts), len(want))
@@ -333,7 +338,7 @@ func TestConfigDefaults(t *testing.T) {
 	mustf(t, err, "NewServer")
 	c := s.cfg
 	if c.AETitles[0] != "SONOLINK" || c.MaxAssociations != 16 || c.ARTIMTimeout != 30*time.Second || c.IdleTimeout != 120*time.Second ||
-		c.MaxPDULength != 1<<20 || c.MaxObjectSize != 2<<30 || len(c.SOPClasses) != 14 || c.TransferSyntaxes[0] != "1.2.840.10008.1.2.4.70" {
+		c.MaxPDULength != 1<<20 || c.MaxObjectSize != 2<<30 || c.SOPClasses != nil || !slices.Contains(c.TransferSyntaxes, "1.2.840.10008.1.2.4.90") {
 		t.Errorf("defaults: %+v", c)
 	}
 	if _, err := NewServer(Config{SpoolDir: "x", MaxPDULength: 100}, newTestHandler(t)); err == nil {
@@ -347,15 +352,7 @@ func TestIdleTimeoutIsPerPDU(t *testing.T) {
 	ts := startServer(t, Config{IdleTimeout: 300 * time.Millisecond}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	src := filepath.Join(testenv.Samples(t), "sc/orthanc__ColorTestMalaterre.dcm")
-	m := sampleMeta(t, src)
-	raw, _ := os.ReadFile(src)
-	ds := raw[m.DataSetOffset:]
-	c, err := associateSCU(ctx, ts.addr, "SLOW", "SONOLINK", []presCtx{{ID: 1, Abstract: m.SOPClassUID, Transfer: []string{m.TransferSyntaxUID}}})
-	mustf(t, err, "associate")
-	defer c.close()
-	mustf(t, c.ul.sendCommand(1, encodeCommand(&command{Field: cmdCStoreRQ, MessageID: 1, DataSetType: dataSetPresent,
-		AffectedSOPClassUID: m.SOPClassUID, AffectedSOPInstanceUID: m.SOPInstanceUID})), "command")
+	c, ds := startStoreByHand(ctx, t, ts, "SLOW")
 	const parts = 6 // 6 x 150 ms = 900 ms in all, three times the idle timeout
 	step := len(ds)/parts + 1
 	for off := 0; off < len(ds); off += step {
@@ -375,29 +372,56 @@ func TestIdleTimeoutIsPerPDU(t *testing.T) {
 	mustf(t, c.release(ctx), "release")
 }
 
-// The default preference takes a lossless compressed syntax when the sender
-// offers one (no decompression at the sender, same pixels, and cleanable):
-// JPEG Lossless SV1 before RLE, both before uncompressed; and it never
-// prefers lossy JPEG Baseline to uncompressed.
-func TestDefaultTransferSyntaxPreference(t *testing.T) {
-	const jpegLossless, rle, jpegBaseline = "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50"
-	prefs := DefaultTransferSyntaxes()
+// A context gets the first syntax the sender proposed that sonolink can
+// de-identify and render, in the sender's order: a sender holding an image
+// in JPEG Lossless or RLE lists that first and sends it as it is, one
+// listing uncompressed first is not asked to compress. Objects without an
+// image take a native syntax when one is proposed. Only when nothing
+// decodable is proposed does a storable syntax (JPEG 2000, JPEG-LS, video)
+// get accepted, to be stored as received.
+func TestChooseTransferSyntax(t *testing.T) {
+	const (
+		jpegLossless, rle, jpegBaseline = "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50"
+		j2k, jls, h264, bigEndian       = "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.2"
+		usImage, basicSR, pdf, kos      = "1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.88.11", "1.2.840.10008.5.1.4.1.1.104.1", "1.2.840.10008.5.1.4.1.1.88.59"
+		deflated, madeUp                = "1.2.840.10008.1.2.1.99", "1.2.3.4.5.6.7"
+	)
+	s, err := NewServer(Config{SpoolDir: t.TempDir()}, newTestHandler(t))
+	mustf(t, err, "NewServer")
 	for _, c := range []struct {
-		proposed []string
-		want     string
+		abstract      string
+		proposed      []string
+		want          string
+		wantDecodable bool
 	}{
-		{[]string{uidExplicitVRLE, uidImplicitVRLE, jpegLossless}, jpegLossless},
-		{[]string{jpegLossless}, jpegLossless},
-		{[]string{rle, uidExplicitVRLE}, rle},
-		{[]string{uidExplicitVRLE, rle, jpegLossless}, jpegLossless},
-		{[]string{rle, uidImplicitVRLE}, rle},
-		{[]string{uidImplicitVRLE, uidExplicitVRLE}, uidExplicitVRLE},
-		{[]string{jpegBaseline, uidExplicitVRLE}, uidExplicitVRLE},
-		{[]string{jpegBaseline}, jpegBaseline},
-		{[]string{"1.2.840.10008.1.2.4.90"}, ""},
+		// dcmsend with a compressed file: its own syntax first.
+		{usImage, []string{jpegLossless, uidExplicitVRLE, bigEndian, uidImplicitVRLE}, jpegLossless, true},
+		{usImage, []string{rle, uidExplicitVRLE, uidImplicitVRLE}, rle, true},
+		// storescu -xe / -xb / -x=: uncompressed, in its order.
+		{usImage, []string{uidExplicitVRLE, bigEndian, uidImplicitVRLE}, uidExplicitVRLE, true},
+		{usImage, []string{bigEndian, uidExplicitVRLE, uidImplicitVRLE}, bigEndian, true},
+		{usImage, []string{uidImplicitVRLE, uidExplicitVRLE}, uidImplicitVRLE, true},
+		// The sender listed uncompressed first: not asked to compress.
+		{usImage, []string{uidExplicitVRLE, rle, jpegLossless}, uidExplicitVRLE, true},
+		{usImage, []string{uidExplicitVRLE, jpegBaseline}, uidExplicitVRLE, true},
+		{usImage, []string{jpegBaseline, uidExplicitVRLE}, jpegBaseline, true},
+		// Not decodable yet: a decodable alternative wins, else stored as received.
+		{usImage, []string{j2k, uidExplicitVRLE}, uidExplicitVRLE, true},
+		{usImage, []string{j2k}, j2k, false},
+		{usImage, []string{madeUp, jls, j2k}, jls, false},
+		{"1.2.840.10008.5.1.4.1.1.77.1.4.1", []string{h264}, h264, false},
+		// Objects without an image: native first, whatever the order.
+		{basicSR, []string{rle, uidExplicitVRLE, bigEndian, uidImplicitVRLE}, uidExplicitVRLE, true},
+		{pdf, []string{jpegLossless, uidImplicitVRLE}, uidImplicitVRLE, true},
+		{kos, []string{rle}, rle, true},
+		// Nothing storable.
+		{usImage, []string{madeUp}, "", false},
+		{usImage, []string{deflated}, "", false},
+		{uidVerification, []string{uidImplicitVRLE}, uidImplicitVRLE, true},
 	} {
-		if got := chooseTS(prefs, c.proposed); got != c.want {
-			t.Errorf("proposed %v: chose %q, want %q", c.proposed, got, c.want)
+		got, dec := s.chooseTS(c.abstract, c.proposed)
+		if got != c.want || (got != "" && dec != c.wantDecodable) {
+			t.Errorf("%s proposed %v: chose %q (decodable %v), want %q (%v)", c.abstract, c.proposed, got, dec, c.want, c.wantDecodable)
 		}
 	}
 }

@@ -102,11 +102,15 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 
+	sopClasses, err := dimse.SOPClassPolicy(c.sopClassPolicy)
+	if err != nil {
+		return nil, err
+	}
 	n.dicom, err = dimse.NewServer(dimse.Config{
 		AETitles: c.aeTitles, AllowedCallingAETs: c.allowedCalling, AllowedPeers: peers,
 		MaxAssociations: c.maxAssociations, ARTIMTimeout: c.artimTimeout, IdleTimeout: c.idleTimeout,
 		MaxPDULength: uint32(c.maxPDULength), MaxObjectSize: int64(c.maxObjectSize),
-		SOPClasses:       append(dimse.DefaultSOPClasses(), c.extraSOPClasses...),
+		SOPClasses: sopClasses, ExtraSOPClasses: c.extraSOPClasses,
 		TransferSyntaxes: append(dimse.DefaultTransferSyntaxes(), c.extraSyntaxes...),
 		SpoolDir:         n.store.SpoolDir(), Logger: logger,
 	}, n.pipeline)

@@ -31,6 +31,7 @@ type serveConfig struct {
 	idleTimeout     time.Duration
 	maxPDULength    byteSize
 	maxObjectSize   byteSize
+	sopClassPolicy  string
 	extraSOPClasses []string
 	extraSyntaxes   []string
 
@@ -87,7 +88,8 @@ being sent, so a fresh install works without any account.`,
 	f.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "an association silent this long is aborted")
 	f.Var(&c.maxPDULength, "max-pdu-length", "largest PDU accepted (announced to peers)")
 	f.Var(&c.maxObjectSize, "max-object-size", "largest object accepted; larger ones get a failure status")
-	f.StringSliceVar(&c.extraSOPClasses, "extra-sop-class", nil, "further storage SOP Class UIDs to accept")
+	f.StringVar(&c.sopClassPolicy, "sop-class-policy", "all", "storage SOP classes accepted: all (every storage class of PS3.4 Annex B) or ultrasound (what an ultrasound study contains)")
+	f.StringSliceVar(&c.extraSOPClasses, "extra-sop-class", nil, "further (private) storage SOP Class UIDs to accept")
 	f.StringSliceVar(&c.extraSyntaxes, "extra-transfer-syntax", nil, "further transfer syntax UIDs to accept (after the built-in ones)")
 	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, /metrics)")
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"github.com/suyashkumar/dicom/pkg/uid"
+
+	suid "sonolink/dicom/uid"
 )
 
 // Check walks the element structure of a Part 10 file without allocating
@@ -98,6 +100,53 @@ type src struct {
 	// them unread when it skips pixel data), and whole top-level elements
 	// with large binary values (drop: left out of the stream).
 	skips []span
+	// pixels is how the last walk found the top-level Pixel Data
+	// (7FE0,0010), at offset pixelsAt.
+	pixels   pixelForm
+	pixelsAt int64
+}
+
+// pixelForm is how a dataset holds its top-level Pixel Data.
+type pixelForm uint8
+
+const (
+	pixelsAbsent       pixelForm = iota
+	pixelsNative                 // one value of defined length
+	pixelsEncapsulated           // undefined length: offset table and fragments
+)
+
+// ErrPixelEncoding marks an object whose Pixel Data contradicts its transfer
+// syntax: encapsulated (compressed) under a native syntax, or native under
+// an encapsulated one. Such an object cannot be decoded by anyone and must
+// not be confirmed to its sender. It wraps ErrInvalid.
+var ErrPixelEncoding = fmt.Errorf("%w: pixel data does not match the transfer syntax", ErrInvalid)
+
+// checkPixelForm fails with ErrPixelEncoding when the top-level Pixel Data
+// found by the walk contradicts transfer syntax ts (PS3.5 A.4: encapsulated
+// syntaxes hold Pixel Data with undefined length, native ones with a
+// defined length).
+func checkPixelForm(s *src, ts string) error {
+	switch {
+	case s.pixels == pixelsEncapsulated && suid.IsNative(ts):
+		return fmt.Errorf("%w: Pixel Data (7FE0,0010) at offset %d is encapsulated (undefined length, compressed fragments) but the transfer syntax %s is native",
+			ErrPixelEncoding, s.pixelsAt, suid.Describe(ts))
+	case s.pixels == pixelsNative && suid.IsEncapsulated(ts):
+		return fmt.Errorf("%w: Pixel Data (7FE0,0010) at offset %d is native (defined length) but the transfer syntax %s is encapsulated",
+			ErrPixelEncoding, s.pixelsAt, suid.Describe(ts))
+	}
+	return nil
+}
+
+// Readable reports whether Check and the parser read objects in transfer
+// syntax ts: uncompressed (deflated aside) and the encapsulated syntaxes the
+// DICOM library knows, whose data sets are explicit VR little endian. An
+// object in any of them can be stored as received.
+func Readable(ts string) bool {
+	if ts == uid.DeflatedExplicitVRLittleEndian {
+		return false
+	}
+	bo, _, err := uid.ParseTransferSyntaxUID(ts)
+	return err == nil && bo != nil
 }
 
 // span is a byte range [start, end) of a file.
@@ -190,6 +239,9 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 		}
 		l.syn = syntax{bo, implicit}
 		if err := walk(s, l.metaEnd, l.syn, lim.MaxDepth); err != nil {
+			return nil, err
+		}
+		if err := checkPixelForm(s, l.tsUID); err != nil {
 			return nil, err
 		}
 		l.skips = s.skips
@@ -364,6 +416,7 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 	stack[0] = frame{kind: kTop, end: s.size, limit: s.size}
 	depth := 0
 	s.skips = s.skips[:0]
+	s.pixels, s.pixelsAt = pixelsAbsent, 0
 	for {
 		top := &stack[len(stack)-1]
 		if top.end >= 0 && pos == top.end {
@@ -537,6 +590,9 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 			switch {
 			case kind == tag.VRPixelData:
 				f.kind = kEncaps
+				if top.kind == kTop && t == tag.PixelData {
+					s.pixels, s.pixelsAt = pixelsEncapsulated, pos
+				}
 			case kind == tag.VRBytes:
 				f.kind = kByteSeq
 			case kind == tag.VRSequence || kind == tag.VRUnknown:
@@ -556,6 +612,9 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 		}
 		if int64(vl) > rest {
 			return invalidf("element %s declares %d bytes at offset %d, only %d remain", tagStr(t), vl, pos, rest)
+		}
+		if t == tag.PixelData && top.kind == kTop && vl > 0 {
+			s.pixels, s.pixelsAt = pixelsNative, pos
 		}
 		if kind == tag.VRPixelData && top.kind == kTop && vl > 0 {
 			s.skips = append(s.skips, span{start: pos + hdr, end: pos + hdr + int64(vl)})

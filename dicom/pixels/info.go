@@ -56,6 +56,35 @@ func (e Encoding) String() string {
 	return "other"
 }
 
+// encodingOf says how pixel data is stored under transfer syntax ts
+// (EncOther: not decodable here).
+func encodingOf(ts string) Encoding {
+	switch ts {
+	case "", tsImplicitLE, tsExplicitLE, tsDeflatedLE, tsExplicitBE:
+		return EncNative
+	case tsRLE:
+		return EncRLE
+	case tsJPEGBase, tsJPEGExt:
+		return EncJPEGBaseline
+	case tsJPEGLossNH, tsJPEGLossSV1:
+		return EncJPEGLossless
+	}
+	return EncOther
+}
+
+// Decodable reports whether this package decodes, masks and re-encodes
+// pixel data held in transfer syntax ts, so that an object received in it
+// can be de-identified and rendered. The network side prefers these
+// syntaxes when a sender offers a choice; adding a decoder here moves its
+// syntax among them.
+//
+// JPEG Extended is left out although its 8-bit images decode: most of them
+// are 12-bit, which does not. Deflated data is decodable once inflated, but
+// dicomfile does not read deflated files.
+func Decodable(ts string) bool {
+	return ts != tsJPEGExt && ts != tsDeflatedLE && encodingOf(ts) != EncOther
+}
+
 // Info is what the Image Pixel module says about the pixel data.
 type Info struct {
 	Rows, Columns   int
@@ -124,20 +153,8 @@ func ReadInfo(ds *dicom.Dataset) (*Info, error) {
 	if in.Frames < 1 {
 		in.Frames = 1
 	}
-	switch in.TransferSyntax {
-	case "", tsImplicitLE, tsExplicitLE, tsDeflatedLE:
-		in.Encoding = EncNative
-	case tsExplicitBE:
-		in.Encoding, in.BigEndian = EncNative, true
-	case tsRLE:
-		in.Encoding = EncRLE
-	case tsJPEGBase, tsJPEGExt:
-		in.Encoding = EncJPEGBaseline
-	case tsJPEGLossNH, tsJPEGLossSV1:
-		in.Encoding = EncJPEGLossless
-	default:
-		in.Encoding = EncOther
-	}
+	in.Encoding = encodingOf(in.TransferSyntax)
+	in.BigEndian = in.TransferSyntax == tsExplicitBE
 	if in.Rows <= 0 || in.Columns <= 0 {
 		return nil, fmt.Errorf("%w: no image (rows %d, columns %d)", ErrUnsupported, in.Rows, in.Columns)
 	}
