@@ -60,11 +60,11 @@ func (s *Store) PutDerived(sopUID, name string, write func(io.Writer) error) (st
 func (s *Store) RemoveDerived(sopUID string) error {
 	dir := filepath.Join(s.dir, derivedDir, InstanceKey(sopUID))
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("%w: removing derived data: %v", ErrStorage, err)
+		return fmt.Errorf("%w: removing derived data: %w", ErrStorage, err)
 	}
 	s.forgetDir(dir)
 	if err := s.syncDir(filepath.Join(s.dir, derivedDir)); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	err := s.updateInstance(sopUID, func(in *Instance) { in.Deid, in.Render = nil, nil })
 	if err != nil && !isNotFound(err) {

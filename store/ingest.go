@@ -109,12 +109,12 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 
 	f, err := os.Open(spoolPath)
 	if err != nil {
-		return nil, fmt.Errorf("%w: opening spool file: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: opening spool file: %w", ErrStorage, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	// The spool file is complete: flush it to disk while it is checked,
 	// parsed and indexed.
@@ -125,10 +125,10 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 	moveTo := func(rel string) error {
 		p := filepath.Join(s.dir, filepath.FromSlash(rel))
 		if err := s.mkdirSync(filepath.Dir(p)); err != nil {
-			return fmt.Errorf("%w: creating object directory: %v", ErrStorage, err)
+			return fmt.Errorf("%w: creating object directory: %w", ErrStorage, err)
 		}
 		if err := os.Rename(at, p); err != nil {
-			return fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
+			return fmt.Errorf("%w: moving received object into place: %w", ErrStorage, err)
 		}
 		at = p
 		dirSync.wait() // a first guess's directory: the new one is flushed below
@@ -184,7 +184,7 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading index: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: reading index: %w", ErrStorage, err)
 	}
 	restore := false
 	if prim != nil && prim.Hash == inst.Hash {
@@ -225,7 +225,7 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: writing index: %w", ErrStorage, err)
 	}
 	if fileErr != nil || dirFailed != nil {
 		if uerr := s.db.Update(func(tx *bolt.Tx) error { return takeBack(tx, inst.File) }); uerr != nil {
@@ -234,9 +234,9 @@ func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res
 			at = ""
 		}
 		if fileErr != nil {
-			return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, fileErr)
+			return nil, fmt.Errorf("%w: fsync of received object: %w", ErrStorage, fileErr)
 		}
-		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, dirFailed)
+		return nil, fmt.Errorf("%w: fsync of object directory: %w", ErrStorage, dirFailed)
 	}
 	at = "" // it belongs to the index now
 	s.confirm(inst.File)
@@ -369,7 +369,7 @@ func (s *Store) describe(f *os.File, size int64, opt IngestOptions) (*described,
 		if errors.Is(err, dicomfile.ErrInvalid) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidObject, err)
 		}
-		return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: reading object: %w", ErrStorage, err)
 	}
 	str := func(t tag.Tag) string { return dicomfile.String(ds, t) }
 	inst := &Instance{
@@ -404,7 +404,7 @@ func (s *Store) describe(f *os.File, size int64, opt IngestOptions) (*described,
 	} else {
 		h := sha256.New()
 		if _, err := io.Copy(h, io.NewSectionReader(f, lay.DatasetOffset, size-lay.DatasetOffset)); err != nil {
-			return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: reading object: %w", ErrStorage, err)
 		}
 		inst.Hash = hex.EncodeToString(h.Sum(nil))
 	}

@@ -135,7 +135,7 @@ func takeBack(tx *bolt.Tx, file string) error {
 	var rec pendingRec
 	if v := pb.Get([]byte(file)); v != nil {
 		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("corrupt pending marker: %v", err)
+			return fmt.Errorf("corrupt pending marker: %w", err)
 		}
 	}
 	if err := pb.Delete([]byte(file)); err != nil {

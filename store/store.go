@@ -119,7 +119,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
-			return nil, fmt.Errorf("%w: creating data directory: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: creating data directory: %w", ErrStorage, err)
 		}
 	}
 	// The 256 fan-out directories of objects/ exist from the start, so an
@@ -132,13 +132,13 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		case err == nil:
 			created = true
 		case !errors.Is(err, os.ErrExist):
-			return nil, fmt.Errorf("%w: creating object directories: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: creating object directories: %w", ErrStorage, err)
 		}
 		s.dirs[d] = true
 	}
 	if created {
 		if err := s.syncDir(filepath.Join(abs, objectsDir)); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
 	// The free list is not written at each commit (it is rebuilt when the
@@ -147,9 +147,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%w (%s)", ErrInUse, abs)
+			return nil, fmt.Errorf("%w (%s): %w", ErrInUse, abs, err)
 		}
-		return nil, fmt.Errorf("%w: opening index: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: opening index: %w", ErrStorage, err)
 	}
 	s.db = db
 	db.MaxBatchDelay = 2 * time.Millisecond
@@ -162,7 +162,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil
 	}); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%w: initialising index: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: initialising index: %w", ErrStorage, err)
 	}
 	if _, err := s.recover(); err != nil {
 		db.Close()
