@@ -172,7 +172,9 @@ func (in *ingest) placeGuess() error {
 	in.lock(in.opt.SOPInstanceUID)
 	guess := objectFile(in.opt.SOPInstanceUID, hex.EncodeToString(in.opt.DatasetSHA256))
 	var known bool
-	_ = in.s.db.View(func(tx *bolt.Tx) error { known = tx.Bucket(bFiles).Get([]byte(guess)) != nil; return nil })
+	if err := in.s.db.View(func(tx *bolt.Tx) error { known = tx.Bucket(bFiles).Get([]byte(guess)) != nil; return nil }); err != nil {
+		return fmt.Errorf("%w: reading index: %w", ErrStorage, err)
+	}
 	if known {
 		return nil
 	}
@@ -196,43 +198,41 @@ func (in *ingest) describe() error {
 }
 
 // dedupe looks the object up in the index. The same content under the
-// same SOP Instance UID is a duplicate: that is the result, and nothing is
-// added. Its entry marked Missing is restored instead; other content under
-// a UID already stored becomes a conflict version.
+// same SOP Instance UID, as its primary or as a conflict version, is a
+// duplicate: that is the result, and nothing is added. A primary with the
+// same content marked Missing is restored instead; other content under a
+// UID already stored becomes a conflict version.
 func (in *ingest) dedupe() (*IngestResult, error) {
-	s, inst := in.s, in.meta.inst
-	var prim *Instance
-	dupConflict := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var p Instance
-		ok, err := getJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &p)
-		if ok {
-			prim = &p
+	inst := in.meta.inst
+	var dup *IngestResult
+	err := in.s.db.View(func(tx *bolt.Tx) error {
+		var same Instance
+		hasPrim, err := getJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &same)
+		if err != nil {
+			return err
 		}
-		if tx.Bucket(bConflicts).Get(key(inst.SOPInstanceUID, inst.Hash)) != nil {
-			dupConflict = true
+		conflict := hasPrim && same.Hash != inst.Hash
+		switch {
+		case hasPrim && !conflict && same.Missing:
+			in.restore = true // same content, its file was lost: put it back
+			return nil
+		case conflict:
+			inst.Conflict = true
+			found, err := getJSON(tx.Bucket(bConflicts), key(inst.SOPInstanceUID, inst.Hash), &same)
+			if err != nil || !found {
+				return err
+			}
+		case !hasPrim:
+			return nil
 		}
+		shortID, err := studyShortID(tx, same.StudyUID)
+		dup = &IngestResult{Instance: &same, StudyShortID: shortID, Duplicate: true, Conflict: conflict, Header: in.meta.ds}
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading index: %w", ErrStorage, err)
 	}
-	if prim != nil && prim.Hash == inst.Hash {
-		if !prim.Missing {
-			return &IngestResult{Instance: prim, StudyShortID: s.shortID(prim.StudyUID), Duplicate: true, Header: in.meta.ds}, nil
-		}
-		in.restore = true // same content, its file was lost: put it back
-	} else if dupConflict {
-		vs, _ := s.ConflictVersions(inst.SOPInstanceUID)
-		for i := range vs {
-			if vs[i].Hash == inst.Hash {
-				return &IngestResult{Instance: &vs[i], StudyShortID: s.shortID(vs[i].StudyUID), Duplicate: true, Conflict: true, Header: in.meta.ds}, nil
-			}
-		}
-		return &IngestResult{Instance: prim, Duplicate: true, Conflict: true, Header: in.meta.ds}, nil
-	}
-	inst.Conflict = prim != nil && !in.restore
-	return nil, nil
+	return dup, nil
 }
 
 // place moves the file under its final name, unless the guess was right.
@@ -389,7 +389,9 @@ func (s *Store) commitIndex(inst *Instance, meta *described, restore bool) (shor
 				return err
 			}
 			p.Missing, p.File = false, inst.File
-			shortID = studyShortID(tx, p.StudyUID)
+			if shortID, err = studyShortID(tx, p.StudyUID); err != nil {
+				return err
+			}
 			*inst = p
 			if err := tx.Bucket(bFiles).Put([]byte(p.File), []byte(p.SOPInstanceUID)); err != nil {
 				return err
@@ -408,8 +410,8 @@ func (s *Store) commitIndex(inst *Instance, meta *described, restore bool) (shor
 			if done, err = s.markPending(tx, inst.File, rec); err != nil {
 				return err
 			}
-			shortID = studyShortID(tx, inst.StudyUID)
-			return nil
+			shortID, err = studyShortID(tx, inst.StudyUID)
+			return err
 		}
 		// Concurrent ingests share one commit (one fsync); a lone ingest
 		// commits at once rather than waiting for the batch timer.
@@ -446,18 +448,10 @@ func (c *flushing) wait() error {
 	return err
 }
 
-func studyShortID(tx *bolt.Tx, studyUID string) string {
+func studyShortID(tx *bolt.Tx, studyUID string) (string, error) {
 	var st Study
-	if ok, _ := getJSON(tx.Bucket(bStudies), []byte(studyUID), &st); ok {
-		return st.ShortID
-	}
-	return ""
-}
-
-func (s *Store) shortID(studyUID string) string {
-	var id string
-	_ = s.db.View(func(tx *bolt.Tx) error { id = studyShortID(tx, studyUID); return nil })
-	return id
+	_, err := getJSON(tx.Bucket(bStudies), []byte(studyUID), &st)
+	return st.ShortID, err
 }
 
 type described struct {
