@@ -20,7 +20,8 @@ import (
 	"sonolink/dicom/dicomfile"
 )
 
-// IngestResult says what Ingest did. All three outcomes are DICOM Success.
+// IngestResult says what Ingest did: stored, a duplicate or a conflict
+// version. All three mean the object is durable.
 type IngestResult struct {
 	Instance     *Instance // the stored (or already present) version
 	StudyShortID string
@@ -47,8 +48,8 @@ type studyFields struct {
 // on success, removed on failure and on duplicates.
 //
 // Errors wrap ErrInvalidObject (broken or hostile object, missing UIDs) or
-// ErrStorage (I/O, index); StatusFor maps them to DICOM statuses. Ingest is
-// safe to call from many goroutines.
+// ErrStorage (I/O, index), and their cause. Ingest is safe to call from
+// many goroutines.
 func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err error) {
 	return s.IngestWith(spoolPath, src, IngestOptions{})
 }

@@ -19,15 +19,15 @@ import (
 	"sonolink/dicom/dicomfile"
 )
 
-// Errors callers tell apart. StatusFor maps them to DICOM statuses.
+// Errors callers tell apart. Each wraps its cause, so callers can also ask
+// errors.Is(err, syscall.ENOSPC) and the like.
 var (
 	// ErrInvalidObject: the object is broken, hostile, or lacks a required
-	// UID; resending it will not help (DICOM C000, cannot understand). It
-	// also matches dicomfile.ErrInvalid when that was the cause.
+	// UID; resending it will not help. It also matches dicomfile.ErrInvalid
+	// when that was the cause.
 	ErrInvalidObject = errors.New("invalid object")
 	// ErrStorage: the object could not be made durable (disk full,
-	// unwritable directory, index failure); the sender may retry later
-	// (DICOM A700, out of resources).
+	// unwritable directory, index failure); the sender may retry later.
 	ErrStorage = errors.New("storage failure")
 	// ErrNotFound: no such study or instance.
 	ErrNotFound = errors.New("not found")
@@ -36,27 +36,6 @@ var (
 	// ErrInUse: another process holds the data directory.
 	ErrInUse = errors.New("data directory is in use by another sonolink process")
 )
-
-// DICOM statuses StatusFor returns (PS3.4 Annex B.2.3).
-const (
-	StatusSuccess          uint16 = 0x0000
-	StatusOutOfResources   uint16 = 0xA700
-	StatusCannotUnderstand uint16 = 0xC000
-)
-
-// StatusFor maps an Ingest error to the C-STORE response status: nil →
-// 0000 Success (duplicates and conflict versions included), ErrInvalidObject
-// → C000, anything else → A700.
-func StatusFor(err error) uint16 {
-	switch {
-	case err == nil:
-		return StatusSuccess
-	case errors.Is(err, ErrInvalidObject), errors.Is(err, dicomfile.ErrInvalid):
-		return StatusCannotUnderstand
-	default:
-		return StatusOutOfResources
-	}
-}
 
 // Options configure a Store.
 type Options struct {
