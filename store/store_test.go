@@ -380,8 +380,8 @@ func TestDiskFull(t *testing.T) {
 	s.faultSync = func(string) error { return syscall.ENOSPC }
 	p := spool(t, s, obj{SOP: "3.2.1", Study: "3.2", Series: "3.2.0", Pixels: 100}.bytes())
 	_, err := s.Ingest(p, Source{})
-	if !errors.Is(err, ErrStorage) || !strings.Contains(err.Error(), "no space") {
-		t.Fatalf("want a storage error (disk full), got %v", err)
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("want a storage error caused by ENOSPC, got %v", err)
 	}
 	if _, serr := os.Stat(p); !errors.Is(serr, os.ErrNotExist) {
 		t.Errorf("spool file not removed")
