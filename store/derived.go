@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"sonolink/internal/logid"
 )
 
 // DeidName is the derived name under which the pipeline keeps an object's
@@ -50,7 +52,7 @@ func (s *Store) PutDerived(sopUID, name string, write func(io.Writer) error) (st
 	}
 	p := s.DerivedPath(sopUID, name)
 	if err := s.writeAtomic(p, write); err != nil {
-		return "", fmt.Errorf("writing derived %s of instance %s: %w", name, InstanceKey(sopUID), err)
+		return "", fmt.Errorf("writing derived %s of instance %s: %w", name, logid.ID(sopUID), err)
 	}
 	return p, nil
 }

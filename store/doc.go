@@ -15,6 +15,6 @@
 // Ingest errors wrap ErrInvalidObject (resending will not help) or
 // ErrStorage (the sender may retry) together with their cause; store knows
 // no DICOM statuses (the pipeline maps these errors to them). Log lines name
-// instances by InstanceKey and studies by short id, never by patient data or
-// UIDs.
+// studies and objects as every component does (internal/logid), never by
+// patient data or UIDs.
 package store

@@ -18,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/internal/logid"
 )
 
 // IngestResult says what Ingest did: stored, a duplicate or a conflict
@@ -283,7 +284,7 @@ func (in *ingest) sync() error {
 func (in *ingest) takeBack(failed error) error {
 	inst := in.meta.inst
 	if err := in.s.db.Update(func(tx *bolt.Tx) error { return takeBack(tx, inst.File) }); err != nil {
-		in.s.log.Error("cannot take back the index entry of an object that failed to reach the disk", "instance", inst.Key, "err", err)
+		in.s.log.Error("cannot take back the index entry of an object that failed to reach the disk", logid.Object(inst.SOPInstanceUID), "err", err)
 		in.at = ""
 	}
 	return failed
@@ -333,14 +334,15 @@ func (in *ingest) report(res *IngestResult, err error) {
 		result = "duplicate"
 	case res.Conflict:
 		result = "conflict"
-		metricBytes.Add(float64(res.Instance.Size))
+		inst := res.Instance
+		metricBytes.Add(float64(inst.Size))
 		log.Warn("object differs from the one stored under the same SOP Instance UID; kept as a conflict version",
-			"instance", res.Instance.Key, "study", res.StudyShortID, "assoc", src.AssociationID, "calling_aet", src.CallingAET)
+			logid.Object(inst.SOPInstanceUID), logid.Study(inst.StudyUID), "assoc", src.AssociationID, "calling_aet", src.CallingAET)
 	default:
 		result = "stored"
 		inst := res.Instance
 		metricBytes.Add(float64(inst.Size))
-		log.Info("object stored", "instance", inst.Key, "study", res.StudyShortID, "bytes", inst.Size,
+		log.Info("object stored", logid.Object(inst.SOPInstanceUID), logid.Study(inst.StudyUID), "bytes", inst.Size,
 			"frames", inst.NumFrames, "restored", in.restore, "assoc", src.AssociationID, "ms", time.Since(in.t0).Milliseconds())
 	}
 	metricIngest.WithLabelValues(result).Inc()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sonolink/internal/logid"
 )
 
 // Recovery is what the start-up check found and did.
@@ -91,7 +93,7 @@ func (s *Store) recover() (Recovery, error) {
 				case serr != nil && !inst.Missing:
 					inst.Missing = true
 					r.Missing++
-					s.log.Error("indexed object's file is missing; entry kept and marked missing", "instance", inst.Key, "conflict_version", inst.Conflict)
+					s.log.Error("indexed object's file is missing; entry kept and marked missing", logid.Object(inst.SOPInstanceUID), "conflict_version", inst.Conflict)
 					updates = append(updates, upd{append([]byte(nil), k...), inst})
 				case serr != nil:
 					r.Missing++

@@ -176,8 +176,7 @@ func (s *Store) ObjectPath(inst *Instance) string {
 }
 
 // InstanceKey is the directory name of an instance's derived data: the
-// first 128 bits of SHA-256 of its SOP Instance UID, in hex. It is also what
-// log lines name instead of the UID.
+// first 128 bits of SHA-256 of its SOP Instance UID, in hex.
 func InstanceKey(sopUID string) string {
 	h := sha256.Sum256([]byte(sopUID))
 	return hex.EncodeToString(h[:16])

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/internal/logid"
 	"sonolink/internal/testenv"
 )
 
@@ -631,5 +633,32 @@ func TestConcurrentIngest(t *testing.T) {
 		if err != nil || inst.Conflicts != 0 {
 			t.Errorf("%s: %v %+v", sop, err, inst)
 		}
+	}
+}
+
+// Log lines name a study and an object as every component does (logid),
+// never by the UID itself; an object's name begins its InstanceKey.
+func TestLogIDs(t *testing.T) {
+	var buf bytes.Buffer
+	s, err := Open(t.TempDir(), Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	o := obj{SOP: "4.7.1.1", Study: "4.7.1", Series: "4.7.1.0", Name: "A^B", Pixels: 8}
+	if _, err := s.Ingest(spool(t, s, o.bytes()), Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if id := logid.ID(o.SOP); !strings.HasPrefix(InstanceKey(o.SOP), id) {
+		t.Errorf("the log name %q of an object does not begin its InstanceKey %q", id, InstanceKey(o.SOP))
+	}
+	line := buf.String()
+	for _, want := range []string{"msg=\"object stored\"", "object=" + logid.ID(o.SOP), "study=" + logid.ID(o.Study)} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log lacks %s:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, o.Study) {
+		t.Errorf("log names a UID:\n%s", line)
 	}
 }
