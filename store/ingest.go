@@ -156,7 +156,7 @@ func (in *ingest) open() error {
 	in.f = f
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrStorage, err)
+		return fmt.Errorf("%w: reading spool file: %w", ErrStorage, err)
 	}
 	in.size = fi.Size()
 	s := in.s
