@@ -220,6 +220,7 @@ func (in *ingest) dedupe() (*IngestResult, error) {
 			return nil
 		case conflict:
 			inst.Conflict = true
+			same = Instance{} // decode the version alone, not over the primary
 			found, err := getJSON(tx.Bucket(bConflicts), key(inst.SOPInstanceUID, inst.Hash), &same)
 			if err != nil || !found {
 				return err

@@ -174,7 +174,7 @@ func TestDuplicateAndConflict(t *testing.T) {
 	}
 	// The conflict content again: duplicate of the conflict version.
 	r4, err := s.Ingest(spool(t, s, o2.bytes()), Source{})
-	if err != nil || !r4.Duplicate || !r4.Conflict || r4.Instance.Hash != vs[0].Hash || r4.StudyShortID != r1.StudyShortID {
+	if err != nil || !r4.Duplicate || !r4.Conflict || r4.Instance.Hash != vs[0].Hash || !r4.Instance.Conflict || r4.Instance.Conflicts != 0 || r4.StudyShortID != r1.StudyShortID {
 		t.Fatalf("conflict resent: %v %+v", err, r4)
 	}
 	st, _ := s.Study(o.Study)
