@@ -107,7 +107,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID,
 		Flushed: obj.Flushed})
 	if err != nil {
-		st := dimse.Status(store.StatusFor(err))
+		st := storeStatus(err)
 		p.log.Error("object not stored", logid.Object(obj.SOPInstanceUID), "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
 			"sop_class", obj.SOPClassUID, "status", fmt.Sprintf("%04X", uint16(st)), "err", err)
 		return st

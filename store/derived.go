@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"sonolink/internal/logid"
 )
 
 // DeidName is the derived name under which the pipeline keeps an object's
@@ -50,7 +52,7 @@ func (s *Store) PutDerived(sopUID, name string, write func(io.Writer) error) (st
 	}
 	p := s.DerivedPath(sopUID, name)
 	if err := s.writeAtomic(p, write); err != nil {
-		return "", fmt.Errorf("writing derived %s of instance %s: %w", name, InstanceKey(sopUID), err)
+		return "", fmt.Errorf("writing derived %s of instance %s: %w", name, logid.ID(sopUID), err)
 	}
 	return p, nil
 }
@@ -60,11 +62,11 @@ func (s *Store) PutDerived(sopUID, name string, write func(io.Writer) error) (st
 func (s *Store) RemoveDerived(sopUID string) error {
 	dir := filepath.Join(s.dir, derivedDir, InstanceKey(sopUID))
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("%w: removing derived data: %v", ErrStorage, err)
+		return fmt.Errorf("%w: removing derived data: %w", ErrStorage, err)
 	}
 	s.forgetDir(dir)
 	if err := s.syncDir(filepath.Join(s.dir, derivedDir)); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	err := s.updateInstance(sopUID, func(in *Instance) { in.Deid, in.Render = nil, nil })
 	if err != nil && !isNotFound(err) {

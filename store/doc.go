@@ -12,7 +12,9 @@
 //
 // Ingest acknowledges an object only once its file and its index entry are
 // durable. Every file is checked by dicomfile.Check before it is parsed.
-// Errors wrap ErrInvalidObject (DICOM C000) or ErrStorage (A700); StatusFor
-// maps them. Log lines name instances by InstanceKey and studies by short
-// id, never by patient data or UIDs.
+// Ingest errors wrap ErrInvalidObject (resending will not help) or
+// ErrStorage (the sender may retry) together with their cause; store knows
+// no DICOM statuses (the pipeline maps these errors to them). Log lines name
+// studies and objects as every component does (internal/logid), never by
+// patient data or UIDs.
 package store

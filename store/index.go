@@ -137,7 +137,7 @@ func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
 		return false, nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("%w: corrupt index entry in %s: %v", ErrStorage, b.Tx().DB().Path(), err)
+		return false, fmt.Errorf("%w: corrupt index entry in %s: %w", ErrStorage, b.Tx().DB().Path(), err)
 	}
 	return true, nil
 }
@@ -419,7 +419,7 @@ func (s *Store) Studies(q Query) ([]Study, error) {
 		return tx.Bucket(bStudies).ForEach(func(k, v []byte) error {
 			var st Study
 			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("%w: corrupt study entry: %v", ErrStorage, err)
+				return fmt.Errorf("%w: corrupt study entry: %w", ErrStorage, err)
 			}
 			if from != "" && (st.Date == "" || st.Date < from) {
 				return nil
@@ -591,7 +591,7 @@ func (s *Store) ConflictVersions(sopUID string) ([]Instance, error) {
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var inst Instance
 			if err := json.Unmarshal(v, &inst); err != nil {
-				return fmt.Errorf("%w: corrupt conflict entry: %v", ErrStorage, err)
+				return fmt.Errorf("%w: corrupt conflict entry: %w", ErrStorage, err)
 			}
 			out = append(out, inst)
 		}

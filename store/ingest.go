@@ -18,9 +18,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/internal/logid"
 )
 
-// IngestResult says what Ingest did. All three outcomes are DICOM Success.
+// IngestResult says what Ingest did: stored, a duplicate or a conflict
+// version. All three mean the object is durable.
 type IngestResult struct {
 	Instance     *Instance // the stored (or already present) version
 	StudyShortID string
@@ -47,8 +49,8 @@ type studyFields struct {
 // on success, removed on failure and on duplicates.
 //
 // Errors wrap ErrInvalidObject (broken or hostile object, missing UIDs) or
-// ErrStorage (I/O, index); StatusFor maps them to DICOM statuses. Ingest is
-// safe to call from many goroutines.
+// ErrStorage (I/O, index), and their cause. Ingest is safe to call from
+// many goroutines.
 func (s *Store) Ingest(spoolPath string, src Source) (res *IngestResult, err error) {
 	return s.IngestWith(spoolPath, src, IngestOptions{})
 }
@@ -83,176 +85,299 @@ func objectFile(sopUID, hash string) string {
 
 // IngestWith is Ingest with what the receiver already knows (see
 // IngestOptions).
-func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (res *IngestResult, err error) {
-	t0 := time.Now()
-	result := "error"
-	at := spoolPath        // where the file is now; "" once it belongs to the index
-	var locked *sync.Mutex // the SOP Instance UID's lock, once taken
-	defer func() {
-		if at != "" {
-			if rerr := os.Remove(at); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				s.log.Error("cannot remove received file", "err", rerr)
-			}
-		}
-		if locked != nil {
-			locked.Unlock() // only now: another ingest may use the same name
-		}
-		if err != nil {
-			if errors.Is(err, ErrInvalidObject) {
-				result = "invalid"
-			}
-			s.log.Warn("object refused", "result", result, "assoc", src.AssociationID, "calling_aet", src.CallingAET, "err", err)
-		}
-		metricIngest.WithLabelValues(result).Inc()
-		metricLatency.Observe(time.Since(t0).Seconds())
-	}()
+func (s *Store) IngestWith(spoolPath string, src Source, opt IngestOptions) (*IngestResult, error) {
+	in := ingest{s: s, src: src, opt: opt, t0: time.Now(), at: spoolPath}
+	res, err := in.run()
+	in.finish(res, err)
+	return res, err
+}
 
-	f, err := os.Open(spoolPath)
-	if err != nil {
-		return nil, fmt.Errorf("%w: opening spool file: %v", ErrStorage, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	// The spool file is complete: flush it to disk while it is checked,
-	// parsed and indexed.
-	fileSync := inBackground(func() error { return s.sync(f) })
-	defer fileSync.wait() // never close f under a running fsync
-	var dirSync flushing  // the fsync of the file's directory, once moved
-	defer dirSync.wait()  // no fsync outlives the ingest
-	moveTo := func(rel string) error {
-		p := filepath.Join(s.dir, filepath.FromSlash(rel))
-		if err := s.mkdirSync(filepath.Dir(p)); err != nil {
-			return fmt.Errorf("%w: creating object directory: %v", ErrStorage, err)
-		}
-		if err := os.Rename(at, p); err != nil {
-			return fmt.Errorf("%w: moving received object into place: %v", ErrStorage, err)
-		}
-		at = p
-		dirSync.wait() // a first guess's directory: the new one is flushed below
-		dirSync = inBackground(func() error { return s.syncDir(filepath.Dir(p)) })
-		return nil
-	}
+// ingest is one object on its way from the spool into the store. run takes
+// it through the steps in order; each step leaves in the fields what the
+// next one needs and what finish must release. finish, called once whatever
+// step the ingest reached, is the only cleanup.
+type ingest struct {
+	s   *Store
+	src Source
+	opt IngestOptions
+	t0  time.Time
 
-	// The receiver's guess of the final name: move the file there at once,
-	// so that the flush of its directory entry joins that of its data,
-	// unless the index already has a file of that name (a resend).
-	if opt.SOPInstanceUID != "" && len(opt.DatasetSHA256) == sha256.Size {
-		locked = s.uidLock(opt.SOPInstanceUID)
-		locked.Lock()
-		guess := objectFile(opt.SOPInstanceUID, hex.EncodeToString(opt.DatasetSHA256))
-		var known bool
-		_ = s.db.View(func(tx *bolt.Tx) error { known = tx.Bucket(bFiles).Get([]byte(guess)) != nil; return nil })
-		if !known {
-			if err := moveTo(guess); err != nil {
-				return nil, err
-			}
-		}
-	}
+	f        *os.File    // the spool file, open from open to finish
+	size     int64       // its size
+	at       string      // where the file is now; "" once it belongs to the index
+	locked   *sync.Mutex // the SOP Instance UID's lock, once taken
+	fileSync flushing    // the fsync of the file's data, from open on
+	dirSync  flushing    // the fsync of its directory, once moved
 
-	meta, err := s.describe(f, fi.Size(), opt)
-	if err != nil {
+	meta    *described // what describe read; meta.inst is what gets indexed
+	restore bool       // same content as an entry whose file was lost: put it back
+	shortID string     // the study's short id, once indexed
+}
+
+// run is the ingest, top to bottom. The file's data, its directory entry
+// and its index entry are flushed at the same time: the modality waits for
+// the slowest of the three, not for all three in a row. Until all three are
+// done the index entry carries a pending marker; a crash in between is
+// sorted out at start-up (see pending.go).
+func (in *ingest) run() (*IngestResult, error) {
+	if err := in.open(); err != nil {
 		return nil, err
 	}
-	inst := meta.inst
-	inst.Source = src
-	inst.ReceivedAt = time.Now().UTC()
-	if mu := s.uidLock(inst.SOPInstanceUID); mu != locked {
-		// The data set's SOP Instance UID is not the request's (or there
-		// was no guess): one UID's lock at a time.
-		if locked != nil {
-			locked.Unlock()
-		}
-		locked = mu
-		locked.Lock()
+	if err := in.placeGuess(); err != nil {
+		return nil, err
 	}
+	if err := in.describe(); err != nil {
+		return nil, err
+	}
+	if dup, err := in.dedupe(); dup != nil || err != nil {
+		return dup, err
+	}
+	if err := in.place(); err != nil {
+		return nil, err
+	}
+	indexed := in.commit()
+	flushed := in.sync()
+	if indexed != nil {
+		return nil, indexed
+	}
+	if flushed != nil {
+		return nil, in.takeBack(flushed)
+	}
+	return in.confirm(), nil
+}
 
-	// Already there?
-	var prim *Instance
-	dupConflict := false
-	err = s.db.View(func(tx *bolt.Tx) error {
-		var p Instance
-		ok, err := getJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &p)
-		if ok {
-			prim = &p
+// open opens the spool file and, as it is complete, starts flushing it to
+// disk while it is checked, parsed and indexed.
+func (in *ingest) open() error {
+	f, err := os.Open(in.at)
+	if err != nil {
+		return fmt.Errorf("%w: opening spool file: %w", ErrStorage, err)
+	}
+	in.f = f
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: reading spool file: %w", ErrStorage, err)
+	}
+	in.size = fi.Size()
+	s := in.s
+	in.fileSync = inBackground(func() error { return s.sync(f) })
+	return nil
+}
+
+// placeGuess moves the file under the receiver's guess of its final name at
+// once, so that the flush of its directory entry joins that of its data,
+// unless the index already has a file of that name (a resend).
+func (in *ingest) placeGuess() error {
+	if in.opt.SOPInstanceUID == "" || len(in.opt.DatasetSHA256) != sha256.Size {
+		return nil
+	}
+	in.lock(in.opt.SOPInstanceUID)
+	guess := objectFile(in.opt.SOPInstanceUID, hex.EncodeToString(in.opt.DatasetSHA256))
+	var known bool
+	if err := in.s.db.View(func(tx *bolt.Tx) error { known = tx.Bucket(bFiles).Get([]byte(guess)) != nil; return nil }); err != nil {
+		return fmt.Errorf("%w: reading index: %w", ErrStorage, err)
+	}
+	if known {
+		return nil
+	}
+	return in.move(guess)
+}
+
+// describe checks and parses the file, and holds the lock of the SOP
+// Instance UID its data set names.
+func (in *ingest) describe() error {
+	meta, err := in.s.describe(in.f, in.size, in.opt)
+	if err != nil {
+		return err
+	}
+	meta.inst.Source = in.src
+	meta.inst.ReceivedAt = time.Now().UTC()
+	in.meta = meta
+	// The data set's SOP Instance UID may not be the request's (or there
+	// was no guess).
+	in.lock(meta.inst.SOPInstanceUID)
+	return nil
+}
+
+// dedupe looks the object up in the index. The same content under the
+// same SOP Instance UID, as its primary or as a conflict version, is a
+// duplicate: that is the result, and nothing is added. A primary with the
+// same content marked Missing is restored instead; other content under a
+// UID already stored becomes a conflict version.
+func (in *ingest) dedupe() (*IngestResult, error) {
+	inst := in.meta.inst
+	var dup *IngestResult
+	err := in.s.db.View(func(tx *bolt.Tx) error {
+		var same Instance
+		hasPrim, err := getJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &same)
+		if err != nil {
+			return err
 		}
-		if tx.Bucket(bConflicts).Get(key(inst.SOPInstanceUID, inst.Hash)) != nil {
-			dupConflict = true
+		conflict := hasPrim && same.Hash != inst.Hash
+		switch {
+		case hasPrim && !conflict && same.Missing:
+			in.restore = true // same content, its file was lost: put it back
+			return nil
+		case conflict:
+			inst.Conflict = true
+			same = Instance{} // decode the version alone, not over the primary
+			found, err := getJSON(tx.Bucket(bConflicts), key(inst.SOPInstanceUID, inst.Hash), &same)
+			if err != nil || !found {
+				return err
+			}
+		case !hasPrim:
+			return nil
 		}
+		shortID, err := studyShortID(tx, same.StudyUID)
+		dup = &IngestResult{Instance: &same, StudyShortID: shortID, Duplicate: true, Conflict: conflict, Header: in.meta.ds}
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading index: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: reading index: %w", ErrStorage, err)
 	}
-	restore := false
-	if prim != nil && prim.Hash == inst.Hash {
-		if !prim.Missing {
-			result = "duplicate"
-			return &IngestResult{Instance: prim, StudyShortID: s.shortID(prim.StudyUID), Duplicate: true, Header: meta.ds}, nil
-		}
-		restore = true // same content, its file was lost: put it back
-	} else if dupConflict {
-		result = "duplicate"
-		vs, _ := s.ConflictVersions(inst.SOPInstanceUID)
-		for i := range vs {
-			if vs[i].Hash == inst.Hash {
-				return &IngestResult{Instance: &vs[i], StudyShortID: s.shortID(vs[i].StudyUID), Duplicate: true, Conflict: true, Header: meta.ds}, nil
-			}
-		}
-		return &IngestResult{Instance: prim, Duplicate: true, Conflict: true, Header: meta.ds}, nil
-	}
-	inst.Conflict = prim != nil && !restore
+	return dup, nil
+}
 
-	// In place (unless the guess was wrong), then index it while the file
-	// and its directory entry are flushed: the modality waits for the
-	// slowest of the three, not for all three in a row. A crash before all
-	// three are done is sorted out at start-up (see pending.go).
+// place moves the file under its final name, unless the guess was right.
+func (in *ingest) place() error {
+	inst := in.meta.inst
 	inst.File = objectFile(inst.SOPInstanceUID, inst.Hash)
-	final := filepath.Join(s.dir, filepath.FromSlash(inst.File))
-	if at != final {
-		if err := moveTo(inst.File); err != nil {
-			return nil, err
-		}
+	if in.at == filepath.Join(in.s.dir, filepath.FromSlash(inst.File)) {
+		return nil
 	}
-	shortID, err := s.commitIndex(inst, meta, restore)
-	dirFailed := dirSync.wait()
-	fileErr := fileSync.wait()
-	if opt.Flushed != nil {
-		if err := opt.Flushed(); fileErr == nil {
+	return in.move(inst.File)
+}
+
+// commit indexes the object (or puts back the file of its Missing entry)
+// with a pending marker, while its data and directory entry are flushed.
+func (in *ingest) commit() error {
+	shortID, err := in.s.commitIndex(in.meta.inst, in.meta, in.restore)
+	if err != nil {
+		return fmt.Errorf("%w: writing index: %w", ErrStorage, err)
+	}
+	in.shortID = shortID
+	return nil
+}
+
+// sync waits for the flushes of the file's data and directory entry, and
+// for the receiver's flush of the file, whose error counts as a failed
+// fsync (IngestOptions.Flushed).
+func (in *ingest) sync() error {
+	dirErr := in.dirSync.wait()
+	fileErr := in.fileSync.wait()
+	if in.opt.Flushed != nil {
+		if err := in.opt.Flushed(); fileErr == nil {
 			fileErr = err
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: writing index: %v", ErrStorage, err)
-	}
-	if fileErr != nil || dirFailed != nil {
-		if uerr := s.db.Update(func(tx *bolt.Tx) error { return takeBack(tx, inst.File) }); uerr != nil {
-			// The start-up check will verify the file and keep or take back the entry.
-			s.log.Error("cannot take back the index entry of an object that failed to reach the disk", "instance", inst.Key, "err", uerr)
-			at = ""
-		}
-		if fileErr != nil {
-			return nil, fmt.Errorf("%w: fsync of received object: %v", ErrStorage, fileErr)
-		}
-		return nil, fmt.Errorf("%w: fsync of object directory: %v", ErrStorage, dirFailed)
-	}
-	at = "" // it belongs to the index now
-	s.confirm(inst.File)
-	metricBytes.Add(float64(inst.Size))
-	res = &IngestResult{Instance: inst, StudyShortID: shortID, Conflict: inst.Conflict, Header: meta.ds}
 	switch {
-	case inst.Conflict:
+	case fileErr != nil:
+		return fmt.Errorf("%w: fsync of received object: %w", ErrStorage, fileErr)
+	case dirErr != nil:
+		return fmt.Errorf("%w: fsync of object directory: %w", ErrStorage, dirErr)
+	}
+	return nil
+}
+
+// takeBack removes the index entry of an object whose flushes failed and
+// returns that failure. If the entry cannot be taken back, the file stays:
+// the start-up check will verify it and keep or take back the entry.
+func (in *ingest) takeBack(failed error) error {
+	inst := in.meta.inst
+	if err := in.s.db.Update(func(tx *bolt.Tx) error { return takeBack(tx, inst.File) }); err != nil {
+		in.s.log.Error("cannot take back the index entry of an object that failed to reach the disk", logid.Object(inst.SOPInstanceUID), "err", err)
+		in.at = ""
+	}
+	return failed
+}
+
+// confirm hands the file to the index, now that the object is durable: its
+// pending marker may go.
+func (in *ingest) confirm() *IngestResult {
+	inst := in.meta.inst
+	in.at = ""
+	in.s.confirm(inst.File)
+	return &IngestResult{Instance: inst, StudyShortID: in.shortID, Conflict: inst.Conflict, Header: in.meta.ds}
+}
+
+// finish is the one cleanup, whatever step the ingest reached: no fsync
+// outlives it, the file goes unless it belongs to the index, and the lock
+// is released last, so another ingest of the same name never meets this
+// one's file. Then it logs and counts the outcome.
+func (in *ingest) finish(res *IngestResult, err error) {
+	in.dirSync.wait()
+	in.fileSync.wait() // never close the file under a running fsync
+	if in.f != nil {
+		in.f.Close()
+	}
+	if in.at != "" {
+		if rerr := os.Remove(in.at); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			in.s.log.Error("cannot remove received file", "err", rerr)
+		}
+	}
+	if in.locked != nil {
+		in.locked.Unlock()
+	}
+	in.report(res, err)
+}
+
+// report logs and counts the outcome of an ingest.
+func (in *ingest) report(res *IngestResult, err error) {
+	log, src := in.s.log, in.src
+	result := "error"
+	switch {
+	case err != nil:
+		if errors.Is(err, ErrInvalidObject) {
+			result = "invalid"
+		}
+		log.Warn("object refused", "result", result, "assoc", src.AssociationID, "calling_aet", src.CallingAET, "err", err)
+	case res.Duplicate:
+		result = "duplicate"
+	case res.Conflict:
 		result = "conflict"
-		s.log.Warn("object differs from the one stored under the same SOP Instance UID; kept as a conflict version",
-			"instance", inst.Key, "study", shortID, "assoc", src.AssociationID, "calling_aet", src.CallingAET)
+		inst := res.Instance
+		metricBytes.Add(float64(inst.Size))
+		log.Warn("object differs from the one stored under the same SOP Instance UID; kept as a conflict version",
+			logid.Object(inst.SOPInstanceUID), logid.Study(inst.StudyUID), "assoc", src.AssociationID, "calling_aet", src.CallingAET)
 	default:
 		result = "stored"
-		s.log.Info("object stored", "instance", inst.Key, "study", shortID, "bytes", inst.Size,
-			"frames", inst.NumFrames, "restored", restore, "assoc", src.AssociationID, "ms", time.Since(t0).Milliseconds())
+		inst := res.Instance
+		metricBytes.Add(float64(inst.Size))
+		log.Info("object stored", logid.Object(inst.SOPInstanceUID), logid.Study(inst.StudyUID), "bytes", inst.Size,
+			"frames", inst.NumFrames, "restored", in.restore, "assoc", src.AssociationID, "ms", time.Since(in.t0).Milliseconds())
 	}
-	return res, nil
+	metricIngest.WithLabelValues(result).Inc()
+	metricLatency.Observe(time.Since(in.t0).Seconds())
+}
+
+// lock holds the lock of uid, and only it: one UID's lock at a time.
+func (in *ingest) lock(uid string) {
+	mu := in.s.uidLock(uid)
+	if mu == in.locked {
+		return
+	}
+	if in.locked != nil {
+		in.locked.Unlock()
+	}
+	in.locked = mu
+	mu.Lock()
+}
+
+// move renames the file to rel in the data directory and starts the flush
+// of its new directory entry.
+func (in *ingest) move(rel string) error {
+	p := filepath.Join(in.s.dir, filepath.FromSlash(rel))
+	if err := in.s.mkdirSync(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("%w: creating object directory: %w", ErrStorage, err)
+	}
+	if err := os.Rename(in.at, p); err != nil {
+		return fmt.Errorf("%w: moving received object into place: %w", ErrStorage, err)
+	}
+	in.at = p
+	in.dirSync.wait() // a first guess's directory: the new one is flushed below
+	s := in.s
+	in.dirSync = inBackground(func() error { return s.syncDir(filepath.Dir(p)) })
+	return nil
 }
 
 // commitIndex indexes inst (or, with restore, puts back the file of its
@@ -268,7 +393,9 @@ func (s *Store) commitIndex(inst *Instance, meta *described, restore bool) (shor
 				return err
 			}
 			p.Missing, p.File = false, inst.File
-			shortID = studyShortID(tx, p.StudyUID)
+			if shortID, err = studyShortID(tx, p.StudyUID); err != nil {
+				return err
+			}
 			*inst = p
 			if err := tx.Bucket(bFiles).Put([]byte(p.File), []byte(p.SOPInstanceUID)); err != nil {
 				return err
@@ -287,8 +414,8 @@ func (s *Store) commitIndex(inst *Instance, meta *described, restore bool) (shor
 			if done, err = s.markPending(tx, inst.File, rec); err != nil {
 				return err
 			}
-			shortID = studyShortID(tx, inst.StudyUID)
-			return nil
+			shortID, err = studyShortID(tx, inst.StudyUID)
+			return err
 		}
 		// Concurrent ingests share one commit (one fsync); a lone ingest
 		// commits at once rather than waiting for the batch timer.
@@ -325,18 +452,10 @@ func (c *flushing) wait() error {
 	return err
 }
 
-func studyShortID(tx *bolt.Tx, studyUID string) string {
+func studyShortID(tx *bolt.Tx, studyUID string) (string, error) {
 	var st Study
-	if ok, _ := getJSON(tx.Bucket(bStudies), []byte(studyUID), &st); ok {
-		return st.ShortID
-	}
-	return ""
-}
-
-func (s *Store) shortID(studyUID string) string {
-	var id string
-	_ = s.db.View(func(tx *bolt.Tx) error { id = studyShortID(tx, studyUID); return nil })
-	return id
+	_, err := getJSON(tx.Bucket(bStudies), []byte(studyUID), &st)
+	return st.ShortID, err
 }
 
 type described struct {
@@ -369,7 +488,7 @@ func (s *Store) describe(f *os.File, size int64, opt IngestOptions) (*described,
 		if errors.Is(err, dicomfile.ErrInvalid) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidObject, err)
 		}
-		return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: reading object: %w", ErrStorage, err)
 	}
 	str := func(t tag.Tag) string { return dicomfile.String(ds, t) }
 	inst := &Instance{
@@ -404,7 +523,7 @@ func (s *Store) describe(f *os.File, size int64, opt IngestOptions) (*described,
 	} else {
 		h := sha256.New()
 		if _, err := io.Copy(h, io.NewSectionReader(f, lay.DatasetOffset, size-lay.DatasetOffset)); err != nil {
-			return nil, fmt.Errorf("%w: reading object: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: reading object: %w", ErrStorage, err)
 		}
 		inst.Hash = hex.EncodeToString(h.Sum(nil))
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sonolink/internal/logid"
 )
 
 // An object is made durable with three flushes: its file's data, its
@@ -135,7 +137,7 @@ func takeBack(tx *bolt.Tx, file string) error {
 	var rec pendingRec
 	if v := pb.Get([]byte(file)); v != nil {
 		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("corrupt pending marker: %v", err)
+			return fmt.Errorf("corrupt pending marker: %w", err)
 		}
 	}
 	if err := pb.Delete([]byte(file)); err != nil {
@@ -200,7 +202,7 @@ func (s *Store) checkPending(r *Recovery) error {
 		} else if !whole {
 			bad = append(bad, m.file)
 			s.log.Warn("object received just before the stop is not whole on disk; taken out of the index (it was never acknowledged)",
-				"instance", m.inst.Key)
+				logid.Object(m.inst.SOPInstanceUID))
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}

@@ -174,8 +174,8 @@ func TestConflictTakenBack(t *testing.T) {
 		return nil
 	}
 	o.Fill = 2
-	if _, err := s.Ingest(spool(t, s, o.bytes()), Source{}); StatusFor(err) != StatusOutOfResources {
-		t.Fatalf("want A700, got %v", err)
+	if _, err := s.Ingest(spool(t, s, o.bytes()), Source{}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("want a storage error, got %v", err)
 	}
 	s.faultSync = nil
 	prim, err := s.Instance(o.SOP)
@@ -252,14 +252,14 @@ func TestIngestWithGuessedName(t *testing.T) {
 	check("mismatched request UID", 2)
 	// An object the check refuses leaves nothing behind.
 	bad := obj{SOP: "7.5.3", Study: "7.5", Name: "A^B", Pixels: 32}.bytes() // no Series Instance UID
-	if _, err := ingest(bad, "7.5.3"); StatusFor(err) != StatusCannotUnderstand {
-		t.Fatalf("object without series: want C000, got %v", err)
+	if _, err := ingest(bad, "7.5.3"); !errors.Is(err, ErrInvalidObject) {
+		t.Fatalf("object without series: want an invalid object, got %v", err)
 	}
 	check("refused", 2)
 	// A flush failure leaves nothing behind either.
 	s.faultSync = func(string) error { return syscall.EIO }
-	if _, err := ingest(obj{SOP: "7.5.4", Study: "7.5", Series: "7.5.0", Name: "A^B", Pixels: 32}.bytes(), "7.5.4"); StatusFor(err) != StatusOutOfResources {
-		t.Fatalf("failed flush: want A700, got %v", err)
+	if _, err := ingest(obj{SOP: "7.5.4", Study: "7.5", Series: "7.5.0", Name: "A^B", Pixels: 32}.bytes(), "7.5.4"); !errors.Is(err, ErrStorage) {
+		t.Fatalf("failed flush: want a storage error, got %v", err)
 	}
 	s.faultSync = nil
 	check("failed flush", 2)
@@ -270,8 +270,8 @@ func TestIngestWithGuessedName(t *testing.T) {
 	opt := receiverOpts(t, p, o5.SOP)
 	waited := false
 	opt.Flushed = func() error { waited = true; return syscall.EIO }
-	if _, err := s.IngestWith(p, Source{}, opt); StatusFor(err) != StatusOutOfResources || !waited {
-		t.Fatalf("failed receiver flush: want A700 after waiting for it, got %v (waited %v)", err, waited)
+	if _, err := s.IngestWith(p, Source{}, opt); !errors.Is(err, ErrStorage) || !waited {
+		t.Fatalf("failed receiver flush: want a storage error after waiting for it, got %v (waited %v)", err, waited)
 	}
 	check("failed receiver flush", 2)
 	if _, err := s.Instance(o5.SOP); err == nil {
@@ -304,8 +304,8 @@ func TestTakenBackStudyRecounted(t *testing.T) {
 		return nil
 	}
 	b := obj{SOP: "7.6.2", Study: "7.6", Series: "7.6.0", Name: "A^B", Pixels: 16, Frames: 1, Fill: 2}
-	if _, err := s.Ingest(spool(t, s, b.bytes()), Source{CalledAET: "OTHER"}); StatusFor(err) != StatusOutOfResources {
-		t.Fatalf("want A700, got %v", err)
+	if _, err := s.Ingest(spool(t, s, b.bytes()), Source{CalledAET: "OTHER"}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("want a storage error, got %v", err)
 	}
 	s.faultSync = nil
 	st, err := s.Study("7.6")

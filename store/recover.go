@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sonolink/internal/logid"
 )
 
 // Recovery is what the start-up check found and did.
@@ -36,11 +38,11 @@ func (s *Store) recover() (Recovery, error) {
 	// 1. Spool: nothing in it was acknowledged.
 	ents, err := os.ReadDir(s.SpoolDir())
 	if err != nil {
-		return r, fmt.Errorf("%w: reading spool: %v", ErrStorage, err)
+		return r, fmt.Errorf("%w: reading spool: %w", ErrStorage, err)
 	}
 	for _, e := range ents {
 		if err := os.RemoveAll(filepath.Join(s.SpoolDir(), e.Name())); err != nil {
-			return r, fmt.Errorf("%w: cleaning spool: %v", ErrStorage, err)
+			return r, fmt.Errorf("%w: cleaning spool: %w", ErrStorage, err)
 		}
 		r.SpoolRemoved++
 	}
@@ -60,14 +62,14 @@ func (s *Store) recover() (Recovery, error) {
 			return nil
 		})
 		if err != nil {
-			return r, fmt.Errorf("%w: removing temporary files: %v", ErrStorage, err)
+			return r, fmt.Errorf("%w: removing temporary files: %w", ErrStorage, err)
 		}
 	}
 
 	// 3. Entries a crash caught while their flushes ran: keep them only
 	// when their file is whole.
 	if err := s.checkPending(&r); err != nil {
-		return r, fmt.Errorf("%w: checking objects received just before the stop: %v", ErrStorage, err)
+		return r, fmt.Errorf("%w: checking objects received just before the stop: %w", ErrStorage, err)
 	}
 
 	// 4. Index → files: an entry without its file is kept and marked.
@@ -82,7 +84,7 @@ func (s *Store) recover() (Recovery, error) {
 			err := b.ForEach(func(k, v []byte) error {
 				var inst Instance
 				if err := json.Unmarshal(v, &inst); err != nil {
-					return fmt.Errorf("corrupt index entry: %v", err)
+					return fmt.Errorf("corrupt index entry: %w", err)
 				}
 				_, serr := os.Stat(s.ObjectPath(&inst))
 				switch {
@@ -91,7 +93,7 @@ func (s *Store) recover() (Recovery, error) {
 				case serr != nil && !inst.Missing:
 					inst.Missing = true
 					r.Missing++
-					s.log.Error("indexed object's file is missing; entry kept and marked missing", "instance", inst.Key, "conflict_version", inst.Conflict)
+					s.log.Error("indexed object's file is missing; entry kept and marked missing", logid.Object(inst.SOPInstanceUID), "conflict_version", inst.Conflict)
 					updates = append(updates, upd{append([]byte(nil), k...), inst})
 				case serr != nil:
 					r.Missing++
@@ -114,7 +116,7 @@ func (s *Store) recover() (Recovery, error) {
 		return nil
 	})
 	if err != nil {
-		return r, fmt.Errorf("%w: checking index against files: %v", ErrStorage, err)
+		return r, fmt.Errorf("%w: checking index against files: %w", ErrStorage, err)
 	}
 	metricMissing.Set(float64(r.Missing))
 
@@ -138,14 +140,14 @@ func (s *Store) recover() (Recovery, error) {
 		})
 	})
 	if err != nil {
-		return r, fmt.Errorf("%w: scanning objects: %v", ErrStorage, err)
+		return r, fmt.Errorf("%w: scanning objects: %w", ErrStorage, err)
 	}
 	for _, p := range orphans {
 		if err := s.reindex(p); err != nil {
 			if errors.Is(err, errNotWhole) {
 				s.log.Warn("object file received just before the stop is not whole on disk; removed (it was never acknowledged)", "file", filepath.Base(p), "err", err)
 				if err := os.Remove(p); err != nil {
-					return r, fmt.Errorf("%w: %v", ErrStorage, err)
+					return r, fmt.Errorf("%w: %w", ErrStorage, err)
 				}
 				r.Incomplete++
 				continue
@@ -182,10 +184,10 @@ func (s *Store) reindex(p string) error {
 	if err != nil {
 		if named && errors.Is(err, ErrInvalidObject) {
 			// Ingest moves only checked objects into place.
-			return fmt.Errorf("%w: %v", errNotWhole, err)
+			return fmt.Errorf("%w: %w", errNotWhole, err)
 		}
 		if !errors.Is(err, ErrInvalidObject) && !errors.Is(err, ErrStorage) {
-			err = fmt.Errorf("%w: %v", ErrStorage, err)
+			err = fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		return err
 	}

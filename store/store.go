@@ -19,15 +19,15 @@ import (
 	"sonolink/dicom/dicomfile"
 )
 
-// Errors callers tell apart. StatusFor maps them to DICOM statuses.
+// Errors callers tell apart. Each wraps its cause, so callers can also ask
+// errors.Is(err, syscall.ENOSPC) and the like.
 var (
 	// ErrInvalidObject: the object is broken, hostile, or lacks a required
-	// UID; resending it will not help (DICOM C000, cannot understand). It
-	// also matches dicomfile.ErrInvalid when that was the cause.
+	// UID; resending it will not help. It also matches dicomfile.ErrInvalid
+	// when that was the cause.
 	ErrInvalidObject = errors.New("invalid object")
 	// ErrStorage: the object could not be made durable (disk full,
-	// unwritable directory, index failure); the sender may retry later
-	// (DICOM A700, out of resources).
+	// unwritable directory, index failure); the sender may retry later.
 	ErrStorage = errors.New("storage failure")
 	// ErrNotFound: no such study or instance.
 	ErrNotFound = errors.New("not found")
@@ -36,27 +36,6 @@ var (
 	// ErrInUse: another process holds the data directory.
 	ErrInUse = errors.New("data directory is in use by another sonolink process")
 )
-
-// DICOM statuses StatusFor returns (PS3.4 Annex B.2.3).
-const (
-	StatusSuccess          uint16 = 0x0000
-	StatusOutOfResources   uint16 = 0xA700
-	StatusCannotUnderstand uint16 = 0xC000
-)
-
-// StatusFor maps an Ingest error to the C-STORE response status: nil →
-// 0000 Success (duplicates and conflict versions included), ErrInvalidObject
-// → C000, anything else → A700.
-func StatusFor(err error) uint16 {
-	switch {
-	case err == nil:
-		return StatusSuccess
-	case errors.Is(err, ErrInvalidObject), errors.Is(err, dicomfile.ErrInvalid):
-		return StatusCannotUnderstand
-	default:
-		return StatusOutOfResources
-	}
-}
 
 // Options configure a Store.
 type Options struct {
@@ -119,7 +98,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
-			return nil, fmt.Errorf("%w: creating data directory: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: creating data directory: %w", ErrStorage, err)
 		}
 	}
 	// The 256 fan-out directories of objects/ exist from the start, so an
@@ -132,13 +111,13 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		case err == nil:
 			created = true
 		case !errors.Is(err, os.ErrExist):
-			return nil, fmt.Errorf("%w: creating object directories: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: creating object directories: %w", ErrStorage, err)
 		}
 		s.dirs[d] = true
 	}
 	if created {
 		if err := s.syncDir(filepath.Join(abs, objectsDir)); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+			return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
 	// The free list is not written at each commit (it is rebuilt when the
@@ -147,9 +126,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%w (%s)", ErrInUse, abs)
+			return nil, fmt.Errorf("%w (%s): %w", ErrInUse, abs, err)
 		}
-		return nil, fmt.Errorf("%w: opening index: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: opening index: %w", ErrStorage, err)
 	}
 	s.db = db
 	db.MaxBatchDelay = 2 * time.Millisecond
@@ -162,7 +141,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil
 	}); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%w: initialising index: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: initialising index: %w", ErrStorage, err)
 	}
 	if _, err := s.recover(); err != nil {
 		db.Close()
@@ -197,8 +176,7 @@ func (s *Store) ObjectPath(inst *Instance) string {
 }
 
 // InstanceKey is the directory name of an instance's derived data: the
-// first 128 bits of SHA-256 of its SOP Instance UID, in hex. It is also what
-// log lines name instead of the UID.
+// first 128 bits of SHA-256 of its SOP Instance UID, in hex.
 func InstanceKey(sopUID string) string {
 	h := sha256.Sum256([]byte(sopUID))
 	return hex.EncodeToString(h[:16])

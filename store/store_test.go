@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/internal/logid"
 	"sonolink/internal/testenv"
 )
 
@@ -29,7 +31,7 @@ func TestIngestSamples(t *testing.T) {
 	for _, p := range files {
 		res, err := s.Ingest(spoolFile(t, s, p), Source{AssociationID: "a1", CallingAET: "MODALITY", CalledAET: "SONOLINK", PeerAddr: "127.0.0.1:4000"})
 		if err != nil {
-			t.Fatalf("%s: %v (status %04X)", filepath.Base(p), err, StatusFor(err))
+			t.Fatalf("%s: %v", filepath.Base(p), err)
 		}
 		inst := res.Instance
 		// Two sample pairs share a SOP Instance UID with different content
@@ -153,7 +155,7 @@ func TestDuplicateAndConflict(t *testing.T) {
 	o2 := o
 	o2.Fill = 2
 	r3, err := s.Ingest(spool(t, s, o2.bytes()), Source{})
-	if err != nil || !r3.Conflict || r3.Duplicate || StatusFor(err) != 0 {
+	if err != nil || !r3.Conflict || r3.Duplicate {
 		t.Fatalf("conflict: %v %+v", err, r3)
 	}
 	prim, _ := s.Instance(o.SOP)
@@ -172,7 +174,7 @@ func TestDuplicateAndConflict(t *testing.T) {
 	}
 	// The conflict content again: duplicate of the conflict version.
 	r4, err := s.Ingest(spool(t, s, o2.bytes()), Source{})
-	if err != nil || !r4.Duplicate {
+	if err != nil || !r4.Duplicate || !r4.Conflict || r4.Instance.Hash != vs[0].Hash || !r4.Instance.Conflict || r4.Instance.Conflicts != 0 || r4.StudyShortID != r1.StudyShortID {
 		t.Fatalf("conflict resent: %v %+v", err, r4)
 	}
 	st, _ := s.Study(o.Study)
@@ -288,7 +290,7 @@ func TestInvalidObjects(t *testing.T) {
 	// Missing SOP Instance UID.
 	p := spool(t, s, obj{SOP: "1.5.1", Study: "1.5", Series: "1.5.0", SkipSOP: true}.bytes())
 	_, err := s.Ingest(p, Source{})
-	if !errors.Is(err, ErrInvalidObject) || StatusFor(err) != 0xC000 || !strings.Contains(err.Error(), "SOP Instance UID") {
+	if !errors.Is(err, ErrInvalidObject) || !strings.Contains(err.Error(), "SOP Instance UID") {
 		t.Fatalf("missing UID: %v", err)
 	}
 	if _, serr := os.Stat(p); !errors.Is(serr, os.ErrNotExist) {
@@ -296,19 +298,19 @@ func TestInvalidObjects(t *testing.T) {
 	}
 	// Not DICOM at all.
 	_, err = s.Ingest(spool(t, s, []byte("hello, this is not DICOM, but long enough to look at")), Source{})
-	if StatusFor(err) != 0xC000 {
+	if !errors.Is(err, ErrInvalidObject) {
 		t.Fatalf("garbage: %v", err)
 	}
 	// Missing spool file: an I/O failure.
 	_, err = s.Ingest(filepath.Join(s.SpoolDir(), "nope.dcm"), Source{})
-	if !errors.Is(err, ErrStorage) || StatusFor(err) != 0xA700 {
+	if !errors.Is(err, ErrStorage) {
 		t.Fatalf("missing spool: %v", err)
 	}
 }
 
 func TestOddFiles(t *testing.T) {
 	s := openTest(t, t.TempDir())
-	// "" = stored; otherwise a substring of the error (always C000).
+	// "" = stored; otherwise a substring of the error (always ErrInvalidObject).
 	want := map[string]string{
 		"cornerstone3D__no-meta-length-test.dcm":                           "",
 		"debian-pydicom__MR_truncated.dcm":                                 "element (7FE0,0010) declares 8192 bytes",
@@ -327,16 +329,16 @@ func TestOddFiles(t *testing.T) {
 		t.Logf("%s: %v", name, err)
 		switch {
 		case !known:
-			if err != nil && StatusFor(err) != 0xC000 {
-				t.Errorf("%s: unexpected status %04X: %v", name, StatusFor(err), err)
+			if err != nil && !errors.Is(err, ErrInvalidObject) {
+				t.Errorf("%s: want stored or an invalid object, got %v", name, err)
 			}
 		case exp == "":
 			if err != nil || res.Instance == nil {
 				t.Errorf("%s: want stored, got %v", name, err)
 			}
 		default:
-			if !errors.Is(err, ErrInvalidObject) || !errors.Is(err, dicomfile.ErrInvalid) || StatusFor(err) != 0xC000 || !strings.Contains(err.Error(), exp) {
-				t.Errorf("%s: want C000 with %q, got %v", name, exp, err)
+			if !errors.Is(err, ErrInvalidObject) || !errors.Is(err, dicomfile.ErrInvalid) || !strings.Contains(err.Error(), exp) {
+				t.Errorf("%s: want an invalid object with %q, got %v", name, exp, err)
 			}
 		}
 		if _, serr := os.Stat(sp); err != nil && !errors.Is(serr, os.ErrNotExist) {
@@ -363,8 +365,8 @@ func TestUnwritableStore(t *testing.T) {
 	s.forgetDir(filepath.Join(dir, "objects"))
 	p := spool(t, s, obj{SOP: "3.1.1", Study: "3.1", Series: "3.1.0", Pixels: 100}.bytes())
 	_, err := s.Ingest(p, Source{})
-	if !errors.Is(err, ErrStorage) || StatusFor(err) != 0xA700 {
-		t.Fatalf("want A700, got %v (%04X)", err, StatusFor(err))
+	if !errors.Is(err, ErrStorage) {
+		t.Fatalf("want a storage error, got %v", err)
 	}
 	if _, serr := os.Stat(p); !errors.Is(serr, os.ErrNotExist) {
 		t.Errorf("spool file not removed")
@@ -380,8 +382,8 @@ func TestDiskFull(t *testing.T) {
 	s.faultSync = func(string) error { return syscall.ENOSPC }
 	p := spool(t, s, obj{SOP: "3.2.1", Study: "3.2", Series: "3.2.0", Pixels: 100}.bytes())
 	_, err := s.Ingest(p, Source{})
-	if !errors.Is(err, ErrStorage) || StatusFor(err) != 0xA700 || !strings.Contains(err.Error(), "no space") {
-		t.Fatalf("want A700 disk full, got %v", err)
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("want a storage error caused by ENOSPC, got %v", err)
 	}
 	if _, serr := os.Stat(p); !errors.Is(serr, os.ErrNotExist) {
 		t.Errorf("spool file not removed")
@@ -400,8 +402,8 @@ func TestDiskFull(t *testing.T) {
 		return nil
 	}
 	_, err = s.Ingest(spool(t, s, obj{SOP: "3.2.2", Study: "3.2", Series: "3.2.0"}.bytes()), Source{})
-	if StatusFor(err) != 0xA700 {
-		t.Fatalf("want A700, got %v", err)
+	if !errors.Is(err, ErrStorage) {
+		t.Fatalf("want a storage error, got %v", err)
 	}
 	var files int
 	_ = filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d os.DirEntry, err error) error {
@@ -631,5 +633,32 @@ func TestConcurrentIngest(t *testing.T) {
 		if err != nil || inst.Conflicts != 0 {
 			t.Errorf("%s: %v %+v", sop, err, inst)
 		}
+	}
+}
+
+// Log lines name a study and an object as every component does (logid),
+// never by the UID itself; an object's name begins its InstanceKey.
+func TestLogIDs(t *testing.T) {
+	var buf bytes.Buffer
+	s, err := Open(t.TempDir(), Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	o := obj{SOP: "4.7.1.1", Study: "4.7.1", Series: "4.7.1.0", Name: "A^B", Pixels: 8}
+	if _, err := s.Ingest(spool(t, s, o.bytes()), Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if id := logid.ID(o.SOP); !strings.HasPrefix(InstanceKey(o.SOP), id) {
+		t.Errorf("the log name %q of an object does not begin its InstanceKey %q", id, InstanceKey(o.SOP))
+	}
+	line := buf.String()
+	for _, want := range []string{"msg=\"object stored\"", "object=" + logid.ID(o.SOP), "study=" + logid.ID(o.Study)} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log lacks %s:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, o.Study) {
+		t.Errorf("log names a UID:\n%s", line)
 	}
 }

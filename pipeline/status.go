@@ -1,0 +1,25 @@
+package pipeline
+
+import (
+	"errors"
+
+	"sonolink/dimse"
+	"sonolink/store"
+)
+
+// storeStatus is the C-STORE response status for what store.Ingest
+// returned (PS3.4 B.2.3), the one place where store errors become DICOM
+// statuses: Success for a stored object, a duplicate or a conflict version;
+// C000 (cannot understand) for an object the store refuses as broken or
+// hostile, which resending will not help; A700 (out of resources) for
+// anything else, a full disk included, which the sender may retry.
+func storeStatus(err error) dimse.Status {
+	switch {
+	case err == nil:
+		return dimse.StatusSuccess
+	case errors.Is(err, store.ErrInvalidObject):
+		return dimse.StatusCannotUnderstand
+	default:
+		return dimse.StatusOutOfResources
+	}
+}
