@@ -72,8 +72,6 @@ type Service struct {
 
 var _ Ops = (*Service)(nil)
 
-const defaultStudyLimit = 50
-
 // ListStudies searches studies, newest first.
 func (s *Service) ListStudies(ctx context.Context, q StudyQuery) ([]StudySummary, error) {
 	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {

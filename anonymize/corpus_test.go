@@ -461,6 +461,9 @@ func TestPDFTextFound(t *testing.T) {
 	if bytes.Contains(buf.Bytes(), []byte(name)) || !bytes.HasPrefix(dummyPDF, []byte("%PDF-")) || !bytes.Contains(buf.Bytes(), dummyPDF) {
 		t.Error("Encapsulated Document not replaced by the dummy PDF")
 	}
+	if res.Verdict.Clean {
+		t.Error("an encapsulated PDF was called clean; it is residual by kind")
+	}
 	a := newTest(t, Options{})
 	a.skip = map[tag.Tag]bool{tagOf(0x0042, 0x0011): true}
 	res, err = a.File(in, &bytes.Buffer{})

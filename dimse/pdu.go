@@ -6,7 +6,6 @@ package dimse
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -516,5 +515,3 @@ func pdataHeader(pcid, control byte, n int) []byte {
 	h[11] = control
 	return h
 }
-
-var errClosedByPeer = errors.New("connection closed by peer")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"sonolink/delivery"
 )
@@ -141,7 +142,7 @@ func Open(dataDir string, opts Options) (*Service, error) {
 	}
 	path := filepath.Join(dataDir, "share.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("share: %s is in use by another sonolink process (is `sonolink serve` running? use its admin endpoint, or stop it)", path)
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"sonolink/settings"
 )
@@ -155,7 +156,7 @@ func TestSettingsReadError(t *testing.T) {
 	}
 
 	s.Close()
-	if _, err := s.Settings(); !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if _, err := s.Settings(); !errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		t.Fatalf("settings of a closed database: %v", err)
 	}
 }

@@ -167,14 +167,14 @@ func TestResendAndNewLink(t *testing.T) {
 	c := newClock()
 	s := open(t, t.TempDir(), c, nil)
 	ctx := context.Background()
-	l, url, err := s.Create(ctx, CreateRequest{StudyUID: "1.2.3", Instances: []string{"1.2.3.1", "1.2.3.2"}, Emails: []string{"a@example.com"}, Phones: []string{"0701234567"}})
+	_, _, err := s.Create(ctx, CreateRequest{StudyUID: "1.2.3", Instances: []string{"1.2.3.1", "1.2.3.2"}, Emails: []string{"a@example.com"}, Phones: []string{"0701234567"}})
 	if err == nil || !strings.Contains(err.Error(), "0701234567") {
 		t.Fatalf("national number without a region accepted: %v", err)
 	}
 	if err := s.UpdateSetting(settings.KeyRegion, "+46"); err != nil {
 		t.Fatal(err)
 	}
-	l, url, err = s.Create(ctx, CreateRequest{StudyUID: "1.2.3", Instances: []string{"1.2.3.1", "1.2.3.2"}, Emails: []string{"a@example.com"}, Phones: []string{"0701234567"}})
+	l, url, err := s.Create(ctx, CreateRequest{StudyUID: "1.2.3", Instances: []string{"1.2.3.1", "1.2.3.2"}, Emails: []string{"a@example.com"}, Phones: []string{"0701234567"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,8 +134,6 @@ func openTest(t *testing.T, dir string) *Store {
 	return s
 }
 
-var spoolSeq int
-
 // spool writes b into the store's spool directory and returns its path.
 func spool(t testing.TB, s *Store, b []byte) string {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"sonolink/dicom/dicomfile"
 )
@@ -125,7 +126,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	db, err := bolt.Open(filepath.Join(abs, indexFile), 0o600, &bolt.Options{Timeout: opts.LockTimeout,
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w (%s): %w", ErrInUse, abs, err)
 		}
 		return nil, fmt.Errorf("%w: opening index: %w", ErrStorage, err)

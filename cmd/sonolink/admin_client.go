@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -204,12 +203,6 @@ func joinAnd(items []string) string {
 		return items[0]
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
-}
-
-// isKind reports whether err is an admin error of kind.
-func isKind(err error, kind string) bool {
-	var e *admin.Error
-	return errors.As(err, &e) && e.Kind == kind
 }
 
 // quietLogger is the in-process service's logger: warnings and errors only,
