@@ -292,6 +292,7 @@ func browserE2EReady(t *testing.T, link string, n int) {
 
 // TestE2EBrowser: the patient's pages from the real server in Chromium.
 func TestE2EBrowser(t *testing.T) {
+	testenv.Long(t, "browser scenario")
 	testenv.Tool(t, "chromium") // before sending the studies: skip early
 	testenv.Tool(t, "dcmsend")
 	testenv.Tool(t, "dcmodify")

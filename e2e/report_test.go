@@ -58,6 +58,7 @@ func reportClient() *http.Client {
 }
 
 func TestE2EReport(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	testenv.Tool(t, "dcmsend")
 	testenv.Tool(t, "dcmodify")
 	dcmdump := testenv.Tool(t, "dcmdump")

@@ -31,6 +31,7 @@ type netLog struct {
 // TestBrowser drives headless Chromium at a phone viewport through the
 // patient's pages.
 func TestBrowser(t *testing.T) {
+	testenv.Long(t, "browser scenario")
 	testenv.Tool(t, "chromium") // before building the fixture: skip early
 	fx := newFixture(t, nil)
 	shots := testenv.Artifacts(t, "share-web")
