@@ -528,6 +528,10 @@ func TestE2EBrowser(t *testing.T) {
 		if err != nil || strings.Count(string(out), "IMAGE") < 3 {
 			t.Errorf("dcmdump DICOMDIR: %v\n%s", err, out)
 		}
+		// dciodvfy checks the Basic Directory IOD, offsets included.
+		if out, _ := exec.Command(testenv.Tool(t, "dciodvfy"), filepath.Join(dir, "DICOMDIR")).CombinedOutput(); strings.Contains(string(out), "Error") {
+			t.Errorf("dciodvfy DICOMDIR:\n%s", out)
+		}
 		for _, m := range regexp.MustCompile(`ReferencedFileID\s*\n?.*?\[([^\]]+)\]`).FindAllStringSubmatch(string(out), -1) {
 			ref := filepath.Join(dir, filepath.FromSlash(strings.ReplaceAll(m[1], `\`, "/")))
 			if _, err := os.Stat(ref); err != nil {
@@ -733,12 +737,24 @@ func TestE2EBrowser(t *testing.T) {
 			chromedp.SendKeys(`#otp`, code, chromedp.ByQuery),
 			chromedp.Submit(`#otp`, chromedp.ByQuery),
 			chromedp.WaitVisible(`#pw1`, chromedp.ByQuery),
+			chromedp.SendKeys(`#pw1`, "short", chromedp.ByQuery),
+			chromedp.SendKeys(`#pw2`, "short", chromedp.ByQuery),
+		); err != nil {
+			t.Fatal(err)
+		}
+		// The browser's own minlength check stops a short password.
+		var valid bool
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById('pw1').checkValidity()`, &valid)); err != nil || valid {
+			t.Errorf("short password passes the form check (%v)", err)
+		}
+		shot(t, ctx, "gate-password")
+		if err := chromedp.Run(ctx,
+			chromedp.Evaluate(`document.getElementById('pw1').value = document.getElementById('pw2').value = ''`, nil),
 			chromedp.SendKeys(`#pw1`, "a long password", chromedp.ByQuery),
 			chromedp.SendKeys(`#pw2`, "a long password", chromedp.ByQuery),
 		); err != nil {
 			t.Fatal(err)
 		}
-		shot(t, ctx, "gate-password")
 		if err := chromedp.Run(ctx, chromedp.Submit(`#pw1`, chromedp.ByQuery)); err != nil {
 			t.Fatal(err)
 		}
