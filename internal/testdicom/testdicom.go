@@ -10,9 +10,11 @@
 package testdicom
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -77,13 +79,42 @@ type el struct {
 // WriteFile writes the encoded object to path.
 func WriteFile(t testing.TB, path string, s Spec) {
 	t.Helper()
-	if err := os.WriteFile(path, Bytes(s), 0o644); err != nil {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(f, s); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// Write streams the encoded object to w. Generated pixel data goes out a
+// frame at a time, so a large object (say 300 MB of 800×600 frames) takes
+// little memory.
+func Write(w io.Writer, s Spec) error {
+	sop, ds, pixels := build(s)
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.Write(encode(sop, s.SOPUID, ds))
+	if pixels != nil {
+		pixels(bw)
+	}
+	return bw.Flush()
+}
+
 // Bytes returns the encoded file.
 func Bytes(s Spec) []byte {
+	var b bytes.Buffer
+	Write(&b, s)
+	return b.Bytes()
+}
+
+// build returns the object's SOP Class UID, its data set up to the pixel
+// data, and what writes the pixel data (nil when there is none).
+func build(s Spec) (string, []el, func(*bufio.Writer)) {
 	if s.Rows == 0 {
 		s.Rows, s.Columns = 8, 8
 	}
@@ -155,10 +186,10 @@ func Bytes(s Spec) []byte {
 			))
 		}
 		add(0x0040, 0xA730, "SQ", seq(its...))
-		return encode(sop, s.SOPUID, ds)
+		return sop, ds, nil
 	}
 	if s.NoPixelData {
-		return encode(sop, s.SOPUID, ds)
+		return sop, ds, nil
 	}
 	add(0x0028, 0x0002, "US", us(1))
 	add(0x0028, 0x0004, "CS", str("MONOCHROME2"))
@@ -173,17 +204,29 @@ func Bytes(s Spec) []byte {
 	add(0x0028, 0x0101, "US", us(8))
 	add(0x0028, 0x0102, "US", us(7))
 	add(0x0028, 0x0103, "US", us(0))
-	px := s.PixelData
-	if px == nil {
-		px = make([]byte, s.Rows*s.Columns*s.Frames)
-		for i := range px {
-			px[i] = byte(i) + s.Fill
+	if s.PixelData != nil {
+		add(0x7FE0, 0x0010, "OB", s.PixelData)
+		return sop, ds, nil
+	}
+	frame, n := s.Rows*s.Columns, s.Rows*s.Columns*s.Frames
+	return sop, ds, func(w *bufio.Writer) {
+		binary.Write(w, binary.LittleEndian, [2]uint16{0x7FE0, 0x0010})
+		w.WriteString("OB\x00\x00")
+		binary.Write(w, binary.LittleEndian, uint32(n+n%2))
+		buf := make([]byte, frame)
+		for f := range s.Frames {
+			for j := range buf {
+				buf[j] = byte(f*frame+j) + s.Fill
+			}
+			w.Write(buf)
+		}
+		if n%2 == 1 {
+			w.WriteByte(0)
 		}
 	}
-	add(0x7FE0, 0x0010, "OB", px)
-	return encode(sop, s.SOPUID, ds)
 }
 
+// encode returns the preamble, the file meta and ds, in tag order.
 func encode(sop, sopUID string, ds []el) []byte {
 	str := func(v string) []byte { return []byte(v) }
 	sort.SliceStable(ds, func(i, j int) bool {
