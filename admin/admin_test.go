@@ -260,6 +260,62 @@ func TestSettingsOnShareDatabase(t *testing.T) {
 	}
 }
 
+// TestExpiredLink: resending a link past its lifetime fails with what to
+// do; the share database's clock decides.
+func TestExpiredLink(t *testing.T) {
+	ctx := context.Background()
+	dir, munoz, _ := seededDir(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	svc, err := Open(ctx, dir, LocalOptions{Share: share.Options{Now: clock, Location: time.UTC}}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	res, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com"})
+	if err != nil || !res.WholeStudy || len(res.Images) != 0 {
+		t.Fatalf("send the whole study: %+v %v", res, err)
+	}
+	now = res.Expires.Add(time.Minute)
+	if _, err := svc.Resend(ctx, LinkRequest{Link: res.ID}); KindOf(err) != KindExpired {
+		t.Fatalf("resend after expiry: %v", err)
+	}
+	d, err := svc.StudyDetail(ctx, munoz)
+	if err != nil || len(d.Shares) != 1 || d.Shares[0].Status != "expired" {
+		t.Fatalf("detail of an expired share: %+v %v", d, err)
+	}
+}
+
+// TestAmbiguousKey: an accession two studies share names neither.
+func TestAmbiguousKey(t *testing.T) {
+	dir := shortDir(t)
+	st, err := store.Open(dir, store.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, st)
+	other := with(studyBerg, func(s *testdicom.Spec) {
+		s.StudyUID, s.SeriesUID, s.SOPUID, s.AccessionNumber, s.Extra = "1.2.5", "1.2.5.0", "1.2.5.1", "ACC1", nil
+	})
+	p := filepath.Join(st.SpoolDir(), "other.dcm")
+	testdicom.WriteFile(t, p, other)
+	if _, err := st.Ingest(p, store.Source{}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	svc, err := Open(context.Background(), dir, LocalOptions{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if _, err := svc.StudyDetail(context.Background(), "ACC1"); KindOf(err) != KindInvalid {
+		t.Fatalf("accession of two studies: %v", err)
+	}
+	if d, err := svc.StudyDetail(context.Background(), "1.2.5"); err != nil || d.PatientName != "Berg^Anna" {
+		t.Fatalf("by Study Instance UID: %+v %v", d, err)
+	}
+}
+
 // TestOpenWhileHeld: the CLI fails fast, saying what to do, while another
 // process holds the data directory without answering on the socket.
 func TestOpenWhileHeld(t *testing.T) {
