@@ -482,42 +482,28 @@ func TestE2EBrowser(t *testing.T) {
 			t.Fatalf("download all: %d", st)
 		}
 		zipBody = body
-		zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
-		if err != nil {
-			t.Fatalf("download all is not a ZIP: %v", err)
-		}
-		dir := t.TempDir()
+		dir, names := testenv.Unzip(t, body)
 		var images []string
 		var dicoms int
-		for _, f := range zr.File {
-			rc, err := f.Open()
+		for _, name := range names {
+			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
 			if err != nil {
 				t.Fatal(err)
-			}
-			b, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				t.Fatalf("%s: %v", f.Name, err)
 			}
 			switch {
-			case strings.HasPrefix(f.Name, "images/") && strings.HasSuffix(f.Name, ".jpg"):
+			case strings.HasPrefix(name, "images/") && strings.HasSuffix(name, ".jpg"):
 				if _, err := jpeg.Decode(bytes.NewReader(b)); err != nil {
-					t.Errorf("%s: %v", f.Name, err)
+					t.Errorf("%s: %v", name, err)
 				}
 				images = append(images, "image")
-			case strings.HasPrefix(f.Name, "images/") && strings.HasSuffix(f.Name, ".gif"):
+			case strings.HasPrefix(name, "images/") && strings.HasSuffix(name, ".gif"):
 				g, err := gif.DecodeAll(bytes.NewReader(b))
 				if err != nil || len(g.Image) < 2 {
-					t.Errorf("%s: not an animation (%v)", f.Name, err)
+					t.Errorf("%s: not an animation (%v)", name, err)
 				}
 				images = append(images, "cine")
-			case strings.HasPrefix(f.Name, "DICOM/"):
+			case strings.HasPrefix(name, "DICOM/"):
 				dicoms++
-			}
-			p := filepath.Join(dir, filepath.FromSlash(f.Name))
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
 			}
 		}
 		sort.Strings(images)

@@ -1,9 +1,6 @@
 package web
 
 import (
-	"archive/zip"
-	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,31 +27,14 @@ func TestDownloadAllDICOMDIR(t *testing.T) {
 // objects and a DICOMDIR that dcmdump reads.
 func checkZip(t *testing.T, body []byte, items int) {
 	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
-	if err != nil {
-		t.Fatalf("zip: %v", err)
-	}
-	dir := t.TempDir()
+	dir, names := testenv.Unzip(t, body)
 	var images, dicoms int
-	for _, f := range zr.File {
+	for _, n := range names {
 		switch {
-		case strings.HasPrefix(f.Name, "images/"):
+		case strings.HasPrefix(n, "images/"):
 			images++
-		case strings.HasPrefix(f.Name, "DICOM/IMG"):
+		case strings.HasPrefix(n, "DICOM/IMG"):
 			dicoms++
-		}
-		if f.Name == "DICOMDIR" || strings.HasPrefix(f.Name, "DICOM/") {
-			rc, err := f.Open()
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(rc)
-			rc.Close()
-			p := filepath.Join(dir, filepath.FromSlash(f.Name))
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 	if images != items || dicoms != items {
