@@ -287,11 +287,7 @@ func (p *Pipeline) render(inst *store.Instance) error {
 	}
 	r := store.Render{Profile: renderProfile}
 	if inst.NumFrames > 0 {
-		ds, err := dicomfile.ReadFile(src)
-		if err != nil {
-			return fmt.Errorf("render: %w", err)
-		}
-		out, err := render.Object(ds, func(name string, write func(io.Writer) error) error {
+		out, err := render.File(src, func(name string, write func(io.Writer) error) error {
 			_, err := st.PutDerived(inst.SOPInstanceUID, name, write)
 			return err
 		})
