@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"sonolink/anonymize"
-	"sonolink/dicom/dicomfile"
 	"sonolink/render"
 )
 
@@ -276,11 +275,7 @@ func writeBigRGBCine(b *testing.B, path string, size int64) int {
 // renderFile renders the de-identified copy at path as the pipeline does
 // and returns the number of frames.
 func renderFile(path string, put func(name string, write func(io.Writer) error) error) (int, error) {
-	ds, err := dicomfile.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	out, err := render.Object(ds, put)
+	out, err := render.File(path, put)
 	if err != nil {
 		return 0, err
 	}
