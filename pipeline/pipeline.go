@@ -105,7 +105,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	res, err := p.cfg.Store.IngestWith(obj.Path, store.Source{
 		AssociationID: a.ID, CallingAET: a.CallingAET, CalledAET: a.CalledAET, PeerAddr: a.PeerAddr,
 	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID,
-		Flushed: obj.Flushed})
+		SOPClassUID: obj.SOPClassUID, Flushed: obj.Flushed})
 	if err != nil {
 		st := storeStatus(err)
 		p.log.Error("object not stored", logid.Object(obj.SOPInstanceUID), "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
