@@ -54,13 +54,13 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 	if d.Time != "" {
 		date += " " + d.Time
 	}
-	fmt.Fprintf(w, "Study %s  %s\n", d.ShortID, strings.TrimSpace(date))
+	termf(w, "Study %s  %s\n", d.ShortID, strings.TrimSpace(date))
 	kv := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintf(kv, "  Patient:\t%s (ID %s)\n", dash(displayName(d.PatientName)), dash(d.PatientID))
-	fmt.Fprintf(kv, "  Description:\t%s\n", dash(d.Description))
-	fmt.Fprintf(kv, "  Accession:\t%s\n", dash(d.Accession))
-	fmt.Fprintf(kv, "  Study UID:\t%s\n", d.StudyUID)
-	fmt.Fprintf(kv, "  Shared:\t%s\n", dash(d.ShareStatus))
+	termf(kv, "  Patient:\t%s (ID %s)\n", dash(displayName(d.PatientName)), dash(d.PatientID))
+	termf(kv, "  Description:\t%s\n", dash(d.Description))
+	termf(kv, "  Accession:\t%s\n", dash(d.Accession))
+	termf(kv, "  Study UID:\t%s\n", d.StudyUID)
+	termf(kv, "  Shared:\t%s\n", dash(d.ShareStatus))
 	if len(d.Contacts) > 0 {
 		var cs []string
 		for _, c := range d.Contacts {
@@ -70,14 +70,14 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 				cs = append(cs, fmt.Sprintf("%q (not used: %s)", c.Value, c.Reason))
 			}
 		}
-		fmt.Fprintf(kv, "  Contacts in DICOM:\t%s\n", strings.Join(cs, "; "))
+		termf(kv, "  Contacts in DICOM:\t%s\n", strings.Join(cs, "; "))
 	}
 	kv.Flush()
 	for _, n := range d.Notes {
-		fmt.Fprintf(w, "  Note: %s\n", n)
+		termf(w, "  Note: %s\n", n)
 	}
 
-	fmt.Fprintf(w, "\nObjects (%d):\n", len(d.Objects))
+	termf(w, "\nObjects (%d):\n", len(d.Objects))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tKIND\tFRAMES\tDE-IDENTIFICATION")
 	for _, o := range d.Objects {
@@ -89,13 +89,13 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 		if len(o.Reasons) > 0 {
 			verdict += ": " + strings.Join(o.Reasons, "; ")
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", o.N, o.Kind, frames, verdict)
+		termf(tw, "  %d\t%s\t%s\t%s\n", o.N, o.Kind, frames, verdict)
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nShares (%d):\n", len(d.Shares))
+	termf(w, "\nShares (%d):\n", len(d.Shares))
 	if len(d.Shares) == 0 {
-		fmt.Fprintf(w, "  none; share with: sonolink send %s --to \"name@example.com, +46701234567\"\n", d.ShortID)
+		termf(w, "  none; share with: sonolink send %s --to \"name@example.com, +46701234567\"\n", d.ShortID)
 		return
 	}
 	for _, l := range d.Shares {
@@ -109,27 +109,27 @@ func printLink(w io.Writer, l *admin.Link) {
 	if l.Status == "revoked" && l.RevokedReason != "" {
 		status += " (" + l.RevokedReason + ")"
 	}
-	fmt.Fprintf(w, "  Link %s  %s\n", l.ID, status)
+	termf(w, "  Link %s  %s\n", l.ID, status)
 	kv := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintf(kv, "    Created:\t%s", fmtTime(l.Created))
+	termf(kv, "    Created:\t%s", fmtTime(l.Created))
 	if l.Origin != "" {
-		fmt.Fprintf(kv, " (%s)", l.Origin)
+		termf(kv, " (%s)", l.Origin)
 	}
 	fmt.Fprintln(kv)
-	fmt.Fprintf(kv, "    Last sent:\t%s\n", fmtTime(l.LastSent))
+	termf(kv, "    Last sent:\t%s\n", fmtTime(l.LastSent))
 	exp := "Expires:"
 	if l.Status == "expired" {
 		exp = "Expired:"
 	}
-	fmt.Fprintf(kv, "    %s\t%s\n", exp, fmtTime(l.Expires))
+	termf(kv, "    %s\t%s\n", exp, fmtTime(l.Expires))
 	if l.WholeStudy {
-		fmt.Fprintf(kv, "    Objects:\tall\n")
+		termf(kv, "    Objects:\tall\n")
 	} else {
-		fmt.Fprintf(kv, "    Objects:\t%s\n", formatRanges(l.Images, len(l.Instances)))
+		termf(kv, "    Objects:\t%s\n", formatRanges(l.Images, len(l.Instances)))
 	}
-	fmt.Fprintf(kv, "    Views:\t%d\n", l.Views)
+	termf(kv, "    Views:\t%d\n", l.Views)
 	if l.LinkCode {
-		fmt.Fprintf(kv, "    Link code:\trequired\n")
+		termf(kv, "    Link code:\trequired\n")
 	}
 	kv.Flush()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -141,7 +141,7 @@ func printLink(w io.Writer, l *admin.Link) {
 		if c.Reason != "" {
 			st += ": " + c.Reason
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\n", c.Channel, c.To, st)
+		termf(tw, "    %s\t%s\t%s\n", c.Channel, c.To, st)
 	}
 	tw.Flush()
 }
@@ -181,7 +181,7 @@ func completeStudies(cmd *cobra.Command, args []string, toComplete string) ([]co
 		}
 		for _, st := range res {
 			if strings.HasPrefix(st.ShortID, strings.ToUpper(toComplete)) {
-				out = append(out, cobra.CompletionWithDesc(st.ShortID, st.Date+" "+st.Description))
+				out = append(out, cobra.CompletionWithDesc(st.ShortID, termText(st.Date+" "+st.Description)))
 			}
 		}
 		return nil
