@@ -121,6 +121,10 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	return dimse.StatusSuccess
 }
 
+// Requeue has an instance de-identified and rendered again, e.g. after the
+// technician chose another of its versions (its derived files are gone).
+func (p *Pipeline) Requeue(sopUID string) { p.queue.push(sopUID) }
+
 // AssociationClosed lets studies sent on the association become complete.
 func (p *Pipeline) AssociationClosed(a *dimse.Association) {
 	p.tracker.closed(a.ID, p.cfg.Now())

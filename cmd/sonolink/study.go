@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 
 func newStudyCmd() *cobra.Command {
 	var asJSON bool
+	var useVersion string
 	cmd := &cobra.Command{
 		Use:   "study STUDY",
 		Short: "Show a study's objects and its shares panel",
@@ -25,14 +27,27 @@ last sent, its contacts with the delivery status of each, expiry, status
 
 STUDY is the short id printed by 'sonolink studies', the Study Instance UID,
 or the accession number. The object numbers are what 'sonolink send --images'
-takes. Exit code 1 when there is no such study.`,
+takes. Exit code 1 when there is no such study.
+
+When a different object arrived under the SOP Instance UID of one already
+stored (a modality that reused a UID, or an object corrected and sent
+again), both are kept and the study lists them as versions of that object;
+the first received is in use until you choose another with --use-version
+OBJECT:VERSION (or just VERSION when one object has versions). The patient's
+link and pages then show the chosen one.`,
 		Example: `  sonolink study 42
   sonolink study 1.2.840.113619.2.55.3.2831164356.781.1600000000.1
-  sonolink study ACC12345 --json`,
+  sonolink study ACC12345 --json
+  sonolink study 42 --use-version 3:2`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeStudies,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
+				if useVersion != "" {
+					if err := chooseVersion(ctx, s, args[0], useVersion); err != nil {
+						return err
+					}
+				}
 				d, err := s.ops.StudyDetail(ctx, args[0])
 				if err != nil {
 					return err
@@ -46,7 +61,48 @@ takes. Exit code 1 when there is no such study.`,
 		},
 	}
 	addJSONFlag(cmd, &asJSON)
+	cmd.Flags().StringVar(&useVersion, "use-version", "", "serve this version of an object: OBJECT:VERSION as the study lists them, or VERSION when one object has versions")
 	return cmd
+}
+
+// chooseVersion applies --use-version: "3:2" is object 3's version 2; "2"
+// names the version of the only object that has versions.
+func chooseVersion(ctx context.Context, s *cliSession, study, spec string) error {
+	req := admin.VersionRequest{Study: study, Actor: actor()}
+	objPart, verPart, hasObj := strings.Cut(strings.TrimSpace(spec), ":")
+	if !hasObj {
+		objPart, verPart = "", objPart
+	}
+	var err error
+	if req.Version, err = strconv.Atoi(strings.TrimSpace(verPart)); err != nil {
+		return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION, e.g. 3:2", spec))
+	}
+	if hasObj {
+		if req.Object, err = strconv.Atoi(strings.TrimSpace(objPart)); err != nil {
+			return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION, e.g. 3:2", spec))
+		}
+	} else {
+		d, err := s.ops.StudyDetail(ctx, study)
+		if err != nil {
+			return err
+		}
+		var with []int
+		for _, o := range d.Objects {
+			if len(o.Versions) > 0 {
+				with = append(with, o.N)
+			}
+		}
+		switch len(with) {
+		case 0:
+			return usageErr(fmt.Errorf("no object of study %s has more than one version", d.ShortID))
+		case 1:
+			req.Object = with[0]
+		default:
+			return usageErr(fmt.Errorf("objects %s have versions; say which: --use-version OBJECT:%d", formatRanges(with, len(with)), req.Version))
+		}
+	}
+	_, err = s.ops.UseVersion(ctx, req)
+	return err
 }
 
 func printStudy(w io.Writer, d *admin.StudyDetail) {
@@ -92,6 +148,7 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 		termf(tw, "  %d\t%s\t%s\t%s\n", o.N, o.Kind, frames, verdict)
 	}
 	tw.Flush()
+	printVersions(w, d)
 
 	termf(w, "\nShares (%d):\n", len(d.Shares))
 	if len(d.Shares) == 0 {
@@ -101,6 +158,35 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 	for _, l := range d.Shares {
 		printLink(w, &l)
 	}
+}
+
+// printVersions lists the versions of the objects that have several, and
+// how to choose one.
+func printVersions(w io.Writer, d *admin.StudyDetail) {
+	for _, o := range d.Objects {
+		if len(o.Versions) == 0 {
+			continue
+		}
+		termf(w, "\nObject %d has %d versions (different objects received under one SOP Instance UID):\n", o.N, len(o.Versions))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, v := range o.Versions {
+			use := ""
+			if v.InUse {
+				use = "in use"
+			}
+			termf(tw, "  v%d\t%s\treceived %s\tfrom %s\t%s\t%s\tsha256 %.12s\n", v.Version, dash(use), fmtTime(v.ReceivedAt),
+				dash(v.CallingAET), plural(v.Frames, "frame"), fmt.Sprintf("%d KB", (v.Size+1023)/1024), v.SHA256)
+		}
+		tw.Flush()
+		termf(w, "  Use another: sonolink study %s --use-version %d:VERSION\n", d.ShortID, o.N)
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // printLink prints one entry of a shares panel.
