@@ -118,28 +118,8 @@ func moveSeries(tx *bolt.Tx, old, nw *Instance) error {
 	if old.SeriesUID == nw.SeriesUID {
 		return nil
 	}
-	b := tx.Bucket(bSeries)
-	var se seriesRec
-	if ok, err := getJSON(b, []byte(old.SeriesUID), &se); err != nil {
-		return err
-	} else if ok {
-		if se.Count--; se.Count <= 0 {
-			err = b.Delete([]byte(old.SeriesUID))
-		} else {
-			err = putJSON(b, []byte(old.SeriesUID), &se)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	se = seriesRec{}
-	if _, err := getJSON(b, []byte(nw.SeriesUID), &se); err != nil {
+	if err := uncountInSeries(tx, old.SeriesUID); err != nil {
 		return err
 	}
-	se.StudyUID, se.Number = nw.StudyUID, nw.SeriesNumber
-	if se.Modality == "" {
-		se.Modality = nw.Modality
-	}
-	se.Count++
-	return putJSON(b, []byte(nw.SeriesUID), &se)
+	return countInSeries(tx, nw)
 }
