@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -292,7 +293,14 @@ func TestIngestWithGuessedName(t *testing.T) {
 
 // An entry taken back leaves its study as the other instances make it:
 // its AE title and received time go with it.
+//
+// It runs in a synctest bubble, whose clock moves only by the sleep: the
+// second object's received time is later by exactly that.
 func TestTakenBackStudyRecounted(t *testing.T) {
+	synctest.Test(t, testTakenBackStudyRecounted)
+}
+
+func testTakenBackStudyRecounted(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	a := obj{SOP: "7.6.1", Study: "7.6", Series: "7.6.0", Name: "A^B", Pixels: 16, Frames: 1, Fill: 1}
 	ra, err := s.Ingest(spool(t, s, a.bytes()), Source{CalledAET: "SONOLINK"})
