@@ -8,14 +8,6 @@ import (
 	"sonolink/store"
 )
 
-// versionSide is what UseVersion needs from the backend besides backend
-// itself: the real one has it.
-type versionSide interface {
-	// useVersion makes the version of sopUID with data set hash hash the
-	// one in use, audits it, and reports whether anything changed.
-	useVersion(ctx context.Context, studyUID, sopUID, hash, actor, detail string) (bool, error)
-}
-
 // SetReprocess gives a Service running beside the pipeline (sonolink
 // serve) the function that queues an instance for de-identification and
 // rendering, called when a technician changes which version is in use. A
@@ -42,13 +34,9 @@ func (s *Service) UseVersion(ctx context.Context, req VersionRequest) (*Object, 
 	if req.Version < 1 || req.Version > len(obj.Versions) {
 		return nil, errorf(KindInvalid, "object %d of study %s has versions 1 to %d, not %d", req.Object, displayKey(r), len(obj.Versions), req.Version)
 	}
-	vb, ok := s.be.(versionSide)
-	if !ok {
-		return nil, errorf(KindInternal, "choosing versions is not available here")
-	}
 	v := obj.Versions[req.Version-1]
 	detail := fmt.Sprintf("object %d: version %d of %d in use", obj.N, v.Version, len(obj.Versions))
-	changed, err := vb.useVersion(ctx, r.UID, obj.SOPInstance, v.SHA256, actorOr(req.Actor), detail)
+	changed, err := s.be.useVersion(ctx, r.UID, obj.SOPInstance, v.SHA256, actorOr(req.Actor), detail)
 	switch {
 	case errors.Is(err, store.ErrOtherStudy):
 		return nil, errorf(KindInvalid, "version %d of object %d names another study; it cannot be used in study %s", v.Version, obj.N, displayKey(r))
@@ -75,6 +63,8 @@ func (s *Service) object(ctx context.Context, r studyRec, n int) (*Object, error
 	return nil, errorf(KindInvalid, "study %s has objects 1 to %d, not %d; see 'sonolink study %s'", displayKey(r), len(objs), n, displayKey(r))
 }
 
+// useVersion makes the version of sopUID with data set hash hash the one
+// in use, audits it, and reports whether anything changed.
 func (b *realBackend) useVersion(ctx context.Context, studyUID, sopUID, hash, actor, detail string) (bool, error) {
 	_, changed, err := b.st.UseVersion(sopUID, hash)
 	if err != nil || !changed {
