@@ -143,6 +143,10 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 			o.Deid = "missing"
 			o.Reasons = []string{"the stored file is gone"}
 		}
+		var err error
+		if o.Versions, err = b.versions(&in); err != nil {
+			return nil, err
+		}
 		out = append(out, o)
 	}
 	return out, nil

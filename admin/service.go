@@ -36,6 +36,10 @@ type Service struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// reprocess, when set, has the running pipeline make an instance's
+	// de-identified copy and renders again (SetReprocess).
+	reprocess func(sopUID string)
 }
 
 var _ Ops = (*Service)(nil)

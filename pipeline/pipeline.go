@@ -105,7 +105,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	res, err := p.cfg.Store.IngestWith(obj.Path, store.Source{
 		AssociationID: a.ID, CallingAET: a.CallingAET, CalledAET: a.CalledAET, PeerAddr: a.PeerAddr,
 	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID,
-		Flushed: obj.Flushed})
+		SOPClassUID: obj.SOPClassUID, Flushed: obj.Flushed})
 	if err != nil {
 		st := storeStatus(err)
 		p.log.Error("object not stored", logid.Object(obj.SOPInstanceUID), "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
@@ -120,6 +120,10 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	}
 	return dimse.StatusSuccess
 }
+
+// Requeue has an instance de-identified and rendered again, e.g. after the
+// technician chose another of its versions (its derived files are gone).
+func (p *Pipeline) Requeue(sopUID string) { p.queue.push(sopUID) }
 
 // AssociationClosed lets studies sent on the association become complete.
 func (p *Pipeline) AssociationClosed(a *dimse.Association) {
