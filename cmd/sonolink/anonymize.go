@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -144,20 +143,28 @@ func anonymizeInputs(args []string) ([]string, error) {
 
 func anonymizeOne(a *anonymize.Anonymizer, in, outDir string) anonymizeLine {
 	line := anonymizeLine{Input: in, Profile: a.Profile()}
-	var buf bytes.Buffer
-	res, err := a.File(in, &buf)
+	// The copy is written as it is made (File streams the pixel data), into
+	// a temporary file that is renamed once its name, the new SOP Instance
+	// UID, is known; on an error it is removed, never left half-written.
+	tmp, err := os.CreateTemp(outDir, ".anonymize-*.tmp")
 	if err != nil {
 		line.Error = err.Error()
 		return line
 	}
-	out := filepath.Join(outDir, res.SOPInstanceUID+".dcm")
-	tmp := out + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		line.Error = err.Error()
-		return line
+	res, err := a.File(in, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		os.Remove(tmp)
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	var out string
+	if err == nil {
+		out = filepath.Join(outDir, res.SOPInstanceUID+".dcm")
+		err = os.Rename(tmp.Name(), out)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
 		line.Error = err.Error()
 		return line
 	}
