@@ -27,6 +27,7 @@ type serveConfig struct {
 	allowedCalling  []string
 	allowedPeers    []string
 	maxAssociations int
+	maxAssocPerPeer int
 	artimTimeout    time.Duration
 	idleTimeout     time.Duration
 	maxPDULength    byteSize
@@ -41,6 +42,8 @@ type serveConfig struct {
 	tlsKey   string
 
 	trustedProxies []string // --trusted-proxy
+
+	metricsAddr string // --metrics-addr; "": /metrics on the patient port
 
 	stableTime         time.Duration
 	stableTimeOverride time.Duration // stableTime when set explicitly (flag, env or file)
@@ -84,6 +87,7 @@ being sent, so a fresh install works without any account.`,
 	f.StringSliceVar(&c.allowedCalling, "allowed-calling-aet", nil, "calling AE titles allowed to connect (default: any)")
 	f.StringSliceVar(&c.allowedPeers, "allowed-peer", nil, "peer addresses allowed to connect, as IPs or CIDRs (default: any)")
 	f.IntVar(&c.maxAssociations, "max-associations", 16, "maximum concurrent DICOM associations")
+	f.IntVar(&c.maxAssocPerPeer, "max-associations-per-peer", 0, "maximum concurrent DICOM associations from one peer address (default: half of --max-associations, rounded up)")
 	f.DurationVar(&c.artimTimeout, "artim-timeout", 30*time.Second, "time allowed for association set-up and release")
 	f.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "an association silent this long is aborted")
 	f.Var(&c.maxPDULength, "max-pdu-length", "largest PDU accepted (announced to peers)")
@@ -91,7 +95,8 @@ being sent, so a fresh install works without any account.`,
 	f.StringVar(&c.sopClassPolicy, "sop-class-policy", "all", "storage SOP classes accepted: all (every storage class of PS3.4 Annex B) or ultrasound (what an ultrasound study contains)")
 	f.StringSliceVar(&c.extraSOPClasses, "extra-sop-class", nil, "further (private) storage SOP Class UIDs to accept")
 	f.StringSliceVar(&c.extraSyntaxes, "extra-transfer-syntax", nil, "further transfer syntax UIDs to accept (after the built-in ones)")
-	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, /metrics)")
+	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, and /metrics unless --metrics-addr is set)")
+	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (and /healthz) on this address instead of the patient port; keep it off the public side")
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")
@@ -136,7 +141,7 @@ func runServe(parent context.Context, c *serveConfig) error {
 		return err
 	}
 	defer n.close()
-	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", n.dicomLn.Addr().String(), "ae_titles", c.aeTitles, "http_addr", n.http.Addr(), "data_dir", c.dataDir)
+	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", n.dicomLn.Addr().String(), "ae_titles", c.aeTitles, "http_addr", n.http.Addr(), "metrics_addr", n.metricsAddr(), "data_dir", c.dataDir)
 	if err := n.run(ctx, logger); err != nil {
 		return err
 	}
