@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -183,4 +185,54 @@ func TestE2EMetricsAddr(t *testing.T) {
 	if code, body, err := limitsGet("http://" + plain.httpAddr + "/metrics"); err != nil || code != 200 || !strings.Contains(body, "sonolink_dimse") {
 		t.Errorf("/metrics on the patient port without --metrics-addr: %d %v", code, err)
 	}
+}
+
+// limitsAllJSON fails unless every line of out is a JSON object.
+func limitsAllJSON(t *testing.T, out string) {
+	t.Helper()
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !json.Valid([]byte(l)) || !strings.HasPrefix(l, "{") {
+			t.Errorf("log line is not JSON: %q", l)
+		}
+	}
+}
+
+// TestE2EServeLogsJSON: with --log-format json every line serve writes is
+// JSON, the error it stops on included; a world-readable config file with
+// a password in it is warned about.
+func TestE2EServeLogsJSON(t *testing.T) {
+	t.Parallel()
+	conf := filepath.Join(t.TempDir(), "sonolink.conf")
+	if err := os.WriteFile(conf, []byte("smtp-password = not-a-real-one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := limitsStart(t, 0, "--config", conf)
+	deadline := time.Now().Add(5 * time.Second)
+	for !n.log.has(`"level":"WARN"`, `config file holding secrets`, `"secret_keys":["smtp-password"]`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about the world-readable config file:\n%s", n.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(n.log.String(), "not-a-real-one") {
+		t.Error("the secret itself was logged")
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	<-n.exited
+	limitsAllJSON(t, n.log.String())
+
+	// A busy port stops serve: that error is a JSON line too.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r := runCLI(t, shortTempDir(t), "serve", "--dicom-addr", "127.0.0.1:0", "--http-addr", busy.Addr().String(), "--log-format", "json")
+	if r.code != 2 || !strings.Contains(r.err, "address already in use") {
+		t.Fatalf("serve on a busy port: %s", r)
+	}
+	limitsAllJSON(t, r.err)
 }

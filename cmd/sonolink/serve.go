@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -55,6 +56,8 @@ type serveConfig struct {
 	logFormat string
 	logLevel  string
 
+	exposed *exposedConfig // the config file is world-readable and holds secrets
+
 	cpuProfile string // hidden: write a CPU profile until shutdown (performance work)
 }
 
@@ -78,6 +81,7 @@ being sent, so a fresh install works without any account.`,
 			if cmd.Flags().Changed("stable-time") {
 				c.stableTimeOverride = c.stableTime
 			}
+			c.exposed = exposedConfigOf(cmd)
 			return runServe(cmd.Context(), c)
 		},
 	}
@@ -116,6 +120,11 @@ func runServe(parent context.Context, c *serveConfig) error {
 	logger, err := newLogger(os.Stderr, c.logFormat, c.logLevel)
 	if err != nil {
 		return err
+	}
+	useLogger(logger)
+	if e := c.exposed; e != nil {
+		logger.Warn("config file holding secrets is readable by every user of this machine; make it readable by sonolink only (chmod 600)",
+			"path", e.path, "mode", fmt.Sprintf("%04o", e.mode), "secret_keys", e.keys)
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
