@@ -103,22 +103,3 @@ func TestAssociationLimitPerPeerDefault(t *testing.T) {
 		}
 	}
 }
-
-// rawAssociateFrom is rawAssociate from a chosen local (loopback) address.
-func rawAssociateFrom(t *testing.T, local, addr string, rq *associate) (net.Conn, any) {
-	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(encodeAssociate(rq)); err != nil {
-		t.Fatal(err)
-	}
-	p, err := readOne(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, p
-}
