@@ -30,6 +30,10 @@ type Config struct {
 	MaxAssociations    int           // default 16
 	ARTIMTimeout       time.Duration // default 30s: to receive A-ASSOCIATE-RQ, and for the peer to close after release
 	IdleTimeout        time.Duration // default 120s: longest wait for the next PDU (also the handler's deadline)
+	// MaxAssociationsPerPeer caps the associations open from one peer IP
+	// address, so one misbehaving sender cannot take every slot. Default
+	// half of MaxAssociations, rounded up; at most MaxAssociations.
+	MaxAssociationsPerPeer int
 	// MaxPDULength is the largest P-DATA-TF variable field we announce we
 	// receive (default 1 MiB; minimum 4096). It also bounds every PDU we read,
 	// except that association PDUs may use up to 64 KiB when it is smaller, so
@@ -163,6 +167,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxAssociations <= 0 {
 		cfg.MaxAssociations = DefaultMaxAssociations
 	}
+	if cfg.MaxAssociationsPerPeer <= 0 {
+		cfg.MaxAssociationsPerPeer = (cfg.MaxAssociations + 1) / 2
+	}
+	cfg.MaxAssociationsPerPeer = min(cfg.MaxAssociationsPerPeer, cfg.MaxAssociations)
 	if cfg.ARTIMTimeout <= 0 {
 		cfg.ARTIMTimeout = DefaultARTIMTimeout
 	}

@@ -194,7 +194,18 @@ func waitListening(t *testing.T, addr string) {
 // returning the connection and the decoded answer.
 func rawAssociate(t *testing.T, addr string, rq *associate) (net.Conn, any) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return rawAssociateFrom(t, "", addr, rq)
+}
+
+// rawAssociateFrom is rawAssociate from a chosen local (loopback) address;
+// "" lets the system choose.
+func rawAssociateFrom(t *testing.T, local, addr string, rq *associate) (net.Conn, any) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,8 @@ const (
 	failRejectAppContext = "reject_app_context"
 	failRejectProtocol   = "reject_protocol_version"
 	failRejectLimit      = "reject_association_limit"
+	failRejectPeerLimit  = "reject_peer_association_limit"
+	failAccept           = "accept_error"
 	failMalformedPDU     = "malformed_pdu"
 	failUnexpectedPDU    = "unexpected_pdu"
 	failTimeout          = "timeout"

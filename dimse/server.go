@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"sonolink/dicom/pixels"
@@ -33,7 +34,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*scpAssoc]struct{}
-	accepted  int // associations past negotiation (the MaxAssociations cap)
+	accepted  int            // associations past negotiation (the MaxAssociations cap)
+	perPeer   map[string]int // the same, by peer address (MaxAssociationsPerPeer)
 	shutting  bool
 	wg        sync.WaitGroup
 }
@@ -66,6 +68,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		callingAETs: map[string]bool{},
 		listeners:   map[net.Listener]struct{}{},
 		conns:       map[*scpAssoc]struct{}{},
+		perPeer:     map[string]int{},
 	}
 	for _, c := range cfg.SOPClasses {
 		s.sopClasses[c] = true
@@ -117,9 +120,13 @@ func (s *Server) Serve(l net.Listener) error {
 			if shutting {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if retryAccept(err) {
+				// Out of descriptors (or a connection that died in the
+				// backlog): the listener is fine, and associations that
+				// end free descriptors. Wait and try again, as net/http
+				// does, rather than take the whole node down.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				metricFailures.WithLabelValues(failAccept).Inc()
 				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
 				time.Sleep(backoff)
 				continue
@@ -186,6 +193,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
+}
+
+// retryAccept reports whether an Accept error is passing: a timeout, or
+// one of the errors accept(2) returns while the listening socket itself is
+// sound (no descriptors or memory left, a connection reset before it was
+// taken).
+func retryAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func newID() string {
@@ -264,9 +288,7 @@ func (a *scpAssoc) run() {
 	defer func() {
 		metricActive.Dec()
 		metricAssocDuration.Observe(time.Since(start).Seconds())
-		a.s.mu.Lock()
-		a.s.accepted--
-		a.s.mu.Unlock()
+		a.s.release(a.peerKey())
 		a.s.h.AssociationClosed(&a.info)
 	}()
 	a.serve()
@@ -338,15 +360,13 @@ func (a *scpAssoc) negotiate() bool {
 	if len(s.callingAETs) > 0 && !s.callingAETs[rq.CallingAET] {
 		return reject(1, 1, 3, failRejectCallingAE)
 	}
-	s.mu.Lock()
-	full := s.accepted >= s.cfg.MaxAssociations
-	if !full {
-		s.accepted++
-	}
-	s.mu.Unlock()
-	if full {
+	switch s.take(a.peerKey()) {
+	case slotsFull:
 		a.log = a.log.With("limit", s.cfg.MaxAssociations)
 		return reject(2, 3, 2, failRejectLimit)
+	case peerSlotsFull:
+		a.log = a.log.With("limit_per_peer", s.cfg.MaxAssociationsPerPeer)
+		return reject(2, 3, 2, failRejectPeerLimit)
 	}
 
 	a.info = Association{
@@ -364,9 +384,7 @@ func (a *scpAssoc) negotiate() bool {
 		metricAssociations.WithLabelValues("aborted").Inc()
 		metricFailures.WithLabelValues(failConnection).Inc()
 		a.log.Warn("association failed: cannot send A-ASSOCIATE-AC", "err", err)
-		s.mu.Lock()
-		s.accepted--
-		s.mu.Unlock()
+		s.release(a.peerKey())
 		return false
 	}
 	metricAssociations.WithLabelValues("accepted").Inc()
@@ -401,6 +419,51 @@ func abortReason(err error) byte {
 		return pe.reason
 	}
 	return abortInvalidParamValue
+}
+
+// Outcomes of Server.take.
+const (
+	slotTaken = iota
+	slotsFull
+	peerSlotsFull
+)
+
+// take counts one more accepted association from the peer at key, unless
+// the node (MaxAssociations) or that peer (MaxAssociationsPerPeer) is at
+// its limit.
+func (s *Server) take(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.accepted >= s.cfg.MaxAssociations:
+		return slotsFull
+	case s.perPeer[key] >= s.cfg.MaxAssociationsPerPeer:
+		return peerSlotsFull
+	}
+	s.accepted++
+	s.perPeer[key]++
+	return slotTaken
+}
+
+// release gives back a slot take counted.
+func (s *Server) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accepted--
+	if s.perPeer[key]--; s.perPeer[key] <= 0 {
+		delete(s.perPeer, key)
+	}
+}
+
+// peerKey is what MaxAssociationsPerPeer counts by: the peer's IP address,
+// not its calling AE title, which the caller chooses freely; counted by
+// title, a stranger could use up a scanner's share by calling as it.
+func (a *scpAssoc) peerKey() string {
+	host, _, err := net.SplitHostPort(a.peer)
+	if err != nil {
+		return a.peer
+	}
+	return host
 }
 
 func (a *scpAssoc) peerAllowed() bool {

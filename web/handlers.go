@@ -525,7 +525,10 @@ func (s *server) item(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*Item
 	return nil, false
 }
 
-var frameName = regexp.MustCompile(`^([0-9]{4})\.jpg$`)
+// frameName matches a frame's file: its number from 1, zero-padded to four
+// digits and no further, so a loop of 10000 frames or more has names of
+// five digits and more (the viewer builds them the same way).
+var frameName = regexp.MustCompile(`^([0-9]{4,9})\.jpg$`)
 
 func (s *server) file(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	it, ok := s.item(w, r, rc)
@@ -547,8 +550,8 @@ func (s *server) file(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			break
 		}
 		f, _ := strconv.Atoi(m[1])
-		if f < 1 || f > max(it.Frames, 1) {
-			break
+		if f < 1 || f > max(it.Frames, 1) || m[1] != fmt.Sprintf("%04d", f) {
+			break // out of range, or one frame under a second name
 		}
 		file, ctype = "frame/"+m[1]+".jpg", "image/jpeg"
 	}

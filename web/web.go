@@ -77,7 +77,7 @@ type Backend interface {
 	// (not de-identified) ones included and marked.
 	Items(ctx context.Context, linkID string) ([]Item, error)
 	// Open opens one file of an item: "thumb.jpg", "frame/0001.jpg"
-	// (1-based, 4 digits), "loop.gif" (cine), "report.pdf" (pdf) or
+	// (1-based, at least 4 digits), "loop.gif" (cine), "report.pdf" (pdf) or
 	// "image.dcm" (the de-identified DICOM object; for a residual item, the
 	// object as received). It returns ErrNotFound for a missing file and
 	// the file's modification time.

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -42,6 +46,14 @@ func applyConfig(cmd *cobra.Command) error {
 	if len(errs) > 0 {
 		return errs
 	}
+	if e := exposure(path, fileVals); e != nil {
+		// Reported by the command once its logger is set up (serve).
+		ctx := cmd.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		cmd.SetContext(context.WithValue(ctx, exposedConfigKey{}, e))
+	}
 	return nil
 }
 
@@ -67,7 +79,22 @@ func envName(flag string) string {
 // Keys are flag names; a key no command knows is an error only for serve,
 // since the file is shared by every subcommand.
 func readConfigFile(flags *pflag.FlagSet) (map[string]string, string, error) {
-	path, explicit := "", false
+	path, explicit := configPath(flags)
+	fh, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) && !explicit {
+			return nil, "", nil
+		}
+		return nil, "", fmt.Errorf("config file: %w", err)
+	}
+	defer fh.Close()
+	vals, err := parseConfig(fh, path)
+	return vals, path, err
+}
+
+// configPath is the config file flags name: --config, SONOLINK_CONFIG
+// (explicit: it must exist) or <data-dir>/sonolink.conf.
+func configPath(flags *pflag.FlagSet) (path string, explicit bool) {
 	if f := flags.Lookup("config"); f != nil && f.Value.String() != "" {
 		path, explicit = f.Value.String(), true
 	} else if v := os.Getenv("SONOLINK_CONFIG"); v != "" {
@@ -82,14 +109,10 @@ func readConfigFile(flags *pflag.FlagSet) (map[string]string, string, error) {
 		}
 		path = filepath.Join(dir, "sonolink.conf")
 	}
-	fh, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) && !explicit {
-			return nil, "", nil
-		}
-		return nil, "", fmt.Errorf("config file: %w", err)
-	}
-	defer fh.Close()
+	return path, explicit
+}
+
+func parseConfig(fh io.Reader, path string) (map[string]string, error) {
 	vals := map[string]string{}
 	sc := bufio.NewScanner(fh)
 	for n := 1; sc.Scan(); n++ {
@@ -99,11 +122,61 @@ func readConfigFile(flags *pflag.FlagSet) (map[string]string, string, error) {
 		}
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
-			return nil, "", fmt.Errorf("%s:%d: expected key = value", path, n)
+			return nil, fmt.Errorf("%s:%d: expected key = value", path, n)
 		}
 		k = strings.TrimSpace(k)
 		v = strings.Trim(strings.TrimSpace(v), `"`)
 		vals[k] = v
 	}
-	return vals, path, sc.Err()
+	return vals, sc.Err()
+}
+
+// secretKey reports whether a config key holds a password, key or token
+// (a webhook URL often carries one in its query).
+func secretKey(k string) bool {
+	for _, w := range []string{"password", "api-key", "token", "secret", "webhook-url"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// exposedConfig describes a config file every local user can read while it
+// holds secrets; nil when there is none such.
+type exposedConfig struct {
+	path string
+	mode fs.FileMode
+	keys []string // the secret keys it sets
+}
+
+// exposure describes the config file at path with vals when every local
+// user can read it and it sets secrets; nil otherwise.
+func exposure(path string, vals map[string]string) *exposedConfig {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o004 == 0 {
+		return nil
+	}
+	e := &exposedConfig{path: path, mode: st.Mode().Perm()}
+	for k, v := range vals {
+		if v != "" && secretKey(k) {
+			e.keys = append(e.keys, k)
+		}
+	}
+	if len(e.keys) == 0 {
+		return nil
+	}
+	slices.Sort(e.keys)
+	return e
+}
+
+type exposedConfigKey struct{}
+
+// exposedConfigOf is what applyConfig found about cmd's config file.
+func exposedConfigOf(cmd *cobra.Command) *exposedConfig {
+	if cmd.Context() == nil {
+		return nil
+	}
+	e, _ := cmd.Context().Value(exposedConfigKey{}).(*exposedConfig)
+	return e
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // newLogger builds the process logger: JSON for machines (default) or text
@@ -23,4 +25,33 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use json or text", format)
+}
+
+// useLogger makes logger the process's default, so that whatever logs
+// without being handed one (slog.Default, and libraries writing through
+// the standard log package) writes in its format too: with --log-format
+// json, every line is JSON.
+func useLogger(logger *slog.Logger) { slog.SetDefault(logger) }
+
+// reportError writes the error that ended a command: as a log record when
+// the command logs (serve), in its --log-format, so that a log collector
+// reading JSON sees it too; else as "Error: …".
+func reportError(w io.Writer, cmd *cobra.Command, err error) {
+	var format string
+	if cmd != nil {
+		if f := cmd.Flags().Lookup("log-format"); f != nil {
+			format = f.Value.String()
+		}
+	}
+	var h slog.Handler
+	switch format {
+	case "json":
+		h = slog.NewJSONHandler(w, nil)
+	case "text":
+		h = slog.NewTextHandler(w, nil)
+	default:
+		fmt.Fprintln(w, "Error:", termText(err.Error()))
+		return
+	}
+	slog.New(h).Error("sonolink stopped: "+err.Error(), "err", err.Error())
 }

@@ -24,11 +24,11 @@ type exitCoder interface{ ExitCode() int }
 
 func main() {
 	root := newRootCmd()
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "Error:", termText(err.Error()))
+	reportError(os.Stderr, cmd, err)
 	var ec exitCoder
 	if errors.As(err, &ec) {
 		os.Exit(ec.ExitCode())

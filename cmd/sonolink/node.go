@@ -41,6 +41,7 @@ type node struct {
 	dicomLn  net.Listener
 	admin    *admin.Server
 	http     *publicHTTP
+	metrics  *metricsHTTP // nil: /metrics is on the patient port
 }
 
 func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
@@ -98,8 +99,16 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.http, err = newPublicHTTP(c.httpAddr, c.tlsCert, c.tlsKey, n.routes(pages), logger); err != nil {
+	connCap, clientCap := httpConnLimits(openFileLimit(), c.maxAssociations)
+	logger.Info("HTTP connection caps", "open_file_limit", openFileLimit(), "total", connCap, "per_client", clientCap)
+	if n.http, err = newPublicHTTP(c.httpAddr, c.tlsCert, c.tlsKey, n.routes(pages, c.metricsAddr == ""), logger); err != nil {
 		return nil, err
+	}
+	n.http.limitConns(web.ConnLimits{Total: connCap, PerClient: clientCap, TrustedProxies: proxies, Logger: logger.With("component", "http")})
+	if c.metricsAddr != "" {
+		if n.metrics, err = newMetricsHTTP(c.metricsAddr, n.metricsRoutes(), logger.With("component", "metrics")); err != nil {
+			return nil, err
+		}
 	}
 
 	sopClasses, err := dimse.SOPClassPolicy(c.sopClassPolicy)
@@ -108,7 +117,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	}
 	n.dicom, err = dimse.NewServer(dimse.Config{
 		AETitles: c.aeTitles, AllowedCallingAETs: c.allowedCalling, AllowedPeers: peers,
-		MaxAssociations: c.maxAssociations, ARTIMTimeout: c.artimTimeout, IdleTimeout: c.idleTimeout,
+		MaxAssociations: c.maxAssociations, MaxAssociationsPerPeer: c.maxAssocPerPeer, ARTIMTimeout: c.artimTimeout, IdleTimeout: c.idleTimeout,
 		MaxPDULength: uint32(c.maxPDULength), MaxObjectSize: int64(c.maxObjectSize),
 		SOPClasses: sopClasses, ExtraSOPClasses: c.extraSOPClasses,
 		TransferSyntaxes: append(dimse.DefaultTransferSyntaxes(), c.extraSyntaxes...),
@@ -130,20 +139,32 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	return n, nil
 }
 
-// routes is the patient-facing HTTP handler: the pages, and the health and
-// metrics endpoints.
-func (n *node) routes(pages http.Handler) http.Handler {
+// routes is the patient-facing HTTP handler: the pages, the health
+// endpoint and, when withMetrics, the metrics endpoint.
+func (n *node) routes(pages http.Handler, withMetrics bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := n.healthy(); err != nil {
-			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /healthz", n.healthz)
+	if withMetrics {
+		mux.Handle("GET /metrics", promhttp.Handler())
+	}
 	mux.Handle("/", pages)
 	return mux
+}
+
+// metricsRoutes is the handler of --metrics-addr.
+func (n *node) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.Handle("GET /metrics", promhttp.Handler())
+	return mux
+}
+
+func (n *node) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := n.healthy(); err != nil {
+		http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
 }
 
 // run runs every component until ctx ends or one fails, then stops them in
@@ -159,6 +180,9 @@ func (n *node) run(ctx context.Context, logger *slog.Logger) error {
 			// Close drains the requests in flight itself, for at most 5 s.
 			return serveUntilDone(ctx, n.admin.Serve, func(context.Context) error { return n.admin.Close() })
 		}},
+	}
+	if n.metrics != nil {
+		doors = append(doors, component{"metrics endpoint", n.metrics.Run})
 	}
 	work := []component{
 		{"pipeline", n.pipeline.Run},
@@ -186,6 +210,9 @@ func (n *node) close() {
 	}
 	if n.http != nil {
 		_ = n.http.Close()
+	}
+	if n.metrics != nil {
+		_ = n.metrics.Close()
 	}
 	if n.share != nil {
 		_ = n.share.Close()
@@ -241,4 +268,12 @@ func parsePeers(list []string) ([]*net.IPNet, error) {
 		out = append(out, nw)
 	}
 	return out, nil
+}
+
+// metricsAddr is where /metrics is served.
+func (n *node) metricsAddr() string {
+	if n.metrics != nil {
+		return n.metrics.Addr()
+	}
+	return n.http.Addr()
 }

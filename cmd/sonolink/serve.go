@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -27,6 +28,7 @@ type serveConfig struct {
 	allowedCalling  []string
 	allowedPeers    []string
 	maxAssociations int
+	maxAssocPerPeer int
 	artimTimeout    time.Duration
 	idleTimeout     time.Duration
 	maxPDULength    byteSize
@@ -42,6 +44,8 @@ type serveConfig struct {
 
 	trustedProxies []string // --trusted-proxy
 
+	metricsAddr string // --metrics-addr; "": /metrics on the patient port
+
 	stableTime         time.Duration
 	stableTimeOverride time.Duration // stableTime when set explicitly (flag, env or file)
 	contactTags        []string
@@ -51,6 +55,8 @@ type serveConfig struct {
 
 	logFormat string
 	logLevel  string
+
+	exposed *exposedConfig // the config file is world-readable and holds secrets
 
 	cpuProfile string // hidden: write a CPU profile until shutdown (performance work)
 }
@@ -75,6 +81,7 @@ being sent, so a fresh install works without any account.`,
 			if cmd.Flags().Changed("stable-time") {
 				c.stableTimeOverride = c.stableTime
 			}
+			c.exposed = exposedConfigOf(cmd)
 			return runServe(cmd.Context(), c)
 		},
 	}
@@ -84,6 +91,7 @@ being sent, so a fresh install works without any account.`,
 	f.StringSliceVar(&c.allowedCalling, "allowed-calling-aet", nil, "calling AE titles allowed to connect (default: any)")
 	f.StringSliceVar(&c.allowedPeers, "allowed-peer", nil, "peer addresses allowed to connect, as IPs or CIDRs (default: any)")
 	f.IntVar(&c.maxAssociations, "max-associations", 16, "maximum concurrent DICOM associations")
+	f.IntVar(&c.maxAssocPerPeer, "max-associations-per-peer", 0, "maximum concurrent DICOM associations from one peer address (default: half of --max-associations, rounded up)")
 	f.DurationVar(&c.artimTimeout, "artim-timeout", 30*time.Second, "time allowed for association set-up and release")
 	f.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "an association silent this long is aborted")
 	f.Var(&c.maxPDULength, "max-pdu-length", "largest PDU accepted (announced to peers)")
@@ -91,7 +99,8 @@ being sent, so a fresh install works without any account.`,
 	f.StringVar(&c.sopClassPolicy, "sop-class-policy", "all", "storage SOP classes accepted: all (every storage class of PS3.4 Annex B) or ultrasound (what an ultrasound study contains)")
 	f.StringSliceVar(&c.extraSOPClasses, "extra-sop-class", nil, "further (private) storage SOP Class UIDs to accept")
 	f.StringSliceVar(&c.extraSyntaxes, "extra-transfer-syntax", nil, "further transfer syntax UIDs to accept (after the built-in ones)")
-	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, /metrics)")
+	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, and /metrics unless --metrics-addr is set)")
+	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (and /healthz) on this address instead of the patient port; keep it off the public side")
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")
@@ -111,6 +120,11 @@ func runServe(parent context.Context, c *serveConfig) error {
 	logger, err := newLogger(os.Stderr, c.logFormat, c.logLevel)
 	if err != nil {
 		return err
+	}
+	useLogger(logger)
+	if e := c.exposed; e != nil {
+		logger.Warn("config file holding secrets is readable by every user of this machine; make it readable by sonolink only (chmod 600)",
+			"path", e.path, "mode", fmt.Sprintf("%04o", e.mode), "secret_keys", e.keys)
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -136,7 +150,7 @@ func runServe(parent context.Context, c *serveConfig) error {
 		return err
 	}
 	defer n.close()
-	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", n.dicomLn.Addr().String(), "ae_titles", c.aeTitles, "http_addr", n.http.Addr(), "data_dir", c.dataDir)
+	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", n.dicomLn.Addr().String(), "ae_titles", c.aeTitles, "http_addr", n.http.Addr(), "metrics_addr", n.metricsAddr(), "data_dir", c.dataDir)
 	if err := n.run(ctx, logger); err != nil {
 		return err
 	}

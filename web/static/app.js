@@ -16,7 +16,10 @@
   var L = dlg.dataset;
   var reduce = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 
-  var cur = -1, frames = [], cache = [], fi = 0, ms = 40;
+  // A loop's frames are requested a window at a time, from the one shown
+  // on (a long cine has hundreds), not all at once.
+  var AHEAD = 12;
+  var cur = -1, frames = [], cache = {}, fi = 0, ms = 40;
   var playing = false, raf = 0, last = 0, acc = 0;
   var zoom = 1, tx = 0, ty = 0;
 
@@ -40,30 +43,48 @@
       var n = Math.max(1, parseInt(d.count, 10) || 1);
       ms = parseFloat(d.ms) || 40;
       frames = [];
-      cache = [];
-      for (var k = 1; k <= n; k++) {
-        var u = d.frames + ('000' + k).slice(-4) + '.jpg';
-        frames.push(u);
-        var im = new Image();
-        im.decoding = 'async';
-        im.src = u;
-        cache.push(im);
-      }
+      cache = {};
+      for (var k = 1; k <= n; k++) frames.push(d.frames + frameName(k));
       cine.hidden = false;
       scrub.max = n;
       show(0);
       if (!reduce) play(); else sync();
     } else {
       frames = [];
-      cache = [];
+      cache = {};
       cine.hidden = true;
       img.src = d.full;
     }
     if (!dlg.open) dlg.showModal();
   }
 
+  // frameName is the file of frame k (from 1): at least four digits, more
+  // when the loop has more frames (never cut to four).
+  function frameName(k) {
+    var s = String(k);
+    while (s.length < 4) s = '0' + s;
+    return s + '.jpg';
+  }
+
+  // preload keeps the frames from k to AHEAD after it loading or loaded,
+  // and lets go of the others.
+  function preload(k) {
+    var keep = {}, n = frames.length;
+    for (var j = 0; j <= AHEAD && j < n; j++) {
+      var x = (k + j) % n;
+      if (!cache[x]) {
+        cache[x] = new Image();
+        cache[x].decoding = 'async';
+        cache[x].src = frames[x];
+      }
+      keep[x] = cache[x];
+    }
+    cache = keep;
+  }
+
   function show(k) {
     fi = k;
+    preload(k);
     img.src = frames[k];
     scrub.value = k + 1;
     fnum.textContent = (k + 1) + ' / ' + frames.length;
@@ -78,7 +99,8 @@
     if (acc >= ms) {
       var steps = Math.floor(acc / ms);
       acc -= steps * ms;
-      var nx = (fi + steps) % frames.length;
+      // Never skip past the window being loaded.
+      var nx = (fi + Math.min(steps, AHEAD)) % frames.length;
       // Wait for a frame still loading rather than show a blank.
       if (cache[nx] && cache[nx].complete) show(nx); else acc = 0;
     }
@@ -221,7 +243,7 @@
   dlg.addEventListener('close', function () {
     stop();
     frames = [];
-    cache = [];
+    cache = {};
     img.removeAttribute('src');
     if (tiles[cur]) tiles[cur].focus();
   });
