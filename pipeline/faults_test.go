@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -63,14 +61,14 @@ func TestRetryDelay(t *testing.T) {
 type faultEnv struct {
 	st  *store.Store
 	sh  *share.Service
-	log *bytes.Buffer
-	mu  *sync.Mutex
+	log *slog.Logger
+	buf *lockedBuffer
 }
 
 func newFaultEnv(t *testing.T, dir string) *faultEnv {
 	t.Helper()
-	buf, mu := &bytes.Buffer{}, &sync.Mutex{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: buf, mu: mu}, nil))
+	buf := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(buf, nil))
 	st, err := store.Open(dir, store.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -81,24 +79,13 @@ func newFaultEnv(t *testing.T, dir string) *faultEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sh.Close() })
-	return &faultEnv{st: st, sh: sh, log: buf, mu: mu}
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return &faultEnv{st: st, sh: sh, log: log, buf: buf}
 }
 
 func (e *faultEnv) logText() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.log.String()
+	e.buf.mu.Lock()
+	defer e.buf.mu.Unlock()
+	return e.buf.b.String()
 }
 
 const faultPatient = "FAULTY^PATIENT"
@@ -123,7 +110,7 @@ func (e *faultEnv) ingest(t *testing.T, n int) string {
 
 func (e *faultEnv) pipeline(t *testing.T) *Pipeline {
 	t.Helper()
-	p, err := New(Config{Store: e.st, Share: e.sh, Secret: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: e.log, mu: e.mu}, nil)),
+	p, err := New(Config{Store: e.st, Share: e.sh, Secret: make([]byte, 32), Logger: e.log,
 		StableTime: time.Hour, Tick: 10 * time.Millisecond, IngestQuiet: -1, RetryMin: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
