@@ -2,7 +2,7 @@
 GO ?= go
 PKGS_RACE := ./dimse/... ./store/... ./pipeline/... ./share/... ./delivery/... ./web/... ./admin/...
 
-.PHONY: run build test test-race fuzz bench bench-deps lint clean
+.PHONY: run build test test-short test-race fuzz bench bench-deps lint clean
 
 # The version `sonolink version` reports; without git (a source tarball) the
 # binary falls back to what the go command recorded, else "dev".
@@ -20,8 +20,19 @@ run: build
 # fuzz runs.
 test: lint
 	$(GO) test -count=1 -timeout 15m ./...
-	$(GO) test -count=1 -race -timeout 15m $(PKGS_RACE)
+	$(MAKE) test-race
 	$(MAKE) fuzz FUZZTIME=10s
+
+# The edit loop: unit and package tests without the browser scenarios, the
+# end-to-end scenarios and the long runs of peer tools, which skip under
+# -short (testenv.Long). Under two minutes on two cores; results are cached
+# like any go test run.
+test-short:
+	$(GO) test -short -timeout 5m ./...
+
+# The race detector on the concurrent packages.
+test-race:
+	$(GO) test -count=1 -race -timeout 15m $(PKGS_RACE)
 
 # Every fuzz target of every package, FUZZTIME each. Go 1.26's fuzz
 # coordinator can end a run with a bare "context deadline exceeded" at the

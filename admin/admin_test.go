@@ -7,188 +7,97 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"sonolink/internal/testdicom"
+	"sonolink/settings"
+	"sonolink/share"
+	"sonolink/store"
 )
 
-// fakeBackend is an in-memory backend for the Service's own rules and the
-// socket round trip; the CLI tests exercise the real store and share.
-type fakeBackend struct {
-	mu        sync.Mutex
-	studyRecs []studyRec
-	objs      map[string][]Object
-	links     map[string]*Link
-	set       map[string]string
-	n         int
-	delivered int
+// The tests run the Service over a real store and share service in a
+// temporary directory, with objects ingested through the store API.
+
+// Two studies: Muñoz's (an image, a cine loop and a report the
+// de-identification left residual) and Berg's (one image whose header
+// carries a phone number too short to use).
+var (
+	studyMunoz = testdicom.Spec{SpecificCharacterSet: "ISO_IR 192", PatientName: "Muñoz^José", PatientID: "P1",
+		StudyUID: "1.2.3", SeriesUID: "1.2.3.0", AccessionNumber: "ACC1", StudyDate: "20261120", StudyTime: "100000", SeriesNumber: "1"}
+	studyBerg = testdicom.Spec{PatientName: "Berg^Anna", PatientID: "P2", StudyUID: "1.2.4", SeriesUID: "1.2.4.0",
+		AccessionNumber: "ACC2", StudyDate: "20261121", StudyTime: "090000", SeriesNumber: "1",
+		Extra: []testdicom.Element{{Group: 0x0010, Element: 0x2154, VR: "SH", Value: "0701"}}}
+)
+
+// seed ingests the two studies into the store of dir and records the
+// de-identification results the pipeline would have written.
+func seed(t *testing.T, st *store.Store) {
+	t.Helper()
+	objs := []testdicom.Spec{
+		with(studyMunoz, func(s *testdicom.Spec) { s.SOPUID, s.InstanceNumber = "1.2.3.1", 1 }),
+		with(studyMunoz, func(s *testdicom.Spec) { s.SOPUID, s.InstanceNumber, s.Frames, s.FrameTimeMS = "1.2.3.2", 2, 10, 33 }),
+		with(studyMunoz, func(s *testdicom.Spec) {
+			s.SOPUID, s.InstanceNumber, s.SR, s.SRTitle = "1.2.3.3", 3, true, "Findings"
+			s.SRTexts = [][2]string{{"Impression", "normal"}}
+		}),
+		with(studyBerg, func(s *testdicom.Spec) { s.SOPUID, s.InstanceNumber = "1.2.4.1", 1 }),
+	}
+	for _, o := range objs {
+		p := filepath.Join(st.SpoolDir(), o.SOPUID+".dcm")
+		testdicom.WriteFile(t, p, o)
+		if _, err := st.Ingest(p, store.Source{CalledAET: "SONOLINK"}); err != nil {
+			t.Fatalf("ingest %s: %v", o.SOPUID, err)
+		}
+	}
+	for sop, d := range map[string]store.Deid{
+		"1.2.3.1": {Clean: true}, "1.2.3.2": {Clean: true},
+		"1.2.3.3": {Reasons: []string{"free text"}}, "1.2.4.1": {Clean: true},
+	} {
+		if err := st.SetDeid(sop, d); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
-func newFake() *fakeBackend {
-	return &fakeBackend{
-		studyRecs: []studyRec{
-			{UID: "1.2.3", ShortID: "AAAA1", Accession: "ACC1", PatientName: "Muñoz^José", PatientID: "P1", Date: "2026-11-20", Time: "10:00", Instances: 3},
-			{UID: "1.2.4", ShortID: "BBBB2", Accession: "ACC2", PatientName: "Berg^Anna", PatientID: "P2", Date: "2026-11-21", Time: "09:00", Instances: 1},
-		},
-		objs: map[string][]Object{
-			"1.2.3": {{N: 1, SOPInstance: "1.2.3.1", Kind: "image", Deid: "clean"}, {N: 2, SOPInstance: "1.2.3.2", Kind: "cine", Frames: 10, Deid: "clean"}, {N: 3, SOPInstance: "1.2.3.3", Kind: "SR", Deid: "residual", Reasons: []string{"free text"}}},
-			"1.2.4": {{N: 1, SOPInstance: "1.2.4.1", Kind: "image", Deid: "clean"}},
-		},
-		links: map[string]*Link{},
-		set:   map[string]string{"clinic-name": "Clinic"},
+func with(s testdicom.Spec, mod func(*testdicom.Spec)) testdicom.Spec { mod(&s); return s }
+
+// seededDir returns a data directory (with a path short enough for the
+// admin socket) holding the two studies, and their short ids.
+func seededDir(t *testing.T) (dir, munoz, berg string) {
+	t.Helper()
+	dir = shortDir(t)
+	st, err := store.Open(dir, store.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer st.Close()
+	seed(t, st)
+	for uid, id := range map[string]*string{"1.2.3": &munoz, "1.2.4": &berg} {
+		s, err := st.Study(uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*id = s.ShortID
+	}
+	return dir, munoz, berg
 }
 
-func (f *fakeBackend) studies(ctx context.Context, q StudyQuery) ([]studyRec, error) {
-	var out []studyRec
-	for _, r := range f.studyRecs {
-		if q.Text == "" || strings.Contains(strings.ToLower(r.PatientName), strings.ToLower(q.Text)) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-func (f *fakeBackend) study(ctx context.Context, key string) (studyRec, error) {
-	for _, r := range f.studyRecs {
-		if r.UID == key || r.ShortID == key || r.Accession == key {
-			return r, nil
-		}
-	}
-	return studyRec{}, errNotFound
-}
-func (f *fakeBackend) instances(ctx context.Context, uid string) ([]Object, error) {
-	return f.objs[uid], nil
-}
-func (f *fakeBackend) studiesByContact(ctx context.Context, text string) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, l := range f.links {
-		for _, c := range l.Contacts {
-			if c.To == text {
-				out = append(out, l.StudyUID)
-			}
-		}
-	}
-	return out, nil
-}
-func (f *fakeBackend) dicomContacts(ctx context.Context, uid string) ([]ContactNote, error) {
-	if uid == "1.2.4" {
-		return []ContactNote{{Kind: "phone", Value: "0701", Reason: "too short"}}, nil
-	}
-	return nil, nil
-}
-func (f *fakeBackend) shares(ctx context.Context, uid string) ([]Link, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []Link
-	for _, l := range f.links {
-		if l.StudyUID == uid {
-			out = append(out, clone(l))
-		}
-	}
-	return out, nil
-}
-func (f *fakeBackend) link(ctx context.Context, id string) (Link, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if l, ok := f.links[id]; ok {
-		return clone(l), nil
-	}
-	return Link{}, errNotFound
-}
-func (f *fakeBackend) parseContacts(ctx context.Context, raw string) ([]string, []string, []ContactNote, error) {
-	var e, p []string
-	var bad []ContactNote
-	for _, v := range strings.Split(raw, ",") {
-		v = strings.TrimSpace(v)
-		switch {
-		case strings.Contains(v, "@"):
-			e = append(e, v)
-		case strings.HasPrefix(v, "+"):
-			p = append(p, v)
-		case v != "":
-			bad = append(bad, ContactNote{Value: v, Reason: "not a phone number"})
-		}
-	}
-	return e, p, bad, nil
-}
-func (f *fakeBackend) create(ctx context.Context, st studyRec, inst []string, emails, phones []string, actor string) (Link, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.n++
-	now := time.Now()
-	l := &Link{ID: "L" + strings.Repeat("X", f.n), StudyUID: st.UID, Created: now, Expires: now.Add(90 * 24 * time.Hour), Status: "active", Instances: inst, WholeStudy: inst == nil}
-	for _, e := range emails {
-		l.Contacts = append(l.Contacts, Delivery{Channel: "email", To: e, Status: "queued"})
-	}
-	for _, p := range phones {
-		l.Contacts = append(l.Contacts, Delivery{Channel: "sms", To: p, Status: "queued"})
-	}
-	f.links[l.ID] = l
-	return clone(l), nil
-}
-func (f *fakeBackend) resend(ctx context.Context, id, actor string) (Link, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.links[id]
-	if !ok {
-		return Link{}, errNotFound
-	}
-	if l.Status == "revoked" {
-		return Link{}, errorf(KindRevoked, "link %s was revoked; use `sonolink send` to issue a new link", id)
-	}
-	return clone(l), nil
-}
-func (f *fakeBackend) revoke(ctx context.Context, id, reason, actor string) (Link, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.links[id]
-	if !ok {
-		return Link{}, errNotFound
-	}
-	l.Status, l.RevokedReason = "revoked", reason
-	return clone(l), nil
-}
-func (f *fakeBackend) settings(ctx context.Context) ([]Setting, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return []Setting{{Key: "clinic-name", Value: f.set["clinic-name"]}}, nil
-}
-func (f *fakeBackend) setSetting(ctx context.Context, key, value, actor string) (Setting, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if key != "clinic-name" {
-		return Setting{}, errorf(KindInvalid, "unknown setting %q", key)
-	}
-	f.set[key] = value
-	return Setting{Key: key, Value: value}, nil
-}
-func (f *fakeBackend) audit(ctx context.Context, q AuditQuery, uid string) ([]AuditEvent, error) {
-	return []AuditEvent{{Time: time.Now(), Event: "created", StudyUID: uid, Link: q.Link}}, nil
-}
-func (f *fakeBackend) deliverPending(ctx context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.delivered++
-	for _, l := range f.links {
-		for i := range l.Contacts {
-			l.Contacts[i].Status = "sent"
-			l.Contacts[i].At = time.Now()
-		}
-		l.LastSent = time.Now()
-	}
-	return nil
-}
-func (f *fakeBackend) close() error { return nil }
-
-func TestServiceRules(t *testing.T) {
+// TestLocalService runs the CLI's in-process service (Open): the store and
+// share database of the data directory, messages delivered on the spot to
+// DATA/outbox.
+func TestLocalService(t *testing.T) {
 	ctx := context.Background()
-	fb := newFake()
-	svc := &Service{be: fb, log: discardLogger(), local: true}
+	dir, munoz, berg := seededDir(t)
+	svc, err := Open(ctx, dir, LocalOptions{Share: share.Options{Location: time.UTC}}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
 
-	res, err := svc.Send(ctx, SendRequest{Study: "AAAA1", To: "a@example.com, +46701234567", Images: "1,3"})
+	res, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com, +46701234567", Images: "1,3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +107,28 @@ func TestServiceRules(t *testing.T) {
 	if len(res.Images) != 2 || res.Images[0] != 1 || res.Images[1] != 3 {
 		t.Fatalf("images = %v", res.Images)
 	}
-	if res.Queued || fb.delivered != 1 || res.StudyID != "AAAA1" {
-		t.Fatalf("local send: queued=%v delivered=%d study=%q", res.Queued, fb.delivered, res.StudyID)
+	if res.Queued || res.StudyID != munoz || res.WholeStudy {
+		t.Fatalf("local send: queued=%v study=%q whole=%v", res.Queued, res.StudyID, res.WholeStudy)
+	}
+	if len(res.Contacts) != 2 || res.Contacts[0].Channel != "email" || res.Contacts[1].Channel != "sms" {
+		t.Fatalf("contacts = %+v", res.Contacts)
+	}
+	for _, c := range res.Contacts {
+		if c.Status != "sent" || c.At.IsZero() {
+			t.Fatalf("not delivered on the spot: %+v", c)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*")); len(files) == 0 {
+		t.Fatal("nothing written to the outbox")
 	}
 
-	if _, err := svc.Send(ctx, SendRequest{Study: "AAAA1", To: "a@example.com, 0701"}); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), `"0701"`) {
+	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com, 0701"}); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), `"0701"`) {
 		t.Fatalf("invalid contact: %v", err)
 	}
-	if _, err := svc.Send(ctx, SendRequest{Study: "AAAA1", To: "a@example.com", Images: "4"}); KindOf(err) != KindInvalid {
+	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: " , "}); KindOf(err) != KindInvalid {
+		t.Fatalf("no contact: %v", err)
+	}
+	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Images: "4"}); KindOf(err) != KindInvalid {
 		t.Fatalf("image out of range: %v", err)
 	}
 	if _, err := svc.Send(ctx, SendRequest{Study: "nope", To: "a@example.com"}); KindOf(err) != KindNotFound {
@@ -216,29 +139,195 @@ func TestServiceRules(t *testing.T) {
 	if err != nil || len(list) != 2 {
 		t.Fatalf("list: %v %v", list, err)
 	}
-	if list[0].ShortID != "BBBB2" {
-		t.Fatalf("not newest first: %v", list)
+	if list[0].ShortID != berg || list[0].Date != "2026-11-21" || list[0].Time != "09:00" || list[0].Images != 1 {
+		t.Fatalf("not newest first, or dates not shown: %+v", list[0])
 	}
 	if list[0].ShareStatus != "no contact: invalid phone" {
 		t.Fatalf("status of unshared study with a bad phone: %q", list[0].ShareStatus)
+	}
+	if list[1].PatientName != "Muñoz^José" || list[1].Accession != "ACC1" || list[1].Images != 3 {
+		t.Fatalf("study as indexed: %+v", list[1])
 	}
 	if !strings.HasPrefix(list[1].ShareStatus, "sent 20") {
 		t.Fatalf("status of shared study: %q", list[1].ShareStatus)
 	}
 	byContact, err := svc.ListStudies(ctx, StudyQuery{Text: "+46701234567"})
-	if err != nil || len(byContact) != 1 || byContact[0].ShortID != "AAAA1" {
+	if err != nil || len(byContact) != 1 || byContact[0].ShortID != munoz {
 		t.Fatalf("search by contact: %v %v", byContact, err)
+	}
+	if _, err := svc.ListStudies(ctx, StudyQuery{From: time.Now(), To: time.Now().Add(-48 * time.Hour)}); KindOf(err) != KindInvalid {
+		t.Fatalf("--to before --from: %v", err)
 	}
 
 	d, err := svc.StudyDetail(ctx, "ACC1")
-	if err != nil || len(d.Shares) != 1 || d.Shares[0].LastSent.IsZero() {
+	if err != nil || len(d.Shares) != 1 || d.Shares[0].LastSent.IsZero() || d.Shares[0].ID != res.ID {
 		t.Fatalf("detail: %+v %v", d, err)
 	}
-	if _, err := svc.Revoke(ctx, LinkRequest{Link: res.ID}); err != nil {
-		t.Fatal(err)
+	var kinds []string
+	for _, o := range d.Objects {
+		kinds = append(kinds, o.Kind+"/"+o.Deid)
+	}
+	if got := strings.Join(kinds, " "); got != "image/clean cine/clean SR/residual" {
+		t.Fatalf("objects: %s", got)
+	}
+	if o := d.Objects[1]; o.N != 2 || o.Frames != 10 || o.SeriesUID != "1.2.3.0" {
+		t.Fatalf("cine object: %+v", o)
+	}
+	if o := d.Objects[2]; !slices.Equal(o.Reasons, []string{"free text"}) {
+		t.Fatalf("residual reasons: %+v", o)
+	}
+	db, err := svc.StudyDetail(ctx, berg)
+	if err != nil || len(db.Contacts) != 1 || db.Contacts[0].Kind != "phone" || db.Contacts[0].Value != "0701" || db.Contacts[0].Valid {
+		t.Fatalf("contact read from the header: %+v %v", db, err)
+	}
+
+	again, err := svc.Resend(ctx, LinkRequest{Link: res.ID})
+	if err != nil || again.ID != res.ID || again.Queued {
+		t.Fatalf("resend: %+v %v", again, err)
+	}
+	rv, err := svc.Revoke(ctx, LinkRequest{Link: res.ID, Reason: "wrong patient"})
+	if err != nil || rv.Status != "revoked" || rv.RevokedReason != "wrong patient" || rv.StudyID != munoz {
+		t.Fatalf("revoke: %+v %v", rv, err)
 	}
 	if _, err := svc.Resend(ctx, LinkRequest{Link: res.ID}); KindOf(err) != KindRevoked {
 		t.Fatalf("resend after revoke: %v", err)
+	}
+	if _, err := svc.Resend(ctx, LinkRequest{Link: "nosuchlink"}); KindOf(err) != KindNotFound {
+		t.Fatalf("resend of an unknown link: %v", err)
+	}
+
+	ev, err := svc.Audit(ctx, AuditQuery{Study: munoz, Link: res.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range ev {
+		if e.StudyUID != "1.2.3" || e.Link != res.ID {
+			t.Errorf("audit event of another study or link: %+v", e)
+		}
+		types = append(types, e.Event)
+	}
+	for _, want := range []string{share.EventLinkCreated, share.EventDeliverySent, share.EventLinkResent, share.EventLinkRevoked} {
+		if !slices.Contains(types, want) {
+			t.Errorf("audit lacks %s: %v", want, types)
+		}
+	}
+
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close released the data directory.
+	st, err := store.Open(dir, store.Options{Logger: discardLogger(), LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("store still held after Close: %v", err)
+	}
+	st.Close()
+}
+
+func TestSettingsOnShareDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir, _, _ := seededDir(t)
+	svc, err := Open(ctx, dir, LocalOptions{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	set, err := svc.SetSetting(ctx, SettingRequest{Key: "clinic-name", Value: "Söder"})
+	if err != nil || set.Key != settings.KeyClinicName || set.Value != "Söder" {
+		t.Fatalf("set clinic name: %+v %v", set, err)
+	}
+	if _, err := svc.SetSetting(ctx, SettingRequest{Key: "bogus", Value: "x"}); KindOf(err) != KindInvalid {
+		t.Fatalf("unknown setting: %v", err)
+	}
+	all, err := svc.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(all, func(s Setting) bool { return s.Key == settings.KeyClinicName })
+	if i < 0 || all[i].Value != "Söder" {
+		t.Fatalf("settings: %+v", all)
+	}
+	svc.Close()
+	// The setting is in the share database, not in the Service.
+	again, err := Open(ctx, dir, LocalOptions{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	all, _ = again.Settings(ctx)
+	if i := slices.IndexFunc(all, func(s Setting) bool { return s.Key == settings.KeyClinicName }); i < 0 || all[i].Value != "Söder" {
+		t.Fatalf("setting not kept: %+v", all)
+	}
+}
+
+// TestExpiredLink: resending a link past its lifetime fails with what to
+// do; the share database's clock decides.
+func TestExpiredLink(t *testing.T) {
+	ctx := context.Background()
+	dir, munoz, _ := seededDir(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	svc, err := Open(ctx, dir, LocalOptions{Share: share.Options{Now: clock, Location: time.UTC}}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	res, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com"})
+	if err != nil || !res.WholeStudy || len(res.Images) != 0 {
+		t.Fatalf("send the whole study: %+v %v", res, err)
+	}
+	now = res.Expires.Add(time.Minute)
+	if _, err := svc.Resend(ctx, LinkRequest{Link: res.ID}); KindOf(err) != KindExpired {
+		t.Fatalf("resend after expiry: %v", err)
+	}
+	d, err := svc.StudyDetail(ctx, munoz)
+	if err != nil || len(d.Shares) != 1 || d.Shares[0].Status != "expired" {
+		t.Fatalf("detail of an expired share: %+v %v", d, err)
+	}
+}
+
+// TestAmbiguousKey: an accession two studies share names neither.
+func TestAmbiguousKey(t *testing.T) {
+	dir := shortDir(t)
+	st, err := store.Open(dir, store.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, st)
+	other := with(studyBerg, func(s *testdicom.Spec) {
+		s.StudyUID, s.SeriesUID, s.SOPUID, s.AccessionNumber, s.Extra = "1.2.5", "1.2.5.0", "1.2.5.1", "ACC1", nil
+	})
+	p := filepath.Join(st.SpoolDir(), "other.dcm")
+	testdicom.WriteFile(t, p, other)
+	if _, err := st.Ingest(p, store.Source{}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	svc, err := Open(context.Background(), dir, LocalOptions{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if _, err := svc.StudyDetail(context.Background(), "ACC1"); KindOf(err) != KindInvalid {
+		t.Fatalf("accession of two studies: %v", err)
+	}
+	if d, err := svc.StudyDetail(context.Background(), "1.2.5"); err != nil || d.PatientName != "Berg^Anna" {
+		t.Fatalf("by Study Instance UID: %+v %v", d, err)
+	}
+}
+
+// TestOpenWhileHeld: the CLI fails fast, saying what to do, while another
+// process holds the data directory without answering on the socket.
+func TestOpenWhileHeld(t *testing.T) {
+	dir, _, _ := seededDir(t)
+	st, err := store.Open(dir, store.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = Open(context.Background(), dir, LocalOptions{}, discardLogger())
+	if KindOf(err) != KindInternal || !strings.Contains(err.Error(), "in use by another sonolink process") {
+		t.Fatalf("open while held: %v", err)
 	}
 }
 
@@ -267,10 +356,27 @@ func shortDir(t *testing.T) string {
 	return filepath.Join(d, "data")
 }
 
+// serverService opens the store and share service the way `sonolink serve`
+// does (the share worker delivers) and returns the admin Service over them.
+func serverService(t *testing.T, dir string) *Service {
+	t.Helper()
+	st, err := store.Open(dir, store.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := share.Open(dir, share.Options{Logger: discardLogger(), Location: time.UTC,
+		Backoff: share.Backoff{Initial: 10 * time.Millisecond}})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Close(); st.Close() })
+	return New(st, sh, nil, discardLogger())
+}
+
 func TestServerClientRoundTrip(t *testing.T) {
-	dir := shortDir(t)
-	fb := newFake()
-	svc := &Service{be: fb, log: discardLogger()}
+	dir, munoz, _ := seededDir(t)
+	svc := serverService(t, dir)
 	sock := SocketPath(dir)
 	srv := NewServer(svc, sock, discardLogger())
 	if err := srv.Listen(); err != nil {
@@ -301,10 +407,9 @@ func TestServerClientRoundTrip(t *testing.T) {
 	if !ok {
 		t.Fatalf("Connect returned %T with a server running", ops)
 	}
-	// Over the socket the server's worker delivers; the fake's queue is
-	// drained from here so the client's wait sees "sent".
-	go func() { time.Sleep(100 * time.Millisecond); fb.deliverPending(ctx) }()
-	res, err := c.Send(ctx, SendRequest{Study: "AAAA1", To: "a@example.com", Images: "2"})
+	// Over the socket the share service's worker delivers, and the answer
+	// waits for it.
+	res, err := c.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Images: "2"})
 	if err != nil || res.ID == "" || len(res.Images) != 1 || res.Images[0] != 2 || res.Queued {
 		t.Fatalf("send over socket: %+v %v", res, err)
 	}
@@ -317,15 +422,16 @@ func TestServerClientRoundTrip(t *testing.T) {
 	if _, err := c.SetSetting(ctx, SettingRequest{Key: "clinic-name", Value: "Söder"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := svc.Settings(ctx); got[0].Value != "Söder" {
+	got, _ := svc.Settings(ctx)
+	if i := slices.IndexFunc(got, func(s Setting) bool { return s.Key == settings.KeyClinicName }); i < 0 || got[i].Value != "Söder" {
 		t.Fatalf("service did not see the setting: %v", got)
 	}
 	list, err := c.ListStudies(ctx, StudyQuery{Text: "muñoz", From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil || len(list) != 1 {
+	if err != nil || len(list) != 1 || list[0].ShortID != munoz {
 		t.Fatalf("list over socket: %v %v", list, err)
 	}
-	ev, err := c.Audit(ctx, AuditQuery{Study: "AAAA1", Link: res.ID, Since: time.Now().Add(-time.Hour)})
-	if err != nil || len(ev) != 1 || ev[0].StudyUID != "1.2.3" {
+	ev, err := c.Audit(ctx, AuditQuery{Study: munoz, Link: res.ID, Since: time.Now().Add(-time.Hour)})
+	if err != nil || len(ev) == 0 || ev[0].StudyUID != "1.2.3" || ev[0].Event != share.EventLinkCreated {
 		t.Fatalf("audit over socket: %v %v", ev, err)
 	}
 	closeFn()
@@ -338,6 +444,13 @@ func TestServerClientRoundTrip(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket left behind: %v", err)
+	}
+	// The server's Service does not close what it was given.
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Settings(ctx); err != nil {
+		t.Fatalf("store and share closed by the server's Service: %v", err)
 	}
 }
 
@@ -355,7 +468,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 	if _, err := os.Lstat(sock); err != nil {
 		t.Fatal("stale socket not left behind")
 	}
-	srv := NewServer(&Service{be: newFake(), log: discardLogger()}, sock, discardLogger())
+	srv := NewServer(serverService(t, dir), sock, discardLogger())
 	if err := srv.Listen(); err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}
@@ -367,9 +480,3 @@ func TestStaleSocketReplaced(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-func clone(l *Link) Link {
-	c := *l
-	c.Contacts = append([]Delivery(nil), l.Contacts...)
-	return c
-}

@@ -76,6 +76,7 @@ type realBackend struct {
 	owned bool // opened by Open: deliver and close on close
 }
 
+// studies searches the index (name, patient ID, accession, date).
 func (b *realBackend) studies(ctx context.Context, q StudyQuery) ([]studyRec, error) {
 	sts, err := b.st.Studies(store.Query{Text: q.Text, From: q.From, To: q.To})
 	if err != nil {
@@ -88,6 +89,8 @@ func (b *realBackend) studies(ctx context.Context, q StudyQuery) ([]studyRec, er
 	return out, nil
 }
 
+// study resolves a short id, Study Instance UID or accession
+// (errNotFound when none).
 func (b *realBackend) study(ctx context.Context, key string) (studyRec, error) {
 	s, err := b.st.Study(key)
 	switch {
@@ -115,6 +118,7 @@ func recFromStudy(s *store.Study) studyRec {
 	return r
 }
 
+// instances lists a study's objects in display order.
 func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object, error) {
 	insts, err := b.st.Instances(studyUID)
 	if err != nil {
@@ -138,6 +142,10 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 		if in.Missing {
 			o.Deid = "missing"
 			o.Reasons = []string{"the stored file is gone"}
+		}
+		var err error
+		if o.Versions, err = b.versions(&in); err != nil {
+			return nil, err
 		}
 		out = append(out, o)
 	}
@@ -202,6 +210,8 @@ func contains(l []string, v string) bool {
 	return false
 }
 
+// deliverPending hands every queued message to its provider once (only
+// when the service runs in the CLI's process).
 func (b *realBackend) deliverPending(ctx context.Context) error {
 	if !b.owned {
 		return nil // the server's worker delivers

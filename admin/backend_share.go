@@ -22,6 +22,8 @@ func (b shareSide) region() (string, error) {
 	return st.Region, err
 }
 
+// studiesByContact returns the UIDs of studies with a link sent to text
+// (normalised like contacts).
 func (b shareSide) studiesByContact(ctx context.Context, text string) ([]string, error) {
 	region, err := b.region()
 	if err != nil {
@@ -34,6 +36,7 @@ func (b shareSide) studiesByContact(ctx context.Context, text string) ([]string,
 	return b.sh.StudiesWithContact(r.Emails, r.Phones)
 }
 
+// parseContacts parses "email, phone" with the DICOM contact rules.
 func (b shareSide) parseContacts(ctx context.Context, raw string) ([]string, []string, []ContactNote, error) {
 	region, err := b.region()
 	if err != nil {

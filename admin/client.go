@@ -119,6 +119,14 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) 
 	return out, err
 }
 
+func (c *Client) UseVersion(ctx context.Context, req VersionRequest) (*Object, error) {
+	var out Object
+	if err := c.do(ctx, http.MethodPost, "/v1/version", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 func setNonEmpty(v url.Values, k, s string) {
 	if s != "" {
 		v.Set(k, s)

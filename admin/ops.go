@@ -23,6 +23,7 @@ type Ops interface {
 	Settings(ctx context.Context) ([]Setting, error)
 	SetSetting(ctx context.Context, req SettingRequest) (*Setting, error)
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	UseVersion(ctx context.Context, req VersionRequest) (*Object, error)
 }
 
 // Error kinds. They decide the HTTP status on the socket and the CLI's exit

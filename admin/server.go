@@ -210,6 +210,7 @@ func (s *Server) handler() http.Handler {
 		s.reply(w, r, res, err)
 	})
 	mux.HandleFunc("POST /v1/settings", postJSON(s, s.ops.SetSetting))
+	mux.HandleFunc("POST /v1/version", postJSON(s, s.ops.UseVersion))
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
 		q, err := auditQueryFromURL(r.URL.Query())
 		if err != nil {

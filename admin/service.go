@@ -14,38 +14,6 @@ import (
 	"sonolink/internal/logid"
 )
 
-// backend is what Service needs from the store and the share service. The
-// real one (backend.go) wraps *store.Store and *share.Service; tests use a
-// fake.
-type backend interface {
-	// studies searches the index (name, patient ID, accession, date).
-	studies(ctx context.Context, q StudyQuery) ([]studyRec, error)
-	// study resolves a short id, Study Instance UID or accession
-	// (errNotFound when none).
-	study(ctx context.Context, key string) (studyRec, error)
-	// instances lists a study's objects in display order.
-	instances(ctx context.Context, studyUID string) ([]Object, error)
-	// studiesByContact returns the UIDs of studies with a link sent to, or
-	// a DICOM contact matching, text (normalised like contacts).
-	studiesByContact(ctx context.Context, text string) ([]string, error)
-	// dicomContacts returns the contacts read from the study's objects.
-	dicomContacts(ctx context.Context, studyUID string) ([]ContactNote, error)
-	shares(ctx context.Context, studyUID string) ([]Link, error)
-	link(ctx context.Context, id string) (Link, error)
-	// parseContacts parses "email, phone" with the DICOM contact rules.
-	parseContacts(ctx context.Context, raw string) (emails, phones []string, invalid []ContactNote, err error)
-	create(ctx context.Context, st studyRec, instances []string, emails, phones []string, actor string) (Link, error)
-	resend(ctx context.Context, id, actor string) (Link, error)
-	revoke(ctx context.Context, id, reason, actor string) (Link, error)
-	settings(ctx context.Context) ([]Setting, error)
-	setSetting(ctx context.Context, key, value, actor string) (Setting, error)
-	audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error)
-	// deliverPending hands every queued message to its provider once
-	// (only used when the service runs in the CLI's process).
-	deliverPending(ctx context.Context) error
-	close() error
-}
-
 // studyRec is a study as the index knows it.
 type studyRec struct {
 	UID, ShortID, Accession string
@@ -60,7 +28,7 @@ var errNotFound = errors.New("not found")
 
 // Service implements Ops over an open store and share service.
 type Service struct {
-	be  backend
+	be  *realBackend // the store and share service (backend.go)
 	log *slog.Logger
 	// local is set when the service runs inside the CLI's process: it then
 	// delivers queued messages itself, once, instead of a worker.
@@ -68,6 +36,10 @@ type Service struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// reprocess, when set, has the running pipeline make an instance's
+	// de-identified copy and renders again (SetReprocess).
+	reprocess func(sopUID string)
 }
 
 var _ Ops = (*Service)(nil)

@@ -57,6 +57,29 @@ type Object struct {
 	Frames      int      `json:"frames,omitempty"`
 	Deid        string   `json:"deid"` // "clean", "residual" or "pending"
 	Reasons     []string `json:"reasons,omitempty"`
+	// Versions lists, when different objects arrived under this SOP
+	// Instance UID, each of them in the order received; the one in use is
+	// what views and links serve (`sonolink study --use-version`).
+	Versions []ObjectVersion `json:"versions,omitempty"`
+}
+
+// ObjectVersion is one of the objects received under one SOP Instance UID.
+type ObjectVersion struct {
+	Version    int       `json:"version"` // from 1, in the order received
+	InUse      bool      `json:"in_use"`
+	ReceivedAt time.Time `json:"received_at"`
+	CallingAET string    `json:"calling_aet,omitempty"` // who sent it
+	Frames     int       `json:"frames,omitempty"`
+	Size       int64     `json:"size"`   // bytes
+	SHA256     string    `json:"sha256"` // of its data set, hex
+}
+
+// VersionRequest chooses which version of a study's object is in use.
+type VersionRequest struct {
+	Study   string `json:"study"`   // short id, Study Instance UID or accession
+	Object  int    `json:"object"`  // the object's number in the study
+	Version int    `json:"version"` // ObjectVersion.Version
+	Actor   string `json:"actor,omitempty"`
 }
 
 // Link is one entry of a study's shares panel.

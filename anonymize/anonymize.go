@@ -69,17 +69,31 @@ const (
 // File de-identifies the DICOM file at inPath (read through
 // dicom/dicomfile) and writes the copy to w. The verdict is in the Result;
 // an error means nothing usable was written.
+//
+// The pixel data is not read into memory: it is read from inPath, cleaned
+// and written one frame at a time (encapsulated frames are re-encoded
+// before anything is written), so memory use does not grow with the
+// number of frames. The copy is written to w as it is made; on error w
+// may hold part of it, which the caller discards.
 func (a *Anonymizer) File(inPath string, w io.Writer) (*Result, error) {
-	ds, err := dicomfile.ReadFile(inPath)
+	f, err := dicomfile.Open(inPath)
 	if err != nil {
 		return nil, err
 	}
-	return a.Dataset(ds, w)
+	defer f.Close()
+	return a.dataset(f.Dataset, f.Pixels, w)
 }
 
 // Dataset de-identifies a dataset read by dicom/dicomfile.ReadFile (pixel
 // data unprocessed) and writes the copy to w. ds is modified.
 func (a *Anonymizer) Dataset(ds *dicom.Dataset, w io.Writer) (*Result, error) {
+	return a.dataset(ds, nil, w)
+}
+
+// dataset de-identifies ds, whose pixel data is read through ref (nil: it
+// is the value of the dataset's Pixel Data element), and writes the copy
+// to w.
+func (a *Anonymizer) dataset(ds *dicom.Dataset, ref *dicomfile.PixelRef, w io.Writer) (*Result, error) {
 	sopClass := dicomfile.String(ds, tagSOPClassUID)
 	if sopClass == "" {
 		sopClass = dicomfile.String(ds, tag.MediaStorageSOPClassUID)
@@ -111,16 +125,21 @@ func (a *Anonymizer) Dataset(ds *dicom.Dataset, w io.Writer) (*Result, error) {
 		}
 	}
 
-	// Pixels first: Clean reads the regions and rewrites Pixel Data (and
-	// the attributes describing its encoding) in ds.
+	// Pixels first: cleaning reads the regions and rewrites the attributes
+	// describing the encoding in ds; the Pixel Data value is written by
+	// encode, from px.
 	pixelsClean := false
+	var px *pixels.Value
 	if pe, err := ds.FindElementByTag(tag.PixelData); err == nil && pe.Value != nil {
-		pixelsClean = j.cleanPixels(ds)
-	}
-	inTS := dicomfile.String(ds, tag.TransferSyntaxUID)
-	switch inTS {
-	case tsExplicitBE:
-		if err := pixels.ToLittleEndian(ds); err != nil {
+		px, pixelsClean = j.cleanPixels(ds, ref)
+		if px == nil {
+			v, err := pixels.OriginalValue(ds, ref)
+			if err != nil {
+				return nil, fmt.Errorf("anonymize: pixel data: %w", err)
+			}
+			px = v
+		}
+		if err := px.LittleEndian(ds); err != nil {
 			return nil, fmt.Errorf("anonymize: big endian pixel data: %w", err)
 		}
 	}
@@ -153,11 +172,17 @@ func (a *Anonymizer) Dataset(ds *dicom.Dataset, w io.Writer) (*Result, error) {
 		mustElem(tag.ImplementationClassUID, "UI", []string{uid.ImplementationClassUID}),
 		mustElem(tag.ImplementationVersionName, "SH", []string{uid.ImplementationVersionName}),
 	}
-	out, pixStart, pixEnd, err := encode(meta, elems, outTS)
+	cw := &countWriter{w: w}
+	out, err := encode(cw, meta, elems, outTS, px)
+	res.Size = cw.n
 	if err != nil {
+		var we *writeError
+		if errors.As(err, &we) {
+			return nil, we.err
+		}
 		return nil, fmt.Errorf("anonymize: write: %w", err)
 	}
-	if hits, err := j.verify(out, pixStart, pixEnd); err != nil {
+	if hits, err := j.verifyCopy(out); err != nil {
 		return nil, fmt.Errorf("anonymize: verify output: %w", err)
 	} else {
 		for _, h := range hits {
@@ -165,11 +190,6 @@ func (a *Anonymizer) Dataset(ds *dicom.Dataset, w io.Writer) (*Result, error) {
 		}
 	}
 	res.Verdict = Verdict{Clean: len(j.reasons) == 0, Reasons: j.reasons}
-	n, err := w.Write(out)
-	res.Size = int64(n)
-	if err != nil {
-		return nil, err
-	}
 	return res, nil
 }
 
@@ -191,26 +211,28 @@ func (j *job) residual(reason string) {
 	j.reasons = append(j.reasons, reason)
 }
 
-// cleanPixels blacks out everything outside the ultrasound regions and
-// reports whether that was done.
-func (j *job) cleanPixels(ds *dicom.Dataset) bool {
+// cleanPixels blacks out everything outside the ultrasound regions: it
+// returns the cleaned Pixel Data value, or nil when the pixels cannot be
+// cleaned (the reason is recorded), and whether they were cleaned.
+func (j *job) cleanPixels(ds *dicom.Dataset, ref *dicomfile.PixelRef) (*pixels.Value, bool) {
 	regions, err := pixels.Regions(ds)
 	switch {
 	case err != nil:
 		j.residual("pixels not cleaned: " + reasonOf(err))
-		return false
+		return nil, false
 	case len(regions) == 0 && j.kind == iodSC:
 		j.residual("pixels not cleaned: secondary capture without ultrasound regions")
-		return false
+		return nil, false
 	case len(regions) == 0:
 		j.residual("pixels not cleaned: no ultrasound regions")
-		return false
+		return nil, false
 	}
-	if err := pixels.Clean(ds, regions); err != nil {
+	v, err := pixels.CleanValue(ds, ref, regions)
+	if err != nil {
 		j.residual("pixels not cleaned: " + reasonOf(err))
-		return false
+		return nil, false
 	}
-	return true
+	return v, true
 }
 
 func reasonOf(err error) string {
@@ -621,59 +643,168 @@ var ourTexts = []string{
 	uid.ImplementationVersionName, "urn:none", string(dummyPDF),
 }
 
-// padFragments pads odd-length encapsulated fragments with a zero byte (a
-// codestream may end with padding; item lengths must be even).
-func padFragments(e *dicom.Element) {
-	pdi, ok := e.Value.GetValue().(dicom.PixelDataInfo)
-	if !ok || !pdi.IsEncapsulated {
-		return
-	}
-	for _, f := range pdi.Frames {
-		if f != nil && len(f.EncapsulatedData.Data)%2 == 1 {
-			f.EncapsulatedData.Data = append(f.EncapsulatedData.Data, 0)
-		}
-	}
+// written is what encode wrote, kept for the verification: everything
+// but the value of native Pixel Data, which is only counted (the
+// verification does not search it, and it may be gigabytes).
+type written struct {
+	pre  []byte // up to the Pixel Data value (everything without one)
+	hdr  int    // the Pixel Data element's header, at the end of pre
+	val  []byte // the Pixel Data value when encapsulated (its items)
+	hole int64  // the length of a native Pixel Data value, not kept
+	post []byte // after the Pixel Data element
 }
 
-// encode writes the Part 10 file and returns it with the byte range of
-// the Pixel Data value (start == end when there is none).
-func encode(meta, elems []*dicom.Element, ts string) ([]byte, int, int, error) {
+func (c *written) size() int64 {
+	return int64(len(c.pre)+len(c.val)+len(c.post)) + c.hole
+}
+
+// ReadAt reads the written copy, with zeros for the native pixel data.
+func (c *written) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		switch {
+		case pos < int64(len(c.pre)):
+			n += copy(p[n:], c.pre[pos:])
+		case pos < int64(len(c.pre)+len(c.val)):
+			n += copy(p[n:], c.val[pos-int64(len(c.pre)):])
+		case pos < int64(len(c.pre)+len(c.val))+c.hole:
+			k := min(int64(len(p)-n), int64(len(c.pre)+len(c.val))+c.hole-pos)
+			clear(p[n : n+int(k)])
+			n += int(k)
+		case pos < c.size():
+			n += copy(p[n:], c.post[pos-int64(len(c.pre)+len(c.val))-c.hole:])
+		default:
+			return n, io.EOF
+		}
+	}
+	return n, nil
+}
+
+// writeError is a failure of the destination writer (as opposed to one
+// encoding the copy); it is returned as it is.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+type countWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if err != nil {
+		c.err = &writeError{err}
+	}
+	return n, c.err
+}
+
+// encode writes the Part 10 file to w: the elements before Pixel Data
+// through the DICOM library, the Pixel Data element from px (frame by
+// frame for native data), then the elements after it. It returns what the
+// verification needs of the copy.
+func encode(w io.Writer, meta, elems []*dicom.Element, ts string, px *pixels.Value) (*written, error) {
 	var head, tail []*dicom.Element
 	var pix *dicom.Element
 	for _, e := range elems {
 		switch {
 		case e.Tag == tag.PixelData:
 			pix = e
-			padFragments(e)
 		case pix == nil:
 			head = append(head, e)
 		default:
 			tail = append(tail, e)
 		}
 	}
+	out := &written{}
 	var buf bytes.Buffer
 	ds := dicom.Dataset{Elements: append(append([]*dicom.Element{}, meta...), head...)}
 	if err := dicom.Write(&buf, ds, dicom.SkipVRVerification()); err != nil {
-		return nil, 0, 0, err
+		return nil, err
 	}
-	start, end := buf.Len(), buf.Len()
-	if pix != nil || len(tail) > 0 {
-		w, err := dicom.NewWriter(&buf, dicom.SkipVRVerification())
+	hlen := buf.Len()
+	if pix != nil && px != nil {
+		if err := pixelHeader(&buf, pix, ts, px); err != nil {
+			return nil, err
+		}
+	}
+	out.pre = bytes.Clone(buf.Bytes())
+	if pix != nil && px != nil {
+		out.hdr = buf.Len() - hlen
+	}
+	if _, err := w.Write(out.pre); err != nil {
+		return nil, err
+	}
+	if pix != nil && px != nil {
+		pw := w
+		var val bytes.Buffer
+		if px.Encapsulated() {
+			pw = io.MultiWriter(w, &val)
+		}
+		n, err := px.WriteTo(pw)
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, err
 		}
-		w.SetTransferSyntax(binary.LittleEndian, ts == tsImplicitLE)
-		if pix != nil {
-			if err := w.WriteElement(pix); err != nil {
-				return nil, 0, 0, err
-			}
-			end = buf.Len()
-		}
-		for _, e := range tail {
-			if err := w.WriteElement(e); err != nil {
-				return nil, 0, 0, err
-			}
+		if px.Encapsulated() {
+			out.val = val.Bytes()
+		} else {
+			out.hole = n
 		}
 	}
-	return buf.Bytes(), start, end, nil
+	if len(tail) > 0 {
+		buf.Reset()
+		wr, err := dicom.NewWriter(&buf, dicom.SkipVRVerification())
+		if err != nil {
+			return nil, err
+		}
+		wr.SetTransferSyntax(binary.LittleEndian, ts == tsImplicitLE)
+		for _, e := range tail {
+			if err := wr.WriteElement(e); err != nil {
+				return nil, err
+			}
+		}
+		out.post = bytes.Clone(buf.Bytes())
+		if _, err := w.Write(out.post); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// pixelHeader writes the header of the Pixel Data element as the DICOM
+// library would for the value px: tag, VR and length (undefined when
+// encapsulated) under the output transfer syntax (little endian).
+func pixelHeader(b *bytes.Buffer, pix *dicom.Element, ts string, px *pixels.Value) error {
+	length := uint32(tag.VLUndefinedLength)
+	if !px.Encapsulated() {
+		n := px.Length()
+		if n%2 != 0 || n >= int64(tag.VLUndefinedLength) {
+			return fmt.Errorf("pixel data value of %d bytes cannot be written (a length must be even and below 4 GiB)", n)
+		}
+		length = uint32(n)
+	}
+	vr := pix.RawValueRepresentation
+	if vr == "" {
+		vr = "OW"
+	}
+	le := binary.LittleEndian
+	h := le.AppendUint16(nil, tag.PixelData.Group)
+	h = le.AppendUint16(h, tag.PixelData.Element)
+	if ts != tsImplicitLE {
+		if len(vr) != 2 {
+			return fmt.Errorf("pixel data with VR %q cannot be written", vr)
+		}
+		h = append(h, vr...)
+		h = append(h, 0, 0)
+	}
+	h = le.AppendUint32(h, length)
+	b.Write(h)
+	return nil
 }

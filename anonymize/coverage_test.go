@@ -25,6 +25,7 @@ import (
 // markdown table: how many planted Table E.1-1 attributes each removes, and
 // which planted values each leaves behind. sonolink must leave none.
 func TestCoverageVsGdcmanon(t *testing.T) {
+	testenv.Long(t, "long gdcmanon comparison over every sample")
 	gdcmanon := testenv.Tool(t, "gdcmanon")
 	dir := t.TempDir()
 	cert := testCert(t, dir)

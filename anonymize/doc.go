@@ -23,7 +23,10 @@
 //     cannot be cleaned (no regions, a secondary capture, an encoding we do
 //     not decode) is residual with the reason.
 //  3. Verification: the written copy is parsed again and searched, as
-//     parsed values and as raw bytes, for every identifying value of the
+//     parsed values and as raw bytes (all but the value of native Pixel
+//     Data, which holds samples, not text, and is never kept in memory;
+//     encapsulated frames are searched in their JPEG comment and
+//     application segments), for every identifying value of the
 //     original (names, IDs, birth date, addresses, phone numbers, e-mail
 //     addresses, institution, device, original UIDs), in UTF-8 and the
 //     original's character set. Any hit makes the copy residual
@@ -34,7 +37,8 @@
 // and is residual by kind: structured reports (SR), encapsulated PDF and
 // other encapsulated documents. A DICOMDIR is refused (ErrDICOMDIR).
 //
-// An error from File or Dataset means no usable copy was written; the
+// An error from File or Dataset means no usable copy was written (File
+// writes the copy as it makes it: what it wrote must be discarded); the
 // caller (the pipeline) then records the object as residual. Verdict
 // reasons never carry patient data, so they can be logged and shown to the
 // technician.

@@ -167,6 +167,7 @@ func dciodvfyErrors(t *testing.T, tool, path string) []string {
 }
 
 func TestDciodvfyNoNewErrors(t *testing.T) {
+	testenv.Long(t, "long dciodvfy run over every sample")
 	tool := testenv.Tool(t, "dciodvfy")
 	files := testenv.SampleFiles(t, "us", "sr", "pdf", "sc", "charset")
 	a := newTest(t, Options{})

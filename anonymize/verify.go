@@ -339,12 +339,19 @@ func foldASCII(b []byte) []byte {
 // comment and application segments of JPEG frames. It returns the kinds
 // found.
 func (j *job) verify(out []byte, pixStart, pixEnd int) ([]string, error) {
+	return j.verifyCopy(&written{pre: out[:pixStart], val: out[pixStart:pixEnd], post: out[pixEnd:]})
+}
+
+// verifyCopy is verify of the copy as encode wrote it: every byte of it
+// is re-read except the value of native Pixel Data, which is given as
+// zeros (it is not searched: it holds pixels, not text).
+func (j *job) verifyCopy(out *written) ([]string, error) {
 	if len(j.needles) == 0 {
 		return nil, nil
 	}
 	// The copy is sonolink's own output, but it is built from a received
 	// object: it is re-read through the same checks as any other file.
-	ds, _, err := dicomfile.Parse(bytes.NewReader(out), int64(len(out)), dicomfile.Limits{}, false)
+	ds, ref, _, err := dicomfile.ParseRef(out, out.size(), dicomfile.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("re-reading the de-identified copy: %w", err)
 	}
@@ -379,20 +386,21 @@ func (j *job) verify(out []byte, pixStart, pixEnd int) ([]string, error) {
 						walk(el)
 					}
 				}
-			case dicom.PixelDataInfo:
-				if v.IsEncapsulated {
-					for _, f := range v.Frames {
-						if f != nil {
-							jpegSegs = append(jpegSegs, jpegTextSegments(f.EncapsulatedData.Data)...)
-						}
-					}
-				}
 			}
 		}
 	}
 	walk(ds.Elements)
-	head := foldASCII(out[:pixStart])
-	tail := foldASCII(out[pixEnd:])
+	if ref != nil && ref.Encapsulated {
+		for _, sp := range ref.Spans[1:] {
+			f := make([]byte, sp.Length)
+			if _, err := out.ReadAt(f, sp.Offset); err != nil {
+				return nil, fmt.Errorf("re-reading the de-identified copy: %w", err)
+			}
+			jpegSegs = append(jpegSegs, jpegTextSegments(f)...)
+		}
+	}
+	head := foldASCII(out.pre[:len(out.pre)-out.hdr])
+	tail := foldASCII(out.post)
 	for i := range jpegSegs {
 		jpegSegs[i] = foldASCII(jpegSegs[i])
 	}

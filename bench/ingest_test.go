@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"sonolink/internal/testdicom"
 	"sonolink/internal/testenv"
 )
 
@@ -380,97 +380,11 @@ func procStatusKB(b *testing.B, pid int, field string) int64 {
 }
 
 // writeBigUS writes an Explicit VR Little Endian Ultrasound Multi-frame
-// object of about size bytes (8-bit gray 800×600 frames), streaming the pixel
-// data so the benchmark itself stays small.
+// object of about size bytes (8-bit gray 800×600 frames); testdicom streams
+// the pixel data so the benchmark itself stays small.
 func writeBigUS(b *testing.B, path string, size int64) {
 	const rows, cols = 600, 800
-	frames := int(size / (rows * cols))
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	le := binary.LittleEndian
-	elem := func(group, elemNo uint16, vr string, val []byte) {
-		if len(val)%2 == 1 {
-			pad := byte(' ')
-			if vr == "UI" || vr == "OB" {
-				pad = 0
-			}
-			val = append(val, pad)
-		}
-		var h [12]byte
-		le.PutUint16(h[0:], group)
-		le.PutUint16(h[2:], elemNo)
-		copy(h[4:6], vr)
-		switch vr {
-		case "OB", "OW", "SQ", "UN", "UT":
-			le.PutUint32(h[8:], uint32(len(val)))
-			w.Write(h[:12])
-		default:
-			le.PutUint16(h[6:], uint16(len(val)))
-			w.Write(h[:8])
-		}
-		w.Write(val)
-	}
-	u16 := func(v uint16) []byte { return le.AppendUint16(nil, v) }
-	sop, study, series := randomUID(), randomUID(), randomUID()
-	const class = "1.2.840.10008.5.1.4.1.1.3.1"
-	var meta []byte
-	{
-		// File meta is always explicit little endian; build it to know its length.
-		saved := w
-		buf := &sliceWriter{}
-		w = bufio.NewWriter(buf)
-		elem(0x0002, 0x0001, "OB", []byte{0, 1})
-		elem(0x0002, 0x0002, "UI", []byte(class))
-		elem(0x0002, 0x0003, "UI", []byte(sop))
-		elem(0x0002, 0x0010, "UI", []byte("1.2.840.10008.1.2.1"))
-		elem(0x0002, 0x0012, "UI", []byte("2.25.1"))
-		w.Flush()
-		meta = buf.b
-		w = saved
-	}
-	w.Write(make([]byte, 128))
-	w.WriteString("DICM")
-	elem(0x0002, 0x0000, "UL", le.AppendUint32(nil, uint32(len(meta))))
-	w.Write(meta)
-	elem(0x0008, 0x0016, "UI", []byte(class))
-	elem(0x0008, 0x0018, "UI", []byte(sop))
-	elem(0x0008, 0x0060, "CS", []byte("US"))
-	elem(0x0010, 0x0010, "PN", []byte("BENCH^BIG"))
-	elem(0x0010, 0x0020, "LO", []byte("BIG1"))
-	elem(0x0018, 0x1063, "DS", []byte("33.3"))
-	elem(0x0020, 0x000D, "UI", []byte(study))
-	elem(0x0020, 0x000E, "UI", []byte(series))
-	elem(0x0028, 0x0002, "US", u16(1))
-	elem(0x0028, 0x0004, "CS", []byte("MONOCHROME2"))
-	elem(0x0028, 0x0008, "IS", []byte(strconv.Itoa(frames)))
-	elem(0x0028, 0x0010, "US", u16(rows))
-	elem(0x0028, 0x0011, "US", u16(cols))
-	elem(0x0028, 0x0100, "US", u16(8))
-	elem(0x0028, 0x0101, "US", u16(8))
-	elem(0x0028, 0x0102, "US", u16(7))
-	elem(0x0028, 0x0103, "US", u16(0))
-	var h [12]byte
-	le.PutUint16(h[0:], 0x7FE0)
-	le.PutUint16(h[2:], 0x0010)
-	copy(h[4:6], "OB")
-	le.PutUint32(h[8:], uint32(frames*rows*cols))
-	w.Write(h[:])
-	frame := make([]byte, rows*cols)
-	for i := range frame {
-		frame[i] = byte(i * 7)
-	}
-	for i := 0; i < frames; i++ {
-		w.Write(frame)
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
+	testdicom.WriteFile(b, path, testdicom.Spec{SOPClassUID: "1.2.840.10008.5.1.4.1.1.3.1",
+		SOPUID: randomUID(), StudyUID: randomUID(), SeriesUID: randomUID(), PatientName: "BENCH^BIG", PatientID: "BIG1",
+		Rows: rows, Columns: cols, Frames: int(size / (rows * cols)), FrameTimeMS: 33.3})
 }
-
-type sliceWriter struct{ b []byte }
-
-func (s *sliceWriter) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }

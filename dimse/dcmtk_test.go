@@ -125,6 +125,7 @@ var storescuTSOption = map[string]string{
 }
 
 func TestStorescuSendsAllSamples(t *testing.T) {
+	testenv.Long(t, "long storescu run over every sample")
 	storescu := testenv.Tool(t, "storescu")
 	ts := startServer(t, extraTestConfig(), nil)
 	files := readableSamples(t)
@@ -151,6 +152,7 @@ func TestStorescuSendsAllSamples(t *testing.T) {
 }
 
 func TestDcmsendSendsAllSamples(t *testing.T) {
+	testenv.Long(t, "long dcmsend run over every sample")
 	dcmsend := testenv.Tool(t, "dcmsend")
 	ts := startServer(t, extraTestConfig(), nil)
 	files := readableSamples(t)
@@ -210,6 +212,7 @@ func TestUnknownSOPClassRefusedPerContext(t *testing.T) {
 }
 
 func TestFourConcurrentDcmsend(t *testing.T) {
+	testenv.Long(t, "long concurrent dcmsend run")
 	dcmsend := testenv.Tool(t, "dcmsend")
 	ts := startServer(t, extraTestConfig(), nil)
 	files := readableSamples(t)

@@ -60,7 +60,11 @@
 // the modality waits for, has only the tail left to write and flush; the
 // handler waits for that flush too (Object.Flushed). Objects above MaxObjectSize
 // and spool write errors are drained and answered with A700 without calling
-// the handler; a handler panic is answered with 0110. Whatever the outcome,
+// the handler; a handler panic is answered with 0110. The handler checks the
+// data set against the request: a data set whose SOP Class or SOP Instance
+// UID is not the Affected one is not stored and answered with A900 (data set
+// does not match SOP class, as DCMTK's storescp does) and an Error Comment
+// saying so, never with Success for an object that is not there. Whatever the outcome,
 // the spool file is removed after the handler returns unless the handler
 // renamed it away. Files left by a crash are the store's to remove at start.
 //

@@ -1,8 +1,6 @@
 package dimse
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sonolink/internal/testdicom"
 	"sonolink/internal/testenv"
 )
 
@@ -20,53 +19,9 @@ import (
 func writeBigMultiframe(t *testing.T, path string, size int64) string {
 	t.Helper()
 	const rows, cols = 600, 800
-	frames := max(size/(rows*cols), 1)
 	uid := fmt.Sprintf("2.25.%d", time.Now().UnixNano())
-	f, err := os.Create(path)
-	mustf(t, err, "create")
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.Write(part10Header("1.2.840.10008.5.1.4.1.1.3.1", uid, uidExplicitVRLE, "GEN"))
-	el := func(group, elem uint16, vr string, val []byte) {
-		if len(val)%2 == 1 {
-			pad := byte(' ')
-			if vr == "UI" {
-				pad = 0
-			}
-			val = append(val, pad)
-		}
-		binary.Write(w, binary.LittleEndian, [2]uint16{group, elem})
-		w.WriteString(vr)
-		binary.Write(w, binary.LittleEndian, uint16(len(val)))
-		w.Write(val)
-	}
-	us := func(v uint16) []byte { return binary.LittleEndian.AppendUint16(nil, v) }
-	el(0x0008, 0x0016, "UI", []byte("1.2.840.10008.5.1.4.1.1.3.1"))
-	el(0x0008, 0x0018, "UI", []byte(uid))
-	el(0x0008, 0x0060, "CS", []byte("US"))
-	el(0x0020, 0x000D, "UI", []byte(uid+".1"))
-	el(0x0020, 0x000E, "UI", []byte(uid+".2"))
-	el(0x0028, 0x0002, "US", us(1))
-	el(0x0028, 0x0004, "CS", []byte("MONOCHROME2"))
-	el(0x0028, 0x0008, "IS", []byte(strconv.FormatInt(frames, 10)))
-	el(0x0028, 0x0010, "US", us(rows))
-	el(0x0028, 0x0011, "US", us(cols))
-	el(0x0028, 0x0100, "US", us(8))
-	el(0x0028, 0x0101, "US", us(8))
-	el(0x0028, 0x0102, "US", us(7))
-	el(0x0028, 0x0103, "US", us(0))
-	n := frames * rows * cols
-	binary.Write(w, binary.LittleEndian, [2]uint16{0x7FE0, 0x0010})
-	w.WriteString("OB\x00\x00")
-	binary.Write(w, binary.LittleEndian, uint32(n))
-	frame := make([]byte, rows*cols)
-	for i := range frame {
-		frame[i] = byte(i * 7)
-	}
-	for range frames {
-		w.Write(frame)
-	}
-	mustf(t, w.Flush(), "write big object")
+	testdicom.WriteFile(t, path, testdicom.Spec{SOPClassUID: "1.2.840.10008.5.1.4.1.1.3.1", SOPUID: uid,
+		StudyUID: uid + ".1", SeriesUID: uid + ".2", Rows: rows, Columns: cols, Frames: int(max(size/(rows*cols), 1)), FrameTimeMS: 33.3})
 	return uid
 }
 

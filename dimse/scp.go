@@ -311,7 +311,7 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 			}
 			if st.IsFailure() {
 				metricFailures.WithLabelValues(failHandler).Inc()
-				why = "storage failed"
+				why = handlerWhy(st)
 			}
 		}
 		if err := os.Remove(m.store.path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -328,6 +328,15 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 	lvl("C-STORE answered", logid.Object(m.cmd.AffectedSOPInstanceUID), "sop_class", m.cmd.AffectedSOPClassUID, "transfer_syntax", pc.ts, "bytes", m.size,
 		"status", st.String(), "why", why, "took", time.Since(start).Round(time.Microsecond))
 	return err
+}
+
+// handlerWhy is the Error Comment (LO: at most 64 characters) of a
+// handler's failure status.
+func handlerWhy(st Status) string {
+	if st&0xFF00 == StatusDataSetMismatch {
+		return "data set's SOP Class or Instance UID differs from the request"
+	}
+	return "storage failed"
 }
 
 func (a *scpAssoc) respondEcho(m *message, st Status) error {

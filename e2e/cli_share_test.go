@@ -138,6 +138,7 @@ func decodeJSON[T any](t *testing.T, r cliResult) T {
 // Without a running server the CLI opens the data directory itself and
 // delivers what it queued before exiting.
 func TestCLIWithoutServer(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	dir, munoz, berg := prepareData(t)
 
 	// Search: part of the name, another letter case, no accents.
@@ -312,6 +313,7 @@ func (c *testClock) advance(d time.Duration) {
 // socket: settings apply to the running service, expiry is reported, and
 // the stale-lock case fails fast.
 func TestCLIWithServer(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	dir, munoz, _ := prepareData(t)
 	log := slog.New(slog.DiscardHandler)
 

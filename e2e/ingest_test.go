@@ -609,6 +609,7 @@ func ingestMidSized(files []string) []string {
 // reason, an unknown SOP class not stored while the rest is, node keeps
 // serving.
 func TestE2EIngestEchoAndRejections(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	t.Parallel()
 	log := &shareE2ELog{}
 	n := ingestStart(t, shortTempDir(t), log)
@@ -666,6 +667,7 @@ func TestE2EIngestEchoAndRejections(t *testing.T) {
 // indexed and stored with the same elements and pixel data; the logs carry
 // no patient data.
 func TestE2EIngestAllSamples(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	t.Parallel()
 	files := ingestReadable(t)
 	for _, sender := range []string{"storescu", "dcmsend"} {
@@ -694,6 +696,7 @@ func TestE2EIngestAllSamples(t *testing.T) {
 // Must show 4: four dcmsend at once, each with its own copies of the
 // samples, all succeed and every object is indexed and intact.
 func TestE2EIngestFourSenders(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	t.Parallel()
 	log := &shareE2ELog{}
 	n := ingestStart(t, shortTempDir(t), log)
@@ -734,6 +737,7 @@ func TestE2EIngestFourSenders(t *testing.T) {
 // failure status (A700), never Success; once the store is back, sending
 // works again.
 func TestE2EIngestUnwritableStore(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	t.Parallel()
 	log := &shareE2ELog{}
 	dataDir := shortTempDir(t)
@@ -831,6 +835,7 @@ func ingestStartupCheck(t *testing.T, log *shareE2ELog) map[string]any {
 // restart; no indexed entry lacks its file; resending everything succeeds
 // and every object is present exactly once.
 func TestE2EIngestKill9(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	t.Parallel()
 	log := &shareE2ELog{}
 	dataDir := shortTempDir(t)
@@ -840,9 +845,6 @@ func TestE2EIngestKill9(t *testing.T) {
 		source[ingestHeader(t, f).sop] = f
 	}
 	rounds := 4
-	if testing.Short() {
-		rounds = 2
-	}
 	acked := map[string]bool{}
 	killedDuring := 0
 	for r := 0; r < rounds; r++ {

@@ -352,6 +352,7 @@ func shareE2ENewLink(t *testing.T, dataDir string, before map[string]string) (li
 
 // TestE2EShare: issue 4 end to end against the real binary.
 func TestE2EShare(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	testenv.Tool(t, "dcmsend")
 	testenv.Tool(t, "dcmodify")
 	start := time.Now()

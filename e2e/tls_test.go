@@ -17,11 +17,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sonolink/internal/testenv"
 )
 
 // TestE2ETLS: with --tls-cert and --tls-key, serve answers the patient's
 // link over HTTPS directly, with HSTS, and its session cookies are Secure.
 func TestE2ETLS(t *testing.T) {
+	testenv.Long(t, "end-to-end scenario")
 	dir := shortTempDir(t)
 	certFile, keyFile, pool := tlsE2ECert(t, dir)
 	client := &http.Client{

@@ -3,14 +3,14 @@ package pipeline
 import (
 	"context"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"sonolink/internal/testenv"
+	"sonolink/internal/testdicom"
 	"sonolink/settings"
 	"sonolink/share"
 	"sonolink/store"
@@ -37,9 +37,14 @@ func (c *levelCounter) errors() int                        { c.mu.Lock(); defer 
 // to it again (the technician chose not to share it by its AE title), only
 // objects received after the decision reopen it; and a late object joining
 // the existing link is not an error.
+//
+// It runs in a synctest bubble: the pauses that give a study its stable
+// time, or an object a later arrival than the decision, cost no real time.
 func TestAutoShareDecidedOnce(t *testing.T) {
-	dcmodify := testenv.Tool(t, "dcmodify")
-	samples := testenv.Samples(t)
+	synctest.Test(t, testAutoShareDecidedOnce)
+}
+
+func testAutoShareDecidedOnce(t *testing.T) {
 	dir := t.TempDir()
 	lc := &levelCounter{n: map[slog.Level]int{}}
 	log := slog.New(lc)
@@ -57,17 +62,11 @@ func TestAutoShareDecidedOnce(t *testing.T) {
 	const studyUID = "1.2.826.0.1.3680043.10.4242.9"
 	ingest := func(name string) {
 		t.Helper()
-		data, err := os.ReadFile(filepath.Join(samples, "us/debian-pydicom__ExplVR_BigEnd.dcm"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		p := filepath.Join(st.SpoolDir(), name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(dcmodify, "-nb", "-gin", "-i", "(0020,000D)="+studyUID, "-i", "(0010,2155)=pat@example.com", p).CombinedOutput(); err != nil {
-			t.Fatalf("dcmodify: %v\n%s", err, out)
-		}
+		testdicom.WriteFile(t, p, testdicom.Spec{PatientName: "Pat^Test", PatientID: "P9", StudyUID: studyUID,
+			SeriesUID: studyUID + ".1", SOPUID: studyUID + ".1." + strings.TrimSuffix(name, ".dcm"), StudyDate: "20261101",
+			SeriesNumber: "1", InstanceNumber: 1,
+			Extra: []testdicom.Element{{Group: 0x0010, Element: 0x2155, VR: "LT", Value: "pat@example.com"}}})
 		if _, err := st.Ingest(p, store.Source{CalledAET: "SONOLINK"}); err != nil {
 			t.Fatal(err)
 		}

@@ -121,7 +121,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	res, err := p.cfg.Store.IngestWith(obj.Path, store.Source{
 		AssociationID: a.ID, CallingAET: a.CallingAET, CalledAET: a.CalledAET, PeerAddr: a.PeerAddr,
 	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID,
-		Flushed: obj.Flushed})
+		SOPClassUID: obj.SOPClassUID, Flushed: obj.Flushed})
 	if err != nil {
 		st := storeStatus(err)
 		p.log.Error("object not stored", logid.Object(obj.SOPInstanceUID), "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
@@ -136,6 +136,10 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	}
 	return dimse.StatusSuccess
 }
+
+// Requeue has an instance de-identified and rendered again, e.g. after the
+// technician chose another of its versions (its derived files are gone).
+func (p *Pipeline) Requeue(sopUID string) { p.queue.push(sopUID) }
 
 // AssociationClosed lets studies sent on the association become complete.
 func (p *Pipeline) AssociationClosed(a *dimse.Association) {
@@ -411,11 +415,8 @@ func (p *Pipeline) render(inst *store.Instance, profile string) error {
 			if err := p.runHook("render", inst.SOPInstanceUID); err != nil {
 				return err
 			}
-			ds, err := dicomfile.ReadFile(src)
-			if err != nil {
-				return err
-			}
-			out, err = render.Object(ds, func(name string, write func(io.Writer) error) error {
+			var err error
+			out, err = render.File(src, func(name string, write func(io.Writer) error) error {
 				_, err := st.PutDerived(inst.SOPInstanceUID, name, func(w io.Writer) error {
 					return guard("render", func() error { return write(w) })
 				})

@@ -5,6 +5,7 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -22,6 +23,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"golang.org/x/image/draw"
 
+	"sonolink/dicom/dicomfile"
 	"sonolink/dicom/pixels"
 )
 
@@ -60,10 +62,30 @@ var ErrUnsupported = pixels.ErrUnsupported
 // side ThumbnailSize, Catmull-Rom), and for multi-frame objects an animated
 // GIF (longest side ≤ AnimationSize, at most AnimationMaxFrames frames, at
 // the object's frame rate). put writes one named file atomically (the
-// store provides it). Frames are decoded one at a time; only the reduced
+// store provides it). Frames are decoded one at a time; only the encoded
 // animation frames are kept.
 func Object(ds *dicom.Dataset, put func(name string, write func(io.Writer) error) error) (*Output, error) {
-	dec, err := pixels.NewDecoder(ds)
+	return object(ds, nil, put)
+}
+
+// File is Object for the DICOM file at path, read through dicom/dicomfile
+// with its pixel data left in the file: frames are read one at a time, so
+// memory use does not grow with the number of frames.
+func File(path string, put func(name string, write func(io.Writer) error) error) (*Output, error) {
+	f, err := dicomfile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	defer f.Close()
+	if f.Pixels == nil {
+		slog.Warn("render: object refused", "reason", ErrUnsupported.Error()+": no pixel data")
+		return nil, fmt.Errorf("render: %w: no pixel data", ErrUnsupported)
+	}
+	return object(f.Dataset, f.Pixels, put)
+}
+
+func object(ds *dicom.Dataset, ref *dicomfile.PixelRef, put func(name string, write func(io.Writer) error) error) (*Output, error) {
+	dec, err := pixels.NewDecoderRef(ds, ref)
 	if err != nil {
 		slog.Warn("render: object refused", "reason", err.Error())
 		return nil, fmt.Errorf("render: %w", err)
@@ -81,12 +103,12 @@ func Object(ds *dicom.Dataset, put func(name string, write func(io.Writer) error
 		FramePattern: FramePattern,
 		Thumbnail:    ThumbnailName,
 	}
-	var anim *gif.GIF
+	var anim *animation
 	step := 1
 	var quant *quantizer
 	if n > 1 {
 		out.Animation = AnimationName
-		anim = &gif.GIF{LoopCount: 0}
+		anim = &animation{}
 		step = (n + AnimationMaxFrames - 1) / AnimationMaxFrames
 		if in.SamplesPerPixel == 1 && strings.HasPrefix(in.Photometric, "MONOCHROME") {
 			quant = grayQuantizer()
@@ -119,16 +141,58 @@ func Object(ds *dicom.Dataset, put func(name string, write func(io.Writer) error
 		}
 		if anim != nil && i%step == 0 {
 			small := scale(img, AnimationSize, draw.ApproxBiLinear)
-			anim.Image = append(anim.Image, quant.paletted(small))
-			anim.Delay = append(anim.Delay, delay)
+			if err := anim.add(quant.paletted(small), delay); err != nil {
+				return nil, fmt.Errorf("render: encoding animation frame %d: %w", i, err)
+			}
 		}
 	}
 	if anim != nil {
-		if err := put(AnimationName, func(w io.Writer) error { return gif.EncodeAll(w, anim) }); err != nil {
+		if err := put(AnimationName, anim.writeTo); err != nil {
 			return nil, fmt.Errorf("render: writing animation: %w", err)
 		}
 	}
 	return out, nil
+}
+
+// animation is an animated GIF encoded frame by frame: each frame is
+// compressed as it comes and only its encoded block is kept, so the file
+// is what gif.EncodeAll writes for all frames (a looping GIF, a local
+// palette per frame) without holding the frames.
+type animation struct {
+	header []byte // "GIF89a" and the logical screen descriptor
+	blocks bytes.Buffer
+}
+
+// gifHeaderLen is the length of the header gif.EncodeAll writes without a
+// global colour table: signature, screen size, flags, background, aspect.
+const gifHeaderLen = 13
+
+func (a *animation) add(p *image.Paletted, delay int) error {
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, &gif.GIF{Image: []*image.Paletted{p}, Delay: []int{delay}, LoopCount: 0}); err != nil {
+		return err
+	}
+	one := b.Bytes()
+	if len(one) < gifHeaderLen+1 || one[len(one)-1] != 0x3B {
+		return errors.New("unexpected GIF encoding")
+	}
+	if a.header == nil {
+		a.header = bytes.Clone(one[:gifHeaderLen])
+	}
+	a.blocks.Write(one[gifHeaderLen : len(one)-1])
+	return nil
+}
+
+// writeTo writes the GIF: header, the NETSCAPE2.0 extension (loop
+// forever), the frames, the trailer.
+func (a *animation) writeTo(w io.Writer) error {
+	loop := []byte{0x21, 0xFF, 0x0B, 'N', 'E', 'T', 'S', 'C', 'A', 'P', 'E', '2', '.', '0', 0x03, 0x01, 0x00, 0x00, 0x00}
+	for _, b := range [][]byte{a.header, loop, a.blocks.Bytes(), {0x3B}} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scale fits img into a square of side max (never enlarging) as RGBA or Gray.

@@ -108,6 +108,7 @@ const (
 )
 
 func TestMatchesDCMTK(t *testing.T) {
+	testenv.Long(t, "long dcmj2pnm comparison over every sample")
 	tool := testenv.Tool(t, "dcmj2pnm")
 	for _, path := range testenv.SampleFiles(t, "us", "sc") {
 		name := strings.TrimSuffix(filepath.Base(path), ".dcm")

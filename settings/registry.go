@@ -28,6 +28,9 @@ const (
 	KeyAutoShare    = "autoshare.rule"
 	KeyStableTime   = "autoshare.stable_time"
 	KeyDeidOptions  = "deid.options"
+	// KeyOutboxRetention: how long the files of delivered messages stay in
+	// the outbox directory.
+	KeyOutboxRetention = "outbox.retention"
 )
 
 // MaxLogoBytes is the largest branding logo accepted.
@@ -162,6 +165,13 @@ func New(cfg Config) *Registry {
 			parse:  parseDeidOptions,
 			decode: func(v *Values, _, s string) error { v.DeidOptions = splitList(s); return nil },
 			show:   func(v *Values, _ string) string { return strings.Join(v.DeidOptions, ",") },
+		},
+		{
+			key: KeyOutboxRetention, dflt: "30d",
+			desc:   "how long the files of delivered messages stay in the outbox directory (they carry contacts and links): e.g. 30d, 7d (1h to 3650d)",
+			parse:  durationIn(time.Hour, 3650*day, "from 1h to 3650d, e.g. 30d, 7d"),
+			decode: func(v *Values, _, s string) (err error) { v.OutboxRetention, err = ParseDuration(s); return err },
+			show:   func(v *Values, _ string) string { return FormatDuration(v.OutboxRetention) },
 		},
 		{
 			key: KeyTextPrefix, family: true,

@@ -55,6 +55,7 @@ func TestRoundTrip(t *testing.T) {
 		KeyAutoShare:                    {"AET:PATIENT", "aet:PATIENT"},
 		KeyStableTime:                   {"90s", "1m30s"},
 		KeyDeidOptions:                  {"shift-dates; retain-patient-chars, shift-dates", "shift-dates,retain-patient-chars"},
+		KeyOutboxRetention:              {"1w", "7d"},
 		KeyTextPrefix + "sms":           {"{{.Clinic}}: {{.Link}}", "{{.Clinic}}: {{.Link}}"},
 		KeyTextPrefix + "email_subject": {"Bilder från {{.Clinic}}", "Bilder från {{.Clinic}}"},
 	}

@@ -20,6 +20,9 @@ type Values struct {
 	AutoShare    AutoShareRule
 	StableTime   time.Duration // quiet time after which a study is complete
 	DeidOptions  []string      // anonymize option names, as the clinic gave them
+	// OutboxRetention is how long delivered messages' files stay in the
+	// outbox directory.
+	OutboxRetention time.Duration
 }
 
 // AutoShareRule says which complete studies get a link automatically.

@@ -31,3 +31,12 @@ func (s *Service) StudiesWithContact(emails, phones []string) ([]string, error) 
 	})
 	return out, err
 }
+
+// RecordVersionChoice adds to the audit log that actor chose which of the
+// objects received under one SOP Instance UID the study serves; detail
+// says which (object and version numbers, no patient data).
+func (s *Service) RecordVersionChoice(studyUID, actor, detail string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return s.audit(tx, AuditEvent{Type: EventVersionChosen, StudyUID: studyUID, Actor: actor, Detail: detail})
+	})
+}

@@ -27,6 +27,7 @@ const (
 	EventLinkCodeFailed  = "linkcode.failed"
 	EventSettingChanged  = "setting.changed"
 	EventInstancesJoined = "link.instances"
+	EventVersionChosen   = "object.version" // the technician chose which received object an instance serves
 )
 
 // AuditEvent is one entry of the append-only audit log. It never holds a

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -215,14 +219,19 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 	defer s.inflight.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var pruned time.Time
 	for {
+		if now := time.Now(); now.Sub(pruned) >= outboxPruneEvery {
+			s.pruneOutbox(now)
+			pruned = now
+		}
 		next := s.deliverDue(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := time.Hour
+		wait := outboxPruneEvery
 		if !next.IsZero() {
-			wait = max(time.Until(next), 0)
+			wait = min(max(time.Until(next), 0), wait)
 		}
 		timer.Reset(wait)
 		select {
@@ -231,6 +240,59 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 		case <-s.wake:
 		case <-timer.C:
 		}
+	}
+}
+
+// outboxPruneEvery is how often RunOutbox prunes the outbox directory.
+const outboxPruneEvery = time.Hour
+
+// PruneOutbox removes from the outbox directory (where the default file
+// provider writes each delivered message) the files last written more than
+// the clinic's outbox.retention before now, and returns how many it
+// removed. They carry the patient's contact and link, and the outbox's
+// index keeps the delivery status without them. A temporary file older than
+// that is a crashed write's leftover and goes too. RunOutbox calls it at
+// start and hourly with the real clock; tests pass their own now.
+func (s *Service) PruneOutbox(now time.Time) (int, error) {
+	set, err := s.Settings()
+	if err != nil {
+		return 0, err
+	}
+	cutoff := now.Add(-set.OutboxRetention)
+	dir := s.OutboxDir()
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the outbox directory: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// pruneOutbox is PruneOutbox for the worker: it logs what it did.
+func (s *Service) pruneOutbox(now time.Time) {
+	n, err := s.PruneOutbox(now)
+	if err != nil {
+		s.log.Error("outbox: pruning delivered message files", "removed", n, "error", err)
+	} else if n > 0 {
+		s.log.Info("outbox: delivered message files past their retention removed", "removed", n)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"sonolink/delivery"
@@ -379,7 +380,13 @@ func (f *flaky) snapshot() (int, []string) {
 	return f.calls, append([]string(nil), f.sent...)
 }
 
-func TestRetryWithBackoff(t *testing.T) {
+// The outbox tests run in a synctest bubble: the worker's retry timers
+// fire as soon as every goroutine waits, so a backoff costs no real time and
+// the elapsed time is exact.
+
+func TestRetryWithBackoff(t *testing.T) { synctest.Test(t, testRetryWithBackoff) }
+
+func testRetryWithBackoff(t *testing.T) {
 	dir := t.TempDir()
 	f := &flaky{fail: 2, next: &delivery.FileOutbox{Dir: filepath.Join(dir, "outbox")}}
 	s := open(t, dir, newClock(), func(o *Options) {
@@ -397,9 +404,10 @@ func TestRetryWithBackoff(t *testing.T) {
 	if calls != 3 || len(sent) != 1 || d[0].Attempts != 3 || d[0].Reason != "" {
 		t.Fatalf("calls %d sent %v status %+v", calls, sent, d[0])
 	}
-	// Two backoffs: ≥ 0.8·20ms + 0.8·40ms.
-	if el := time.Since(start); el < 48*time.Millisecond {
-		t.Fatalf("delivered after %v: no backoff", el)
+	// Two backoffs, 20 ms and 40 ms with ±20 % jitter; waitFor looks
+	// every 5 ms of the bubble's clock.
+	if el := time.Since(start); el < 48*time.Millisecond || el > 72*time.Millisecond+5*time.Millisecond {
+		t.Fatalf("delivered after %v, want two backoffs (48–72 ms)", el)
 	}
 	if n := len(outboxFiles(t, s, ".sms")); n != 1 {
 		t.Fatalf("%d sms files", n)
@@ -418,6 +426,10 @@ func TestRetryWithBackoff(t *testing.T) {
 }
 
 func TestRestartDuringBackoffDeliversOnce(t *testing.T) {
+	synctest.Test(t, testRestartDuringBackoffDeliversOnce)
+}
+
+func testRestartDuringBackoffDeliversOnce(t *testing.T) {
 	dir := t.TempDir()
 	c := newClock()
 	first := &flaky{fail: 1000}
@@ -444,7 +456,10 @@ func TestRestartDuringBackoffDeliversOnce(t *testing.T) {
 	}
 	var d []DeliveryStatus
 	waitFor(t, "delivery after restart", func() bool { d, _ = s2.Deliveries(l.ID); return d[0].State == "sent" })
-	time.Sleep(400 * time.Millisecond) // a duplicate would show up by now
+	// A duplicate would be sent within the longest backoff (the default
+	// 30 min, plus jitter).
+	time.Sleep(36 * time.Minute)
+	synctest.Wait()
 	calls, sent := second.snapshot()
 	if calls != 1 || len(sent) != 1 || d[0].Attempts < 2 {
 		t.Fatalf("after restart: calls %d, sent %v, status %+v", calls, sent, d[0])

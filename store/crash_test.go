@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sonolink/internal/testenv"
 )
 
 // TestCrashChild is the helper process of TestKill9: it ingests objects in
@@ -53,9 +55,7 @@ func TestCrashChild(t *testing.T) {
 // indexed entry has its file with the indexed content, and that no
 // temporary or spool files remain.
 func TestKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kill -9 test skipped in -short mode")
-	}
+	testenv.Long(t, "kill -9 scenario over 16 child processes")
 	dir := t.TempDir()
 	acked := map[string]string{} // SOP UID → hash
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))

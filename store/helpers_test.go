@@ -3,18 +3,19 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/internal/testdicom"
 )
 
-// obj describes a small synthetic object.
+// obj describes a small synthetic object in the store tests' terms.
 type obj struct {
 	SOP, Study, Series       string
 	Name, PatientID, Birth   string
@@ -26,95 +27,26 @@ type obj struct {
 	SkipSOP                  bool
 }
 
-func elem(buf *bytes.Buffer, g, e uint16, vr string, val []byte) {
-	if len(val)%2 == 1 {
-		pad := byte(' ')
-		if vr == "UI" || vr == "OB" {
-			pad = 0
-		}
-		val = append(val, pad)
-	}
-	_ = binary.Write(buf, binary.LittleEndian, g)
-	_ = binary.Write(buf, binary.LittleEndian, e)
-	buf.WriteString(vr)
-	switch vr {
-	case "OB", "OW", "SQ", "UN", "UT":
-		buf.Write([]byte{0, 0})
-		_ = binary.Write(buf, binary.LittleEndian, uint32(len(val)))
-	default:
-		_ = binary.Write(buf, binary.LittleEndian, uint16(len(val)))
-	}
-	buf.Write(val)
-}
-
-func u16(v int) []byte { b := make([]byte, 2); binary.LittleEndian.PutUint16(b, uint16(v)); return b }
-
-// bytes builds an explicit VR little endian Part 10 file.
+// bytes builds the object with the shared test DICOM writer: Pixels
+// bytes of Fill in one row per frame, or no image module when Pixels is 0.
 func (o obj) bytes() []byte {
-	var ds bytes.Buffer
-	s := func(g, e uint16, vr, v string) {
-		if v != "" {
-			elem(&ds, g, e, vr, []byte(v))
-		}
+	spec := testdicom.Spec{
+		SOPClassUID: "1.2.840.10008.5.1.4.1.1.3.1", SOPUID: o.SOP, NoSOPInstanceUID: o.SkipSOP,
+		StudyUID: o.Study, SeriesUID: o.Series,
+		PatientName: o.Name, PatientID: o.PatientID, PatientBirthDate: o.Birth,
+		StudyDate: o.Date, StudyTime: o.Time, StudyDescription: o.Desc, AccessionNumber: o.Acc,
+		InstanceNumber: o.InstNo, SpecificCharacterSet: o.CharSet,
+		NoPixelData: o.Pixels == 0,
 	}
-	s(0x0008, 0x0005, "CS", o.CharSet)
-	s(0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.3.1")
-	if !o.SkipSOP {
-		s(0x0008, 0x0018, "UI", o.SOP)
-	}
-	s(0x0008, 0x0020, "DA", o.Date)
-	s(0x0008, 0x0030, "TM", o.Time)
-	s(0x0008, 0x0050, "SH", o.Acc)
-	s(0x0008, 0x0060, "CS", "US")
-	s(0x0008, 0x1030, "LO", o.Desc)
-	s(0x0010, 0x0010, "PN", o.Name)
-	s(0x0010, 0x0020, "LO", o.PatientID)
-	s(0x0010, 0x0030, "DA", o.Birth)
-	s(0x0020, 0x000D, "UI", o.Study)
-	s(0x0020, 0x000E, "UI", o.Series)
 	if o.SeriesNo > 0 {
-		s(0x0020, 0x0011, "IS", itoa(o.SeriesNo))
-	}
-	if o.InstNo > 0 {
-		s(0x0020, 0x0013, "IS", itoa(o.InstNo))
+		spec.SeriesNumber = strconv.Itoa(o.SeriesNo)
 	}
 	if o.Pixels > 0 {
-		frames := o.Frames
-		if frames == 0 {
-			frames = 1
-		}
-		elem(&ds, 0x0028, 0x0002, "US", u16(1))
-		s(0x0028, 0x0004, "CS", "MONOCHROME2")
-		s(0x0028, 0x0008, "IS", itoa(frames))
-		elem(&ds, 0x0028, 0x0010, "US", u16(1))
-		elem(&ds, 0x0028, 0x0011, "US", u16(o.Pixels/frames))
-		elem(&ds, 0x0028, 0x0100, "US", u16(8))
-		px := bytes.Repeat([]byte{o.Fill}, o.Pixels)
-		elem(&ds, 0x7FE0, 0x0010, "OB", px)
+		spec.Frames = max(o.Frames, 1)
+		spec.Rows, spec.Columns = 1, o.Pixels/spec.Frames
+		spec.PixelData = bytes.Repeat([]byte{o.Fill}, o.Pixels)
 	}
-	var meta bytes.Buffer
-	elem(&meta, 0x0002, 0x0001, "OB", []byte{0, 1})
-	elem(&meta, 0x0002, 0x0002, "UI", []byte("1.2.840.10008.5.1.4.1.1.3.1"))
-	elem(&meta, 0x0002, 0x0003, "UI", []byte(o.SOP))
-	elem(&meta, 0x0002, 0x0010, "UI", []byte("1.2.840.10008.1.2.1"))
-	var out bytes.Buffer
-	out.Write(make([]byte, 128))
-	out.WriteString("DICM")
-	elem(&out, 0x0002, 0x0000, "UL", binary.LittleEndian.AppendUint32(nil, uint32(meta.Len())))
-	out.Write(meta.Bytes())
-	out.Write(ds.Bytes())
-	return out.Bytes()
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
+	return testdicom.Bytes(spec)
 }
 
 func quietLogger() *slog.Logger {

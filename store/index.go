@@ -228,17 +228,7 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 		return err
 	}
 
-	// Series.
-	var se seriesRec
-	if _, err := getJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se); err != nil {
-		return err
-	}
-	se.StudyUID, se.Number = inst.StudyUID, inst.SeriesNumber
-	if se.Modality == "" {
-		se.Modality = inst.Modality
-	}
-	se.Count++
-	if err := putJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se); err != nil {
+	if err := countInSeries(tx, inst); err != nil {
 		return err
 	}
 
@@ -251,6 +241,34 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 	p.Patient = pat
 	p.Studies = addUnique(p.Studies, inst.StudyUID)
 	return putJSON(tx.Bucket(bPatients), pk, &p)
+}
+
+// countInSeries counts inst in its series, recording the series.
+func countInSeries(tx *bolt.Tx, inst *Instance) error {
+	var se seriesRec
+	if _, err := getJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se); err != nil {
+		return err
+	}
+	se.StudyUID, se.Number = inst.StudyUID, inst.SeriesNumber
+	if se.Modality == "" {
+		se.Modality = inst.Modality
+	}
+	se.Count++
+	return putJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se)
+}
+
+// uncountInSeries takes one instance out of a series, removing the series
+// when it is left empty.
+func uncountInSeries(tx *bolt.Tx, seriesUID string) error {
+	var se seriesRec
+	ok, err := getJSON(tx.Bucket(bSeries), []byte(seriesUID), &se)
+	if err != nil || !ok {
+		return err
+	}
+	if se.Count--; se.Count <= 0 {
+		return tx.Bucket(bSeries).Delete([]byte(seriesUID))
+	}
+	return putJSON(tx.Bucket(bSeries), []byte(seriesUID), &se)
 }
 
 // patientKey is the patients-bucket key of pat.
@@ -286,19 +304,8 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 		return err
 	}
 
-	// Series.
-	var se seriesRec
-	if ok, err := getJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se); err != nil {
+	if err := uncountInSeries(tx, inst.SeriesUID); err != nil {
 		return err
-	} else if ok {
-		if se.Count--; se.Count <= 0 {
-			err = tx.Bucket(bSeries).Delete([]byte(inst.SeriesUID))
-		} else {
-			err = putJSON(tx.Bucket(bSeries), []byte(inst.SeriesUID), &se)
-		}
-		if err != nil {
-			return err
-		}
 	}
 
 	// Study.

@@ -66,14 +66,32 @@ type IngestOptions struct {
 	DatasetSize   int64
 	// SOPInstanceUID is the Affected SOP Instance UID of the C-STORE
 	// request. With DatasetSHA256 it names the file before it is parsed,
-	// so it is moved into place and its flushes start at once; when the
-	// data set says otherwise, the file is renamed again.
+	// so it is moved into place and its flushes start at once. When set,
+	// the data set must carry the same UID, and SOPClassUID (the Affected
+	// SOP Class UID), when set, the same class: otherwise nothing is stored
+	// and Ingest fails with ErrDataSetMismatch, so the sender is never told
+	// that an object it named is stored when another one is.
 	SOPInstanceUID string
+	SOPClassUID    string
 	// Flushed, if set, waits for a flush of the spool file the receiver
 	// began (dimse.Object.Flushed). Its error counts as a failed fsync:
 	// the receiver's flush may have consumed an error that Ingest's own
 	// fsync would then not see.
 	Flushed func() error
+}
+
+// matches checks the data set's UIDs against the request's.
+func (o IngestOptions) matches(inst *Instance) error {
+	var what string
+	switch {
+	case o.SOPClassUID != "" && o.SOPClassUID != inst.SOPClassUID:
+		what = "SOP Class UID (0008,0016)"
+	case o.SOPInstanceUID != "" && o.SOPInstanceUID != inst.SOPInstanceUID:
+		what = "SOP Instance UID (0008,0018)"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %w: the data set's %s is not the request's", ErrInvalidObject, ErrDataSetMismatch, what)
 }
 
 // objectFile is where Ingest puts an object: objects/ab/<instance key>-<first
@@ -183,18 +201,21 @@ func (in *ingest) placeGuess() error {
 	return in.move(guess)
 }
 
-// describe checks and parses the file, and holds the lock of the SOP
-// Instance UID its data set names.
+// describe checks and parses the file, refuses a data set that is not the
+// object the request named, and holds the lock of the SOP Instance UID its
+// data set names.
 func (in *ingest) describe() error {
 	meta, err := in.s.describe(in.f, in.size, in.opt)
 	if err != nil {
 		return err
 	}
+	if err := in.opt.matches(meta.inst); err != nil {
+		return err
+	}
 	meta.inst.Source = in.src
 	meta.inst.ReceivedAt = time.Now().UTC()
 	in.meta = meta
-	// The data set's SOP Instance UID may not be the request's (or there
-	// was no guess).
+	// There may have been no guess (and so no lock yet).
 	in.lock(meta.inst.SOPInstanceUID)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -242,14 +243,18 @@ func TestIngestWithGuessedName(t *testing.T) {
 		t.Fatalf("resend: %v %+v", err, r)
 	}
 	check("resend", 1)
-	// The request names another SOP Instance UID than the data set: the
-	// data set's is what counts, and the file moves again.
+	// The request names another SOP Instance UID than the data set: it is
+	// refused, and the file moved under the guessed name goes.
 	o2 := obj{SOP: "7.5.2", Study: "7.5", Series: "7.5.0", Name: "A^B", Pixels: 32, Fill: 2}
-	r, err = ingest(o2.bytes(), "7.5.999")
-	if err != nil || r.Instance.SOPInstanceUID != o2.SOP || r.Instance.File != objectFile(o2.SOP, r.Instance.Hash) {
-		t.Fatalf("mismatched request UID: %v %+v", err, r)
+	if _, err := ingest(o2.bytes(), "7.5.999"); !errors.Is(err, ErrDataSetMismatch) || !errors.Is(err, ErrInvalidObject) {
+		t.Fatalf("mismatched request UID: want a data set mismatch, got %v", err)
 	}
-	check("mismatched request UID", 2)
+	check("mismatched request UID", 1)
+	r, err = ingest(o2.bytes(), o2.SOP)
+	if err != nil || r.Instance.SOPInstanceUID != o2.SOP || r.Instance.File != objectFile(o2.SOP, r.Instance.Hash) {
+		t.Fatalf("second object: %v %+v", err, r)
+	}
+	check("second object", 2)
 	// An object the check refuses leaves nothing behind.
 	bad := obj{SOP: "7.5.3", Study: "7.5", Name: "A^B", Pixels: 32}.bytes() // no Series Instance UID
 	if _, err := ingest(bad, "7.5.3"); !errors.Is(err, ErrInvalidObject) {
@@ -288,7 +293,14 @@ func TestIngestWithGuessedName(t *testing.T) {
 
 // An entry taken back leaves its study as the other instances make it:
 // its AE title and received time go with it.
+//
+// It runs in a synctest bubble, whose clock moves only by the sleep: the
+// second object's received time is later by exactly that.
 func TestTakenBackStudyRecounted(t *testing.T) {
+	synctest.Test(t, testTakenBackStudyRecounted)
+}
+
+func testTakenBackStudyRecounted(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	a := obj{SOP: "7.6.1", Study: "7.6", Series: "7.6.0", Name: "A^B", Pixels: 16, Frames: 1, Fill: 1}
 	ra, err := s.Ingest(spool(t, s, a.bytes()), Source{CalledAET: "SONOLINK"})

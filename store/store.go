@@ -30,6 +30,10 @@ var (
 	// ErrStorage: the object could not be made durable (disk full,
 	// unwritable directory, index failure); the sender may retry later.
 	ErrStorage = errors.New("storage failure")
+	// ErrDataSetMismatch: the data set's SOP Class or SOP Instance UID is
+	// not the one the request announced (IngestOptions); nothing was stored.
+	// It also matches ErrInvalidObject.
+	ErrDataSetMismatch = errors.New("data set does not match the request")
 	// ErrNotFound: no such study or instance.
 	ErrNotFound = errors.New("not found")
 	// ErrAmbiguous: a study key (an accession number) names several studies.

@@ -1,12 +1,10 @@
 package web
 
 import (
-	"archive/zip"
 	"html"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -139,25 +137,10 @@ func TestReportPageTextAndZip(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("zip: %d", res.StatusCode)
 	}
-	zr, err := zip.NewReader(strings.NewReader(z), int64(len(z)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	dir, names := testenv.Unzip(t, []byte(z))
 	got := map[string]bool{}
-	for _, f := range zr.File {
-		got[f.Name] = true
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		p := filepath.Join(dir, filepath.FromSlash(f.Name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	for _, n := range names {
+		got[n] = true
 	}
 	for _, want := range []string{"images/01-image.jpg", "reports/02-report.txt", "DICOM/IMG00001", "DICOM/IMG00002", "DICOMDIR", "README.txt"} {
 		if !got[want] {

@@ -4,12 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"sonolink/internal/testenv"
+	"sonolink/internal/testdicom"
 	"sonolink/share"
 	"sonolink/store"
 )
@@ -19,8 +18,6 @@ import (
 // object still waiting for its verdict neither opens nor closes the gate,
 // and is not shown.
 func TestPasswordFollowsEveryObject(t *testing.T) {
-	dcmodify := testenv.Tool(t, "dcmodify")
-	samples := testenv.Samples(t)
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
 	st, err := store.Open(dir, store.Options{Logger: log})
@@ -35,27 +32,21 @@ func TestPasswordFollowsEveryObject(t *testing.T) {
 	defer sh.Close()
 
 	const studyUID = "1.2.826.0.1.3680043.10.4242.7"
-	ingest := func(sample string) string {
+	ingest := func(spec testdicom.Spec) string {
 		t.Helper()
-		data, err := os.ReadFile(filepath.Join(samples, sample))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(st.SpoolDir(), filepath.Base(sample))
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(dcmodify, "-nb", "-m", "(0020,000D)="+studyUID, p).CombinedOutput(); err != nil {
-			t.Fatalf("dcmodify: %v\n%s", err, out)
-		}
+		spec.PatientName, spec.PatientID, spec.StudyUID, spec.StudyDate = "Pat^Test", "P7", studyUID, "20261101"
+		p := filepath.Join(st.SpoolDir(), spec.SOPUID+".dcm")
+		testdicom.WriteFile(t, p, spec)
 		res, err := st.Ingest(p, store.Source{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res.Instance.SOPInstanceUID
 	}
-	img := ingest("us/debian-pydicom__ExplVR_BigEnd.dcm")
-	sr := ingest("sr/debian-pydicom__test-SR.dcm")
+	srSpec := testdicom.Spec{SeriesUID: studyUID + ".2", SOPUID: studyUID + ".2.1", SeriesNumber: "2", InstanceNumber: 1,
+		SR: true, SRTitle: "Diagnosis", SRTexts: [][2]string{{"Finding", "Normal liver."}}}
+	img := ingest(testdicom.Spec{SeriesUID: studyUID + ".1", SOPUID: studyUID + ".1.1", SeriesNumber: "1", InstanceNumber: 1})
+	sr := ingest(srSpec)
 
 	_, url, err := sh.Create(context.Background(), share.CreateRequest{StudyUID: studyUID, Emails: []string{"pat@example.com"}})
 	if err != nil {
@@ -111,10 +102,8 @@ func TestPasswordFollowsEveryObject(t *testing.T) {
 	if err != nil || rep.Title != "Diagnosis" || len(rep.Sections) == 0 {
 		t.Fatalf("report (no copy on disk yet): %v %+v", err, rep)
 	}
-	orig, err := os.ReadFile(filepath.Join(samples, "sr", "debian-pydicom__test-SR.dcm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srSpec.PatientName, srSpec.PatientID, srSpec.StudyUID = "Pat^Test", "P7", studyUID
+	orig := testdicom.Bytes(srSpec)
 	deid := st.DerivedPath(sr, store.DeidName)
 	if err := os.MkdirAll(filepath.Dir(deid), 0o755); err != nil {
 		t.Fatal(err)

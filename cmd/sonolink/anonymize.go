@@ -185,7 +185,7 @@ func printAnonymize(w io.Writer, lines []anonymizeLine, asJSON bool) error {
 		case l.Clean:
 			verdict = "clean"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", verdict, l.Input, l.Output, reasons)
+		termf(tw, "%s\t%s\t%s\t%s\n", verdict, l.Input, l.Output, reasons)
 	}
 	return tw.Flush()
 }

@@ -50,7 +50,7 @@ now (90m, 24h, 7d).`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "TIME\tEVENT\tLINK\tACTOR\tDETAIL")
 				for _, e := range res {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Event, dash(e.Link), dash(e.Actor), e.Detail)
+					termf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Event, dash(e.Link), dash(e.Actor), e.Detail)
 				}
 				return tw.Flush()
 			})

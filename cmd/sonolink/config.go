@@ -20,7 +20,7 @@ func applyConfig(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	var errs []string
+	var errs configErrors
 	known := map[string]bool{}
 	flags.VisitAll(func(f *pflag.Flag) {
 		known[f.Name] = true
@@ -29,21 +29,35 @@ func applyConfig(cmd *cobra.Command) error {
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
 			if err := flags.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", envName(f.Name), err))
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
 			}
 			return
 		}
 		if v, ok := fileVals[f.Name]; ok {
 			if err := flags.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %s: %v", path, f.Name, err))
+				errs = append(errs, fmt.Errorf("%s: %s: %w", path, f.Name, err))
 			}
 		}
 	})
 	if len(errs) > 0 {
-		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+		return errs
 	}
 	return nil
 }
+
+// configErrors are every value the environment or the config file got
+// wrong, reported together on one line; each keeps its cause.
+type configErrors []error
+
+func (e configErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return "configuration: " + strings.Join(msgs, "; ")
+}
+
+func (e configErrors) Unwrap() []error { return e }
 
 func envName(flag string) string {
 	return "SONOLINK_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))

@@ -26,7 +26,7 @@ func newEchoCmd() *cobra.Command {
 			if err := dimse.Echo(ctx, args[0], aet, called); err != nil {
 				return fmt.Errorf("C-ECHO to %s (called AE %q) failed: %w", args[0], called, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "C-ECHO to %s (called AE %q): success in %s\n", args[0], called, time.Since(start).Round(time.Millisecond))
+			termf(cmd.OutOrStdout(), "C-ECHO to %s (called AE %q): success in %s\n", args[0], called, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}

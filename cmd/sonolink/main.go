@@ -28,7 +28,7 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "Error:", err)
+	fmt.Fprintln(os.Stderr, "Error:", termText(err.Error()))
 	var ec exitCoder
 	if errors.As(err, &ec) {
 		os.Exit(ec.ExitCode())

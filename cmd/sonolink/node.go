@@ -121,7 +121,9 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("DICOM listen on %s: %w", c.dicomAddr, err)
 	}
 
-	n.admin = admin.NewServer(admin.New(n.store, n.share, contactTags, logger), admin.SocketPath(c.dataDir), logger)
+	ops := admin.New(n.store, n.share, contactTags, logger)
+	ops.SetReprocess(n.pipeline.Requeue)
+	n.admin = admin.NewServer(ops, admin.SocketPath(c.dataDir), logger)
 	if err := n.admin.Listen(); err != nil {
 		return nil, err
 	}

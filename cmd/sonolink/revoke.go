@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -33,7 +32,7 @@ Exit code 1 when there is no such link.`,
 				if asJSON {
 					return printJSON(cmd.OutOrStdout(), l)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Link %s revoked; it no longer opens. To share the study again: sonolink send --to …\n", l.ID)
+				termf(cmd.OutOrStdout(), "Link %s revoked; it no longer opens. To share the study again: sonolink send --to …\n", l.ID)
 				return nil
 			})
 		},

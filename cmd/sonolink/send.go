@@ -85,18 +85,18 @@ func printSent(w io.Writer, s *cliSession, res *admin.SendResult, verb string) {
 	until := fmtDay(res.Expires)
 	switch {
 	case len(sent) == len(res.Contacts):
-		fmt.Fprintf(w, "Link %s %s to %s; available until %s.\n", res.ID, verb, joinAnd(sent), until)
+		termf(w, "Link %s %s to %s; available until %s.\n", res.ID, verb, joinAnd(sent), until)
 	case len(sent) > 0:
-		fmt.Fprintf(w, "Link %s %s to %s; available until %s.\n", res.ID, verb, joinAnd(sent), until)
+		termf(w, "Link %s %s to %s; available until %s.\n", res.ID, verb, joinAnd(sent), until)
 	default:
-		fmt.Fprintf(w, "Link %s issued; available until %s.\n", res.ID, until)
+		termf(w, "Link %s issued; available until %s.\n", res.ID, until)
 	}
 	if len(pending) > 0 || len(failed) > 0 {
 		not := append(append([]string{}, pending...), failed...)
 		if s.remote {
-			fmt.Fprintf(w, "Not delivered yet to %s; queued: sonolink serve keeps retrying (see 'sonolink study %s').\n", joinAnd(not), studyRef(res))
+			termf(w, "Not delivered yet to %s; queued: sonolink serve keeps retrying (see 'sonolink study %s').\n", joinAnd(not), studyRef(res))
 		} else {
-			fmt.Fprintf(w, "Not delivered yet to %s; queued; will be delivered when sonolink serve runs.\n", joinAnd(not))
+			termf(w, "Not delivered yet to %s; queued; will be delivered when sonolink serve runs.\n", joinAnd(not))
 		}
 	}
 }

@@ -53,7 +53,7 @@ func newSettingsCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "KEY\tVALUE\tDEFAULT\tDESCRIPTION")
 				for _, st := range res {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", st.Key, dash(st.Value), dash(st.Default), st.Description)
+					termf(tw, "%s\t%s\t%s\t%s\n", st.Key, dash(st.Value), dash(st.Default), st.Description)
 				}
 				return tw.Flush()
 			})
@@ -126,9 +126,9 @@ func setSetting(cmd *cobra.Command, key, value string, asJSON bool) error {
 			where = "the running sonolink serve applies it from now on"
 		}
 		if value == "" {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s cleared (now %s); %s.\n", st.Key, dash(st.Value), where)
+			termf(cmd.OutOrStdout(), "%s cleared (now %s); %s.\n", st.Key, dash(st.Value), where)
 		} else {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s set to %s; %s.\n", st.Key, dash(st.Value), where)
+			termf(cmd.OutOrStdout(), "%s set to %s; %s.\n", st.Key, dash(st.Value), where)
 		}
 		return nil
 	})

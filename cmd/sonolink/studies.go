@@ -90,7 +90,7 @@ func printStudies(cmd *cobra.Command, res []admin.StudySummary) {
 		if date == "" {
 			date = fmtDay(st.ReceivedAt)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", date, st.ShortID, dash(displayName(st.PatientName)),
+		termf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", date, st.ShortID, dash(displayName(st.PatientName)),
 			dash(clip(st.Description, 40)), st.Images, dash(st.ShareStatus))
 	}
 	tw.Flush()

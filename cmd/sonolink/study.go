@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 
 func newStudyCmd() *cobra.Command {
 	var asJSON bool
+	var useVersion string
 	cmd := &cobra.Command{
 		Use:   "study STUDY",
 		Short: "Show a study's objects and its shares panel",
@@ -25,14 +27,27 @@ last sent, its contacts with the delivery status of each, expiry, status
 
 STUDY is the short id printed by 'sonolink studies', the Study Instance UID,
 or the accession number. The object numbers are what 'sonolink send --images'
-takes. Exit code 1 when there is no such study.`,
+takes. Exit code 1 when there is no such study.
+
+When a different object arrived under the SOP Instance UID of one already
+stored (a modality that reused a UID, or an object corrected and sent
+again), both are kept and the study lists them as versions of that object;
+the first received is in use until you choose another with --use-version
+OBJECT:VERSION (or just VERSION when one object has versions). The patient's
+link and pages then show the chosen one.`,
 		Example: `  sonolink study 42
   sonolink study 1.2.840.113619.2.55.3.2831164356.781.1600000000.1
-  sonolink study ACC12345 --json`,
+  sonolink study ACC12345 --json
+  sonolink study 42 --use-version 3:2`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeStudies,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
+				if useVersion != "" {
+					if err := chooseVersion(ctx, s, args[0], useVersion); err != nil {
+						return err
+					}
+				}
 				d, err := s.ops.StudyDetail(ctx, args[0])
 				if err != nil {
 					return err
@@ -46,7 +61,48 @@ takes. Exit code 1 when there is no such study.`,
 		},
 	}
 	addJSONFlag(cmd, &asJSON)
+	cmd.Flags().StringVar(&useVersion, "use-version", "", "serve this version of an object: OBJECT:VERSION as the study lists them, or VERSION when one object has versions")
 	return cmd
+}
+
+// chooseVersion applies --use-version: "3:2" is object 3's version 2; "2"
+// names the version of the only object that has versions.
+func chooseVersion(ctx context.Context, s *cliSession, study, spec string) error {
+	req := admin.VersionRequest{Study: study, Actor: actor()}
+	objPart, verPart, hasObj := strings.Cut(strings.TrimSpace(spec), ":")
+	if !hasObj {
+		objPart, verPart = "", objPart
+	}
+	var err error
+	if req.Version, err = strconv.Atoi(strings.TrimSpace(verPart)); err != nil {
+		return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION, e.g. 3:2", spec))
+	}
+	if hasObj {
+		if req.Object, err = strconv.Atoi(strings.TrimSpace(objPart)); err != nil {
+			return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION, e.g. 3:2", spec))
+		}
+	} else {
+		d, err := s.ops.StudyDetail(ctx, study)
+		if err != nil {
+			return err
+		}
+		var with []int
+		for _, o := range d.Objects {
+			if len(o.Versions) > 0 {
+				with = append(with, o.N)
+			}
+		}
+		switch len(with) {
+		case 0:
+			return usageErr(fmt.Errorf("no object of study %s has more than one version", d.ShortID))
+		case 1:
+			req.Object = with[0]
+		default:
+			return usageErr(fmt.Errorf("objects %s have versions; say which: --use-version OBJECT:%d", formatRanges(with, len(with)), req.Version))
+		}
+	}
+	_, err = s.ops.UseVersion(ctx, req)
+	return err
 }
 
 func printStudy(w io.Writer, d *admin.StudyDetail) {
@@ -54,13 +110,13 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 	if d.Time != "" {
 		date += " " + d.Time
 	}
-	fmt.Fprintf(w, "Study %s  %s\n", d.ShortID, strings.TrimSpace(date))
+	termf(w, "Study %s  %s\n", d.ShortID, strings.TrimSpace(date))
 	kv := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintf(kv, "  Patient:\t%s (ID %s)\n", dash(displayName(d.PatientName)), dash(d.PatientID))
-	fmt.Fprintf(kv, "  Description:\t%s\n", dash(d.Description))
-	fmt.Fprintf(kv, "  Accession:\t%s\n", dash(d.Accession))
-	fmt.Fprintf(kv, "  Study UID:\t%s\n", d.StudyUID)
-	fmt.Fprintf(kv, "  Shared:\t%s\n", dash(d.ShareStatus))
+	termf(kv, "  Patient:\t%s (ID %s)\n", dash(displayName(d.PatientName)), dash(d.PatientID))
+	termf(kv, "  Description:\t%s\n", dash(d.Description))
+	termf(kv, "  Accession:\t%s\n", dash(d.Accession))
+	termf(kv, "  Study UID:\t%s\n", d.StudyUID)
+	termf(kv, "  Shared:\t%s\n", dash(d.ShareStatus))
 	if len(d.Contacts) > 0 {
 		var cs []string
 		for _, c := range d.Contacts {
@@ -70,14 +126,14 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 				cs = append(cs, fmt.Sprintf("%q (not used: %s)", c.Value, c.Reason))
 			}
 		}
-		fmt.Fprintf(kv, "  Contacts in DICOM:\t%s\n", strings.Join(cs, "; "))
+		termf(kv, "  Contacts in DICOM:\t%s\n", strings.Join(cs, "; "))
 	}
 	kv.Flush()
 	for _, n := range d.Notes {
-		fmt.Fprintf(w, "  Note: %s\n", n)
+		termf(w, "  Note: %s\n", n)
 	}
 
-	fmt.Fprintf(w, "\nObjects (%d):\n", len(d.Objects))
+	termf(w, "\nObjects (%d):\n", len(d.Objects))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tKIND\tFRAMES\tDE-IDENTIFICATION")
 	for _, o := range d.Objects {
@@ -89,18 +145,48 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 		if len(o.Reasons) > 0 {
 			verdict += ": " + strings.Join(o.Reasons, "; ")
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", o.N, o.Kind, frames, verdict)
+		termf(tw, "  %d\t%s\t%s\t%s\n", o.N, o.Kind, frames, verdict)
 	}
 	tw.Flush()
+	printVersions(w, d)
 
-	fmt.Fprintf(w, "\nShares (%d):\n", len(d.Shares))
+	termf(w, "\nShares (%d):\n", len(d.Shares))
 	if len(d.Shares) == 0 {
-		fmt.Fprintf(w, "  none; share with: sonolink send %s --to \"name@example.com, +46701234567\"\n", d.ShortID)
+		termf(w, "  none; share with: sonolink send %s --to \"name@example.com, +46701234567\"\n", d.ShortID)
 		return
 	}
 	for _, l := range d.Shares {
 		printLink(w, &l)
 	}
+}
+
+// printVersions lists the versions of the objects that have several, and
+// how to choose one.
+func printVersions(w io.Writer, d *admin.StudyDetail) {
+	for _, o := range d.Objects {
+		if len(o.Versions) == 0 {
+			continue
+		}
+		termf(w, "\nObject %d has %d versions (different objects received under one SOP Instance UID):\n", o.N, len(o.Versions))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, v := range o.Versions {
+			use := ""
+			if v.InUse {
+				use = "in use"
+			}
+			termf(tw, "  v%d\t%s\treceived %s\tfrom %s\t%s\t%s\tsha256 %.12s\n", v.Version, dash(use), fmtTime(v.ReceivedAt),
+				dash(v.CallingAET), plural(v.Frames, "frame"), fmt.Sprintf("%d KB", (v.Size+1023)/1024), v.SHA256)
+		}
+		tw.Flush()
+		termf(w, "  Use another: sonolink study %s --use-version %d:VERSION\n", d.ShortID, o.N)
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // printLink prints one entry of a shares panel.
@@ -109,27 +195,27 @@ func printLink(w io.Writer, l *admin.Link) {
 	if l.Status == "revoked" && l.RevokedReason != "" {
 		status += " (" + l.RevokedReason + ")"
 	}
-	fmt.Fprintf(w, "  Link %s  %s\n", l.ID, status)
+	termf(w, "  Link %s  %s\n", l.ID, status)
 	kv := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintf(kv, "    Created:\t%s", fmtTime(l.Created))
+	termf(kv, "    Created:\t%s", fmtTime(l.Created))
 	if l.Origin != "" {
-		fmt.Fprintf(kv, " (%s)", l.Origin)
+		termf(kv, " (%s)", l.Origin)
 	}
 	fmt.Fprintln(kv)
-	fmt.Fprintf(kv, "    Last sent:\t%s\n", fmtTime(l.LastSent))
+	termf(kv, "    Last sent:\t%s\n", fmtTime(l.LastSent))
 	exp := "Expires:"
 	if l.Status == "expired" {
 		exp = "Expired:"
 	}
-	fmt.Fprintf(kv, "    %s\t%s\n", exp, fmtTime(l.Expires))
+	termf(kv, "    %s\t%s\n", exp, fmtTime(l.Expires))
 	if l.WholeStudy {
-		fmt.Fprintf(kv, "    Objects:\tall\n")
+		termf(kv, "    Objects:\tall\n")
 	} else {
-		fmt.Fprintf(kv, "    Objects:\t%s\n", formatRanges(l.Images, len(l.Instances)))
+		termf(kv, "    Objects:\t%s\n", formatRanges(l.Images, len(l.Instances)))
 	}
-	fmt.Fprintf(kv, "    Views:\t%d\n", l.Views)
+	termf(kv, "    Views:\t%d\n", l.Views)
 	if l.LinkCode {
-		fmt.Fprintf(kv, "    Link code:\trequired\n")
+		termf(kv, "    Link code:\trequired\n")
 	}
 	kv.Flush()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -141,7 +227,7 @@ func printLink(w io.Writer, l *admin.Link) {
 		if c.Reason != "" {
 			st += ": " + c.Reason
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\n", c.Channel, c.To, st)
+		termf(tw, "    %s\t%s\t%s\n", c.Channel, c.To, st)
 	}
 	tw.Flush()
 }
@@ -181,7 +267,7 @@ func completeStudies(cmd *cobra.Command, args []string, toComplete string) ([]co
 		}
 		for _, st := range res {
 			if strings.HasPrefix(st.ShortID, strings.ToUpper(toComplete)) {
-				out = append(out, cobra.CompletionWithDesc(st.ShortID, st.Date+" "+st.Description))
+				out = append(out, cobra.CompletionWithDesc(st.ShortID, termText(st.Date+" "+st.Description)))
 			}
 		}
 		return nil

@@ -63,15 +63,17 @@ var (
 
 // layout describes where the parts of a checked file are.
 type layout struct {
-	preamble  bool  // 128-byte preamble and "DICM" at offset 128
-	metaStart int64 // first group-2 element after any group length element
-	metaEnd   int64 // end of the group-2 elements = start of the dataset
-	groupLen  int64 // declared (0002,0000) value, -1 when absent
-	tsUID     string
-	tsMissing bool // no (0002,0010): tsUID was inferred
-	syn       syntax
-	size      int64
-	skips     []span // pixel data bytes a header-only parse need not read
+	preamble   bool  // 128-byte preamble and "DICM" at offset 128
+	metaStart  int64 // first group-2 element after any group length element
+	metaEnd    int64 // end of the group-2 elements = start of the dataset
+	groupLen   int64 // declared (0002,0000) value, -1 when absent
+	tsUID      string
+	tsMissing  bool // no (0002,0010): tsUID was inferred
+	syn        syntax
+	size       int64
+	skips      []span // pixel data bytes a header-only parse need not read
+	pixels     pixelForm
+	pixelSpans []span // see src.pixelSpans
 }
 
 // canonical reports whether the library can parse the file as it is:
@@ -104,6 +106,10 @@ type src struct {
 	// (7FE0,0010), at offset pixelsAt.
 	pixels   pixelForm
 	pixelsAt int64
+	// pixelSpans are the value of a top-level native Pixel Data element,
+	// or the values of the items of an encapsulated one (the Basic Offset
+	// Table first).
+	pixelSpans []span
 }
 
 // pixelForm is how a dataset holds its top-level Pixel Data.
@@ -244,7 +250,7 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 		if err := checkPixelForm(s, l.tsUID); err != nil {
 			return nil, err
 		}
-		l.skips = s.skips
+		l.skips, l.pixels, l.pixelSpans = s.skips, s.pixels, s.pixelSpans
 		return l, nil
 	}
 	// No transfer syntax: use the first one under which the dataset walks.
@@ -266,7 +272,7 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 	for _, c := range cands {
 		err := walk(s, l.metaEnd, c, lim.MaxDepth)
 		if err == nil {
-			l.syn, l.skips = c, s.skips
+			l.syn, l.skips, l.pixels, l.pixelSpans = c, s.skips, s.pixels, s.pixelSpans
 			switch c {
 			case implicitLE:
 				l.tsUID = uid.ImplicitVRLittleEndian
@@ -417,6 +423,7 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 	depth := 0
 	s.skips = s.skips[:0]
 	s.pixels, s.pixelsAt = pixelsAbsent, 0
+	s.pixelSpans = nil
 	for {
 		top := &stack[len(stack)-1]
 		if top.end >= 0 && pos == top.end {
@@ -477,6 +484,9 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 				top.items++
 				if top.kind == kEncaps && len(stack) == 2 {
 					s.skips = append(s.skips, span{start: pos + 8, end: pos + 8 + int64(len32)})
+					if top.owner == tag.PixelData {
+						s.pixelSpans = append(s.pixelSpans, span{start: pos + 8, end: pos + 8 + int64(len32)})
+					}
 				}
 				pos += 8 + int64(len32)
 			default:
@@ -592,6 +602,7 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 				f.kind = kEncaps
 				if top.kind == kTop && t == tag.PixelData {
 					s.pixels, s.pixelsAt = pixelsEncapsulated, pos
+					s.pixelSpans = nil
 				}
 			case kind == tag.VRBytes:
 				f.kind = kByteSeq
@@ -615,6 +626,7 @@ func walk(s *src, start int64, syn syntax, maxDepth int) error {
 		}
 		if t == tag.PixelData && top.kind == kTop && vl > 0 {
 			s.pixels, s.pixelsAt = pixelsNative, pos
+			s.pixelSpans = []span{{start: pos + hdr, end: pos + hdr + int64(vl)}}
 		}
 		if kind == tag.VRPixelData && top.kind == kTop && vl > 0 {
 			s.skips = append(s.skips, span{start: pos + hdr, end: pos + hdr + int64(vl)})

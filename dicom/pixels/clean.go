@@ -8,7 +8,6 @@ import (
 	"math"
 
 	"github.com/suyashkumar/dicom"
-	"github.com/suyashkumar/dicom/pkg/frame"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
@@ -128,26 +127,48 @@ const JPEGLeakMax = 48
 // must equal the masked frame bit for bit, so kept pixels are unchanged).
 // Everything else is refused with ErrUnsupported.
 func Clean(ds *dicom.Dataset, keep []image.Rectangle) error {
-	s, err := open(ds)
+	v, err := CleanValue(ds, nil, keep)
 	if err != nil {
 		return err
 	}
+	return v.replace()
+}
+
+// CleanValue is Clean for pixel data read through ref (nil: the value of
+// the dataset's Pixel Data element), without holding it in memory: it
+// checks and prepares everything up front and returns the cleaned value,
+// which Value.WriteTo produces frame by frame (native data) or holds
+// re-encoded (encapsulated data, whose fragments are read one frame at a
+// time). The attributes describing the encoding are updated in ds as Clean
+// does; the Pixel Data element itself is left as it is. On error ds is
+// unchanged.
+func CleanValue(ds *dicom.Dataset, ref *dicomfile.PixelRef, keep []image.Rectangle) (*Value, error) {
+	s, err := openRef(ds, ref)
+	if err != nil {
+		return nil, err
+	}
 	in := s.info
 	if s.frames < in.Frames {
-		return fmt.Errorf("%w: pixel data holds %d of %d declared frames", ErrUnsupported, s.frames, in.Frames)
+		return nil, fmt.Errorf("%w: pixel data holds %d of %d declared frames", ErrUnsupported, s.frames, in.Frames)
 	}
 	mask := keepMask(in.Columns, in.Rows, keep)
+	var frags [][]byte
 	switch in.Encoding {
 	case EncNative:
 		return s.cleanNative(mask)
 	case EncRLE:
-		return s.cleanRLE(mask)
+		frags, err = s.cleanRLE(mask)
 	case EncJPEGBaseline:
-		return s.cleanJPEG(ds, mask)
+		frags, err = s.cleanJPEG(ds, mask)
 	case EncJPEGLossless:
-		return s.cleanLossless(mask)
+		frags, err = s.cleanLossless(mask)
+	default:
+		return nil, fmt.Errorf("%w: cannot rewrite %s pixel data (transfer syntax %s)", ErrUnsupported, in.Encoding, in.TransferSyntax)
 	}
-	return fmt.Errorf("%w: cannot rewrite %s pixel data (transfer syntax %s)", ErrUnsupported, in.Encoding, in.TransferSyntax)
+	if err != nil {
+		return nil, err
+	}
+	return s.fragmentsValue(frags), nil
 }
 
 // blackSamples returns the stored bit patterns (BitsAllocated wide, already
@@ -204,15 +225,21 @@ func (in *Info) paletteBlack() int {
 	return best
 }
 
-func (s *source) cleanNative(mask []bool) error {
-	in := s.info
-	black, err := in.blackSamples()
+func (s *source) cleanNative(mask []bool) (*Value, error) {
+	black, err := s.info.blackSamples()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	out := make([]byte, len(s.native))
-	copy(out, s.native)
-	size := int(in.nativeFrameSize())
+	n := s.nativeLen
+	if n%2 != 0 {
+		n++
+	}
+	return &Value{s: s, length: n, mask: mask, black: black}, nil
+}
+
+// maskNative blacks out the pixels of one native frame outside mask.
+func (s *source) maskNative(buf []byte, mask []bool, black []uint16) {
+	in := s.info
 	npix := in.Columns * in.Rows
 	wide := in.BitsAllocated == 16
 	put := func(buf []byte, k int, v uint16) {
@@ -229,65 +256,47 @@ func (s *source) cleanNative(mask []bool) error {
 			buf[2*k], buf[2*k+1] = uint8(v), uint8(v>>8)
 		}
 	}
-	for f := 0; f < in.Frames; f++ {
-		buf := out[f*size : (f+1)*size]
-		switch {
-		case in.Photometric == "YBR_FULL_422":
-			for p := 0; p+1 < npix; p += 2 {
-				a, b := mask[p], mask[p+1]
-				switch {
-				case !a && !b:
-					put(buf, 2*p, black[0])
-					put(buf, 2*p+1, black[0])
-					put(buf, 2*p+2, black[1])
-					put(buf, 2*p+3, black[2])
-				case !a:
-					put(buf, 2*p, black[0])
-				case !b:
-					put(buf, 2*p+1, black[0])
+	switch {
+	case in.Photometric == "YBR_FULL_422":
+		for p := 0; p+1 < npix; p += 2 {
+			a, b := mask[p], mask[p+1]
+			switch {
+			case !a && !b:
+				put(buf, 2*p, black[0])
+				put(buf, 2*p+1, black[0])
+				put(buf, 2*p+2, black[1])
+				put(buf, 2*p+3, black[2])
+			case !a:
+				put(buf, 2*p, black[0])
+			case !b:
+				put(buf, 2*p+1, black[0])
+			}
+		}
+	case in.SamplesPerPixel == 3 && in.Planar == 1:
+		for p := 0; p < npix; p++ {
+			if !mask[p] {
+				for c := 0; c < 3; c++ {
+					put(buf, c*npix+p, black[c])
 				}
 			}
-		case in.SamplesPerPixel == 3 && in.Planar == 1:
-			for p := 0; p < npix; p++ {
-				if !mask[p] {
-					for c := 0; c < 3; c++ {
-						put(buf, c*npix+p, black[c])
-					}
-				}
-			}
-		default:
-			spp := in.SamplesPerPixel
-			for p := 0; p < npix; p++ {
-				if !mask[p] {
-					for c := 0; c < spp; c++ {
-						put(buf, p*spp+c, black[c])
-					}
+		}
+	default:
+		spp := in.SamplesPerPixel
+		for p := 0; p < npix; p++ {
+			if !mask[p] {
+				for c := 0; c < spp; c++ {
+					put(buf, p*spp+c, black[c])
 				}
 			}
 		}
 	}
-	// Bytes after the declared frames are not part of any frame; zero them
-	// (they could hold anything).
-	for k := in.Frames * size; k < len(out); k++ {
-		out[k] = 0
-	}
-	if len(out)%2 != 0 {
-		out = append(out, 0)
-	}
-	v, err := dicom.NewValue(dicom.PixelDataInfo{IntentionallyUnprocessed: true, UnprocessedValueData: out})
-	if err != nil {
-		return err
-	}
-	s.elem.Value = v
-	s.elem.ValueLength = uint32(len(out))
-	return nil
 }
 
-func (s *source) cleanRLE(mask []bool) error {
+func (s *source) cleanRLE(mask []bool) ([][]byte, error) {
 	in := s.info
 	black, err := in.blackSamples()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(black) != in.SamplesPerPixel {
 		black = []uint16{black[0], black[1], black[2]}[:in.SamplesPerPixel]
@@ -296,11 +305,11 @@ func (s *source) cleanRLE(mask []bool) error {
 	for f := 0; f < s.frames; f++ {
 		data, err := s.frameData(f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r, err := decodeRLE(data, in)
 		if err != nil {
-			return fmt.Errorf("frame %d: %w", f, err)
+			return nil, fmt.Errorf("frame %d: %w", f, err)
 		}
 		for p, keep := range mask {
 			if !keep {
@@ -309,28 +318,28 @@ func (s *source) cleanRLE(mask []bool) error {
 		}
 		frags[f] = encodeRLE(r, in.BitsAllocated/8)
 	}
-	return s.replaceFragments(frags)
+	return frags, nil
 }
 
-func (s *source) cleanLossless(mask []bool) error {
+func (s *source) cleanLossless(mask []bool) ([][]byte, error) {
 	in := s.info
 	frags := make([][]byte, s.frames)
 	for f := 0; f < s.frames; f++ {
 		data, err := s.frameData(f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		hdr, err := readSOF3(data)
 		if err != nil {
-			return fmt.Errorf("frame %d: %w", f, err)
+			return nil, fmt.Errorf("frame %d: %w", f, err)
 		}
 		r, err := decodeLossless(data, in)
 		if err != nil {
-			return fmt.Errorf("frame %d: %w", f, err)
+			return nil, fmt.Errorf("frame %d: %w", f, err)
 		}
 		black, err := in.losslessBlack(hdr.precision)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for p, keep := range mask {
 			if !keep {
@@ -339,20 +348,20 @@ func (s *source) cleanLossless(mask []bool) error {
 		}
 		enc, err := encodeLossless(r, hdr.precision, hdr.ids)
 		if err != nil {
-			return fmt.Errorf("frame %d: %w", f, err)
+			return nil, fmt.Errorf("frame %d: %w", f, err)
 		}
 		back, err := decodeLossless(enc, in)
 		if err != nil {
-			return fmt.Errorf("frame %d: re-encoded JPEG lossless does not decode: %w", f, err)
+			return nil, fmt.Errorf("frame %d: re-encoded JPEG lossless does not decode: %w", f, err)
 		}
 		for k, v := range back.Pix {
 			if v != r.Pix[k] {
-				return fmt.Errorf("frame %d: re-encoded JPEG lossless differs at sample %d (%d, want %d)", f, k, v, r.Pix[k])
+				return nil, fmt.Errorf("frame %d: re-encoded JPEG lossless differs at sample %d (%d, want %d)", f, k, v, r.Pix[k])
 			}
 		}
 		frags[f] = enc
 	}
-	return s.replaceFragments(frags)
+	return frags, nil
 }
 
 // losslessBlack is blackSamples for decoded JPEG lossless samples, which
@@ -374,48 +383,27 @@ func (in *Info) losslessBlack(precision int) ([]uint16, error) {
 	return out, nil
 }
 
-// replaceFragments stores one fragment per frame with a basic offset table.
-func (s *source) replaceFragments(frags [][]byte) error {
-	pdi := dicom.PixelDataInfo{IsEncapsulated: true}
-	off := uint32(0)
-	for _, f := range frags {
-		if len(f)%2 != 0 {
-			f = append(f, 0)
-		}
-		pdi.Offsets = append(pdi.Offsets, off)
-		off += 8 + uint32(len(f))
-		pdi.Frames = append(pdi.Frames, &frame.Frame{Encapsulated: true, EncapsulatedData: frame.EncapsulatedFrame{Data: f}})
-	}
-	v, err := dicom.NewValue(pdi)
-	if err != nil {
-		return err
-	}
-	s.elem.Value = v
-	s.elem.ValueLength = tag.VLUndefinedLength
-	return nil
-}
-
-func (s *source) cleanJPEG(ds *dicom.Dataset, mask []bool) error {
+func (s *source) cleanJPEG(ds *dicom.Dataset, mask []bool) ([][]byte, error) {
 	in := s.info
 	if in.BitsAllocated != 8 {
-		return fmt.Errorf("%w: JPEG with %d bits allocated", ErrUnsupported, in.BitsAllocated)
+		return nil, fmt.Errorf("%w: JPEG with %d bits allocated", ErrUnsupported, in.BitsAllocated)
 	}
 	frags := make([][]byte, s.frames)
 	colour := false
 	for f := 0; f < s.frames; f++ {
 		data, err := s.frameData(f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		img, err := decodeJPEG(data, in)
 		if err != nil {
-			return fmt.Errorf("frame %d: %w", f, err)
+			return nil, fmt.Errorf("frame %d: %w", f, err)
 		}
 		var masked image.Image
 		switch m := img.(type) {
 		case *image.Gray:
 			if in.Photometric == "PALETTE COLOR" {
-				return fmt.Errorf("%w: JPEG palette colour", ErrUnsupported)
+				return nil, fmt.Errorf("%w: JPEG palette colour", ErrUnsupported)
 			}
 			black := uint8(0)
 			if in.Photometric == "MONOCHROME1" {
@@ -436,29 +424,26 @@ func (s *source) cleanJPEG(ds *dicom.Dataset, mask []bool) error {
 			colour = true
 			masked = maskYCbCr(rgbaToYCbCr(m), mask)
 		default:
-			return fmt.Errorf("%w: JPEG colour model %T", ErrUnsupported, img)
+			return nil, fmt.Errorf("%w: JPEG colour model %T", ErrUnsupported, img)
 		}
 		var buf bytes.Buffer
 		if err := jpeg.Encode(&buf, masked, &jpeg.Options{Quality: JPEGQuality}); err != nil {
-			return fmt.Errorf("frame %d: re-encoding JPEG: %w", f, err)
+			return nil, fmt.Errorf("frame %d: re-encoding JPEG: %w", f, err)
 		}
 		if err := verifyJPEG(buf.Bytes(), in, mask, colour); err != nil {
-			return fmt.Errorf("frame %d: %w", f, err)
+			return nil, fmt.Errorf("frame %d: %w", f, err)
 		}
 		frags[f] = buf.Bytes()
 	}
-	if err := s.replaceFragments(frags); err != nil {
-		return err
-	}
 	if colour {
 		if err := setString(ds, tag.PhotometricInterpretation, "CS", "YBR_FULL_422"); err != nil {
-			return err
+			return nil, err
 		}
 		if e, err := ds.FindElementByTag(tag.PlanarConfiguration); err == nil {
 			e.Value, _ = dicom.NewValue([]int{0})
 		}
 	}
-	return setString(ds, tag.LossyImageCompression, "CS", "01")
+	return frags, setString(ds, tag.LossyImageCompression, "CS", "01")
 }
 
 // maskYCbCr copies m to full-resolution (4:4:4) YCbCr and sets the pixels

@@ -9,6 +9,8 @@ import (
 	"math"
 
 	"github.com/suyashkumar/dicom"
+
+	"sonolink/dicom/dicomfile"
 )
 
 // raster holds decoded samples, interleaved (pixel by pixel), as stored
@@ -316,8 +318,13 @@ type Decoder struct{ s *source }
 // NewDecoder checks the object's pixel data (dimensions against the data
 // really present, encoding, photometric interpretation) without decoding
 // anything. Errors wrap ErrUnsupported.
-func NewDecoder(ds *dicom.Dataset) (*Decoder, error) {
-	s, err := open(ds)
+func NewDecoder(ds *dicom.Dataset) (*Decoder, error) { return NewDecoderRef(ds, nil) }
+
+// NewDecoderRef is NewDecoder for pixel data read through ref (a file
+// opened with dicomfile.Open): frames are read from it one at a time.
+// With ref nil it is NewDecoder.
+func NewDecoderRef(ds *dicom.Dataset, ref *dicomfile.PixelRef) (*Decoder, error) {
+	s, err := openRef(ds, ref)
 	if err != nil {
 		return nil, err
 	}

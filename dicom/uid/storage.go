@@ -205,22 +205,12 @@ var storageClasses = []sopClass{
 	{"1.2.840.10008.5.1.4.1.1.601.2", "Eddy Current Multi-frame Image Storage", pixelData},
 }
 
-var storageByUID = func() map[string]*sopClass {
-	m := make(map[string]*sopClass, len(storageClasses))
-	for i := range storageClasses {
-		m[storageClasses[i].uid] = &storageClasses[i]
-	}
-	return m
-}()
+var storageByUID = byUID(storageClasses, func(c *sopClass) string { return c.uid })
 
 // StorageSOPClasses returns every storage SOP class listed above, current
 // and retired, in UID order.
 func StorageSOPClasses() []string {
-	out := make([]string, len(storageClasses))
-	for i, c := range storageClasses {
-		out[i] = c.uid
-	}
-	return out
+	return uids(storageClasses, func(c *sopClass) string { return c.uid })
 }
 
 // IsStorage reports whether uid is a storage SOP class of PS3.4 Annex B:

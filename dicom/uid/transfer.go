@@ -72,22 +72,12 @@ var transferSyntaxes = []transferSyntax{
 	{HTJ2K, "High-Throughput JPEG 2000", encapsulated},
 }
 
-var tsByUID = func() map[string]*transferSyntax {
-	m := make(map[string]*transferSyntax, len(transferSyntaxes))
-	for i := range transferSyntaxes {
-		m[transferSyntaxes[i].uid] = &transferSyntaxes[i]
-	}
-	return m
-}()
+var tsByUID = byUID(transferSyntaxes, func(t *transferSyntax) string { return t.uid })
 
 // TransferSyntaxes returns every transfer syntax of the table above, in
 // its order.
 func TransferSyntaxes() []string {
-	out := make([]string, len(transferSyntaxes))
-	for i, t := range transferSyntaxes {
-		out[i] = t.uid
-	}
-	return out
+	return uids(transferSyntaxes, func(t *transferSyntax) string { return t.uid })
 }
 
 // IsTransferSyntax reports whether ts is a transfer syntax of the table.

@@ -41,3 +41,21 @@ const (
 	SecondaryCapture        = "1.2.840.10008.5.1.4.1.1.7"
 	ApplicationContextDICOM = "1.2.840.10008.3.1.1.1" // the DICOM application context name (PS3.7 A.2.1)
 )
+
+// byUID indexes the rows of a UID table by their UID.
+func byUID[T any](rows []T, uidOf func(*T) string) map[string]*T {
+	m := make(map[string]*T, len(rows))
+	for i := range rows {
+		m[uidOf(&rows[i])] = &rows[i]
+	}
+	return m
+}
+
+// uids lists the UIDs of a table's rows in their order.
+func uids[T any](rows []T, uidOf func(*T) string) []string {
+	out := make([]string, len(rows))
+	for i := range rows {
+		out[i] = uidOf(&rows[i])
+	}
+	return out
+}

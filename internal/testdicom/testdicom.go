@@ -1,15 +1,24 @@
-// Package testdicom writes tiny, valid DICOM Part 10 files for the web
-// package's tests: an 8-bit MONOCHROME2 ultrasound image (single or
-// multi-frame) or a Basic Text SR, with the given header strings, Explicit
-// VR Little Endian.
+// Package testdicom is the one builder of DICOM test objects: it writes
+// tiny, valid Part 10 files (Explicit VR Little Endian) for every package's
+// tests: an 8-bit MONOCHROME2 ultrasound image (single or multi-frame), a
+// header-only object, or a Basic Text SR, with the given header strings.
+// Empty strings are left out of the data set, so a Spec lists only what a
+// test cares about.
+//
+// Malformed or big endian streams (the parser's own tests) and in-memory
+// data sets are out of its scope.
 package testdicom
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strconv"
+	"testing"
 )
 
 // Spec describes one generated object.
@@ -27,11 +36,36 @@ type Spec struct {
 	// clean.
 	Region [4]uint32
 
+	AccessionNumber, PatientBirthDate string
+	SpecificCharacterSet              string
+	// SOPClassUID replaces the class the kind of object implies
+	// (US Image, US Multi-frame Image or Basic Text SR).
+	SOPClassUID string
+	// NoSOPInstanceUID leaves (0008,0018) out of the data set (the file
+	// meta still names SOPUID): an object a store must refuse.
+	NoSOPInstanceUID bool
+
+	// NoPixelData makes a header-only object (no image module).
+	NoPixelData bool
+	// PixelData replaces the generated pixels (byte(i)+Fill, i counting
+	// from 0) as is; Rows, Columns and Frames still describe them.
+	PixelData []byte
+	Fill      byte
+
+	// Extra elements, e.g. the patient's telephone numbers.
+	Extra []Element
+
 	// SR makes a Basic Text SR instead of an image: a CONTAINER titled
 	// SRTitle holding one TEXT item per SRTexts pair (label, value).
 	SR      bool
 	SRTitle string
 	SRTexts [][2]string
+}
+
+// Element is one extra string element of a Spec.
+type Element struct {
+	Group, Element uint16
+	VR, Value      string
 }
 
 const (
@@ -47,8 +81,45 @@ type el struct {
 	v    []byte
 }
 
+// WriteFile writes the encoded object to path.
+func WriteFile(t testing.TB, path string, s Spec) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(f, s); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Write streams the encoded object to w. Generated pixel data goes out a
+// frame at a time, so a large object (say 300 MB of 800×600 frames) takes
+// little memory.
+func Write(w io.Writer, s Spec) error {
+	sop, ds, pixels := build(s)
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.Write(encode(sop, s.SOPUID, ds))
+	if pixels != nil {
+		pixels(bw)
+	}
+	return bw.Flush()
+}
+
 // Bytes returns the encoded file.
 func Bytes(s Spec) []byte {
+	var b bytes.Buffer
+	Write(&b, s)
+	return b.Bytes()
+}
+
+// build returns the object's SOP Class UID, its data set up to the pixel
+// data, and what writes the pixel data (nil when there is none).
+func build(s Spec) (string, []el, func(*bufio.Writer)) {
 	if s.Rows == 0 {
 		s.Rows, s.Columns = 8, 8
 	}
@@ -63,26 +134,45 @@ func Bytes(s Spec) []byte {
 	us := func(v int) []byte { b := make([]byte, 2); binary.LittleEndian.PutUint16(b, uint16(v)); return b }
 	var ds []el
 	add := func(g, e uint16, vr string, v []byte) { ds = append(ds, el{g, e, vr, v}) }
+	// addStr leaves empty values out.
+	addStr := func(g, e uint16, vr, v string) {
+		if v != "" {
+			add(g, e, vr, str(v))
+		}
+	}
 	if s.SR {
 		sop = basicTextSR
+	}
+	if s.SOPClassUID != "" {
+		sop = s.SOPClassUID
 	}
 	modality := "US"
 	if s.SR {
 		modality = "SR"
 	}
-	add(0x0008, 0x0016, "UI", str(sop))
-	add(0x0008, 0x0018, "UI", str(s.SOPUID))
-	add(0x0008, 0x0020, "DA", str(s.StudyDate))
-	add(0x0008, 0x0030, "TM", str(s.StudyTime))
-	add(0x0008, 0x0060, "CS", str(modality))
-	add(0x0008, 0x1030, "LO", str(s.StudyDescription))
-	add(0x0010, 0x0010, "PN", str(s.PatientName))
-	add(0x0010, 0x0020, "LO", str(s.PatientID))
-	add(0x0020, 0x000D, "UI", str(s.StudyUID))
-	add(0x0020, 0x000E, "UI", str(s.SeriesUID))
-	add(0x0020, 0x0010, "SH", str(s.StudyID))
-	add(0x0020, 0x0011, "IS", str(s.SeriesNumber))
-	add(0x0020, 0x0013, "IS", str(strconv.Itoa(s.InstanceNumber)))
+	addStr(0x0008, 0x0005, "CS", s.SpecificCharacterSet)
+	addStr(0x0008, 0x0016, "UI", sop)
+	if !s.NoSOPInstanceUID {
+		addStr(0x0008, 0x0018, "UI", s.SOPUID)
+	}
+	addStr(0x0008, 0x0020, "DA", s.StudyDate)
+	addStr(0x0008, 0x0030, "TM", s.StudyTime)
+	addStr(0x0008, 0x0050, "SH", s.AccessionNumber)
+	addStr(0x0008, 0x0060, "CS", modality)
+	addStr(0x0008, 0x1030, "LO", s.StudyDescription)
+	addStr(0x0010, 0x0010, "PN", s.PatientName)
+	addStr(0x0010, 0x0020, "LO", s.PatientID)
+	addStr(0x0010, 0x0030, "DA", s.PatientBirthDate)
+	addStr(0x0020, 0x000D, "UI", s.StudyUID)
+	addStr(0x0020, 0x000E, "UI", s.SeriesUID)
+	addStr(0x0020, 0x0010, "SH", s.StudyID)
+	addStr(0x0020, 0x0011, "IS", s.SeriesNumber)
+	if s.InstanceNumber > 0 {
+		addStr(0x0020, 0x0013, "IS", strconv.Itoa(s.InstanceNumber))
+	}
+	for _, x := range s.Extra {
+		addStr(x.Group, x.Element, x.VR, x.Value)
+	}
 	if s.SR {
 		add(0x0008, 0x0023, "DA", str(s.StudyDate))
 		add(0x0008, 0x0033, "TM", str(s.StudyTime))
@@ -101,7 +191,10 @@ func Bytes(s Spec) []byte {
 			))
 		}
 		add(0x0040, 0xA730, "SQ", seq(its...))
-		return encode(sop, s.SOPUID, ds)
+		return sop, ds, nil
+	}
+	if s.NoPixelData {
+		return sop, ds, nil
 	}
 	if s.Region != [4]uint32{} {
 		ul := func(v uint32) []byte { b := make([]byte, 4); binary.LittleEndian.PutUint32(b, v); return b }
@@ -125,14 +218,29 @@ func Bytes(s Spec) []byte {
 	add(0x0028, 0x0101, "US", us(8))
 	add(0x0028, 0x0102, "US", us(7))
 	add(0x0028, 0x0103, "US", us(0))
-	px := make([]byte, s.Rows*s.Columns*s.Frames)
-	for i := range px {
-		px[i] = byte(i)
+	if s.PixelData != nil {
+		add(0x7FE0, 0x0010, "OB", s.PixelData)
+		return sop, ds, nil
 	}
-	add(0x7FE0, 0x0010, "OB", px)
-	return encode(sop, s.SOPUID, ds)
+	frame, n := s.Rows*s.Columns, s.Rows*s.Columns*s.Frames
+	return sop, ds, func(w *bufio.Writer) {
+		binary.Write(w, binary.LittleEndian, [2]uint16{0x7FE0, 0x0010})
+		w.WriteString("OB\x00\x00")
+		binary.Write(w, binary.LittleEndian, uint32(n+n%2))
+		buf := make([]byte, frame)
+		for f := range s.Frames {
+			for j := range buf {
+				buf[j] = byte(f*frame+j) + s.Fill
+			}
+			w.Write(buf)
+		}
+		if n%2 == 1 {
+			w.WriteByte(0)
+		}
+	}
 }
 
+// encode returns the preamble, the file meta and ds, in tag order.
 func encode(sop, sopUID string, ds []el) []byte {
 	str := func(v string) []byte { return []byte(v) }
 	sort.SliceStable(ds, func(i, j int) bool {

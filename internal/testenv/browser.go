@@ -20,6 +20,7 @@ import (
 // from it with chromedp.NewContext).
 func Browser(t testing.TB) context.Context {
 	t.Helper()
+	Long(t, "browser scenario")
 	chromium := Tool(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),

@@ -62,6 +62,16 @@ func Tool(t testing.TB, name string) string {
 	return p
 }
 
+// Long skips t under -short (make test-short, the edit loop), saying what
+// it is: a browser scenario, an end-to-end scenario or a long run of a peer
+// tool. make test runs it.
+func Long(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what + "; runs in make test")
+	}
+}
+
 // CI reports whether the tests run under CI.
 func CI() bool { return os.Getenv("CI") == "true" }
 

@@ -1,0 +1,92 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"sonolink/store"
+)
+
+// SetReprocess gives a Service running beside the pipeline (sonolink
+// serve) the function that queues an instance for de-identification and
+// rendering, called when a technician changes which version is in use. A
+// Service in the CLI's process has none: the pipeline picks the instance up
+// when sonolink serve starts.
+func (s *Service) SetReprocess(fn func(sopUID string)) { s.reprocess = fn }
+
+// UseVersion chooses which of the objects received under one SOP Instance
+// UID a study's object serves: views, links and downloads show the chosen
+// one once its de-identified copy is made again. The first received stays
+// in use until a technician chooses.
+func (s *Service) UseVersion(ctx context.Context, req VersionRequest) (*Object, error) {
+	r, err := s.resolve(ctx, req.Study)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := s.object(ctx, r, req.Object)
+	if err != nil {
+		return nil, err
+	}
+	if len(obj.Versions) == 0 {
+		return nil, errorf(KindInvalid, "object %d of study %s has one version only; nothing to choose", req.Object, displayKey(r))
+	}
+	if req.Version < 1 || req.Version > len(obj.Versions) {
+		return nil, errorf(KindInvalid, "object %d of study %s has versions 1 to %d, not %d", req.Object, displayKey(r), len(obj.Versions), req.Version)
+	}
+	v := obj.Versions[req.Version-1]
+	detail := fmt.Sprintf("object %d: version %d of %d in use", obj.N, v.Version, len(obj.Versions))
+	changed, err := s.be.useVersion(ctx, r.UID, obj.SOPInstance, v.SHA256, actorOr(req.Actor), detail)
+	switch {
+	case errors.Is(err, store.ErrOtherStudy):
+		return nil, errorf(KindInvalid, "version %d of object %d names another study; it cannot be used in study %s", v.Version, obj.N, displayKey(r))
+	case err != nil:
+		return nil, s.internal("choose version", err)
+	}
+	if changed && s.reprocess != nil {
+		s.reprocess(obj.SOPInstance)
+	}
+	return s.object(ctx, r, req.Object)
+}
+
+// object returns object n of a study.
+func (s *Service) object(ctx context.Context, r studyRec, n int) (*Object, error) {
+	objs, err := s.be.instances(ctx, r.UID)
+	if err != nil {
+		return nil, s.internal("list objects", err)
+	}
+	for i := range objs {
+		if objs[i].N == n {
+			return &objs[i], nil
+		}
+	}
+	return nil, errorf(KindInvalid, "study %s has objects 1 to %d, not %d; see 'sonolink study %s'", displayKey(r), len(objs), n, displayKey(r))
+}
+
+// useVersion makes the version of sopUID with data set hash hash the one
+// in use, audits it, and reports whether anything changed.
+func (b *realBackend) useVersion(ctx context.Context, studyUID, sopUID, hash, actor, detail string) (bool, error) {
+	_, changed, err := b.st.UseVersion(sopUID, hash)
+	if err != nil || !changed {
+		return changed, err
+	}
+	return true, b.sh.RecordVersionChoice(studyUID, actor, detail)
+}
+
+// versions lists the objects kept under an instance's SOP Instance UID,
+// when there is more than one.
+func (b *realBackend) versions(in *store.Instance) ([]ObjectVersion, error) {
+	if in.Conflicts == 0 {
+		return nil, nil
+	}
+	vs, err := b.st.Versions(in.SOPInstanceUID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ObjectVersion, 0, len(vs))
+	for i, v := range vs {
+		out = append(out, ObjectVersion{Version: i + 1, InUse: !v.Conflict, ReceivedAt: v.ReceivedAt, CallingAET: v.Source.CallingAET,
+			Frames: v.NumFrames, Size: v.Size, SHA256: v.Hash})
+	}
+	return out, nil
+}

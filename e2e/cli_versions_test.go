@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/admin"
+	"sonolink/dicom/dicomfile"
+	"sonolink/internal/testdicom"
+)
+
+// Two different objects sent under one SOP Instance UID: 'sonolink study'
+// lists both as versions of the object, the first in use; --use-version
+// switches to the second, which the audit log records, and the running node
+// makes the de-identified copy and the renders again from it.
+func TestCLIConflictVersions(t *testing.T) {
+	dataDir := filepath.Join(shortTempDir(t), "data")
+	log := &shareE2ELog{}
+	n := ingestStart(t, dataDir, log)
+	spec := testdicom.Spec{PatientName: "Versions^Vera", StudyUID: "1.2.826.0.1.3680043.10.4242.12",
+		SeriesUID: "1.2.826.0.1.3680043.10.4242.12.0", SOPUID: "1.2.826.0.1.3680043.10.4242.12.1"}
+	dir := t.TempDir()
+	var files []string
+	for i, size := range []int{8, 16} { // the second object is larger
+		s := spec
+		s.Rows, s.Columns = size, size
+		f := filepath.Join(dir, []string{"v1.dcm", "v2.dcm"}[i])
+		if err := os.WriteFile(f, testdicom.Bytes(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	for _, f := range files { // one association each: v1 arrives first
+		out, err := ingestTool(t, "storescu", "-aet", "MODALITY", "-aec", "SONOLINK", "-v", n.host, n.port, f)
+		if err != nil || !strings.Contains(out, "Received Store Response (Success)") {
+			t.Fatalf("storescu %s: %v\n%s", filepath.Base(f), err, out)
+		}
+	}
+
+	detail := func() admin.StudyDetail {
+		t.Helper()
+		var d admin.StudyDetail
+		if err := json.Unmarshal([]byte(mustCLI(t, 0, dataDir, "study", "1", "--json").out), &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	r := mustCLI(t, 0, dataDir, "study", "1")
+	if !strings.Contains(r.out, "Object 1 has 2 versions") || !strings.Contains(r.out, "v1  in use") || !strings.Contains(r.out, "--use-version 1:VERSION") {
+		t.Fatalf("study does not list the versions:\n%s", r.out)
+	}
+	d := detail()
+	if len(d.Objects) != 1 || len(d.Objects[0].Versions) != 2 || !d.Objects[0].Versions[0].InUse || d.Objects[0].Versions[1].InUse {
+		t.Fatalf("versions before the choice: %+v", d.Objects)
+	}
+	v2 := d.Objects[0].Versions[1].SHA256
+
+	mustCLI(t, 2, dataDir, "study", "1", "--use-version", "1:3")
+	r = mustCLI(t, 0, dataDir, "study", "1", "--use-version", "2")
+	if !strings.Contains(r.out, "v2  in use") {
+		t.Fatalf("--use-version 2 did not switch:\n%s", r.out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for d = detail(); d.Objects[0].Deid == "pending"; d = detail() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the chosen version was not de-identified again:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !d.Objects[0].Versions[1].InUse || d.Objects[0].Versions[0].InUse {
+		t.Errorf("versions after the choice: %+v", d.Objects[0].Versions)
+	}
+	if a := mustCLI(t, 0, dataDir, "audit", "--study", "1"); !strings.Contains(a.out, "object.version") || !strings.Contains(a.out, "version 2 of 2") {
+		t.Errorf("the audit log does not record the choice:\n%s", a.out)
+	}
+	n.stop()
+
+	st := ingestOpenStore(t, dataDir)
+	inst, err := st.Instance(spec.SOPUID)
+	if err != nil || inst.Hash != v2 || inst.Deid == nil || inst.Deid.Path == "" || inst.Render == nil || inst.Render.Width != 16 {
+		t.Fatalf("primary after the choice: %v %+v", err, inst)
+	}
+	ds, err := dicomfile.ReadHeader(st.DerivedPath(inst.SOPInstanceUID, inst.Deid.Path))
+	if err != nil || dicomfile.Int(ds, tag.Rows, 0) != 16 {
+		t.Errorf("the de-identified copy is not made from the chosen version: %v", err)
+	}
+	ingestNoPHI(t, log)
+}

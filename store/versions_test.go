@@ -1,0 +1,83 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+)
+
+// The technician chooses which of two objects received under one SOP
+// Instance UID is the instance: the chosen one becomes the primary (its
+// file, series and frames count), the former primary stays as a conflict
+// version, the derived files made from the former primary go, and a resend
+// of either is still a duplicate. Version numbers do not move.
+func TestUseVersion(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	o := obj{SOP: "1.2.3.7.1", Study: "1.2.3.7", Series: "1.2.3.7.9", Name: "Doe^Jane", Pixels: 64, Fill: 1}
+	o2 := o
+	o2.Series, o2.Fill, o2.Frames = "1.2.3.7.8", 2, 2
+	r1, err := s.Ingest(spool(t, s, o.bytes()), Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.Ingest(spool(t, s, o2.bytes()), Source{})
+	if err != nil || !r2.Conflict {
+		t.Fatalf("second object: %v %+v", err, r2)
+	}
+	if _, err := s.PutDerived(o.SOP, DeidName, func(w io.Writer) error { _, err := w.Write([]byte("copy of v1")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeid(o.SOP, Deid{Path: DeidName, Clean: true, Profile: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := s.Versions(o.SOP)
+	if err != nil || len(vs) != 2 || vs[0].Hash != r1.Instance.Hash || vs[0].Conflict || !vs[1].Conflict {
+		t.Fatalf("versions before: %v %+v", err, vs)
+	}
+
+	inst, changed, err := s.UseVersion(o.SOP, r2.Instance.Hash)
+	if err != nil || !changed || inst.Hash != r2.Instance.Hash || inst.Conflict || inst.Conflicts != 1 || inst.Deid != nil {
+		t.Fatalf("UseVersion: %v %v %+v", err, changed, inst)
+	}
+	prim, _ := s.Instance(o.SOP)
+	if prim.Hash != r2.Instance.Hash || prim.SeriesUID != o2.Series || prim.Deid != nil {
+		t.Errorf("primary after the switch: %+v", prim)
+	}
+	if b, err := os.ReadFile(s.ObjectPath(prim)); err != nil || !bytes.Equal(b[132:], o2.bytes()[132:]) {
+		t.Errorf("the primary's file is not the chosen object's: %v", err)
+	}
+	if _, err := os.Stat(s.DerivedPath(o.SOP, DeidName)); !os.IsNotExist(err) {
+		t.Errorf("the former primary's de-identified copy is still there: %v", err)
+	}
+	vs, err = s.Versions(o.SOP)
+	if err != nil || len(vs) != 2 || vs[0].Hash != r1.Instance.Hash || !vs[0].Conflict || vs[1].Conflict {
+		t.Fatalf("versions after: %v %+v", err, vs)
+	}
+	st, _ := s.Study(o.Study)
+	if st.NumInstances != 1 || st.NumFrames != 2 {
+		t.Errorf("study counts %d/%d, want 1/2", st.NumInstances, st.NumFrames)
+	}
+	for _, b := range [][]byte{o.bytes(), o2.bytes()} {
+		if r, err := s.Ingest(spool(t, s, b), Source{}); err != nil || !r.Duplicate {
+			t.Errorf("resend after the switch: %v %+v", err, r)
+		}
+	}
+	if _, changed, err := s.UseVersion(o.SOP, r2.Instance.Hash); err != nil || changed {
+		t.Errorf("choosing the primary again: %v changed=%v", err, changed)
+	}
+	if _, _, err := s.UseVersion(o.SOP, "00"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown version: %v", err)
+	}
+	// The index survives a restart as it is.
+	s.Close()
+	s = openTest(t, dir)
+	if prim, err := s.Instance(o.SOP); err != nil || prim.Hash != r2.Instance.Hash || prim.Missing {
+		t.Errorf("after restart: %v %+v", err, prim)
+	}
+	if vs, err := s.ConflictVersions(o.SOP); err != nil || len(vs) != 1 || vs[0].Hash != r1.Instance.Hash || vs[0].Missing {
+		t.Errorf("conflict versions after restart: %v %+v", err, vs)
+	}
+}
