@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,10 @@ type Config struct {
 	// wait until none arrived for this long (default 250 ms; negative: never
 	// wait). See yield.go.
 	IngestQuiet time.Duration
+	// RetryMin and RetryMax bound the wait before an object is tried again
+	// after a storage or I/O fault: doubling from RetryMin (default 5 s) up
+	// to RetryMax (default 5 min). See faults.go.
+	RetryMin, RetryMax time.Duration
 }
 
 // Pipeline is sonolink's ingest path. It implements dimse.Handler.
@@ -62,9 +67,14 @@ type Pipeline struct {
 	queue   *workQueue
 	rx      *receiving
 
-	mu      sync.Mutex
-	anon    *anonymize.Anonymizer
-	anonKey string
+	mu       sync.Mutex
+	anon     *anonymize.Anonymizer
+	anonKey  string
+	attempts map[string]int // objects left pending by a fault → attempts so far
+
+	// hook, when set (tests), runs first inside each guarded stage of
+	// Process; an error it returns is that stage's error.
+	hook func(stage, sopUID string) error
 }
 
 // New returns a pipeline; call Run to start its background work.
@@ -93,8 +103,14 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.IngestQuiet == 0 {
 		cfg.IngestQuiet = defaultIngestQuiet
 	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 5 * time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(cfg.RetryMin, 5*time.Minute)
+	}
 	return &Pipeline{cfg: cfg, log: cfg.Logger.With("component", "pipeline"), tracker: newTracker(),
-		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet)}, nil
+		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet), attempts: map[string]int{}}, nil
 }
 
 // HandleStore makes the object durable through the store and answers the
@@ -152,9 +168,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					p.queue.done()
 					return
 				}
-				if err := p.Process(sop); err != nil {
-					p.log.Error("processing failed", logid.Object(sop), "err", err)
-				}
+				p.processOrRetry(sop)
 				p.queue.done()
 			}
 		}()
@@ -236,34 +250,58 @@ func (p *Pipeline) anonymizer() (*anonymize.Anonymizer, error) {
 }
 
 // Process de-identifies and renders one stored object, unless that was
-// already done with the current profile.
+// already done with the current profile. An error means the object is still
+// pending (a fault of the node: disk, I/O, index); whatever the object
+// itself causes, a panic of a decoder included, ends in a verdict (residual)
+// and a nil error. See faults.go.
 func (p *Pipeline) Process(sopUID string) error {
 	st := p.cfg.Store
 	inst, err := st.Instance(sopUID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted since it was queued
+	}
 	if err != nil {
 		return err
 	}
 	if inst.Missing {
-		return errors.New("file missing")
+		// The store found the received file gone: nothing to make a copy
+		// of, and nothing of it is shown.
+		p.log.Warn("stored file missing; object not processed", logid.Study(inst.StudyUID), logid.Object(sopUID))
+		return nil
 	}
 	a, err := p.anonymizer()
 	if err != nil {
 		return err
 	}
 	redoRender := inst.Render == nil || inst.Render.Profile != renderProfile
-	if inst.Deid == nil || inst.Deid.Profile != a.Profile() {
+	if needsDeid(inst.Deid, a.Profile()) {
 		d := store.Deid{Profile: a.Profile(), At: p.cfg.Now().UTC()}
 		var res *anonymize.Result
 		_, err := st.PutDerived(sopUID, store.DeidName, func(w io.Writer) error {
-			var err error
-			res, err = a.File(st.ObjectPath(inst), w)
-			return err
+			return guard("de-identification", func() error {
+				if err := p.runHook("de-identification", sopUID); err != nil {
+					return err
+				}
+				var err error
+				res, err = a.File(st.ObjectPath(inst), w)
+				return err
+			})
 		})
-		if err != nil {
+		var pe *panicError
+		switch {
+		case transient(err):
+			// Not a verdict: the object stays pending (an earlier copy,
+			// if any, stands) and is tried again.
+			return fmt.Errorf("de-identification: %w", err)
+		case errors.As(err, &pe):
+			// Fail closed without trying to render what a decoder just
+			// choked on: residual, no renders.
+			return p.internalError(inst, a.Profile(), pe)
+		case err != nil:
 			// Fail closed: without a copy the object is residual.
-			p.log.Warn("de-identification failed; object kept residual", logid.Study(inst.StudyUID), logid.Object(sopUID), "err", err)
-			d.Reasons = []string{"de-identification failed: " + err.Error()}
-		} else {
+			p.log.Warn("object cannot be de-identified; kept residual", logid.Study(inst.StudyUID), logid.Object(sopUID), "err", err)
+			d.Reasons = []string{reasonCannotDeid + err.Error()}
+		default:
 			d.Path = store.DeidName
 			d.Clean = res.Verdict.Clean
 			d.Reasons = res.Verdict.Reasons
@@ -276,14 +314,95 @@ func (p *Pipeline) Process(sopUID string) error {
 		redoRender = true
 	}
 	if redoRender {
-		return p.render(inst)
+		return p.render(inst, a.Profile())
 	}
 	return nil
 }
 
+// Reasons recorded for an object without a de-identified copy. Before
+// faults were told apart, every failure was recorded as
+// reasonLegacyFailed, a full disk included: such records are redone.
+const (
+	reasonCannotDeid    = "object cannot be de-identified: "
+	reasonInternalError = "internal error"
+	reasonLegacyFailed  = "de-identification failed: "
+)
+
+// needsDeid reports whether an object's de-identification is to be done
+// (again) under profile.
+func needsDeid(d *store.Deid, profile string) bool {
+	if d == nil || d.Profile != profile {
+		return true
+	}
+	return d.Path == "" && len(d.Reasons) > 0 && strings.HasPrefix(d.Reasons[0], reasonLegacyFailed)
+}
+
+func (p *Pipeline) runHook(stage, sopUID string) error {
+	if p.hook != nil {
+		return p.hook(stage, sopUID)
+	}
+	return nil
+}
+
+// processOrRetry processes one object; one left pending by a fault is
+// queued again after a delay that doubles with every attempt.
+func (p *Pipeline) processOrRetry(sopUID string) {
+	err := guard("processing", func() error { return p.Process(sopUID) })
+	var pe *panicError
+	if errors.As(err, &pe) {
+		// A panic outside the guarded stages (store, settings): the
+		// object is not tried again before the next start.
+		p.logPanic(sopUID, pe)
+		err = nil
+	}
+	p.mu.Lock()
+	if err == nil {
+		delete(p.attempts, sopUID)
+		p.mu.Unlock()
+		return
+	}
+	p.attempts[sopUID]++
+	n := p.attempts[sopUID]
+	p.mu.Unlock()
+	delay := retryDelay(n, p.cfg.RetryMin, p.cfg.RetryMax)
+	mRetries.Inc()
+	p.log.Warn("object left pending after a fault; trying again", logid.Object(sopUID), "attempt", n, "retry_in", delay, "err", err)
+	p.queue.pushLater(sopUID, delay)
+}
+
+// internalError records an object on which processing panicked as residual
+// (reason: internal error) with no renders, so nothing of it is shown
+// without the patient's password and it is not tried again under this
+// profile.
+func (p *Pipeline) internalError(inst *store.Instance, profile string, pe *panicError) error {
+	p.logPanic(inst.SOPInstanceUID, pe)
+	d := store.Deid{Profile: profile, At: p.cfg.Now().UTC()}
+	if inst.Deid != nil && inst.Deid.Profile == profile {
+		d = *inst.Deid
+	}
+	d.Clean = false
+	if !slices.Contains(d.Reasons, reasonInternalError) {
+		d.Reasons = append(slices.Clip(d.Reasons), reasonInternalError)
+	}
+	if err := p.cfg.Store.SetDeid(inst.SOPInstanceUID, d); err != nil {
+		return err
+	}
+	inst.Deid = &d
+	return p.cfg.Store.SetRender(inst.SOPInstanceUID, store.Render{Profile: renderProfile})
+}
+
+// logPanic logs a recovered panic with its stack (function names and
+// offsets; no values of the object) and counts it.
+func (p *Pipeline) logPanic(sopUID string, pe *panicError) {
+	mInternalErrors.WithLabelValues(pe.stage).Inc()
+	p.log.Error("internal error; object kept residual", logid.Object(sopUID), "stage", pe.stage, "err", pe, "stack", string(pe.stack))
+}
+
 // render draws the de-identified copy when there is one (its pixels are the
 // cleaned ones), else the received object (shown only behind the password).
-func (p *Pipeline) render(inst *store.Instance) error {
+// An error means a fault of the node; an object that cannot be rendered
+// gets an empty render record.
+func (p *Pipeline) render(inst *store.Instance, profile string) error {
 	st := p.cfg.Store
 	src := st.ObjectPath(inst)
 	if inst.Deid != nil && inst.Deid.Path != "" {
@@ -291,18 +410,31 @@ func (p *Pipeline) render(inst *store.Instance) error {
 	}
 	r := store.Render{Profile: renderProfile}
 	if inst.NumFrames > 0 {
-		out, err := render.File(src, func(name string, write func(io.Writer) error) error {
-			_, err := st.PutDerived(inst.SOPInstanceUID, name, write)
+		var out *render.Output
+		err := guard("render", func() error {
+			if err := p.runHook("render", inst.SOPInstanceUID); err != nil {
+				return err
+			}
+			var err error
+			out, err = render.File(src, func(name string, write func(io.Writer) error) error {
+				_, err := st.PutDerived(inst.SOPInstanceUID, name, func(w io.Writer) error {
+					return guard("render", func() error { return write(w) })
+				})
+				return err
+			})
 			return err
 		})
+		var pe *panicError
 		switch {
 		case err == nil:
 			r.Frames, r.FrameTimeMS, r.Width, r.Height = out.Frames, out.FrameTimeMS, out.Width, out.Height
 			r.Thumbnail, r.FramePattern, r.Animation = out.Thumbnail, out.FramePattern, out.Animation
-		case render.IsUnsupported(err):
-			p.log.Warn("object cannot be rendered", logid.Study(inst.StudyUID), logid.Object(inst.SOPInstanceUID), "transfer_syntax", inst.TransferSyntax, "err", err)
-		default:
+		case errors.As(err, &pe):
+			return p.internalError(inst, profile, pe)
+		case transient(err):
 			return fmt.Errorf("render: %w", err)
+		default:
+			p.log.Warn("object cannot be rendered", logid.Study(inst.StudyUID), logid.Object(inst.SOPInstanceUID), "transfer_syntax", inst.TransferSyntax, "err", err)
 		}
 	}
 	return st.SetRender(inst.SOPInstanceUID, r)
@@ -412,7 +544,7 @@ func (p *Pipeline) requeueStale() int {
 			if in.Missing || in.Conflict {
 				continue
 			}
-			if in.Deid == nil || in.Deid.Profile != a.Profile() || in.Render == nil || in.Render.Profile != renderProfile {
+			if needsDeid(in.Deid, a.Profile()) || in.Render == nil || in.Render.Profile != renderProfile {
 				p.queue.push(in.SOPInstanceUID)
 				queued++
 			}

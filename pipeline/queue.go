@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // workQueue is an unbounded FIFO of SOP Instance UIDs, without duplicates
@@ -12,6 +13,7 @@ type workQueue struct {
 	items   []string
 	waiting map[string]bool
 	busy    int
+	later   int // items waiting for their retry delay (pushLater)
 	signal  chan struct{}
 }
 
@@ -30,6 +32,20 @@ func (q *workQueue) push(sop string) {
 	case q.signal <- struct{}{}:
 	default:
 	}
+}
+
+// pushLater queues sop once delay has passed; until then the queue is not
+// idle.
+func (q *workQueue) pushLater(sop string, delay time.Duration) {
+	q.mu.Lock()
+	q.later++
+	q.mu.Unlock()
+	time.AfterFunc(delay, func() {
+		q.push(sop)
+		q.mu.Lock()
+		q.later--
+		q.mu.Unlock()
+	})
 }
 
 // pop waits for an item; false when ctx ends.
@@ -70,5 +86,5 @@ func (q *workQueue) done() {
 func (q *workQueue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) == 0 && q.busy == 0
+	return len(q.items) == 0 && q.busy == 0 && q.later == 0
 }

@@ -27,6 +27,10 @@ func (h *huffTable) build(counts [16]int, vals []byte) error {
 		n := int32(counts[l-1])
 		h.valptr[l] = k
 		h.mincode[l] = code
+		if code+n > 1<<uint(l) {
+			// More codes of this length than the code space holds.
+			return errLossless
+		}
 		if n == 0 {
 			h.maxcode[l] = -1
 		} else {
@@ -42,9 +46,6 @@ func (h *huffTable) build(counts [16]int, vals []byte) error {
 			code += n
 			k += n
 			h.maxcode[l] = code - 1
-		}
-		if code > 1<<uint(l) {
-			return errLossless
 		}
 		code <<= 1
 	}
@@ -192,7 +193,7 @@ func decodeLossless(data []byte, in *Info) (*raster, error) {
 			}
 			restart = int(seg[0])<<8 | int(seg[1])
 		case 0xDA: // SOS
-			if precision == 0 {
+			if precision == 0 || len(seg) == 0 {
 				return false, errLossless
 			}
 			ns := int(seg[0])
@@ -204,7 +205,11 @@ func decodeLossless(data []byte, in *Info) (*raster, error) {
 				if seg[1+2*c] != compIDs[c] {
 					return false, fmt.Errorf("%w: JPEG lossless scan component order", ErrUnsupported)
 				}
-				hts[c] = tables[seg[2+2*c]>>4]
+				td := seg[2+2*c] >> 4
+				if td > 3 || tables[td] == nil {
+					return false, errLossless
+				}
+				hts[c] = tables[td]
 				if hts[c] == nil {
 					return false, errLossless
 				}
@@ -213,6 +218,11 @@ func decodeLossless(data []byte, in *Info) (*raster, error) {
 			pt := int(seg[3+2*ns] & 15)
 			if pred < 1 || pred > 7 || pt >= precision {
 				return false, fmt.Errorf("%w: predictor %d", ErrUnsupported, pred)
+			}
+			// Every sample takes at least one bit: refuse a frame the
+			// stream cannot hold before allocating for it.
+			if int64(len(data)-next)*8 < int64(width)*int64(height)*int64(ns) {
+				return false, fmt.Errorf("%w: %d bytes cannot hold a %d×%d×%d frame", errLossless, len(data)-next, width, height, ns)
 			}
 			r, err := losslessScan(data[next:], width, height, ns, precision, pred, pt, restart, hts)
 			out = r

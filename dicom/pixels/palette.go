@@ -93,6 +93,10 @@ func expandSegmented(data []byte, n int) ([]uint16, error) {
 	}
 	out := make([]uint16, 0, n)
 	bad := fmt.Errorf("%w: malformed segmented palette table", ErrUnsupported)
+	// Indirect segments repeat runs of segments, nested twice: a table of
+	// a few kilobytes could ask for billions of empty ones. A real table
+	// has a handful of segments per entry at most.
+	budget := 4 * (n + len(w))
 	var expand func(start, end, depth int) error
 	expand = func(start, end, depth int) error {
 		if depth > 2 {
@@ -101,6 +105,9 @@ func expandSegmented(data []byte, n int) ([]uint16, error) {
 		for i := start; i < end; {
 			if i+1 >= len(w) {
 				return bad
+			}
+			if budget--; budget < 0 {
+				return fmt.Errorf("%w: segmented palette table expands too many segments", ErrUnsupported)
 			}
 			op, length := w[i], int(w[i+1])
 			i += 2

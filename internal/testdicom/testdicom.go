@@ -30,6 +30,11 @@ type Spec struct {
 	InstanceNumber                 int
 	Rows, Columns, Frames          int
 	FrameTimeMS                    float64
+	// Region, when not empty, is written as the one item of the Sequence
+	// of Ultrasound Regions (0018,6011): X0, Y0, X1, Y1 (X1, Y1 inclusive).
+	// De-identification keeps the pixels inside it and can call the image
+	// clean.
+	Region [4]uint32
 
 	AccessionNumber, PatientBirthDate string
 	SpecificCharacterSet              string
@@ -190,6 +195,15 @@ func build(s Spec) (string, []el, func(*bufio.Writer)) {
 	}
 	if s.NoPixelData {
 		return sop, ds, nil
+	}
+	if s.Region != [4]uint32{} {
+		ul := func(v uint32) []byte { b := make([]byte, 4); binary.LittleEndian.PutUint32(b, v); return b }
+		add(0x0018, 0x6011, "SQ", seq(item(
+			el{0x0018, 0x6018, "UL", ul(s.Region[0])},
+			el{0x0018, 0x601A, "UL", ul(s.Region[1])},
+			el{0x0018, 0x601C, "UL", ul(s.Region[2])},
+			el{0x0018, 0x601E, "UL", ul(s.Region[3])},
+		)))
 	}
 	add(0x0028, 0x0002, "US", us(1))
 	add(0x0028, 0x0004, "CS", str("MONOCHROME2"))
