@@ -520,13 +520,23 @@ func (p *Pipeline) recover() {
 	}
 }
 
+// allStudies lists every study for the start-up passes; on an error it
+// logs what the pass will not do (consequence) and reports false.
+func (p *Pipeline) allStudies(consequence string) ([]store.Study, bool) {
+	studies, err := p.cfg.Store.Studies(store.Query{})
+	if err != nil {
+		p.log.Error("listing studies; "+consequence, "err", err)
+		return nil, false
+	}
+	return studies, true
+}
+
 // requeueStale queues every object whose de-identified copy or render is
 // missing or was made with another profile.
 func (p *Pipeline) requeueStale() int {
 	st := p.cfg.Store
-	studies, err := st.Studies(store.Query{})
-	if err != nil {
-		p.log.Error("listing studies", "err", err)
+	studies, ok := p.allStudies("stale objects are not queued until the next start")
+	if !ok {
 		return 0
 	}
 	a, err := p.anonymizer()
@@ -559,9 +569,8 @@ func (p *Pipeline) requeueStale() int {
 // restart, and only for them.
 func (p *Pipeline) watchUnshared() int {
 	st := p.cfg.Store
-	all, err := st.Studies(store.Query{})
-	if err != nil {
-		p.log.Error("listing studies; unshared studies are not watched until the next start", "err", err)
+	all, ok := p.allStudies("unshared studies are not watched until the next start")
+	if !ok {
 		return 0
 	}
 	watched := 0

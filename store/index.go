@@ -310,11 +310,8 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 
 	// Study.
 	sb := tx.Bucket(bStudies)
-	var st Study
-	if ok, err := getJSON(sb, []byte(inst.StudyUID), &st); err != nil || !ok {
-		return err
-	}
-	if err := recountStudy(tx, &st); err != nil {
+	st, ok, err := recountedStudy(tx, inst.StudyUID)
+	if err != nil || !ok {
 		return err
 	}
 	if st.NumInstances > 0 {
@@ -349,6 +346,15 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 	}
 	p.Studies = rest
 	return putJSON(pb, pk, &p)
+}
+
+// recountedStudy reads a study's record and recounts it from its
+// instances (recountStudy); ok is false when the study is not indexed.
+func recountedStudy(tx *bolt.Tx, studyUID string) (st Study, ok bool, err error) {
+	if ok, err = getJSON(tx.Bucket(bStudies), []byte(studyUID), &st); err != nil || !ok {
+		return st, ok, err
+	}
+	return st, true, recountStudy(tx, &st)
 }
 
 // recountStudy sets st's modality and AE lists, received times and counts

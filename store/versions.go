@@ -91,15 +91,11 @@ func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, e
 		if err := moveSeries(tx, &old, &nw); err != nil {
 			return err
 		}
-		sb := tx.Bucket(bStudies)
-		var st Study
-		if ok, err := getJSON(sb, []byte(nw.StudyUID), &st); err != nil || !ok {
+		st, ok, err := recountedStudy(tx, nw.StudyUID)
+		if err != nil || !ok {
 			return err
 		}
-		if err := recountStudy(tx, &st); err != nil {
-			return err
-		}
-		return putJSON(sb, []byte(st.StudyUID), &st)
+		return putJSON(tx.Bucket(bStudies), []byte(st.StudyUID), &st)
 	})
 	if err != nil {
 		return nil, false, err
