@@ -520,6 +520,15 @@ func TestE2EBrowser(t *testing.T) {
 				t.Errorf("DICOMDIR refers to %s, not in the ZIP", m[1])
 			}
 		}
+		// The copies are de-identified (no study date); the DICOMDIR must
+		// still be a valid Basic Directory, and the README must say so.
+		out, _ = exec.Command(testenv.Tool(t, "dciodvfy"), filepath.Join(dir, "DICOMDIR")).CombinedOutput()
+		if strings.Contains(string(out), "Error") {
+			t.Errorf("dciodvfy DICOMDIR of the de-identified copies:\n%s", out)
+		}
+		if readme, err := os.ReadFile(filepath.Join(dir, "README.txt")); err != nil || !strings.Contains(string(readme), "de-identified") {
+			t.Errorf("README.txt does not say the DICOM files are de-identified copies (%v)", err)
+		}
 	})
 
 	t.Run("no PHI of the clean study in any response", func(t *testing.T) {

@@ -51,6 +51,9 @@ func checkZip(t *testing.T, body []byte, items int) {
 	if strings.Contains(string(out), "Error") {
 		t.Errorf("dciodvfy DICOMDIR:\n%s", out)
 	}
+	if readme, err := os.ReadFile(filepath.Join(dir, "README.txt")); err != nil || !strings.Contains(string(readme), "de-identified copies") {
+		t.Errorf("README.txt does not say the DICOM files are de-identified copies (%v)", err)
+	}
 	// Every referenced file exists in the ZIP.
 	for i := 1; i <= items; i++ {
 		if _, err := os.Stat(filepath.Join(dir, "DICOM", "IMG0000"+string(rune('0'+i)))); err != nil {

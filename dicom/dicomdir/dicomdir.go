@@ -35,6 +35,16 @@ const (
 	encapsulatedPDF       = uid.EncapsulatedPDF
 )
 
+// UnknownDate and UnknownTime stand in a record's Type 1 date and time when
+// the objects have none: a de-identified copy's study date and time are
+// emptied (PS3.15 Table E.1-1), yet the STUDY and SR DOCUMENT records
+// require them. 1 January 1900 is the value importing systems read as "no
+// date"; the ZIP's README tells the patient that dates were removed.
+const (
+	UnknownDate = "19000101"
+	UnknownTime = "000000"
+)
+
 // File is what a directory record needs from one referenced object.
 // FromDataset fills it from the object's own header.
 type File struct {
@@ -318,8 +328,8 @@ func buildTree(files []File) ([]*record, error) {
 		st := byStudy[f.StudyUID]
 		if st == nil {
 			st = &record{typ: "STUDY", attrs: []attr{
-				{0x0008, 0x0020, "DA", f.StudyDate},
-				{0x0008, 0x0030, "TM", f.StudyTime},
+				{0x0008, 0x0020, "DA", or(f.StudyDate, UnknownDate)},
+				{0x0008, 0x0030, "TM", or(f.StudyTime, UnknownTime)},
 				{0x0008, 0x0050, "SH", f.AccessionNumber},
 				{0x0008, 0x1030, "LO", f.StudyDescription},
 				{0x0020, 0x000D, "UI", f.StudyUID},
@@ -387,8 +397,8 @@ func srRecord(f File, ref []attr, inst string) *record {
 		verification = "UNVERIFIED"
 	}
 	attrs := append(ref,
-		attr{0x0008, 0x0023, "DA", or(f.ContentDate, f.StudyDate)},
-		attr{0x0008, 0x0033, "TM", or(f.ContentTime, f.StudyTime)},
+		attr{0x0008, 0x0023, "DA", or(f.ContentDate, f.StudyDate, UnknownDate)},
+		attr{0x0008, 0x0033, "TM", or(f.ContentTime, f.StudyTime, UnknownTime)},
 		attr{0x0020, 0x0013, "IS", inst},
 	)
 	if verification == "VERIFIED" {
@@ -418,11 +428,14 @@ func appendChild(list []*record, r *record) []*record {
 	return append(list, r)
 }
 
-func or(s, def string) string {
-	if s == "" {
-		return def
+// or returns the first value that is not empty.
+func or(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
 	}
-	return s
+	return ""
 }
 
 func metaGroup() []byte {
