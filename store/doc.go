@@ -9,6 +9,18 @@
 //	objects/<kk>/<key>-<hash>.dcm received files, unchanged (key = InstanceKey(SOP UID), hash = content)
 //	derived/<key>/<name>          de-identified copies and renders (PutDerived)
 //	spool/                        incoming files, emptied at every Open
+//	tmp/                          temporary files of atomic writes, emptied at every Open
+//
+// Start-up does work in proportion to what was in flight, never to the
+// archive: it empties spool/ and tmp/ and checks the objects whose flushes
+// a crash may have caught (pending markers, see pending.go); it never lists
+// objects/ or derived/. The full check of the index against the files and
+// of the files against the index is the scrub (Scrub, Scrubber): small
+// batches at low priority, yielding to ingest, resumed after a restart
+// where it stopped, its findings logged, counted (sonolink_store_scrub_*)
+// and kept (LastScrub). A file renamed into place whose index commit a
+// crash prevented was never acknowledged: a resend replaces it, and the
+// scrub indexes it (or removes it when it is not whole) otherwise.
 //
 // Ingest acknowledges an object only once its file and its index entry are
 // durable. Every file is checked by dicomfile.Check before it is parsed.

@@ -114,7 +114,7 @@ var (
 	bSeries    = []byte("series")     // series UID → series
 	bPatients  = []byte("patients")   // patient ID \0 folded name → patient
 	bPending   = []byte("pending")    // file (relative) → pendingRec, while its flushes run
-	allBuckets = [][]byte{bInstances, bConflicts, bFiles, bStudies, bStudyInst, bShortIDs, bAccession, bSeries, bPatients, bPending}
+	allBuckets = [][]byte{bInstances, bConflicts, bFiles, bStudies, bStudyInst, bShortIDs, bAccession, bSeries, bPatients, bPending, bScrub}
 )
 
 type seriesRec struct {

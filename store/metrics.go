@@ -26,6 +26,48 @@ var (
 	})
 	metricMissing = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "sonolink_store_missing_objects",
-		Help: "Indexed objects whose file was missing at the last start-up check.",
+		Help: "Indexed objects whose file was missing at the last scrub pass.",
 	})
 )
+
+// The scrub (scrub.go).
+var (
+	metricScrubChecked = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sonolink_store_scrub_checked_total",
+		Help: "Index entries and object files the scrub has looked at.",
+	})
+	metricScrubFindings = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "sonolink_store_scrub_findings_total",
+		Help: "What the scrub found, by kind (missing, found, reindexed, unreadable, incomplete, temp_removed).",
+	}, []string{"kind"})
+	metricScrubBusy = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sonolink_store_scrub_busy_seconds_total",
+		Help: "Time the scrub spent working (not resting between batches).",
+	})
+	metricScrubLast = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "sonolink_store_scrub_last_finished_timestamp_seconds",
+		Help: "When the last scrub pass finished (Unix time; 0: none yet).",
+	})
+	metricScrubProblems = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "sonolink_store_scrub_problems",
+		Help: "What the last scrub pass left wrong: entries without a file plus files that cannot be indexed.",
+	})
+)
+
+// scrubCount counts a batch's findings.
+func scrubCount(r ScrubResult) {
+	metricScrubChecked.Add(float64(r.Checked))
+	for kind, n := range map[string]int{"missing": r.Missing, "found": r.Found, "reindexed": r.Reindexed,
+		"unreadable": r.Unreadable, "incomplete": r.Incomplete, "temp_removed": r.TempRemoved} {
+		if n > 0 {
+			metricScrubFindings.WithLabelValues(kind).Add(float64(n))
+		}
+	}
+}
+
+// scrubReport sets the gauges of a finished pass.
+func scrubReport(r ScrubResult) {
+	metricMissing.Set(float64(r.Missing))
+	metricScrubLast.Set(float64(r.Finished.Unix()))
+	metricScrubProblems.Set(float64(r.Problems()))
+}

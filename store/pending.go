@@ -246,3 +246,15 @@ func lookupRef(tx *bolt.Tx, ref []byte, inst *Instance) (bool, error) {
 	}
 	return getJSON(tx.Bucket(bInstances), ref, inst)
 }
+
+// receiving reports whether objects are arriving: an ingest is committing,
+// or one was acknowledged less than a quiet second ago (its marker waits).
+// The scrub yields to them.
+func (s *Store) receiving() bool {
+	if s.committing.Load() > 0 {
+		return true
+	}
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	return len(s.confirmed) > 0
+}

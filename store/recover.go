@@ -1,31 +1,26 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"sonolink/internal/logid"
 )
 
-// Recovery is what the start-up check found and did.
+// Recovery is what the start-up check found and did. The check looks only
+// at what a crash can have caught in flight, so its cost does not grow with
+// the archive: the spool, the temporary files of tmp/ and the entries whose
+// flushes were running (pending.go). The rest (every entry against its
+// file, every file against the index) is the scrub's (scrub.go).
 type Recovery struct {
 	SpoolRemoved int // leftover spool files removed
-	TempRemoved  int // temporary files removed from objects/ and derived/
-	Missing      int // indexed entries whose file is gone (marked Missing, kept)
-	Found        int // entries marked Missing whose file is back
+	TempRemoved  int // temporary files removed from tmp/
 	Incomplete   int // objects a crash kept from reaching the disk whole (removed with any entry; never acknowledged)
-	Reindexed    int // files in objects/ that were not indexed (crash after rename, before commit)
-	Unreadable   int // files in objects/ that could not be re-indexed (left in place, logged)
 }
 
 // Recovery reports the start-up check of Open.
@@ -36,136 +31,51 @@ func (s *Store) recover() (Recovery, error) {
 	t0 := time.Now()
 
 	// 1. Spool: nothing in it was acknowledged.
-	ents, err := os.ReadDir(s.SpoolDir())
+	n, err := emptyDir(s.SpoolDir())
+	r.SpoolRemoved = n
 	if err != nil {
-		return r, fmt.Errorf("%w: reading spool: %w", ErrStorage, err)
-	}
-	for _, e := range ents {
-		if err := os.RemoveAll(filepath.Join(s.SpoolDir(), e.Name())); err != nil {
-			return r, fmt.Errorf("%w: cleaning spool: %w", ErrStorage, err)
-		}
-		r.SpoolRemoved++
+		return r, fmt.Errorf("%w: cleaning spool: %w", ErrStorage, err)
 	}
 
-	// 2. Temporary files of interrupted writes.
-	for _, top := range []string{objectsDir, derivedDir} {
-		err := filepath.WalkDir(filepath.Join(s.dir, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
-				if err := os.Remove(p); err != nil {
-					return err
-				}
-				r.TempRemoved++
-			}
-			return nil
-		})
-		if err != nil {
-			return r, fmt.Errorf("%w: removing temporary files: %w", ErrStorage, err)
-		}
+	// 2. Temporary files of interrupted writes: all of them are in tmp/.
+	n, err = emptyDir(filepath.Join(s.dir, tmpDir))
+	r.TempRemoved = n
+	if err != nil {
+		return r, fmt.Errorf("%w: removing temporary files: %w", ErrStorage, err)
 	}
 
 	// 3. Entries a crash caught while their flushes ran: keep them only
-	// when their file is whole.
+	// when their file is whole. A file renamed into place whose commit
+	// never happened (so never acknowledged) has no entry to check: a
+	// resend replaces it, and the scrub indexes or removes it otherwise.
 	if err := s.checkPending(&r); err != nil {
 		return r, fmt.Errorf("%w: checking objects received just before the stop: %w", ErrStorage, err)
 	}
 
-	// 4. Index → files: an entry without its file is kept and marked.
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, bn := range [][]byte{bInstances, bConflicts} {
-			b := tx.Bucket(bn)
-			type upd struct {
-				k    []byte
-				inst Instance
-			}
-			var updates []upd
-			err := b.ForEach(func(k, v []byte) error {
-				var inst Instance
-				if err := json.Unmarshal(v, &inst); err != nil {
-					return fmt.Errorf("corrupt index entry: %w", err)
-				}
-				_, serr := os.Stat(s.ObjectPath(&inst))
-				switch {
-				case serr != nil && !errors.Is(serr, fs.ErrNotExist):
-					return serr
-				case serr != nil && !inst.Missing:
-					inst.Missing = true
-					r.Missing++
-					s.log.Error("indexed object's file is missing; entry kept and marked missing", logid.Object(inst.SOPInstanceUID), "conflict_version", inst.Conflict)
-					updates = append(updates, upd{append([]byte(nil), k...), inst})
-				case serr != nil:
-					r.Missing++
-				case inst.Missing:
-					inst.Missing = false
-					r.Found++
-					updates = append(updates, upd{append([]byte(nil), k...), inst})
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, u := range updates {
-				if err := putJSON(b, u.k, &u.inst); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return r, fmt.Errorf("%w: checking index against files: %w", ErrStorage, err)
-	}
-	metricMissing.Set(float64(r.Missing))
-
-	// 5. Files → index: a file renamed into place whose commit never
-	// happened is indexed now (its source is unknown).
-	var orphans []string
-	err = s.db.View(func(tx *bolt.Tx) error {
-		files := tx.Bucket(bFiles)
-		return filepath.WalkDir(filepath.Join(s.dir, objectsDir), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".dcm") {
-				return err
-			}
-			rel, err := filepath.Rel(s.dir, p)
-			if err != nil {
-				return err
-			}
-			if files.Get([]byte(filepath.ToSlash(rel))) == nil {
-				orphans = append(orphans, p)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return r, fmt.Errorf("%w: scanning objects: %w", ErrStorage, err)
-	}
-	for _, p := range orphans {
-		if err := s.reindex(p); err != nil {
-			if errors.Is(err, errNotWhole) {
-				s.log.Warn("object file received just before the stop is not whole on disk; removed (it was never acknowledged)", "file", filepath.Base(p), "err", err)
-				if err := os.Remove(p); err != nil {
-					return r, fmt.Errorf("%w: %w", ErrStorage, err)
-				}
-				r.Incomplete++
-				continue
-			}
-			if errors.Is(err, ErrStorage) {
-				return r, err
-			}
-			r.Unreadable++
-			s.log.Error("object file not in the index could not be re-indexed; left in place", "file", filepath.Base(p), "err", err)
-			continue
-		}
-		r.Reindexed++
+	// The findings of the last scrub pass stand until the next one.
+	if last, ok, err := s.LastScrub(); err != nil {
+		return r, err
+	} else if ok {
+		scrubReport(last)
 	}
 	s.recovery = r
 	s.log.Info("start-up check done", "spool_removed", r.SpoolRemoved, "temp_removed", r.TempRemoved,
-		"incomplete", r.Incomplete, "missing", r.Missing, "found", r.Found, "reindexed", r.Reindexed, "unreadable", r.Unreadable,
-		"ms", time.Since(t0).Milliseconds())
+		"incomplete", r.Incomplete, "ms", time.Since(t0).Milliseconds())
 	return r, nil
+}
+
+// emptyDir removes everything in dir and says how many entries it removed.
+func emptyDir(dir string) (int, error) {
+	ents, err := readDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	for i, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return i, err
+		}
+	}
+	return len(ents), nil
 }
 
 // objectName is how Ingest names files: instance key, "-", the first 64 bits

@@ -68,6 +68,7 @@ type Store struct {
 
 	recovery   Recovery
 	committing atomic.Int32 // ingests committing their index entry
+	scrubMu    sync.Mutex   // one scrub pass at a time
 
 	// Pending markers (see pending.go).
 	pendMu    sync.Mutex
@@ -81,14 +82,17 @@ const (
 	objectsDir = "objects"
 	derivedDir = "derived"
 	spoolDir   = "spool"
+	tmpDir     = "tmp" // temporary files of writeAtomic, emptied at every Open
 	tmpPrefix  = ".tmp-"
 )
 
 // Open opens (creating when needed) the data directory: index.db (bbolt),
-// objects/ (received files), derived/ (de-identified copies, renders) and
-// spool/ (incoming files). Only one process may hold it: Open fails with
-// ErrInUse when another does. At start-up it removes leftover spool and
-// temporary files and checks the index against the files (see Recover).
+// objects/ (received files), derived/ (de-identified copies, renders),
+// spool/ (incoming files) and tmp/ (temporary files). Only one process may
+// hold it: Open fails with ErrInUse when another does. At start-up it
+// removes leftover spool and temporary files and checks the objects whose
+// flushes a crash may have interrupted (see Recovery); its work does not
+// grow with the archive. The full check is Scrub's.
 func Open(dataDir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -101,7 +105,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
-	for _, d := range []string{"", objectsDir, derivedDir, spoolDir} {
+	for _, d := range []string{"", objectsDir, derivedDir, spoolDir, tmpDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
 			return nil, fmt.Errorf("%w: creating data directory: %w", ErrStorage, err)
 		}
@@ -256,14 +260,15 @@ func (s *Store) sync(f *os.File) error {
 	return err
 }
 
-// writeAtomic writes path through a temporary file in the same directory:
-// write, fsync, rename, fsync the directory.
+// writeAtomic writes path through a temporary file in tmp/ (same
+// filesystem, so a crash's leftovers are found without a walk): write,
+// fsync, rename, fsync the directory.
 func (s *Store) writeAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	if err := s.mkdirSync(dir); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), tmpPrefix+"*")
 	if err != nil {
 		return err
 	}

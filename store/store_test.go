@@ -523,12 +523,14 @@ func TestStartupRecovery(t *testing.T) {
 	}
 	s.Close()
 
-	// Crash debris: a spool file, temp files, a file renamed into place
-	// whose index commit never happened, and a lost file.
+	// Crash debris: a spool file, a temp file, a file renamed into place
+	// whose index commit never happened, and a lost file; and the temp
+	// files older versions wrote next to their targets.
 	os.WriteFile(filepath.Join(dir, "spool", "rx-1.dcm"), []byte("partial"), 0o600)
+	os.WriteFile(filepath.Join(dir, tmpDir, tmpPrefix+"7"), []byte("partial"), 0o600)
 	os.WriteFile(filepath.Join(dir, "objects", tmpPrefix+"123"), []byte("partial"), 0o600)
-	os.MkdirAll(filepath.Join(dir, "derived", "k"), 0o750)
-	os.WriteFile(filepath.Join(dir, "derived", "k", tmpPrefix+"9"), []byte("partial"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "derived", InstanceKey(b.SOP), "render"), 0o750)
+	os.WriteFile(filepath.Join(dir, "derived", InstanceKey(b.SOP), "render", tmpPrefix+"9"), []byte("partial"), 0o600)
 	c := obj{SOP: "5.1.3", Study: "5.1", Series: "5.1.0", Name: "A^B", Pixels: 10, Fill: 3}
 	orphan := filepath.Join(dir, "objects", "zz", "orphan.dcm")
 	os.MkdirAll(filepath.Dir(orphan), 0o750)
@@ -538,9 +540,17 @@ func TestStartupRecovery(t *testing.T) {
 	}
 
 	s = openTest(t, dir)
-	r := s.Recovery()
-	if r.SpoolRemoved != 1 || r.TempRemoved != 2 || r.Missing != 1 || r.Reindexed != 1 || r.Unreadable != 0 {
+	if r := s.Recovery(); r != (Recovery{SpoolRemoved: 1, TempRemoved: 1}) {
 		t.Errorf("recovery %+v", r)
+	}
+	// The rest is the scrub's.
+	r, err := s.Scrub(t.Context(), ScrubOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (ScrubResult{Checked: 4, Missing: 1, Reindexed: 1, TempRemoved: 2}); r.Checked != want.Checked || r.Missing != want.Missing ||
+		r.Reindexed != want.Reindexed || r.TempRemoved != want.TempRemoved || r.Found+r.Unreadable+r.Incomplete != 0 || r.Finished.IsZero() {
+		t.Errorf("scrub %+v, want %+v", r, want)
 	}
 	if tf := tempFiles(t, dir); len(tf) != 0 {
 		t.Errorf("temp files left: %v", tf)

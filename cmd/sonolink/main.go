@@ -68,6 +68,8 @@ built-in default.`,
 		newRevokeCmd(),
 		newAuditCmd(),
 		newSettingsCmd(),
+		// Maintenance of the data directory (no node running).
+		newCheckCmd(),
 		// DICOM tools that need no node.
 		newSendCmd(),
 		newEchoCmd(),

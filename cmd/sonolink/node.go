@@ -37,6 +37,7 @@ type node struct {
 	store    *store.Store
 	share    *share.Service
 	pipeline *pipeline.Pipeline
+	scrub    *store.Scrubber
 	dicom    *dimse.Server
 	dicomLn  net.Listener
 	admin    *admin.Server
@@ -67,6 +68,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	if n.store, err = store.Open(c.dataDir, store.Options{Logger: logger}); err != nil {
 		return nil, err
 	}
+	n.scrub = store.NewScrubber(n.store, store.ScrubberOptions{})
 	// The node runs the outbox worker itself (see run).
 	if n.share, err = share.Open(c.dataDir, share.Options{
 		BaseURL: strings.TrimRight(c.baseURL, "/"), Logger: logger, Delivery: c.delivery.cfg, NoWorker: true,
@@ -187,6 +189,7 @@ func (n *node) run(ctx context.Context, logger *slog.Logger) error {
 	work := []component{
 		{"pipeline", n.pipeline.Run},
 		{"outbox", n.share.RunOutbox},
+		{"store scrub", n.scrub.Run},
 	}
 	return runStages(ctx, logger, doors, work)
 }
