@@ -139,6 +139,9 @@ type Setting struct {
 	Value       string `json:"value"`
 	Default     string `json:"default,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Note says what a change did beyond the value, e.g. how many active
+	// links now ask for the link code. Only SetSetting fills it in.
+	Note string `json:"note,omitempty"`
 }
 
 // SettingRequest changes one setting; an empty Value clears it (back to the default).

@@ -52,6 +52,9 @@ type Link struct {
 	Views         int       `json:"views"`
 	LastView      time.Time `json:"last_view,omitzero"`
 	PasswordSet   bool      `json:"password_set"`
+	// IssuedWithCode: a clinic link code was in force when the link was
+	// issued (see NeedsLinkCode).
+	IssuedWithCode bool `json:"issued_with_code"`
 }
 
 // WholeStudy reports whether the link shows every object of its study.
@@ -485,11 +488,13 @@ func (s *Service) getLink(tx *bolt.Tx, id string) (*linkRecord, error) {
 		return nil, fmt.Errorf("share: link %s is damaged: %w", id, err)
 	}
 	r.PasswordSet = r.PasswordHash != ""
+	r.IssuedWithCode = r.CodeHash != ""
 	return &r, nil
 }
 
 func (s *Service) putLink(tx *bolt.Tx, r *linkRecord) error {
 	r.PasswordSet = r.PasswordHash != ""
+	r.IssuedWithCode = r.CodeHash != ""
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
