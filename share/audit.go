@@ -14,6 +14,7 @@ const (
 	EventLinkResent      = "link.resent"
 	EventLinkRevoked     = "link.revoked"
 	EventLinkViewed      = "link.viewed"
+	EventLinkReminded    = "link.reminded" // the expiry reminder was queued
 	EventDeliverySent    = "delivery.sent"
 	EventDeliveryRetry   = "delivery.retry"  // failed, will retry
 	EventDeliveryFailed  = "delivery.failed" // failed for good

@@ -87,6 +87,9 @@ type linkRecord struct {
 	OTP          *otpState      `json:"otp,omitempty"`
 	OTPSends     []time.Time    `json:"otp_sends,omitempty"` // code messages within SourceMemory
 	Proof        *proofState    `json:"proof,omitempty"`
+	// RemindedFor is the expiry the last reminder announced: one reminder
+	// per lifetime, and a resend (a new expiry) makes the next one due.
+	RemindedFor time.Time `json:"reminded_for,omitzero"`
 }
 
 // CreateRequest asks for a new link.
