@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -117,7 +118,7 @@ func linkFromView(v share.LinkView) Link {
 		ID: v.ID, StudyUID: v.StudyUID, StudyID: v.StudyKey, Created: v.Created, LastSent: v.LastSent,
 		Expires: v.Expires, Status: v.Status, RevokedReason: v.RevokedReason, Origin: v.Origin,
 		WholeStudy: v.WholeStudy(), Instances: append([]string{}, v.Instances...), Views: v.Views,
-		Contacts: []Delivery{},
+		Contacts: []Delivery{}, RenewalAsked: v.RenewalAsked,
 	}
 	// One row per contact, in the link's own order (e-mails, then phones):
 	// deliveries come back in message-ID order, which is not meaningful.
@@ -144,6 +145,19 @@ func linkFromView(v share.LinkView) Link {
 		add(share.ChannelSMS, p)
 	}
 	return l
+}
+
+// renewalStudies returns the UIDs of the studies whose patients asked for
+// a new link, oldest request first.
+func (b shareSide) renewalStudies(ctx context.Context) ([]string, error) {
+	reqs, err := b.sh.RenewalRequests("")
+	var out []string
+	for _, r := range reqs {
+		if !slices.Contains(out, r.StudyUID) {
+			out = append(out, r.StudyUID)
+		}
+	}
+	return out, err
 }
 
 func (b shareSide) create(ctx context.Context, st studyRec, instances []string, emails, phones []string, actor string) (Link, error) {

@@ -26,6 +26,9 @@ type StudySummary struct {
 	Images      int       `json:"images"`               // objects stored for the study
 	ReceivedAt  time.Time `json:"received_at,omitzero"` // last object's arrival
 	ShareStatus string    `json:"share_status"`         // e.g. "sent 2026-11-20 14:03", "not shared", "no contact: invalid phone"
+	// RenewalAsked: the earliest open request of the study's patient for a
+	// new link (from an expired link's page); the study needs attention.
+	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
 }
 
 // StudyDetail is `sonolink study`: the study, its numbered objects and its
@@ -99,6 +102,10 @@ type Link struct {
 	Contacts      []Delivery `json:"contacts"`         // one per contact, with its delivery status
 	Views         int        `json:"views"`
 	LinkCode      bool       `json:"link_code,omitempty"` // a patient link code is required
+	// RenewalAsked: when the patient asked for a new link on this expired
+	// link's page, while the request is open (a resend, a new link or a
+	// revoke closes it).
+	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
 }
 
 // Delivery is the state of the link's message to one contact.

@@ -90,6 +90,9 @@ type linkRecord struct {
 	// RemindedFor is the expiry the last reminder announced: one reminder
 	// per lifetime, and a resend (a new expiry) makes the next one due.
 	RemindedFor time.Time `json:"reminded_for,omitzero"`
+	// Renewals are the patient's requests for a new link within
+	// SourceMemory (RequestRenewal).
+	Renewals []time.Time `json:"renewals,omitempty"`
 }
 
 // CreateRequest asks for a new link.
@@ -175,6 +178,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 		if !rec.WholeStudy() {
 			detail += fmt.Sprintf("; %d selected objects", len(rec.Instances))
 		}
+		if err := s.closeRequests(tx, rec.StudyUID, "", "new link "+rec.ID, req.Actor); err != nil {
+			return err
+		}
 		if err := s.audit(tx, AuditEvent{Type: EventLinkCreated, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: req.Actor, Detail: req.Origin + ": " + detail}); err != nil {
 			return err
 		}
@@ -243,6 +249,9 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 		if err := s.cancelPending(tx, rec.ID, "replaced by a resend"); err != nil {
 			return err
 		}
+		if err := s.closeRequests(tx, "", rec.ID, "resent", actor); err != nil {
+			return err
+		}
 		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
@@ -279,6 +288,9 @@ func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, 
 		rec.RevokedAt, rec.RevokedReason, rec.RevokedBy = s.now(), reason, actor
 		rec.SealedToken, rec.OTP, rec.Proof = nil, nil, nil
 		if err := s.cancelPending(tx, rec.ID, "link revoked"); err != nil {
+			return err
+		}
+		if err := s.closeRequests(tx, "", rec.ID, "revoked", actor); err != nil {
 			return err
 		}
 		if err := s.putLink(tx, rec); err != nil {
@@ -403,6 +415,9 @@ type LinkView struct {
 	// NeedsEmailHint: the link has phone numbers only; tell the clinic that
 	// an e-mail address makes delivery more reliable.
 	NeedsEmailHint bool `json:"needs_email_hint"`
+	// RenewalAsked: when the patient asked for a new link on this expired
+	// link's page, while that request is open (RequestRenewal).
+	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
 }
 
 // DeliveryStatus is the latest message of a link to one contact.
@@ -427,6 +442,12 @@ func (s *Service) Shares(studyUID string) ([]LinkView, error) {
 		for _, r := range s.studyLinks(tx, studyUID) {
 			v := LinkView{Link: r.Link, Status: r.Status(now), Deliveries: s.deliveries(tx, r.ID, kindLink)}
 			v.NeedsEmailHint = len(r.Emails) == 0 && len(r.Phones) > 0
+			if data := tx.Bucket(bktRequests).Get([]byte(r.ID)); data != nil {
+				var req RenewalRequest
+				if json.Unmarshal(data, &req) == nil {
+					v.RenewalAsked = req.First
+				}
+			}
 			out = append(out, v)
 		}
 		return nil
