@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
 
 	"sonolink/contact"
+	"sonolink/settings"
 	"sonolink/share"
 )
 
@@ -116,7 +118,7 @@ func linkFromView(v share.LinkView) Link {
 		ID: v.ID, StudyUID: v.StudyUID, StudyID: v.StudyKey, Created: v.Created, LastSent: v.LastSent,
 		Expires: v.Expires, Status: v.Status, RevokedReason: v.RevokedReason, Origin: v.Origin,
 		WholeStudy: v.WholeStudy(), Instances: append([]string{}, v.Instances...), Views: v.Views,
-		Contacts: []Delivery{},
+		Contacts: []Delivery{}, RenewalAsked: v.RenewalAsked,
 	}
 	// One row per contact, in the link's own order (e-mails, then phones):
 	// deliveries come back in message-ID order, which is not meaningful.
@@ -143,6 +145,19 @@ func linkFromView(v share.LinkView) Link {
 		add(share.ChannelSMS, p)
 	}
 	return l
+}
+
+// renewalStudies returns the UIDs of the studies whose patients asked for
+// a new link, oldest request first.
+func (b shareSide) renewalStudies(ctx context.Context) ([]string, error) {
+	reqs, err := b.sh.RenewalRequests("")
+	var out []string
+	for _, r := range reqs {
+		if !slices.Contains(out, r.StudyUID) {
+			out = append(out, r.StudyUID)
+		}
+	}
+	return out, err
 }
 
 func (b shareSide) create(ctx context.Context, st studyRec, instances []string, emails, phones []string, actor string) (Link, error) {
@@ -219,7 +234,29 @@ func (b shareSide) setSetting(ctx context.Context, key, value, actor string) (Se
 		return Setting{}, err
 	}
 	d, _ := reg.Lookup(k)
-	return Setting{Key: k, Value: reg.Format(st, k), Default: d.Default, Description: d.Description}, nil
+	out := Setting{Key: k, Value: reg.Format(st, k), Default: d.Default, Description: d.Description}
+	if k == settings.KeyLinkCode || k == settings.KeyLinkCodeScope {
+		if out.Note, err = b.codeNote(st); err != nil {
+			return Setting{}, err
+		}
+	}
+	return out, nil
+}
+
+// codeNote says how many active links ask for the link code now, and how
+// many patients would be asked for a code they were never given.
+func (b shareSide) codeNote(st settings.Values) (string, error) {
+	r, err := b.sh.LinkCodeReach()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !st.LinkCodeSet:
+		return fmt.Sprintf("no link asks for a code; %d active links open without one", r.Active), nil
+	case st.LinkCodeAll:
+		return fmt.Sprintf("all %d active links ask for the code; %d of them were sent before a code was set, so tell those patients the code (or set link.code_scope new)", r.Active, r.Active-r.WithCode), nil
+	}
+	return fmt.Sprintf("links issued from now on ask for the code; of %d active links, %d ask for it (issued with a code), %d keep opening without one. 'settings set link.code_scope all' would make all %d ask", r.Active, r.AskFor, r.Active-r.AskFor, r.WouldAskAll), nil
 }
 
 func (b shareSide) audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error) {

@@ -81,6 +81,13 @@ func (s *Service) ListStudies(ctx context.Context, q StudyQuery) ([]StudySummary
 	if limit > 0 && len(recs) > limit {
 		recs = recs[:limit]
 	}
+	if q.Text == "" && q.From.IsZero() && q.To.IsZero() {
+		// The attention list: a study whose patient asked for a new link
+		// is listed however old it is.
+		if recs, err = s.withRenewals(ctx, recs); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]StudySummary, 0, len(recs))
 	for _, r := range recs {
 		sum, err := s.summary(ctx, r)
@@ -324,6 +331,25 @@ func (s *Service) decorate(l Link, r studyRec, objs []Object) Link {
 	return l
 }
 
+// withRenewals adds to recs, first, the studies with an open request for
+// a new link that recs lacks.
+func (s *Service) withRenewals(ctx context.Context, recs []studyRec) ([]studyRec, error) {
+	uids, err := s.be.renewalStudies(ctx)
+	if err != nil {
+		return nil, s.internal("list requests for new links", err)
+	}
+	var add []studyRec
+	for _, uid := range uids {
+		if slices.ContainsFunc(recs, func(r studyRec) bool { return r.UID == uid }) {
+			continue
+		}
+		if r, err := s.be.study(ctx, uid); err == nil {
+			add = append(add, r)
+		}
+	}
+	return append(add, recs...), nil
+}
+
 func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error) {
 	sum := StudySummary{
 		ShortID: r.ShortID, StudyUID: r.UID, Accession: r.Accession,
@@ -341,6 +367,11 @@ func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error)
 		}
 	}
 	sum.ShareStatus = shareStatus(links, contacts)
+	for _, l := range links {
+		if !l.RenewalAsked.IsZero() && (sum.RenewalAsked.IsZero() || l.RenewalAsked.Before(sum.RenewalAsked)) {
+			sum.RenewalAsked = l.RenewalAsked
+		}
+	}
 	return sum, nil
 }
 
@@ -445,6 +476,15 @@ func fmtStamp(ts ...time.Time) string {
 // notes are hints for the technician in the study view.
 func notes(d *StudyDetail) []string {
 	var out []string
+	for _, l := range d.Shares {
+		if !l.RenewalAsked.IsZero() {
+			var to []string
+			for _, c := range l.Contacts {
+				to = append(to, c.To)
+			}
+			out = append(out, fmt.Sprintf("the patient asked for a new link on %s (link %s expired); send one to the same contacts with: sonolink send %s --to %q", fmtStamp(l.RenewalAsked), l.ID, d.ShortID, strings.Join(to, ", ")))
+		}
+	}
 	for _, l := range d.Shares {
 		if l.Status != "active" {
 			continue

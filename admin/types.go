@@ -26,6 +26,9 @@ type StudySummary struct {
 	Images      int       `json:"images"`               // objects stored for the study
 	ReceivedAt  time.Time `json:"received_at,omitzero"` // last object's arrival
 	ShareStatus string    `json:"share_status"`         // e.g. "sent 2026-11-20 14:03", "not shared", "no contact: invalid phone"
+	// RenewalAsked: the earliest open request of the study's patient for a
+	// new link (from an expired link's page); the study needs attention.
+	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
 }
 
 // StudyDetail is `sonolink study`: the study, its numbered objects and its
@@ -99,6 +102,10 @@ type Link struct {
 	Contacts      []Delivery `json:"contacts"`         // one per contact, with its delivery status
 	Views         int        `json:"views"`
 	LinkCode      bool       `json:"link_code,omitempty"` // a patient link code is required
+	// RenewalAsked: when the patient asked for a new link on this expired
+	// link's page, while the request is open (a resend, a new link or a
+	// revoke closes it).
+	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
 }
 
 // Delivery is the state of the link's message to one contact.
@@ -139,6 +146,9 @@ type Setting struct {
 	Value       string `json:"value"`
 	Default     string `json:"default,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Note says what a change did beyond the value, e.g. how many active
+	// links now ask for the link code. Only SetSetting fills it in.
+	Note string `json:"note,omitempty"`
 }
 
 // SettingRequest changes one setting; an empty Value clears it (back to the default).

@@ -690,7 +690,14 @@ func TestE2EBrowser(t *testing.T) {
 	})
 
 	t.Run("link code, then one-time code and password for the SR study", func(t *testing.T) {
-		mustCLI(t, 0, dataDir, "settings", "set", "link.code", "1234")
+		// Both links were issued without a code: setting one leaves them
+		// open until the clinic applies it to every link, after a warning.
+		if out := mustCLI(t, 0, dataDir, "settings", "set", "link.code", "1234"); !strings.Contains(out.out, "keep opening without one") {
+			t.Errorf("settings set link.code does not say which links it affects:\n%s", out)
+		}
+		if out := mustCLI(t, 0, dataDir, "settings", "set", "link.code_scope", "all"); !strings.Contains(out.out, "tell those patients the code") {
+			t.Errorf("settings set link.code_scope all gives no warning:\n%s", out)
+		}
 		ctx := tab(t)
 		var html string
 		if err := chromedp.Run(ctx,

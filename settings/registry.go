@@ -23,6 +23,12 @@ const (
 	KeyRegion       = "clinic.region"
 	KeyLinkLifetime = "link.lifetime"
 	KeyLinkCode     = "link.code"
+	// KeyLinkCodeScope: which links ask for the link code, "new" (those
+	// issued while a code was set) or "all".
+	KeyLinkCodeScope = "link.code_scope"
+	// KeyLinkReminder: how long before a link expires the patient is
+	// reminded to save what they want to keep; "off" sends none.
+	KeyLinkReminder = "link.reminder"
 	KeyLogo         = "branding.logo"
 	KeyTextPrefix   = "branding.text." // + a message name, e.g. branding.text.sms
 	KeyAutoShare    = "autoshare.rule"
@@ -120,7 +126,7 @@ func New(cfg Config) *Registry {
 		},
 		{
 			key:   KeyLinkCode,
-			desc:  "clinic patient link code required to open links (4 to 64 characters); empty or \"clear\" removes it. Each link also keeps accepting the code in force when it was issued",
+			desc:  "clinic patient link code (4 to 64 characters) asked for by links issued while it is set (see link.code_scope); empty or \"clear\" removes it. Each link also keeps accepting the code in force when it was issued",
 			parse: parseLinkCode,
 			decode: func(v *Values, _, s string) error {
 				v.LinkCodeSet, v.LinkCodeHash = s != "", s
@@ -131,6 +137,30 @@ func New(cfg Config) *Registry {
 					return "set"
 				}
 				return ""
+			},
+		},
+		{
+			key: KeyLinkCodeScope, dflt: "new",
+			desc:   "which links ask for the link code: new (links issued while a code is set; patients given a link before were never told it) or all (every active link, including older ones)",
+			parse:  parseCodeScope,
+			decode: func(v *Values, _, s string) error { v.LinkCodeAll = s == "all"; return nil },
+			show: func(v *Values, _ string) string {
+				if v.LinkCodeAll {
+					return "all"
+				}
+				return "new"
+			},
+		},
+		{
+			key: KeyLinkReminder, dflt: "7d",
+			desc:   "how long before a link expires the patient gets one reminder to save what they want to keep: e.g. 7d, 2d (1h to 365d), or off",
+			parse:  parseReminder,
+			decode: decodeReminder,
+			show: func(v *Values, _ string) string {
+				if v.LinkReminder == 0 {
+					return "off"
+				}
+				return FormatDuration(v.LinkReminder)
 			},
 		},
 		{
@@ -430,6 +460,30 @@ func parseLinkCode(r *Registry, key, v string) (string, string, error) {
 		return "", "", invalid(key, "a link code has 4 to 64 characters (or \"clear\" to remove it)")
 	}
 	return r.cfg.HashLinkCode(NormalizeCode(v)), "set", nil
+}
+
+func parseCodeScope(_ *Registry, key, v string) (string, string, error) {
+	switch v = strings.ToLower(v); v {
+	case "new", "all":
+		return v, v, nil
+	}
+	return "", "", invalid(key, "%q: give new (only links issued while a code is set ask for it) or all", v)
+}
+
+func parseReminder(_ *Registry, key, v string) (string, string, error) {
+	if strings.EqualFold(v, "off") {
+		return "off", "off", nil
+	}
+	return durationIn(time.Hour, 365*day, "from 1h to 365d, e.g. 7d, 2d, or off")(nil, key, v)
+}
+
+func decodeReminder(v *Values, _, s string) (err error) {
+	if s == "off" {
+		v.LinkReminder = 0
+		return nil
+	}
+	v.LinkReminder, err = ParseDuration(s)
+	return err
 }
 
 func parseLogoFile(_ *Registry, key, v string) (string, string, error) {

@@ -40,6 +40,30 @@ func pngFile(t *testing.T) (string, []byte) {
 	return p, b.Bytes()
 }
 
+// link.reminder takes off as well as a duration, and refuses nonsense.
+func TestReminderSetting(t *testing.T) {
+	r := testRegistry()
+	if d := r.Defaults().LinkReminder; d != 7*24*time.Hour {
+		t.Fatalf("default reminder %v", d)
+	}
+	c, err := r.Parse(KeyLinkReminder, "Off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Decode(map[string][]byte{c.Key: c.Value})
+	if err != nil || v.LinkReminder != 0 || r.Format(v, KeyLinkReminder) != "off" {
+		t.Fatalf("off: %+v %v", v.LinkReminder, err)
+	}
+	for _, bad := range []string{"soon", "10m", "400d"} {
+		if _, err := r.Parse(KeyLinkReminder, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if _, err := r.Parse(KeyLinkCodeScope, "some"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("scope some: %v", err)
+	}
+}
+
 // Every key: a value a person types is parsed, stored, decoded and shown,
 // and what is shown parses back to what was stored.
 func TestRoundTrip(t *testing.T) {
@@ -51,6 +75,8 @@ func TestRoundTrip(t *testing.T) {
 		KeyRegion:                       {"+46", "SE"},
 		KeyLinkLifetime:                 {"48h", "2d"},
 		KeyLinkCode:                     {"ab-12 cd", "set"},
+		KeyLinkCodeScope:                {"ALL", "all"},
+		KeyLinkReminder:                 {"168h", "7d"},
 		KeyLogo:                         {logo, "set (image/png, 1 KB)"},
 		KeyAutoShare:                    {"AET:PATIENT", "aet:PATIENT"},
 		KeyStableTime:                   {"90s", "1m30s"},

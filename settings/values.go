@@ -14,8 +14,14 @@ type Values struct {
 	LinkLifetime time.Duration // how long a link works after it is sent
 	LinkCodeSet  bool          // a clinic patient link code is in force
 	LinkCodeHash string        // its hash (Config.HashLinkCode); never shown
-	Logo         []byte        // branding logo, nil if none
-	LogoType     string        // its content type (image/png, image/jpeg, image/gif, image/webp)
+	// LinkCodeAll: every active link asks for the link code, not only
+	// those issued while a code was set (link.code_scope all).
+	LinkCodeAll bool
+	// LinkReminder is how long before expiry a link's reminder goes out;
+	// 0: none (link.reminder off).
+	LinkReminder time.Duration
+	Logo         []byte // branding logo, nil if none
+	LogoType     string // its content type (image/png, image/jpeg, image/gif, image/webp)
 	Texts        map[string]string
 	AutoShare    AutoShareRule
 	StableTime   time.Duration // quiet time after which a study is complete

@@ -10,24 +10,27 @@ import (
 
 // Audit event types.
 const (
-	EventLinkCreated     = "link.created"
-	EventLinkResent      = "link.resent"
-	EventLinkRevoked     = "link.revoked"
-	EventLinkViewed      = "link.viewed"
-	EventDeliverySent    = "delivery.sent"
-	EventDeliveryRetry   = "delivery.retry"  // failed, will retry
-	EventDeliveryFailed  = "delivery.failed" // failed for good
-	EventOTPRequested    = "otp.requested"
-	EventOTPVerified     = "otp.verified"
-	EventOTPFailed       = "otp.failed"
-	EventPasswordSet     = "password.set"
-	EventPasswordOK      = "password.ok"
-	EventPasswordFailed  = "password.failed"
-	EventLinkCodeOK      = "linkcode.ok"
-	EventLinkCodeFailed  = "linkcode.failed"
-	EventSettingChanged  = "setting.changed"
-	EventInstancesJoined = "link.instances"
-	EventVersionChosen   = "object.version" // the technician chose which received object an instance serves
+	EventLinkCreated      = "link.created"
+	EventLinkResent       = "link.resent"
+	EventLinkRevoked      = "link.revoked"
+	EventLinkViewed       = "link.viewed"
+	EventLinkReminded     = "link.reminded"     // the expiry reminder was queued
+	EventRenewalRequested = "renewal.requested" // the patient asked for a new link on the expired page
+	EventRenewalAnswered  = "renewal.answered"  // a resend, new link or revoke closed the request
+	EventDeliverySent     = "delivery.sent"
+	EventDeliveryRetry    = "delivery.retry"  // failed, will retry
+	EventDeliveryFailed   = "delivery.failed" // failed for good
+	EventOTPRequested     = "otp.requested"
+	EventOTPVerified      = "otp.verified"
+	EventOTPFailed        = "otp.failed"
+	EventPasswordSet      = "password.set"
+	EventPasswordOK       = "password.ok"
+	EventPasswordFailed   = "password.failed"
+	EventLinkCodeOK       = "linkcode.ok"
+	EventLinkCodeFailed   = "linkcode.failed"
+	EventSettingChanged   = "setting.changed"
+	EventInstancesJoined  = "link.instances"
+	EventVersionChosen    = "object.version" // the technician chose which received object an instance serves
 )
 
 // AuditEvent is one entry of the append-only audit log. It never holds a

@@ -15,9 +15,13 @@
 // share.db also keeps what the auto-share rule decided for each complete
 // study (RecordAutoShareDecision), so a restart does not decide it again.
 //
-// Link code rule: while a clinic code is set, every link asks for one and
-// accepts the code in force when it was issued as well as the current
-// code; clearing the code removes the prompt from every link.
+// Link code rule: while a clinic code is set, a link issued while a code
+// was in force asks for one (every active link does with link.code_scope
+// all) and accepts the code in force when it was issued as well as the
+// current code; a link issued without a code (including every link from
+// before codes were recorded per link) opens without one, since its
+// patient was never told a code. Clearing the code removes the prompt
+// from every link.
 //
 // # Threat model of the gates
 //

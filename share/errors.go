@@ -13,6 +13,8 @@ var (
 	ErrNotFound = errors.New("link not found")
 	// ErrExpired: the link's lifetime has passed. Returned as *ExpiredError.
 	ErrExpired = errors.New("link expired")
+	// ErrNotExpired: a new link was asked for on a link that still works.
+	ErrNotExpired = errors.New("the link has not expired")
 	// ErrRevoked: the link was revoked. Returned as *RevokedError.
 	ErrRevoked = errors.New("link revoked")
 	// ErrTooSoon: this source must wait before its next try of a secret.

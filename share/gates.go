@@ -44,11 +44,60 @@ type proofState struct {
 // --- clinic link code ---
 
 // NeedsLinkCode reports whether opening l asks for the clinic's link code:
-// whenever a clinic code is set. Clearing the setting removes the prompt
-// from every existing link.
+// while a clinic code is set, if l was issued while one was set, or every
+// link when the clinic chose link.code_scope all. A patient is never asked
+// for a code nobody could have told them when the link was sent. Links
+// from before codes were recorded per link have no CodeHash and count as
+// issued without one. Clearing the setting removes the prompt from every
+// link.
 func (s *Service) NeedsLinkCode(l *Link) (bool, error) {
 	st, err := s.Settings()
-	return st.LinkCodeSet, err
+	return codeAsked(st, l.IssuedWithCode), err
+}
+
+func codeAsked(st settings.Values, issuedWithCode bool) bool {
+	return st.LinkCodeSet && (issuedWithCode || st.LinkCodeAll)
+}
+
+// CodeReach counts the active links and, of them, those that ask for the
+// link code under the current settings: what `settings set link.code`
+// and link.code_scope report.
+type CodeReach struct {
+	Active      int `json:"active"`
+	WithCode    int `json:"with_code"`     // issued while a code was set
+	AskFor      int `json:"ask_for"`       // ask for the code now
+	WouldAskAll int `json:"would_ask_all"` // would ask with link.code_scope all
+}
+
+// LinkCodeReach counts, over the active links, how many ask for the link
+// code under the current settings.
+func (s *Service) LinkCodeReach() (CodeReach, error) {
+	var r CodeReach
+	now := s.now()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st, err := readSettings(tx)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bktLinks).ForEach(func(k, v []byte) error {
+			rec, err := s.getLink(tx, string(k))
+			if err != nil || rec.Status(now) != StatusActive {
+				return nil
+			}
+			r.Active++
+			if rec.IssuedWithCode {
+				r.WithCode++
+			}
+			if codeAsked(st, rec.IssuedWithCode) {
+				r.AskFor++
+			}
+			if st.LinkCodeSet {
+				r.WouldAskAll++
+			}
+			return nil
+		})
+	})
+	return r, err
 }
 
 // CheckLinkCode checks a link code typed on the landing page of link id
@@ -56,21 +105,21 @@ func (s *Service) NeedsLinkCode(l *Link) (bool, error) {
 //
 // Accepted: the code that was in force when the link was issued (changing
 // the clinic code keeps each link's own code valid for that link), and the
-// clinic's current code (so a link issued before any code was set, or a
-// patient who is told the new code by phone, can get in). When no code is
-// set, every code (including none) is accepted. Case, spaces and dashes do
-// not matter. Wrong codes slow source down (*WaitError), never the link.
+// clinic's current code (so a patient who is told the new code by phone
+// can get in). When the link does not ask for a code (NeedsLinkCode),
+// every code (including none) is accepted. Case, spaces and dashes do not
+// matter. Wrong codes slow source down (*WaitError), never the link.
 func (s *Service) CheckLinkCode(id, source, code string) error {
 	st, err := s.Settings()
 	if err != nil {
 		return err
 	}
-	if !st.LinkCodeSet {
-		return nil
-	}
 	rec, err := s.readLink(id)
 	if err != nil {
 		return err
+	}
+	if !codeAsked(st, rec.IssuedWithCode) {
+		return nil
 	}
 	key := s.sourceKey(rec.ID, source)
 	if err := s.mayTry(rec, key, "link code"); err != nil {

@@ -63,6 +63,7 @@ type sourceState struct {
 	Failures int         `json:"failures,omitempty"` // wrong secrets in a row
 	Last     time.Time   `json:"last"`               // last failure, or first seen
 	Sends    []time.Time `json:"sends,omitempty"`    // one-time code messages asked for
+	Renewals []time.Time `json:"renewals,omitempty"` // new links asked for (RequestRenewal)
 }
 
 // sourceKey names source (a client address, "" for none) within link id.
@@ -85,7 +86,8 @@ func (rec *linkRecord) throttle(now time.Time) *throttleState {
 	}
 	for k, src := range t.Sources {
 		src.Sends = recent(src.Sends, now)
-		if len(src.Sends) == 0 && now.Sub(src.Last) >= SourceMemory {
+		src.Renewals = recent(src.Renewals, now)
+		if len(src.Sends) == 0 && len(src.Renewals) == 0 && now.Sub(src.Last) >= SourceMemory {
 			delete(t.Sources, k)
 		}
 	}
@@ -149,7 +151,7 @@ func (t *throttleState) fail(key string, now time.Time) {
 func (t *throttleState) succeed(key string) {
 	if src := t.Sources[key]; src != nil {
 		src.Failures = 0
-		if len(src.Sends) == 0 {
+		if len(src.Sends) == 0 && len(src.Renewals) == 0 {
 			delete(t.Sources, key)
 		}
 	}
@@ -162,15 +164,23 @@ func (t *throttleState) sendsLeft(linkSends []time.Time, key string) (left int, 
 	if src := t.Sources[key]; src != nil {
 		mine = src.Sends
 	}
-	left = min(OTPSendsPerLink-len(linkSends), OTPSendsPerSource-len(mine))
+	return quotaLeft(linkSends, mine, OTPSendsPerLink, OTPSendsPerSource)
+}
+
+// quotaLeft is how many more of something a source may do, given the
+// times the link (all sources) and the source did it within SourceMemory
+// and the limits on each, and when the next becomes available if none is
+// left.
+func quotaLeft(linkTimes, mine []time.Time, perLink, perSource int) (left int, next time.Time) {
+	left = min(perLink-len(linkTimes), perSource-len(mine))
 	if left > 0 {
 		return left, time.Time{}
 	}
-	if len(linkSends) >= OTPSendsPerLink {
-		next = linkSends[len(linkSends)-OTPSendsPerLink].Add(SourceMemory)
+	if len(linkTimes) >= perLink {
+		next = linkTimes[len(linkTimes)-perLink].Add(SourceMemory)
 	}
-	if len(mine) >= OTPSendsPerSource {
-		if at := mine[len(mine)-OTPSendsPerSource].Add(SourceMemory); at.After(next) {
+	if len(mine) >= perSource {
+		if at := mine[len(mine)-perSource].Add(SourceMemory); at.After(next) {
 			next = at
 		}
 	}

@@ -52,6 +52,9 @@ type Link struct {
 	Views         int       `json:"views"`
 	LastView      time.Time `json:"last_view,omitzero"`
 	PasswordSet   bool      `json:"password_set"`
+	// IssuedWithCode: a clinic link code was in force when the link was
+	// issued (see NeedsLinkCode).
+	IssuedWithCode bool `json:"issued_with_code"`
 }
 
 // WholeStudy reports whether the link shows every object of its study.
@@ -84,6 +87,12 @@ type linkRecord struct {
 	OTP          *otpState      `json:"otp,omitempty"`
 	OTPSends     []time.Time    `json:"otp_sends,omitempty"` // code messages within SourceMemory
 	Proof        *proofState    `json:"proof,omitempty"`
+	// RemindedFor is the expiry the last reminder announced: one reminder
+	// per lifetime, and a resend (a new expiry) makes the next one due.
+	RemindedFor time.Time `json:"reminded_for,omitzero"`
+	// Renewals are the patient's requests for a new link within
+	// SourceMemory (RequestRenewal).
+	Renewals []time.Time `json:"renewals,omitempty"`
 }
 
 // CreateRequest asks for a new link.
@@ -169,6 +178,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 		if !rec.WholeStudy() {
 			detail += fmt.Sprintf("; %d selected objects", len(rec.Instances))
 		}
+		if err := s.closeRequests(tx, rec.StudyUID, "", "new link "+rec.ID, req.Actor); err != nil {
+			return err
+		}
 		if err := s.audit(tx, AuditEvent{Type: EventLinkCreated, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: req.Actor, Detail: req.Origin + ": " + detail}); err != nil {
 			return err
 		}
@@ -237,6 +249,9 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 		if err := s.cancelPending(tx, rec.ID, "replaced by a resend"); err != nil {
 			return err
 		}
+		if err := s.closeRequests(tx, "", rec.ID, "resent", actor); err != nil {
+			return err
+		}
 		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
@@ -273,6 +288,9 @@ func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, 
 		rec.RevokedAt, rec.RevokedReason, rec.RevokedBy = s.now(), reason, actor
 		rec.SealedToken, rec.OTP, rec.Proof = nil, nil, nil
 		if err := s.cancelPending(tx, rec.ID, "link revoked"); err != nil {
+			return err
+		}
+		if err := s.closeRequests(tx, "", rec.ID, "revoked", actor); err != nil {
 			return err
 		}
 		if err := s.putLink(tx, rec); err != nil {
@@ -397,6 +415,9 @@ type LinkView struct {
 	// NeedsEmailHint: the link has phone numbers only; tell the clinic that
 	// an e-mail address makes delivery more reliable.
 	NeedsEmailHint bool `json:"needs_email_hint"`
+	// RenewalAsked: when the patient asked for a new link on this expired
+	// link's page, while that request is open (RequestRenewal).
+	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
 }
 
 // DeliveryStatus is the latest message of a link to one contact.
@@ -421,6 +442,12 @@ func (s *Service) Shares(studyUID string) ([]LinkView, error) {
 		for _, r := range s.studyLinks(tx, studyUID) {
 			v := LinkView{Link: r.Link, Status: r.Status(now), Deliveries: s.deliveries(tx, r.ID, kindLink)}
 			v.NeedsEmailHint = len(r.Emails) == 0 && len(r.Phones) > 0
+			if data := tx.Bucket(bktRequests).Get([]byte(r.ID)); data != nil {
+				var req RenewalRequest
+				if json.Unmarshal(data, &req) == nil {
+					v.RenewalAsked = req.First
+				}
+			}
 			out = append(out, v)
 		}
 		return nil
@@ -485,11 +512,13 @@ func (s *Service) getLink(tx *bolt.Tx, id string) (*linkRecord, error) {
 		return nil, fmt.Errorf("share: link %s is damaged: %w", id, err)
 	}
 	r.PasswordSet = r.PasswordHash != ""
+	r.IssuedWithCode = r.CodeHash != ""
 	return &r, nil
 }
 
 func (s *Service) putLink(tx *bolt.Tx, r *linkRecord) error {
 	r.PasswordSet = r.PasswordHash != ""
+	r.IssuedWithCode = r.CodeHash != ""
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -18,12 +18,14 @@ import (
 // messageNames are the message texts: each is the catalogue key
 // "message.<name>" (package i18n), a Go template of msgData that a clinic
 // can override with branding.text.<name>.
-var messageNames = []string{"email_subject", "email_text", "email_html", "sms", "sms_short", "otp_email_subject", "otp_email_text", "otp_sms"}
+var messageNames = []string{"email_subject", "email_text", "email_html", "sms", "sms_short", "otp_email_subject", "otp_email_text", "otp_sms",
+	"reminder_email_subject", "reminder_email_text", "reminder_sms"}
 
 var messageFields = map[string]string{
 	"email_subject": "{{.Clinic}}", "email_text": "{{.Clinic}} {{.Link}} {{.Until}}", "email_html": "{{.Clinic}} {{.Link}} {{.Until}}",
 	"sms": "{{.Clinic}} {{.Link}} {{.Until}}", "sms_short": "{{.Clinic}} {{.Link}} {{.Until}}",
 	"otp_email_subject": "{{.Clinic}} {{.Code}} {{.Minutes}}", "otp_email_text": "{{.Clinic}} {{.Code}} {{.Minutes}}", "otp_sms": "{{.Clinic}} {{.Code}} {{.Minutes}}",
+	"reminder_email_subject": "{{.Clinic}} {{.Link}} {{.Until}}", "reminder_email_text": "{{.Clinic}} {{.Link}} {{.Until}}", "reminder_sms": "{{.Clinic}} {{.Link}} {{.Until}}",
 }
 
 type msgData struct {
@@ -107,6 +109,15 @@ func (r renderer) linkSMS(url string, until time.Time) rendered {
 		return rendered{Text: short}
 	}
 	return rendered{Text: long}
+}
+
+func (r renderer) reminderEmail(url string, until time.Time) rendered {
+	d := msgData{Link: url, Until: r.date(until)}
+	return rendered{FromName: r.clinic, Subject: oneLine(r.text("reminder_email_subject", d)), Text: r.text("reminder_email_text", d)}
+}
+
+func (r renderer) reminderSMS(url string, until time.Time) rendered {
+	return rendered{Text: gsmFold(oneLine(r.text("reminder_sms", msgData{Link: url, Until: r.date(until)})))}
 }
 
 func (r renderer) otpEmail(code string, minutes int) rendered {

@@ -26,6 +26,7 @@ import (
 const (
 	kindLink     = "link"
 	kindOTP      = "otp"
+	kindReminder = "reminder"
 	ChannelEmail = "email"
 	ChannelSMS   = "sms"
 )
@@ -223,6 +224,7 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 	for {
 		if now := time.Now(); now.Sub(pruned) >= outboxPruneEvery {
 			s.pruneOutbox(now)
+			s.remind()
 			pruned = now
 		}
 		next := s.deliverDue(ctx)
@@ -243,7 +245,95 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 	}
 }
 
-// outboxPruneEvery is how often RunOutbox prunes the outbox directory.
+// SendReminders queues the expiry reminder ("your images are available
+// until …, save what you want to keep") of every link that is due one,
+// on every channel the link went to, in the clinic's language, and
+// returns how many links it reminded. A link is due once per lifetime:
+// when it is active, within link.reminder of its expiry, was sent (or
+// resent) before that window opened (a link sent inside it already said
+// the date), and has not been reminded of this expiry. A resend gives a
+// new expiry and so a new reminder later. link.reminder off sends none.
+// RunOutbox calls it at start and hourly; it reads the service's clock.
+func (s *Service) SendReminders() (int, error) {
+	now := s.now()
+	var done []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		st, err := readSettings(tx)
+		if err != nil || st.LinkReminder == 0 {
+			return err
+		}
+		var due []*linkRecord
+		err = tx.Bucket(bktLinks).ForEach(func(k, _ []byte) error {
+			if rec, err := s.getLink(tx, string(k)); err == nil && reminderDue(rec, st.LinkReminder, now) {
+				due = append(due, rec)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r := s.renderer(st)
+		for _, rec := range due {
+			rec.RemindedFor = rec.Expires
+			tok, err := s.keys.openBytes(rec.SealedToken, rec.ID)
+			if err != nil { // not sendable; mark it so it is not tried every hour
+				s.log.Warn("reminder: the link's URL cannot be read", "link", rec.ID, "error", err)
+				if err := s.putLink(tx, rec); err != nil {
+					return err
+				}
+				continue
+			}
+			u := s.URL(string(tok))
+			for _, e := range rec.Emails {
+				if err := s.enqueue(tx, rec, kindReminder, ChannelEmail, e, r.reminderEmail(u, rec.Expires)); err != nil {
+					return err
+				}
+			}
+			for _, p := range rec.Phones {
+				if err := s.enqueue(tx, rec, kindReminder, ChannelSMS, p, r.reminderSMS(u, rec.Expires)); err != nil {
+					return err
+				}
+			}
+			if err := s.putLink(tx, rec); err != nil {
+				return err
+			}
+			if err := s.audit(tx, AuditEvent{Type: EventLinkReminded, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "auto",
+				Detail: "expires " + rec.Expires.Format("2006-01-02")}); err != nil {
+				return err
+			}
+			done = append(done, rec.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("share: expiry reminders: %w", err)
+	}
+	if len(done) > 0 {
+		s.kick()
+		s.log.Info("expiry reminders queued", "links", len(done))
+	}
+	return len(done), nil
+}
+
+// reminderDue reports whether rec is due its expiry reminder at now, with
+// the reminder lead before expiry.
+func reminderDue(rec *linkRecord, lead time.Duration, now time.Time) bool {
+	if rec.Status(now) != StatusActive || len(rec.SealedToken) == 0 || rec.RemindedFor.Equal(rec.Expires) {
+		return false
+	}
+	opens := rec.Expires.Add(-lead)
+	return !now.Before(opens) && rec.LastSent.Before(opens)
+}
+
+// remind is SendReminders for the worker: it logs a failure.
+func (s *Service) remind() {
+	if _, err := s.SendReminders(); err != nil {
+		s.log.Error("outbox: expiry reminders", "error", err)
+	}
+}
+
+// outboxPruneEvery is how often RunOutbox prunes the outbox directory
+// and queues expiry reminders.
 const outboxPruneEvery = time.Hour
 
 // PruneOutbox removes from the outbox directory (where the default file

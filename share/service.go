@@ -85,7 +85,8 @@ var (
 	bktAudit       = []byte("audit")        // big-endian sequence → AuditEvent (JSON)
 	bktSettings    = []byte("settings")     // key → value
 	bktAutoShare   = []byte("autoshare")    // studyUID → AutoShareDecision (JSON)
-	allBuckets     = [][]byte{bktLinks, bktTokens, bktStudyLinks, bktOutbox, bktPending, bktLinkMsgs, bktAudit, bktSettings, bktAutoShare}
+	bktRequests    = []byte("requests")     // link ID → open RenewalRequest (JSON)
+	allBuckets     = [][]byte{bktLinks, bktTokens, bktStudyLinks, bktOutbox, bktPending, bktLinkMsgs, bktAudit, bktSettings, bktAutoShare, bktRequests}
 	errClosed      = errors.New("share: service is closed")
 	defaultBaseURL = "http://localhost:8080"
 )

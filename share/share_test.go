@@ -291,13 +291,28 @@ func TestLinkCode(t *testing.T) {
 	if err := s.UpdateSetting(settings.KeyLinkCode, "SOL-2026"); err != nil {
 		t.Fatal(err)
 	}
-	if !needsLinkCode(t, s, before) || !currentSettings(t, s).LinkCodeSet {
-		t.Fatal("code set, but not needed")
+	// A code set after a link was issued does not gate that link: its
+	// patient was never told it.
+	if needsLinkCode(t, s, before) || !currentSettings(t, s).LinkCodeSet {
+		t.Fatal("code set after the link was issued, but the link asks for it")
 	}
-	if err := s.CheckLinkCode(before.ID, "10.0.0.1", "sol 2026"); err != nil {
-		t.Fatalf("link issued before the code: %v", err)
+	if err := s.CheckLinkCode(before.ID, "10.0.0.1", ""); err != nil {
+		t.Fatalf("link issued before the code, no code: %v", err)
 	}
 	old := mk() // issued under SOL-2026
+	if !needsLinkCode(t, s, old) {
+		t.Fatal("link issued under a code does not ask for it")
+	}
+	// The clinic may apply the code to every link.
+	if err := s.UpdateSetting(settings.KeyLinkCodeScope, "all"); err != nil {
+		t.Fatal(err)
+	}
+	if !needsLinkCode(t, s, before) {
+		t.Fatal("link.code_scope all, but the older link does not ask for the code")
+	}
+	if err := s.CheckLinkCode(before.ID, "10.0.0.1", "sol 2026"); err != nil {
+		t.Fatalf("link issued before the code, scope all: %v", err)
+	}
 	if err := s.CheckLinkCode(old.ID, "10.0.0.1", "wrong"); !errors.Is(err, ErrWrongLinkCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
@@ -312,6 +327,7 @@ func TestLinkCode(t *testing.T) {
 	}{
 		{old, "SOL-2026", true}, {old, "NEW-777", true}, {fresh, "NEW-777", true}, {fresh, "SOL-2026", false}, {before, "SOL-2026", false}, {before, "new777", true},
 	} {
+		// (link.code_scope is all: before asks too)
 		err := s.CheckLinkCode(tc.l.ID, "10.0.0.1", tc.code)
 		if (err == nil) != tc.ok {
 			t.Errorf("link %s code %q: %v, want ok=%v", tc.l.ID, tc.code, err, tc.ok)
@@ -559,5 +575,34 @@ func TestAuditAndViews(t *testing.T) {
 		if strings.Contains(e.Detail+e.To+e.UserAgent, tokenOf(t, url)) || strings.Contains(e.To+e.Detail, "a@example.com") {
 			t.Fatalf("audit leaks: %+v", e)
 		}
+	}
+}
+
+// LinkCodeReach counts what a change of the link code or its scope
+// affects among the active links.
+func TestLinkCodeReach(t *testing.T) {
+	c := newClock()
+	s := open(t, t.TempDir(), c, nil)
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := s.Create(ctx, CreateRequest{StudyUID: "1", Emails: []string{"a@example.com"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.UpdateSetting(settings.KeyLinkCode, "SOL-2026")
+	if _, _, err := s.Create(ctx, CreateRequest{StudyUID: "2", Emails: []string{"a@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.LinkCodeReach()
+	if err != nil || r != (CodeReach{Active: 3, WithCode: 1, AskFor: 1, WouldAskAll: 3}) {
+		t.Fatalf("reach %+v, %v", r, err)
+	}
+	s.UpdateSetting(settings.KeyLinkCodeScope, "all")
+	if r, _ := s.LinkCodeReach(); r.AskFor != 3 {
+		t.Fatalf("scope all: reach %+v", r)
+	}
+	c.Add(100 * 24 * time.Hour)
+	if r, _ := s.LinkCodeReach(); r.Active != 0 {
+		t.Fatalf("expired links counted: %+v", r)
 	}
 }

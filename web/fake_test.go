@@ -42,6 +42,7 @@ type fakeBackend struct {
 	codes     map[string]string // link ID → link code
 	fails     map[string]int    // link ID + client → wrong link codes
 	sends     map[string]int    // link ID + client → one-time codes sent
+	renewals  map[string]int    // link ID → requests for a new link recorded
 
 	// The structured report of "report" items: title and (label, value)
 	// pairs.
@@ -117,7 +118,7 @@ func (f *fakeBackend) Link(ctx context.Context, token string) (*Link, error) {
 	case l == nil || l.revoked:
 		return nil, ErrNotFound
 	case l.expired:
-		return nil, &ExpiredError{At: l.link.Expires}
+		return nil, &ExpiredError{At: l.link.Expires, LinkID: l.link.ID}
 	}
 	cp := l.link
 	cp.HasPassword = f.passwords[cp.ID] != ""
@@ -338,6 +339,19 @@ func (f *fakeBackend) CheckPassword(ctx context.Context, linkID, client, passwor
 	if f.passwords[linkID] == "" || password != f.passwords[linkID] {
 		return ErrWrongCode
 	}
+	return nil
+}
+
+func (f *fakeBackend) RequestRenewal(ctx context.Context, linkID, client string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.renewals == nil {
+		f.renewals = map[string]int{}
+	}
+	if f.renewals[linkID] >= 2 {
+		return &WaitError{Until: time.Now().Add(time.Hour)}
+	}
+	f.renewals[linkID]++
 	return nil
 }
 

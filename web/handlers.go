@@ -80,7 +80,7 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 			s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 			return
 		case errors.As(err, &exp):
-			s.errorPage(w, loc, http.StatusGone, "err.expired.title", "err.expired.text")
+			s.expired(w, r, exp, loc, clinic, addr)
 			return
 		default:
 			s.cfg.Logger.Error("web: link lookup failed", "err", err)
@@ -134,6 +134,10 @@ type pageData struct {
 
 	// Report page.
 	Report *reportView
+
+	// Expired page: the request for a new link was sent (and the client
+	// had asked often enough).
+	Asked, AskedWait bool
 }
 
 // Asset returns the content-hashed URL of an embedded asset.
@@ -236,6 +240,61 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	d.Count = len(d.Items)
 	s.render(w, http.StatusOK, "landing", d)
+}
+
+// expired answers every route of an expired link with the expired page:
+// the clinic's name and one button that asks for a new link (POST
+// …/renew, with the session's CSRF token like every form). After the
+// request the page says it reached the clinic; the session remembers it,
+// so a reload does not ask again.
+func (s *server) expired(w http.ResponseWriter, r *http.Request, exp *ExpiredError, loc *i18n.Locale, clinic Clinic, addr string) {
+	link := &Link{ID: exp.LinkID}
+	rc := &reqCtx{ctx: r.Context(), base: s.cfg.BasePath + "/p/" + r.PathValue("token"), link: link, loc: loc, clinic: clinic, addr: addr}
+	if exp.LinkID != "" {
+		rc.sess = s.readSession(r, link)
+	}
+	if rc.sess == nil {
+		rc.sess, rc.fresh = s.newSession(link), true
+	}
+	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
+		info.linkID = exp.LinkID
+	}
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/renew") && exp.LinkID != "" {
+		if !s.post(w, r, rc) {
+			return
+		}
+		if !rc.sess.has(fAsked) {
+			err := s.b.RequestRenewal(r.Context(), exp.LinkID, addr)
+			var wait *WaitError
+			switch {
+			case err == nil:
+				rc.sess.flags |= fAsked
+			case errors.As(err, &wait):
+				rc.sess.flags |= fAsked | fAskedWait
+			default:
+				s.cfg.Logger.Error("web: recording a request for a new link failed", "link", exp.LinkID, "err", err)
+				s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+				return
+			}
+		}
+		s.back(w, r, rc)
+		return
+	}
+	d := &pageData{L: loc, Base: rc.base, BodyClass: "gate-page", Title: loc.T("err.expired.title"), Clinic: &rc.clinic,
+		Asked: rc.sess.has(fAsked), AskedWait: rc.sess.has(fAskedWait)}
+	if exp.LinkID != "" {
+		d.CSRF = s.csrf(rc.sess)
+		if rc.fresh {
+			s.setSession(w, rc)
+		}
+	}
+	s.render(w, http.StatusGone, "expired", d)
+}
+
+// postRenew is reached only for a link that still works (an expired one
+// is answered by expired): there is nothing to ask for.
+func (s *server) postRenew(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.back(w, r, rc)
 }
 
 // frameMS bounds a frame time to something a browser can show.

@@ -13,11 +13,13 @@ import (
 
 // Session flags: which gates this browser has passed for the link.
 const (
-	fCode     = 1 << iota // clinic link code accepted
-	fOTPSent              // a one-time code was sent; show the code form
-	fOTP                  // one-time code verified: may set a password
-	fPassword             // password accepted (or just set)
-	fForgot               // "forgot password": take the one-time code path
+	fCode      = 1 << iota // clinic link code accepted
+	fOTPSent               // a one-time code was sent; show the code form
+	fOTP                   // one-time code verified: may set a password
+	fPassword              // password accepted (or just set)
+	fForgot                // "forgot password": take the one-time code path
+	fAsked                 // asked for a new link on the expired page
+	fAskedWait             // … and was told it had asked often enough
 )
 
 const cookieName = "sonolink_s"

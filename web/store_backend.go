@@ -53,7 +53,7 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 	if err != nil {
 		var exp *share.ExpiredError
 		if errors.As(err, &exp) {
-			return nil, &ExpiredError{At: exp.Expired}
+			return nil, &ExpiredError{At: exp.Expired, LinkID: exp.LinkID}
 		}
 		if errors.Is(err, share.ErrNotFound) || errors.Is(err, share.ErrRevoked) {
 			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -368,6 +368,16 @@ func (b *StoreBackend) RecordView(ctx context.Context, linkID, remoteAddr, userA
 }
 
 // gateErr maps share's gate errors onto the pages' vocabulary.
+// RequestRenewal records the patient's request for a new link.
+func (b *StoreBackend) RequestRenewal(ctx context.Context, linkID, client string) error {
+	_, err := b.Share.RequestRenewal(linkID, client)
+	var we *share.WaitError
+	if errors.As(err, &we) {
+		return &WaitError{Until: we.Until}
+	}
+	return err
+}
+
 func gateErr(err error) error {
 	var wait *share.WaitError
 	var limit *share.CodeLimitError

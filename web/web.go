@@ -40,7 +40,12 @@ var ErrNotFound = errors.New("not found")
 var ErrWrongCode = errors.New("wrong code or password")
 
 // ExpiredError is returned by Backend.Link for a link past its expiry.
-type ExpiredError struct{ At time.Time }
+// LinkID names the link so that its patient can ask for a new one; when
+// empty the expired page offers no request.
+type ExpiredError struct {
+	At     time.Time
+	LinkID string
+}
 
 func (e *ExpiredError) Error() string { return "link expired at " + e.At.UTC().Format(time.RFC3339) }
 
@@ -105,6 +110,10 @@ type Backend interface {
 	SetPassword(ctx context.Context, linkID, password string) error
 	// CheckPassword checks the patient's password.
 	CheckPassword(ctx context.Context, linkID, client, password string) error
+	// RequestRenewal records that the patient of an expired link asked for
+	// a new one, for the clinic's attention. A *WaitError says the client
+	// asked too often (an earlier request stands).
+	RequestRenewal(ctx context.Context, linkID, client string) error
 	// RecordView records one landing-page view (audit log, shares view).
 	RecordView(ctx context.Context, linkID, remoteAddr, userAgent string)
 }
@@ -261,6 +270,7 @@ func (s *server) routes() {
 	m.HandleFunc("POST "+p+"/p/{token}/login", s.withLink(s.postLogin))
 	m.HandleFunc("POST "+p+"/p/{token}/forgot", s.withLink(s.postForgot))
 	m.HandleFunc("POST "+p+"/p/{token}/password", s.withLink(s.postPassword))
+	m.HandleFunc("POST "+p+"/p/{token}/renew", s.withLink(s.postRenew))
 	m.HandleFunc("GET "+p+"/p/{token}/logo", s.withLink(s.logo))
 	m.HandleFunc("GET "+p+"/p/{token}/all.zip", s.withLink(s.zipAll))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/thumb.jpg", s.withLink(s.file))

@@ -22,9 +22,12 @@ texts), auto-share rule and stable time, de-identification options.
 Keys are written as 'sonolink settings' lists them (link.code); dashes or a
 unique last part also work (link-code, code, stable-time).
 
-The patient link code: 'settings set link.code CODE' makes every link
-require it (each link also keeps accepting the code in force when it was
-issued); 'settings clear link.code' removes the prompt from every link.`
+The patient link code: 'settings set link.code CODE' makes links issued from
+then on require it (each link also keeps accepting the code in force when it
+was issued); patients who already have a link are not asked for a code they
+were never given, unless 'settings set link.code_scope all' (it says how many
+active links that affects). 'settings clear link.code' removes the prompt
+from every link.`
 
 func newSettingsCmd() *cobra.Command {
 	var asJSON bool
@@ -129,6 +132,9 @@ func setSetting(cmd *cobra.Command, key, value string, asJSON bool) error {
 			termf(cmd.OutOrStdout(), "%s cleared (now %s); %s.\n", st.Key, dash(st.Value), where)
 		} else {
 			termf(cmd.OutOrStdout(), "%s set to %s; %s.\n", st.Key, dash(st.Value), where)
+		}
+		if st.Note != "" {
+			termf(cmd.OutOrStdout(), "%s.\n", st.Note)
 		}
 		return nil
 	})

@@ -27,6 +27,10 @@ study date (2026-11-20), or a contact (e-mail or phone) the study's links were
 sent to or that was read from its DICOM objects. Without QUERY, the latest
 studies are listed.
 
+A study whose patient asked for a new link on an expired link's page is
+marked "! new link asked" and, without QUERY or dates, listed first however
+old it is, until a new link is sent (or the link is resent or revoked).
+
 Use the short id (second column) with 'sonolink study' and 'sonolink send'.
 Exit code 1 when nothing matches.`,
 		Example: `  sonolink studies
@@ -90,10 +94,28 @@ func printStudies(cmd *cobra.Command, res []admin.StudySummary) {
 		if date == "" {
 			date = fmtDay(st.ReceivedAt)
 		}
+		status := dash(st.ShareStatus)
+		if !st.RenewalAsked.IsZero() {
+			status = "! new link asked " + fmtTime(st.RenewalAsked) + "; " + status
+		}
 		termf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", date, st.ShortID, dash(displayName(st.PatientName)),
-			dash(clip(st.Description, 40)), st.Images, dash(st.ShareStatus))
+			dash(clip(st.Description, 40)), st.Images, status)
 	}
 	tw.Flush()
+	if n := attention(res); n > 0 {
+		termf(cmd.OutOrStdout(), "\n! %s asked for a new link: see 'sonolink study ID'.\n", plural(n, "patient"))
+	}
+}
+
+// attention counts the studies whose patient asked for a new link.
+func attention(res []admin.StudySummary) int {
+	n := 0
+	for _, st := range res {
+		if !st.RenewalAsked.IsZero() {
+			n++
+		}
+	}
+	return n
 }
 
 // displayName turns a DICOM person name (Family^Given^Middle^Prefix^Suffix)

@@ -217,6 +217,9 @@ func printLink(w io.Writer, l *admin.Link) {
 	if l.LinkCode {
 		termf(kv, "    Link code:\trequired\n")
 	}
+	if !l.RenewalAsked.IsZero() {
+		termf(kv, "    Attention:\tpatient asked for a new link on %s\n", fmtTime(l.RenewalAsked))
+	}
 	kv.Flush()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range l.Contacts {

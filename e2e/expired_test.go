@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"sonolink/admin"
+	"sonolink/internal/testenv"
+	"sonolink/share"
+)
+
+// TestE2EExpiredPage: in Chromium at 390×844, a link code set after a link
+// was issued does not gate it; once the link has expired, its page names
+// the clinic and "ask for a new link" reaches the technician's list
+// (`sonolink studies`, `sonolink study`), in Swedish, Spanish and English.
+func TestE2EExpiredPage(t *testing.T) {
+	testenv.Long(t, "browser scenario")
+	testenv.Tool(t, "chromium")
+	testenv.Tool(t, "dcmsend")
+	testenv.Tool(t, "dcmodify")
+	shots := testenv.Artifacts(t, "e2e-expired")
+	dataDir := filepath.Join(shortTempDir(t), "data")
+	in := t.TempDir()
+	lg := &shareE2ELog{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", lg)
+		}
+	}()
+	n := shareE2EStart(t, dataDir, lg)
+	const clinic = "Klinik Zeta-Östra"
+	mustCLI(t, 0, dataDir, "settings", "set", "clinic.name", clinic)
+	const uid = "1.2.826.0.1.3680043.10.5252.77"
+	f := shareE2ESample(t, in, "us/deid-data__GREYSCALE_IMAGE.dcm", "x.dcm", true, "(0020,000D)="+uid, "(0010,2155)=late.patient@example.com")
+	before := outboxURLs(t, dataDir)
+	n.send(t, "SONOLINK", f)
+	link := browserE2ELinksByContact(t, dataDir, before, shareE2EStable+5*time.Second, "late.patient@example.com")["late.patient@example.com"]
+	browserE2EReady(t, link, 1)
+
+	bctx := testenv.Browser(t)
+	tab := func(t *testing.T, lang string) context.Context {
+		ctx := testenv.PhoneTab(t, bctx, 60*time.Second, nil)
+		if err := chromedp.Run(ctx, network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": lang})); err != nil {
+			t.Fatal(err)
+		}
+		return ctx
+	}
+
+	t.Run("a link code set after the link was issued does not gate it", func(t *testing.T) {
+		r := mustCLI(t, 0, dataDir, "settings", "set", "link.code", "4711")
+		if !strings.Contains(r.out, "1 keep opening without one") {
+			t.Errorf("settings set link.code does not say which links it affects:\n%s", r.out)
+		}
+		ctx := tab(t, "en")
+		var codes int
+		if err := chromedp.Run(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`.grid`, chromedp.ByQuery),
+			chromedp.Evaluate(`document.querySelectorAll('#code').length`, &codes)); err != nil || codes != 0 {
+			t.Fatalf("the link asks for a code its patient was never given (%d code fields, %v)", codes, err)
+		}
+		testenv.Screenshot(t, ctx, shots, "code-set-later-not-gated")
+	})
+
+	// Let the link expire: renew its lifetime at a clock 100 days back,
+	// with share's own API as the resend command would.
+	d := decodeJSON[admin.StudyDetail](t, mustCLI(t, 0, dataDir, "study", uid, "--json"))
+	if len(d.Shares) != 1 {
+		t.Fatalf("shares %+v", d.Shares)
+	}
+	n.stop(t)
+	sh, err := share.Open(dataDir, share.Options{Now: func() time.Time { return time.Now().Add(-100 * 24 * time.Hour) }, NoWorker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sh.Resend(context.Background(), d.Shares[0].ID, "e2e test")
+	sh.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = shareE2EStart(t, dataDir, lg)
+	link = shareE2EWithBase(link, n.httpURL)
+
+	for _, tc := range []struct{ lang, ask, asked string }{
+		{"sv-SE,sv;q=0.9", "Be om en ny länk", "Tack, din förfrågan är skickad"},
+		{"es-ES,es;q=0.9", "Pedir un enlace nuevo", "Gracias, su solicitud se ha enviado"},
+		{"en-GB,en;q=0.9", "Ask for a new link", "Thank you, your request was sent"},
+	} {
+		t.Run("ask for a new link, "+tc.lang[:2], func(t *testing.T) {
+			ctx := tab(t, tc.lang)
+			var page, asked string
+			// Each language is another phone: no cookie of the one before.
+			if err := chromedp.Run(ctx, network.ClearBrowserCookies(), chromedp.Navigate(link), chromedp.WaitVisible(`#ask`, chromedp.ByQuery),
+				chromedp.Text(`main`, &page, chromedp.ByQuery)); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(page, tc.ask) || !strings.Contains(page, clinic) {
+				t.Errorf("expired page lacks %q or the clinic's name:\n%s", tc.ask, page)
+			}
+			testenv.Screenshot(t, ctx, shots, "expired-"+tc.lang[:2])
+			if err := chromedp.Run(ctx, chromedp.Click(`#ask`, chromedp.ByQuery), chromedp.WaitVisible(`#asked`, chromedp.ByQuery),
+				chromedp.Text(`#asked`, &asked, chromedp.ByQuery)); err != nil {
+				t.Fatal(err)
+			}
+			if asked != tc.asked {
+				t.Errorf("after the tap: %q, want %q", asked, tc.asked)
+			}
+			testenv.Screenshot(t, ctx, shots, "expired-asked-"+tc.lang[:2])
+		})
+	}
+
+	// The request is on the technician's list.
+	if r := mustCLI(t, 0, dataDir, "studies"); !strings.Contains(r.out, "! new link asked") || !strings.Contains(r.out, "1 patient asked for a new link") {
+		t.Errorf("studies does not show the request:\n%s", r.out)
+	}
+	r := mustCLI(t, 0, dataDir, "study", uid)
+	if !strings.Contains(r.out, "patient asked for a new link on") || !strings.Contains(r.out, "sonolink send") {
+		t.Errorf("study does not show the request:\n%s", r.out)
+	}
+	// Sending a new link answers it.
+	mustCLI(t, 0, dataDir, "send", uid, "--to", "late.patient@example.com")
+	if r := mustCLI(t, 0, dataDir, "studies"); strings.Contains(r.out, "! new link asked") {
+		t.Errorf("request still open after a new link was sent:\n%s", r.out)
+	}
+}
