@@ -46,7 +46,7 @@ const (
 
 // maxCandidates: past this many term hits a query is not selective, and
 // walking the order bucket fills a page sooner (a variable for tests).
-var maxCandidates = 3000
+var maxCandidates = 1000
 
 // Sort orders search results.
 type Sort int

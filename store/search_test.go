@@ -85,6 +85,7 @@ var (
 func seedRandom(t testing.TB, s *Store, rng *rand.Rand, n int) {
 	t.Helper()
 	base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	call := rng.Uint32() // study UIDs differ between calls
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i := range n {
 			name := testFamilies[rng.IntN(len(testFamilies))] + "^" + testGiven[rng.IntN(len(testGiven))]
@@ -105,7 +106,7 @@ func seedRandom(t testing.TB, s *Store, rng *rand.Rand, n int) {
 			if rng.IntN(3) != 0 {
 				sf.Accession = fmt.Sprintf("ACC%d", rng.IntN(100000))
 			}
-			study := fmt.Sprintf("1.2.%d.%d", rng.IntN(50), i)
+			study := fmt.Sprintf("1.2.%d.%d.%d", rng.IntN(50), call, i)
 			rx := base.Add(time.Duration(rng.IntN(60*24*60)) * time.Minute)
 			for j := range 1 + rng.IntN(3) {
 				inst := &Instance{SOPInstanceUID: fmt.Sprintf("%s.%d", study, j), StudyUID: study, SeriesUID: study + ".1",
@@ -240,4 +241,59 @@ func TestSearchIndexBuiltAtOpen(t *testing.T) {
 	}
 	s = openTest(t, dir)
 	compareSearches(t, s, rng, 1000)
+}
+
+// BenchmarkSearchVsScan compares the indexed search with the scan it
+// replaced (first page of 50, a family name as technicians type it), and
+// reports how long Open takes to build the search index of an index.db
+// written without it. Run: go test ./store/ -run '^$' -bench SearchVsScan -benchtime 1x
+func BenchmarkSearchVsScan(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("studies=%d", n), func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{Logger: quietLogger()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			rng := rand.New(rand.NewPCG(9, 9))
+			for done := 0; done < n; done += 5000 {
+				seedRandom(b, s, rng, min(5000, n-done))
+			}
+			if err := s.db.Update(func(tx *bolt.Tx) error {
+				for _, bk := range searchBkts {
+					if err := tx.DeleteBucket(bk); err != nil {
+						return err
+					}
+				}
+				return tx.DeleteBucket(bSearchMeta)
+			}); err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			if err := s.openSearchIndex(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(time.Since(t0).Milliseconds()), "build-ms")
+			b.ResetTimer()
+			for range b.N {
+				for _, impl := range []struct {
+					name string
+					fn   func(Query) ([]Study, error)
+				}{{"index", s.Studies}, {"scan", func(q Query) ([]Study, error) { return scanStudies(s, q) }}} {
+					var took []time.Duration
+					for i := range 20 {
+						q := Query{Text: FoldName(testFamilies[i%len(testFamilies)]), Limit: 50}
+						t0 := time.Now()
+						if _, err := impl.fn(q); err != nil {
+							b.Fatal(err)
+						}
+						took = append(took, time.Since(t0))
+					}
+					slices.Sort(took)
+					b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, impl.name+"-p50-ms")
+					b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, impl.name+"-max-ms")
+				}
+			}
+		})
+	}
 }
