@@ -155,6 +155,17 @@ func TestLocalService(t *testing.T) {
 	if err != nil || len(byContact) != 1 || byContact[0].ShortID != munoz {
 		t.Fatalf("search by contact: %v %v", byContact, err)
 	}
+	first := list[0] // arrived first: the other arrived later, or at the same instant with a greater UID
+	if list[1].ReceivedAt.Before(list[0].ReceivedAt) || (list[1].ReceivedAt.Equal(list[0].ReceivedAt) && list[1].StudyUID < list[0].StudyUID) {
+		first = list[1]
+	}
+	page2, err := svc.ListStudies(ctx, StudyQuery{Sort: SortReceived, Limit: 1, Offset: 1})
+	if err != nil || len(page2) != 1 || page2[0].ShortID != first.ShortID {
+		t.Fatalf("second page by arrival: %+v %v, want %s", page2, err, first.ShortID)
+	}
+	if _, err := svc.ListStudies(ctx, StudyQuery{Sort: "name"}); KindOf(err) != KindInvalid {
+		t.Fatalf("unknown sort: %v", err)
+	}
 	if _, err := svc.ListStudies(ctx, StudyQuery{From: time.Now(), To: time.Now().Add(-48 * time.Hour)}); KindOf(err) != KindInvalid {
 		t.Fatalf("--to before --from: %v", err)
 	}

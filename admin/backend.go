@@ -76,9 +76,14 @@ type realBackend struct {
 	owned bool // opened by Open: deliver and close on close
 }
 
-// studies searches the index (name, patient ID, accession, date).
-func (b *realBackend) studies(ctx context.Context, q StudyQuery) ([]studyRec, error) {
-	sts, err := b.st.Studies(store.Query{Text: q.Text, From: q.From, To: q.To})
+// studies searches the index (name, patient ID, accession, date), with
+// the studies in include matching whatever the text (found by contact).
+func (b *realBackend) studies(ctx context.Context, q StudyQuery, include []string) ([]studyRec, error) {
+	sq := store.Query{Text: q.Text, Include: include, From: q.From, To: q.To, Offset: q.Offset, Limit: q.Limit}
+	if q.Sort == SortReceived {
+		sq.Sort = store.SortReceived
+	}
+	sts, err := b.st.Studies(sq)
 	if err != nil {
 		return nil, err
 	}

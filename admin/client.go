@@ -55,6 +55,10 @@ func (c *Client) ListStudies(ctx context.Context, q StudyQuery) ([]StudySummary,
 	if q.Limit != 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
+	if q.Offset != 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	setNonEmpty(v, "sort", q.Sort)
 	var out []StudySummary
 	err := c.do(ctx, http.MethodGet, "/v1/studies?"+v.Encode(), nil, &out)
 	return out, err

@@ -301,6 +301,12 @@ func studyQueryFromURL(v url.Values) (StudyQuery, error) {
 			return q, causef(KindInvalid, err, "limit %q is not a number", s)
 		}
 	}
+	if s := v.Get("offset"); s != "" {
+		if q.Offset, err = strconv.Atoi(s); err != nil {
+			return q, causef(KindInvalid, err, "offset %q is not a number", s)
+		}
+	}
+	q.Sort = v.Get("sort")
 	return q, nil
 }
 

@@ -44,42 +44,29 @@ type Service struct {
 
 var _ Ops = (*Service)(nil)
 
-// ListStudies searches studies, newest first.
+// ListStudies searches studies (newest study date first, or latest arrival
+// first), one page at a time. A query that looks like a contact also finds
+// the studies whose links were sent to it.
 func (s *Service) ListStudies(ctx context.Context, q StudyQuery) ([]StudySummary, error) {
 	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
 		return nil, errorf(KindInvalid, "--to %s is before --from %s", q.To.Format("2006-01-02"), q.From.Format("2006-01-02"))
 	}
-	limit := q.Limit
-	recs, err := s.be.studies(ctx, q)
-	if err != nil {
-		return nil, s.internal("search studies", err)
+	if q.Sort != "" && q.Sort != SortDate && q.Sort != SortReceived {
+		return nil, errorf(KindInvalid, "sort %q: use %q or %q", q.Sort, SortDate, SortReceived)
 	}
+	if q.Offset < 0 || q.Limit < 0 {
+		return nil, errorf(KindInvalid, "limit and offset must be 0 or more")
+	}
+	var byContact []string
 	if q.Text != "" && looksLikeContact(q.Text) {
-		uids, err := s.be.studiesByContact(ctx, q.Text)
-		if err != nil {
+		var err error
+		if byContact, err = s.be.studiesByContact(ctx, q.Text); err != nil {
 			return nil, s.internal("search contacts", err)
 		}
-		have := map[string]bool{}
-		for _, r := range recs {
-			have[r.UID] = true
-		}
-		for _, uid := range uids {
-			if have[uid] {
-				continue
-			}
-			r, err := s.be.study(ctx, uid)
-			if err != nil {
-				continue
-			}
-			if inDateRange(r, q.From, q.To) {
-				have[uid] = true
-				recs = append(recs, r)
-			}
-		}
 	}
-	sort.SliceStable(recs, func(i, j int) bool { return newer(recs[i], recs[j]) })
-	if limit > 0 && len(recs) > limit {
-		recs = recs[:limit]
+	recs, err := s.be.studies(ctx, q, byContact)
+	if err != nil {
+		return nil, s.internal("search studies", err)
 	}
 	if q.Text == "" && q.From.IsZero() && q.To.IsZero() {
 		// The attention list: a study whose patient asked for a new link
@@ -545,30 +532,6 @@ func (s *Service) internal(what string, err error) error {
 	}
 	s.log.Error("admin operation failed", "op", what, "error_type", fmt.Sprintf("%T", err))
 	return errorf(KindInternal, "%s failed: %w", what, err)
-}
-
-func newer(a, b studyRec) bool {
-	ka, kb := a.Date+" "+a.Time, b.Date+" "+b.Time
-	if ka != kb {
-		return ka > kb
-	}
-	if !a.Received.Equal(b.Received) {
-		return a.Received.After(b.Received)
-	}
-	return a.UID > b.UID
-}
-
-func inDateRange(r studyRec, from, to time.Time) bool {
-	if r.Date == "" {
-		return from.IsZero() && to.IsZero()
-	}
-	if !from.IsZero() && r.Date < from.Format("2006-01-02") {
-		return false
-	}
-	if !to.IsZero() && r.Date > to.Format("2006-01-02") {
-		return false
-	}
-	return true
 }
 
 // looksLikeContact reports whether a query may be an e-mail or a phone number.

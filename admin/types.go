@@ -11,7 +11,17 @@ type StudyQuery struct {
 	From  time.Time `json:"from,omitzero"`   // study date on or after (inclusive)
 	To    time.Time `json:"to,omitzero"`     // study date on or before (inclusive)
 	Limit int       `json:"limit,omitempty"` // 0: the service default
+	// Sort is "date" (or empty: newest study date first) or "received"
+	// (latest arrival first).
+	Sort   string `json:"sort,omitempty"`
+	Offset int    `json:"offset,omitempty"` // matches skipped before the first returned (paging)
 }
+
+// Study orders (StudyQuery.Sort).
+const (
+	SortDate     = "date"
+	SortReceived = "received"
+)
 
 // StudySummary is one line of `sonolink studies`.
 type StudySummary struct {

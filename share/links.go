@@ -523,6 +523,9 @@ func (s *Service) putLink(tx *bolt.Tx, r *linkRecord) error {
 	if err != nil {
 		return err
 	}
+	if err := indexLinkContacts(tx, r); err != nil {
+		return err
+	}
 	return tx.Bucket(bktLinks).Put([]byte(r.ID), data)
 }
 

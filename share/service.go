@@ -160,6 +160,9 @@ func Open(dataDir string, opts Options) (*Service, error) {
 				return err
 			}
 		}
+		if err := openContactIndex(tx); err != nil {
+			return err
+		}
 		return s.recoverOutbox(tx)
 	})
 	if err != nil {

@@ -224,7 +224,7 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 	if inst.ReceivedAt.After(s.LastReceived) {
 		s.LastReceived = inst.ReceivedAt
 	}
-	if err := putJSON(sb, []byte(s.StudyUID), &s); err != nil {
+	if err := putStudy(tx, &s); err != nil {
 		return err
 	}
 
@@ -309,15 +309,14 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 	}
 
 	// Study.
-	sb := tx.Bucket(bStudies)
 	st, ok, err := recountedStudy(tx, inst.StudyUID)
 	if err != nil || !ok {
 		return err
 	}
 	if st.NumInstances > 0 {
-		return putJSON(sb, []byte(st.StudyUID), &st)
+		return putStudy(tx, &st)
 	}
-	if err := sb.Delete([]byte(st.StudyUID)); err != nil {
+	if err := deleteStudy(tx, &st); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bShortIDs).Delete([]byte(st.ShortID)); err != nil {
@@ -400,77 +399,6 @@ func addUnique(list []string, v string) []string {
 		}
 	}
 	return append(list, v)
-}
-
-// Query selects studies.
-type Query struct {
-	// Text matches any part of the patient name (case and accents folded),
-	// any part of the patient ID or accession number (case folded), or a
-	// prefix of the Study Instance UID. Empty matches all.
-	Text string
-	// From and To bound the study date (inclusive, by calendar day); zero
-	// means unbounded. Studies without a date match only unbounded queries.
-	From, To time.Time
-	Limit    int // 0 = no limit
-}
-
-// Studies returns the studies matching q, newest first (study date and
-// time, then last received).
-func (s *Store) Studies(q Query) ([]Study, error) {
-	text := strings.TrimSpace(q.Text)
-	fold := FoldName(text)
-	lower := strings.ToLower(text)
-	from, to := "", ""
-	if !q.From.IsZero() {
-		from = q.From.Format("20060102")
-	}
-	if !q.To.IsZero() {
-		to = q.To.Format("20060102")
-	}
-	var out []Study
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bStudies).ForEach(func(k, v []byte) error {
-			var st Study
-			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("%w: corrupt study entry: %w", ErrStorage, err)
-			}
-			if from != "" && (st.Date == "" || st.Date < from) {
-				return nil
-			}
-			if to != "" && (st.Date == "" || st.Date > to) {
-				return nil
-			}
-			if text != "" {
-				ok := (fold != "" && strings.Contains(st.NameKey, fold)) ||
-					strings.Contains(strings.ToLower(st.Patient.ID), lower) ||
-					(st.Accession != "" && strings.Contains(strings.ToLower(st.Accession), lower)) ||
-					strings.HasPrefix(st.StudyUID, text)
-				if !ok {
-					return nil
-				}
-			}
-			out = append(out, st)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		ka, kb := sortKey(a), sortKey(b)
-		if ka != kb {
-			return ka > kb
-		}
-		if !a.LastReceived.Equal(b.LastReceived) {
-			return a.LastReceived.After(b.LastReceived)
-		}
-		return a.StudyUID < b.StudyUID
-	})
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return out, nil
 }
 
 // sortKey orders studies by their date and time, or by when they arrived

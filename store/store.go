@@ -152,6 +152,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: initialising index: %w", ErrStorage, err)
 	}
+	if err := s.openSearchIndex(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if _, err := s.recover(); err != nil {
 		db.Close()
 		return nil, err

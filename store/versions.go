@@ -95,7 +95,7 @@ func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, e
 		if err != nil || !ok {
 			return err
 		}
-		return putJSON(tx.Bucket(bStudies), []byte(st.StudyUID), &st)
+		return putStudy(tx, &st)
 	})
 	if err != nil {
 		return nil, false, err

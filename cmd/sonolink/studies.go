@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,14 +13,16 @@ import (
 )
 
 func newStudiesCmd() *cobra.Command {
-	var from, to string
-	var limit int
+	var from, to, sortBy string
+	var limit, page int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "studies [QUERY]",
 		Short: "Find studies by patient, ID, accession, date or contact",
 		Long: `List stored studies, newest first, one line each: date, short id, patient,
-description, number of objects and share status.
+description, number of objects, when its last object arrived and share status.
+With --sort received, the studies that arrived last come first ("what I just
+sent"). --limit studies are shown at a time; --page 2 shows the next ones.
 
 QUERY matches any part of the patient's name (letter case and accents do not
 matter: "munoz" finds "Muñoz^José"), the patient ID, the accession number, a
@@ -36,6 +39,8 @@ Exit code 1 when nothing matches.`,
 		Example: `  sonolink studies
   sonolink studies munoz
   sonolink studies --from 2026-11-01 --to 2026-11-30
+  sonolink studies --sort received --limit 10
+  sonolink studies munoz --page 2
   sonolink studies "+46701234567" --json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -52,8 +57,21 @@ Exit code 1 when nothing matches.`,
 				}
 			}
 			if limit < 0 {
-				return usageErr(fmt.Errorf("--limit must be 0 (default) or more"))
+				return usageErr(fmt.Errorf("--limit must be 0 (no limit) or more"))
 			}
+			switch sortBy {
+			case admin.SortDate, admin.SortReceived:
+				q.Sort = sortBy
+			default:
+				return usageErr(fmt.Errorf("--sort %q: use %s or %s", sortBy, admin.SortDate, admin.SortReceived))
+			}
+			if page < 1 {
+				return usageErr(fmt.Errorf("--page must be 1 (default) or more"))
+			}
+			if page > 1 && limit == 0 {
+				return usageErr(fmt.Errorf("--page needs a --limit"))
+			}
+			q.Offset = (page - 1) * limit
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
 				res, err := s.ops.ListStudies(ctx, q)
 				if err != nil {
@@ -82,13 +100,15 @@ Exit code 1 when nothing matches.`,
 	cmd.Flags().StringVar(&from, "from", "", "only studies on or after this date (YYYY-MM-DD, today, yesterday)")
 	cmd.Flags().StringVar(&to, "to", "", "only studies on or before this date (YYYY-MM-DD, today, yesterday)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many studies (0: no limit)")
+	cmd.Flags().IntVar(&page, "page", 1, "show the n-th --limit studies (1: the first)")
+	cmd.Flags().StringVar(&sortBy, "sort", admin.SortDate, "order: date (newest study date first) or received (latest arrival first)")
 	addJSONFlag(cmd, &asJSON)
 	return cmd
 }
 
 func printStudies(cmd *cobra.Command, res []admin.StudySummary) {
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATE\tID\tPATIENT\tDESCRIPTION\tIMAGES\tSHARE")
+	fmt.Fprintln(tw, "DATE\tID\tPATIENT\tDESCRIPTION\tIMAGES\tRECEIVED\tSHARE")
 	for _, st := range res {
 		date := st.Date
 		if date == "" {
@@ -98,8 +118,8 @@ func printStudies(cmd *cobra.Command, res []admin.StudySummary) {
 		if !st.RenewalAsked.IsZero() {
 			status = "! new link asked " + fmtTime(st.RenewalAsked) + "; " + status
 		}
-		termf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", date, st.ShortID, dash(displayName(st.PatientName)),
-			dash(clip(st.Description, 40)), st.Images, status)
+		termf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", date, st.ShortID, dash(displayName(st.PatientName)),
+			dash(clip(st.Description, 40)), st.Images, fmtReceived(st.ReceivedAt), status)
 	}
 	tw.Flush()
 	if n := attention(res); n > 0 {
@@ -145,6 +165,14 @@ func displayName(pn string) string {
 		return strings.Join(given, " ")
 	}
 	return family + ", " + strings.Join(given, " ")
+}
+
+// fmtReceived shows an arrival time, to the minute.
+func fmtReceived(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
 }
 
 func dash(s string) string {
