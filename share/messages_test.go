@@ -142,7 +142,7 @@ func TestSMSSegments(t *testing.T) {
 func TestLinkEmailSaysWhatComesNext(t *testing.T) {
 	until := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
 	url := "https://images.clinic.example/p/tok"
-	codeWords := map[string][2]string{"en": {"clinic's code", "one-time code"}, "sv": {"mottagningens kod", "engångskod"}, "es": {"código de la clínica", "código de un solo uso"}}
+	codeWords := map[string][2]string{"en": {"clinic's code", "one-time code"}, "sv": {"klinikens kod", "engångskod"}, "es": {"código de la clínica", "código de un solo uso"}}
 	for _, lang := range i18n.Languages() {
 		r := renderer{lang: i18n.Lookup(lang), clinic: "Klinik", phone: "+46 31 123 45 67", web: "https://klinik.example", hours: "8–16",
 			logo: []byte("\x89PNG"), logoType: "image/png", loc: time.UTC}
