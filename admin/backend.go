@@ -55,6 +55,7 @@ func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.L
 	so := opts.Share
 	so.NoWorker = true
 	so.Logger = logger
+	so.Protected = st.Residual
 	sh, err := share.Open(dataDir, so)
 	if err != nil {
 		st.Close()

@@ -27,7 +27,17 @@ type Email struct {
 	Subject  string
 	Text     string // text/plain body
 	HTML     string // optional text/html alternative
-	Date     time.Time
+	// Inline is an image the HTML shows as cid:<ContentID> (the clinic's
+	// logo); it travels with the HTML part, never as a link to fetch.
+	Inline *Inline
+	Date   time.Time
+}
+
+// Inline is an image attached for the HTML part to show.
+type Inline struct {
+	ContentID string // without angle brackets, e.g. "logo@sonolink"
+	Type      string // image/png, image/jpeg, image/gif or image/webp
+	Data      []byte
 }
 
 // SMS is one text message.

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"mime"
@@ -15,7 +16,10 @@ import (
 // Bytes renders m as an RFC 5322 message: Date, From, To, Subject,
 // Message-ID (derived from m.ID, so a retried message keeps its ID),
 // MIME-Version, and a UTF-8 quoted-printable text/plain body, with a
-// text/html alternative when m.HTML is set. Lines end in CRLF.
+// text/html alternative when m.HTML is set. With m.Inline too, the HTML
+// and its image form a multipart/related part inside the alternative, the
+// structure mail clients expect of an HTML message with an embedded
+// image. Lines end in CRLF.
 func (m Email) Bytes() []byte {
 	var b bytes.Buffer
 	date := m.Date
@@ -41,13 +45,38 @@ func (m Email) Bytes() []byte {
 	boundary := "=_sonolink_" + shortHash(m.ID)
 	hdr("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
 	b.WriteString("\r\nThis is a multi-part message in MIME format.\r\n")
-	for _, part := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
-		fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
-		fmt.Fprintf(&b, "Content-Type: %s; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n", part.typ)
-		writeQP(&b, part.body)
+	fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
+	writeTextPart(&b, "text/plain", m.Text)
+	fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
+	if m.Inline == nil {
+		writeTextPart(&b, "text/html", m.HTML)
+	} else {
+		related := boundary + "_rel"
+		fmt.Fprintf(&b, "Content-Type: multipart/related; type=\"text/html\"; boundary=\"%s\"\r\n", related)
+		fmt.Fprintf(&b, "\r\n--%s\r\n", related)
+		writeTextPart(&b, "text/html", m.HTML)
+		fmt.Fprintf(&b, "\r\n--%s\r\n", related)
+		writeInline(&b, m.Inline)
+		fmt.Fprintf(&b, "\r\n--%s--\r\n", related)
 	}
 	fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
 	return b.Bytes()
+}
+
+func writeTextPart(b *bytes.Buffer, typ, body string) {
+	fmt.Fprintf(b, "Content-Type: %s; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n", typ)
+	writeQP(b, body)
+}
+
+// writeInline writes an image part in base64, 76 characters a line.
+func writeInline(b *bytes.Buffer, in *Inline) {
+	fmt.Fprintf(b, "Content-Type: %s\r\nContent-Transfer-Encoding: base64\r\nContent-ID: <%s>\r\nContent-Disposition: inline\r\n\r\n", in.Type, in.ContentID)
+	enc := base64.StdEncoding.EncodeToString(in.Data)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n")
 }
 
 // MessageID is the Message-ID header for m: stable for a given m.ID.

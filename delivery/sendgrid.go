@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -42,6 +43,10 @@ func (s *SendGrid) SendEmail(ctx context.Context, m Email) error {
 	msg.AddContent(sgmail.NewContent("text/plain", m.Text))
 	if m.HTML != "" {
 		msg.AddContent(sgmail.NewContent("text/html", m.HTML))
+		if in := m.Inline; in != nil {
+			msg.AddAttachment(sgmail.NewAttachment().SetContent(base64.StdEncoding.EncodeToString(in.Data)).
+				SetType(in.Type).SetFilename("logo").SetDisposition("inline").SetContentID(in.ContentID))
+		}
 	}
 	msg.SetCustomArg("sonolink_message_id", m.ID)
 	msg.SetHeader("Message-ID", m.MessageID())

@@ -17,7 +17,7 @@ type WebhookConfig struct {
 
 // Webhook posts each message as JSON to a URL; any 2xx answer is success.
 // SMS: {"id","channel":"sms","to","body"}; e-mail:
-// {"id","channel":"email","to","from","subject","body","html"}.
+// {"id","channel":"email","to","from","subject","body","html","inline"}.
 type Webhook WebhookConfig
 
 type webhookPayload struct {
@@ -28,6 +28,15 @@ type webhookPayload struct {
 	Subject string `json:"subject,omitempty"`
 	Body    string `json:"body"`
 	HTML    string `json:"html,omitempty"`
+	// Inline is the image the HTML shows as cid:<content_id>; data is
+	// base64.
+	Inline *webhookInline `json:"inline,omitempty"`
+}
+
+type webhookInline struct {
+	ContentID string `json:"content_id"`
+	Type      string `json:"type"`
+	Data      []byte `json:"data"`
 }
 
 // SendSMS posts m.
@@ -37,7 +46,11 @@ func (w *Webhook) SendSMS(ctx context.Context, m SMS) error {
 
 // SendEmail posts m.
 func (w *Webhook) SendEmail(ctx context.Context, m Email) error {
-	return w.post(ctx, webhookPayload{ID: m.ID, Channel: "email", To: m.To, From: m.From, Subject: m.Subject, Body: m.Text, HTML: m.HTML})
+	p := webhookPayload{ID: m.ID, Channel: "email", To: m.To, From: m.From, Subject: m.Subject, Body: m.Text, HTML: m.HTML}
+	if in := m.Inline; in != nil {
+		p.Inline = &webhookInline{ContentID: in.ContentID, Type: in.Type, Data: in.Data}
+	}
+	return w.post(ctx, p)
 }
 
 func (w *Webhook) post(ctx context.Context, p webhookPayload) error {

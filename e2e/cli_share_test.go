@@ -260,7 +260,7 @@ func TestCLIWithoutServer(t *testing.T) {
 	// Revoke stops the link at once; it cannot be resent.
 	mustCLI(t, 0, dir, "revoke", id1, "--reason", "wrong address")
 	withShare(t, dir, func(sh *share.Service) {
-		if _, err := sh.Resolve(tokenOf(url1)); !errors.Is(err, share.ErrNotFound) {
+		if _, err := sh.Resolve(tokenOf(url1)); !errors.Is(err, share.ErrRevoked) {
 			t.Errorf("revoked link resolves: %v", err)
 		}
 		if _, err := sh.Resolve(tokenOf(url2)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -18,9 +19,14 @@ import (
 
 // The clinic's setting keys.
 const (
-	KeyClinicName   = "clinic.name"
-	KeyLanguage     = "clinic.language"
-	KeyRegion       = "clinic.region"
+	KeyClinicName = "clinic.name"
+	KeyLanguage   = "clinic.language"
+	KeyRegion     = "clinic.region"
+	// The clinic's contact details, shown on every page and in every
+	// message so a patient who is stuck knows whom to ask.
+	KeyClinicPhone  = "clinic.phone"
+	KeyClinicWeb    = "clinic.web"
+	KeyClinicHours  = "clinic.hours"
 	KeyLinkLifetime = "link.lifetime"
 	KeyLinkCode     = "link.code"
 	// KeyLinkCodeScope: which links ask for the link code, "new" (those
@@ -109,6 +115,27 @@ func New(cfg Config) *Registry {
 			parse:  parseLanguage,
 			decode: func(v *Values, _, s string) error { v.Language = s; return nil },
 			show:   func(v *Values, _ string) string { return v.Language },
+		},
+		{
+			key:    KeyClinicPhone,
+			desc:   "the clinic's phone number for patients, as it should be written, e.g. +46 31 123 45 67 (at most 40 characters); shown on every page and in every message",
+			parse:  parseClinicPhone,
+			decode: func(v *Values, _, s string) error { v.ClinicPhone = s; return nil },
+			show:   func(v *Values, _ string) string { return v.ClinicPhone },
+		},
+		{
+			key:    KeyClinicWeb,
+			desc:   "the clinic's web site for patients, e.g. https://clinic.example (http or https, at most 200 characters); shown on every page and in every message",
+			parse:  parseClinicWeb,
+			decode: func(v *Values, _, s string) error { v.ClinicWeb = s; return nil },
+			show:   func(v *Values, _ string) string { return v.ClinicWeb },
+		},
+		{
+			key:    KeyClinicHours,
+			desc:   "when the clinic answers, free text in the clinic's language, e.g. Mon–Fri 8–16 (one line, at most 80 characters); shown with the phone number",
+			parse:  parseClinicHours,
+			decode: func(v *Values, _, s string) error { v.ClinicHours = s; return nil },
+			show:   func(v *Values, _ string) string { return v.ClinicHours },
 		},
 		{
 			key:    KeyRegion,
@@ -415,6 +442,50 @@ func (r *Registry) Format(v Values, key string) string {
 func parseClinicName(_ *Registry, key, v string) (string, string, error) {
 	if len([]rune(v)) > 80 {
 		return "", "", invalid(key, "give a name of 1 to 80 characters")
+	}
+	return v, strconv.Quote(v), nil
+}
+
+// The longest clinic phone number, web address and hours accepted: the clinic's phone (40), web address (200) and
+// enough for any real one, and a page and an SMS keep their shape.
+const (
+	maxPhone = 40
+	maxWeb   = 200
+	maxHours = 80
+)
+
+func parseClinicPhone(_ *Registry, key, v string) (string, string, error) {
+	digits := 0
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case strings.ContainsRune(" +-()./", c):
+		default:
+			return "", "", invalid(key, "%q: a phone number has digits, spaces and + - ( ) . / only", v)
+		}
+	}
+	if digits < 3 || len(v) > maxPhone {
+		return "", "", invalid(key, "give a phone number of 3 to %d characters, e.g. +46 31 123 45 67", maxPhone)
+	}
+	return v, strconv.Quote(v), nil
+}
+
+func parseClinicWeb(_ *Registry, key, v string) (string, string, error) {
+	if !strings.Contains(v, "://") {
+		v = "https://" + v
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		strings.ContainsAny(v, " \t\r\n\"'<>") || len(v) > maxWeb {
+		return "", "", invalid(key, "%q: give the web address as https://clinic.example (at most %d characters)", v, maxWeb)
+	}
+	return u.String(), u.String(), nil
+}
+
+func parseClinicHours(_ *Registry, key, v string) (string, string, error) {
+	if len([]rune(v)) > maxHours || strings.ContainsFunc(v, unicode.IsControl) {
+		return "", "", invalid(key, "give the opening hours on one line of at most %d characters, e.g. Mon–Fri 8–16", maxHours)
 	}
 	return v, strconv.Quote(v), nil
 }

@@ -10,6 +10,9 @@ import (
 type Values struct {
 	ClinicName   string
 	Language     string        // message language, one of Config.Languages
+	ClinicPhone  string        // contact details for patients; "" if not given
+	ClinicWeb    string        // an http(s) URL
+	ClinicHours  string        // free text
 	Region       string        // ISO 3166 alpha-2 for national phone numbers, e.g. "SE"; "" if none
 	LinkLifetime time.Duration // how long a link works after it is sent
 	LinkCodeSet  bool          // a clinic patient link code is in force

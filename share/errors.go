@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	// ErrNotFound: no such link, or (to the outside, from Resolve) a revoked one.
+	// ErrNotFound: no such link.
 	ErrNotFound = errors.New("link not found")
 	// ErrExpired: the link's lifetime has passed. Returned as *ExpiredError.
 	ErrExpired = errors.New("link expired")

@@ -271,7 +271,7 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 	return &out, nil
 }
 
-// Revoke stops link id at once and for ever: Resolve answers ErrNotFound,
+// Revoke stops link id at once and for ever: Resolve answers *RevokedError,
 // messages still queued for it are cancelled, its sealed URL is deleted,
 // and it can never be resent. Revoking a revoked link changes nothing.
 func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, error) {
@@ -323,9 +323,10 @@ func (s *Service) Link(id string) (*Link, error) {
 	return &out, nil
 }
 
-// Resolve finds the link of a token from a URL. Unknown and revoked tokens
-// both give ErrNotFound; an expired link gives *ExpiredError (with the
-// date). The lookup is by the token's SHA-256, so the work does not depend
+// Resolve finds the link of a token from a URL. An unknown token gives
+// ErrNotFound; a revoked link *RevokedError and an expired one
+// *ExpiredError (with the date), so the patient, who holds a real link,
+// can be told what happened to it. The lookup is by the token's SHA-256, so the work does not depend
 // on how much of a guessed token matches.
 func (s *Service) Resolve(token string) (*Link, error) {
 	h := tokenHash(token)
@@ -344,7 +345,7 @@ func (s *Service) Resolve(token string) (*Link, error) {
 		}
 		switch rec.Status(s.now()) {
 		case StatusRevoked:
-			return ErrNotFound
+			return &RevokedError{LinkID: rec.ID, Revoked: rec.RevokedAt}
 		case StatusExpired:
 			return &ExpiredError{LinkID: rec.ID, Expired: rec.Expires}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"sonolink/delivery"
 	"sonolink/i18n"
 	"sonolink/settings"
 )
@@ -21,30 +22,64 @@ import (
 var messageNames = []string{"email_subject", "email_text", "email_html", "sms", "sms_short", "otp_email_subject", "otp_email_text", "otp_sms",
 	"reminder_email_subject", "reminder_email_text", "reminder_sms"}
 
+const (
+	linkFields = "{{.Clinic}} {{.Link}} {{.Until}} {{.LinkCode}} {{.Password}} {{.Phone}} {{.Web}} {{.Hours}}"
+	otpFields  = "{{.Clinic}} {{.Code}} {{.Minutes}} {{.Phone}} {{.Web}} {{.Hours}}"
+)
+
 var messageFields = map[string]string{
-	"email_subject": "{{.Clinic}}", "email_text": "{{.Clinic}} {{.Link}} {{.Until}}", "email_html": "{{.Clinic}} {{.Link}} {{.Until}}",
-	"sms": "{{.Clinic}} {{.Link}} {{.Until}}", "sms_short": "{{.Clinic}} {{.Link}} {{.Until}}",
-	"otp_email_subject": "{{.Clinic}} {{.Code}} {{.Minutes}}", "otp_email_text": "{{.Clinic}} {{.Code}} {{.Minutes}}", "otp_sms": "{{.Clinic}} {{.Code}} {{.Minutes}}",
+	"email_subject": linkFields, "email_text": linkFields, "email_html": linkFields + " {{.Lang}} {{.Logo}}",
+	"sms": linkFields, "sms_short": linkFields,
+	"otp_email_subject": otpFields, "otp_email_text": otpFields, "otp_sms": otpFields,
 	"reminder_email_subject": "{{.Clinic}} {{.Link}} {{.Until}}", "reminder_email_text": "{{.Clinic}} {{.Link}} {{.Until}}", "reminder_sms": "{{.Clinic}} {{.Link}} {{.Until}}",
 }
 
+// msgData is what a message template sees. It never holds anything about
+// the patient or the examination: messages go over e-mail and SMS.
 type msgData struct {
 	Clinic, Link, Until, Code string
 	Minutes                   int
+	// What the page will ask for when the link opens, so the message can
+	// prepare the patient: the clinic's patient link code, and a one-time
+	// code then a password of their own (the study has objects that are
+	// not de-identified).
+	LinkCode, Password bool
+	// How to reach the clinic (settings clinic.phone, clinic.web,
+	// clinic.hours); "" when not set.
+	Phone, Web, Hours string
+	// For email_html: the language tag (<html lang>) and the logo's
+	// address in the message (cid:…), "" when the clinic has no logo.
+	Lang string
+	Logo htmltemplate.URL
 }
 
-var sampleData = msgData{Clinic: "Clinic", Link: "http://localhost:8080/p/x", Until: "1 October 2026", Code: "123456", Minutes: 10}
+var sampleData = msgData{Clinic: "Clinic", Link: "http://localhost:8080/p/x", Until: "1 October 2026", Code: "123456", Minutes: 10,
+	LinkCode: true, Password: true, Phone: "+46 31 123 45 67", Web: "https://clinic.example", Hours: "Mon–Fri 8–16", Lang: "en", Logo: logoCID}
+
+// logoCID is the address the HTML e-mail gives the clinic's logo, sent
+// with it as an inline image.
+const (
+	logoContentID                  = "logo@sonolink"
+	logoCID       htmltemplate.URL = "cid:" + logoContentID
+)
+
+// gates is what a link's page will ask for (msgData.LinkCode, Password).
+type gates struct{ LinkCode, Password bool }
 
 // renderer renders messages with the clinic's settings.
 type renderer struct {
-	lang   *i18n.Locale
-	texts  map[string]string // overrides
-	clinic string
-	loc    *time.Location
+	lang              *i18n.Locale
+	texts             map[string]string // overrides
+	clinic            string
+	phone, web, hours string
+	logo              []byte
+	logoType          string
+	loc               *time.Location
 }
 
 func (s *Service) renderer(st settings.Values) renderer {
-	return renderer{lang: i18n.Lookup(st.Language), texts: st.Texts, clinic: st.ClinicName, loc: s.opts.Location}
+	return renderer{lang: i18n.Lookup(st.Language), texts: st.Texts, clinic: st.ClinicName,
+		phone: st.ClinicPhone, web: st.ClinicWeb, hours: st.ClinicHours, logo: st.Logo, logoType: st.LogoType, loc: s.opts.Location}
 }
 
 // defaultText is the catalogue's text of a message in the language.
@@ -55,7 +90,10 @@ func (r renderer) text(name string, d msgData) string {
 	if o := r.texts[name]; o != "" {
 		src = o
 	}
-	d.Clinic = r.clinic
+	d.Clinic, d.Phone, d.Web, d.Hours, d.Lang = r.clinic, r.phone, r.web, r.hours, r.lang.Lang()
+	if len(r.logo) > 0 {
+		d.Logo = logoCID
+	}
 	var b bytes.Buffer
 	if strings.HasSuffix(name, "_html") {
 		t, err := htmltemplate.New(name).Parse(src)
@@ -88,18 +126,24 @@ type rendered struct {
 	Subject  string `json:"subject,omitempty"`
 	Text     string `json:"text"`
 	HTML     string `json:"html,omitempty"`
+	// Logo is the image the HTML shows as logoCID.
+	Logo *delivery.Inline `json:"logo,omitempty"`
 }
 
-func (r renderer) linkEmail(url string, until time.Time) rendered {
-	d := msgData{Link: url, Until: r.date(until)}
-	return rendered{FromName: r.clinic, Subject: oneLine(r.text("email_subject", d)), Text: r.text("email_text", d), HTML: r.text("email_html", d)}
+func (r renderer) linkEmail(url string, until time.Time, g gates) rendered {
+	d := msgData{Link: url, Until: r.date(until), LinkCode: g.LinkCode, Password: g.Password}
+	m := rendered{FromName: r.clinic, Subject: oneLine(r.text("email_subject", d)), Text: r.text("email_text", d), HTML: r.text("email_html", d)}
+	if len(r.logo) > 0 && strings.Contains(m.HTML, string(logoCID)) {
+		m.Logo = &delivery.Inline{ContentID: logoContentID, Type: r.logoType, Data: r.logo}
+	}
+	return m
 }
 
 // linkSMS is the sms text if it fits one segment, else sms_short if that
 // does, else the shorter of the two; characters outside GSM-7 are folded
 // to their unaccented letters first.
-func (r renderer) linkSMS(url string, until time.Time) rendered {
-	d := msgData{Link: url, Until: r.date(until)}
+func (r renderer) linkSMS(url string, until time.Time, g gates) rendered {
+	d := msgData{Link: url, Until: r.date(until), LinkCode: g.LinkCode, Password: g.Password}
 	long := gsmFold(oneLine(r.text("sms", d)))
 	if n, _ := smsSegments(long); n == 1 {
 		return rendered{Text: long}

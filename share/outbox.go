@@ -73,17 +73,32 @@ func newMessageID() string {
 func (s *Service) enqueueLink(tx *bolt.Tx, rec *linkRecord, token string, st settings.Values) error {
 	r := s.renderer(st)
 	u := s.URL(token)
+	g := gates{LinkCode: st.LinkCodeSet, Password: s.protected(&rec.Link)}
 	for _, e := range rec.Emails {
-		if err := s.enqueue(tx, rec, kindLink, ChannelEmail, e, r.linkEmail(u, rec.Expires)); err != nil {
+		if err := s.enqueue(tx, rec, kindLink, ChannelEmail, e, r.linkEmail(u, rec.Expires, g)); err != nil {
 			return err
 		}
 	}
 	for _, p := range rec.Phones {
-		if err := s.enqueue(tx, rec, kindLink, ChannelSMS, p, r.linkSMS(u, rec.Expires)); err != nil {
+		if err := s.enqueue(tx, rec, kindLink, ChannelSMS, p, r.linkSMS(u, rec.Expires, g)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// protected reports whether the link's page will ask for a one-time code
+// and a password (Options.Protected); when that cannot be known, the
+// message just does not say so.
+func (s *Service) protected(l *Link) bool {
+	if s.opts.Protected == nil {
+		return false
+	}
+	p, err := s.opts.Protected(l.StudyUID, l.Shows)
+	if err != nil {
+		s.log.Warn("cannot tell whether the link needs a password; the message will not say", "link", l.ID, "err", err)
+	}
+	return p
 }
 
 func (s *Service) enqueue(tx *bolt.Tx, rec *linkRecord, kind, channel, to string, content rendered) error {
@@ -468,7 +483,7 @@ func (s *Service) deliver(ctx context.Context, m *outboxMsg) {
 		switch m.Channel {
 		case ChannelEmail:
 			err = s.email.SendEmail(sctx, delivery.Email{ID: m.ID, FromName: content.FromName, To: m.To,
-				Subject: content.Subject, Text: content.Text, HTML: content.HTML, Date: time.Now()})
+				Subject: content.Subject, Text: content.Text, HTML: content.HTML, Inline: content.Logo, Date: time.Now()})
 		case ChannelSMS:
 			err = s.sms.SendSMS(sctx, delivery.SMS{ID: m.ID, To: m.To, Body: content.Text})
 		default:

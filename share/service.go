@@ -31,6 +31,11 @@ type Options struct {
 	// Location is the time zone of dates in messages ("available until …").
 	// Default time.Local.
 	Location *time.Location
+	// Protected reports whether a link shows objects that are not
+	// de-identified, so that its page asks for a one-time code and a
+	// password; the link's messages then say so. Nil: they never do.
+	// It gets the link's study and Link.Shows (store.Store.Residual fits).
+	Protected func(studyUID string, shows func(sopInstanceUID string) bool) (bool, error)
 	// Delivery chooses the providers; the zero value writes every message to
 	// DATA/outbox.
 	Delivery delivery.Config

@@ -155,7 +155,8 @@ func TestOutboxEndToEnd(t *testing.T) {
 	if _, err := s.Revoke(context.Background(), strings.ToLower(l.ID), "wrong address", "anna"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Resolve(tokenOf(t, url)); !errors.Is(err, ErrNotFound) {
+	var re *RevokedError
+	if _, err := s.Resolve(tokenOf(t, url)); !errors.As(err, &re) || !errors.Is(err, ErrRevoked) || re.Revoked.IsZero() {
 		t.Fatalf("after revoke: %v", err)
 	}
 	views, _ = s.Shares("1.2.3")

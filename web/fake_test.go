@@ -115,8 +115,10 @@ func (f *fakeBackend) Link(ctx context.Context, token string) (*Link, error) {
 	f.lookups++
 	l := f.links[hashToken(token)]
 	switch {
-	case l == nil || l.revoked:
+	case l == nil:
 		return nil, ErrNotFound
+	case l.revoked:
+		return nil, &RevokedError{At: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	case l.expired:
 		return nil, &ExpiredError{At: l.link.Expires, LinkID: l.link.ID}
 	}

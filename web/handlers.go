@@ -3,8 +3,10 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"math"
 	"net/http"
 	"regexp"
@@ -73,8 +75,12 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 			}
 		}
 		var exp *ExpiredError
+		var rev *RevokedError
 		switch {
 		case err == nil:
+		case errors.As(err, &rev):
+			s.brandedError(w, loc, &clinic, http.StatusGone, "err.revoked.title", "err.revoked.text", "clinic", clinic.Name, "date", loc.Date(rev.At))
+			return
 		case errors.Is(err, ErrNotFound):
 			s.lim.fail(addr, time.Now())
 			s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
@@ -123,9 +129,13 @@ type pageData struct {
 	// Error pages.
 	Heading, Text string
 
+	// Every page: who is asking, and how to reach them (nil when the
+	// settings cannot be read).
+	Clinic  *Clinic
+	HasLogo bool
+	LogoURL template.URL // a data: URL
+
 	// Landing page.
-	Clinic   *Clinic
-	HasLogo  bool
 	Exam     string
 	Until    string
 	Items    []itemView
@@ -155,6 +165,11 @@ type itemView struct {
 
 func (s *server) render(w http.ResponseWriter, status int, name string, d *pageData) {
 	d.s = s
+	if d.Clinic != nil && len(d.Clinic.Logo) > 0 && logoTypes[d.Clinic.LogoType] {
+		// Inline, so the expired and revoked pages, which serve no files,
+		// show it too.
+		d.HasLogo, d.LogoURL = true, template.URL("data:"+d.Clinic.LogoType+";base64,"+base64.StdEncoding.EncodeToString(d.Clinic.Logo))
+	}
 	var buf bytes.Buffer
 	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", d); err != nil {
 		s.cfg.Logger.Error("web: template failed", "template", name, "err", err)
@@ -167,8 +182,23 @@ func (s *server) render(w http.ResponseWriter, status int, name string, d *pageD
 	_, _ = w.Write(buf.Bytes())
 }
 
+// errorPage shows an error that names no clinic: for an unknown token or
+// path, which must not tell a scanner whose server it found.
 func (s *server) errorPage(w http.ResponseWriter, loc *i18n.Locale, status int, title, text string) {
-	s.render(w, status, "error", &pageData{L: loc, Title: loc.T(title), Heading: loc.T(title), Text: loc.T(text), BodyClass: "gate-page"})
+	s.brandedError(w, loc, nil, status, title, text)
+}
+
+// linkError shows an error on a real link's page, with the clinic's name,
+// logo and contact details, as every page of a link has.
+func (s *server) linkError(w http.ResponseWriter, rc *reqCtx, status int, title, text string) {
+	s.brandedError(w, rc.loc, &rc.clinic, status, title, text)
+}
+
+// brandedError shows an error page; clinic, when not nil, brands it, and
+// args fill the text's {names}.
+func (s *server) brandedError(w http.ResponseWriter, loc *i18n.Locale, clinic *Clinic, status int, title, text string, args ...any) {
+	s.render(w, status, "error", &pageData{L: loc, Title: loc.T(title), Heading: loc.T(title), Text: loc.T(text, args...),
+		BodyClass: "gate-page", Clinic: clinic})
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -194,14 +224,13 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	items, err := s.b.Items(r.Context(), rc.link.ID)
 	if err != nil {
 		s.cfg.Logger.Error("web: items failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
-		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+		s.linkError(w, rc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
 		return
 	}
 	s.b.RecordView(r.Context(), rc.link.ID, rc.addr, r.UserAgent())
 	loc := rc.loc
 	d := &pageData{
-		L: loc, Base: rc.base, Script: true, BodyClass: "landing-page",
-		Clinic: &rc.clinic, HasLogo: len(rc.clinic.Logo) > 0 && logoTypes[rc.clinic.LogoType],
+		L: loc, Base: rc.base, Script: true, BodyClass: "landing-page", Clinic: &rc.clinic,
 		Exam: loc.Date(rc.link.ExamDate), Until: loc.Date(rc.link.Expires),
 	}
 	d.Title = loc.T("landing.title")
@@ -336,7 +365,7 @@ func (s *server) gate(w http.ResponseWriter, rc *reqCtx, status int, errKey stri
 func (s *server) gateMsg(w http.ResponseWriter, rc *reqCtx, status int, msg string) {
 	step := rc.step()
 	d := &pageData{L: rc.loc, Base: rc.base, CSRF: s.csrf(rc.sess), Step: step, BodyClass: "gate-page",
-		Title: rc.loc.T("gate." + step + ".title"), Contacts: rc.link.Contacts}
+		Title: rc.loc.T("gate." + step + ".title"), Contacts: rc.link.Contacts, Clinic: &rc.clinic}
 	d.Error = msg
 	if step == "contacts" && len(rc.link.Contacts) > 0 {
 		left, next, err := s.b.CodeMessages(rc.ctx, rc.link.ID, rc.addr)
@@ -371,12 +400,12 @@ func (s *server) waitText(rc *reqCtx, until time.Time) string {
 // came with the request and the form's CSRF token.
 func (s *server) post(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
 	if rc.fresh {
-		s.errorPage(w, rc.loc, http.StatusForbidden, "err.cookies.title", "err.cookies.text")
+		s.linkError(w, rc, http.StatusForbidden, "err.cookies.title", "err.cookies.text")
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	if err := r.ParseForm(); err != nil || !s.checkCSRF(r, rc.sess) {
-		s.errorPage(w, rc.loc, http.StatusForbidden, "err.form.title", "err.form.text")
+		s.linkError(w, rc, http.StatusForbidden, "err.form.title", "err.form.text")
 		return false
 	}
 	return true
@@ -408,7 +437,7 @@ func (s *server) failed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey s
 		s.gate(w, rc, http.StatusUnauthorized, wrongKey)
 	default:
 		s.cfg.Logger.Error("web: gate check failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
-		s.errorPage(w, rc.loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+		s.linkError(w, rc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
 	}
 }
 
@@ -545,25 +574,12 @@ func (s *server) postPassword(w http.ResponseWriter, r *http.Request, rc *reqCtx
 
 // ---- files ----
 
-var logoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/webp": true, "image/gif": true, "image/svg+xml": true}
-
-func (s *server) logo(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	if !rc.gatesPassed() || len(rc.clinic.Logo) == 0 || !logoTypes[rc.clinic.LogoType] {
-		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
-		return
-	}
-	w.Header().Set("Content-Type", rc.clinic.LogoType)
-	w.Header().Set("Cache-Control", "private, max-age=3600")
-	if rc.clinic.LogoType == "image/svg+xml" {
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
-	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(rc.clinic.Logo))
-}
+var logoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/webp": true, "image/gif": true}
 
 // item finds the visible item of the request's {n}.
 func (s *server) item(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*Item, bool) {
 	if !rc.gatesPassed() {
-		s.errorPage(w, rc.loc, http.StatusForbidden, "err.form.title", "err.gate.text")
+		s.linkError(w, rc, http.StatusForbidden, "err.form.title", "err.gate.text")
 		return nil, false
 	}
 	n, err := strconv.Atoi(r.PathValue("n"))
@@ -580,7 +596,7 @@ func (s *server) item(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*Item
 			}
 		}
 	}
-	s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+	s.linkError(w, rc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 	return nil, false
 }
 
@@ -615,7 +631,7 @@ func (s *server) file(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		file, ctype = "frame/"+m[1]+".jpg", "image/jpeg"
 	}
 	if file == "" {
-		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+		s.linkError(w, rc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 		return
 	}
 	s.serveFile(w, r, rc, it, file, ctype, "")
@@ -637,7 +653,7 @@ func (s *server) download(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			if !errors.Is(err, ErrNotFound) {
 				s.cfg.Logger.Error("web: report failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "item", it.Index, "err", err)
 			}
-			s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+			s.linkError(w, rc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 			return
 		}
 		s.serveReportText(w, r, rc, it, rep, fmt.Sprintf("report-%02d.txt", it.Index))
@@ -652,7 +668,7 @@ func (s *server) serveFile(w http.ResponseWriter, r *http.Request, rc *reqCtx, i
 		if !errors.Is(err, ErrNotFound) {
 			s.cfg.Logger.Error("web: open failed", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "item", it.Index, "file", file, "err", err)
 		}
-		s.errorPage(w, rc.loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+		s.linkError(w, rc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 		return
 	}
 	defer f.Close()

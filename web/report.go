@@ -86,7 +86,7 @@ func (s *server) reportPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	p := fmt.Sprintf("%s/i/%d/", rc.base, it.Index)
 	d := &pageData{
 		L: rc.loc, Base: rc.base, BodyClass: "report-page", Title: label, Heading: label,
-		Clinic: &rc.clinic, HasLogo: len(rc.clinic.Logo) > 0 && logoTypes[rc.clinic.LogoType],
+		Clinic: &rc.clinic,
 		Report: viewReport(rep, rc.loc),
 	}
 	d.Report.Text, d.Report.Download = p+"report.txt", p+"download"

@@ -47,15 +47,19 @@ func NewStoreBackend(sh *share.Service, st *store.Store) *StoreBackend {
 
 var _ Backend = (*StoreBackend)(nil)
 
-// Link resolves a token; revoked and unknown look the same from outside.
+// Link resolves a token.
 func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 	l, err := b.Share.Resolve(token)
 	if err != nil {
 		var exp *share.ExpiredError
+		var rev *share.RevokedError
 		if errors.As(err, &exp) {
 			return nil, &ExpiredError{At: exp.Expired, LinkID: exp.LinkID}
 		}
-		if errors.Is(err, share.ErrNotFound) || errors.Is(err, share.ErrRevoked) {
+		if errors.As(err, &rev) {
+			return nil, &RevokedError{At: rev.Revoked}
+		}
+		if errors.Is(err, share.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return nil, err
@@ -100,13 +104,14 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 	return out, nil
 }
 
-// Clinic returns the clinic's name, language and logo.
+// Clinic returns the clinic's name, contact details, language and logo.
 func (b *StoreBackend) Clinic(ctx context.Context) (Clinic, error) {
 	s, err := b.Share.Settings()
 	if err != nil {
 		return Clinic{}, err
 	}
-	return Clinic{Name: s.ClinicName, Language: s.Language, Logo: s.Logo, LogoType: s.LogoType}, nil
+	return Clinic{Name: s.ClinicName, Phone: s.ClinicPhone, Web: s.ClinicWeb, Hours: s.ClinicHours,
+		Language: s.Language, Logo: s.Logo, LogoType: s.LogoType}, nil
 }
 
 // item is a shared object in display order.

@@ -29,9 +29,8 @@ import (
 	"sonolink/render"
 )
 
-// ErrNotFound is returned by Backend.Link for an unknown or revoked token
-// (the two must be indistinguishable from outside) and by Backend.Open for
-// a file that does not exist.
+// ErrNotFound is returned by Backend.Link for an unknown token and by
+// Backend.Open for a file that does not exist.
 var ErrNotFound = errors.New("not found")
 
 // ErrWrongCode is returned by CheckLinkCode, VerifyOTP and CheckPassword
@@ -48,6 +47,14 @@ type ExpiredError struct {
 }
 
 func (e *ExpiredError) Error() string { return "link expired at " + e.At.UTC().Format(time.RFC3339) }
+
+// RevokedError is returned by Backend.Link for a link the clinic
+// withdrew: the page says so and how to reach the clinic, rather than
+// sending the patient to check a link that was right. Only a real token
+// reaches it; an unknown one stays ErrNotFound.
+type RevokedError struct{ At time.Time }
+
+func (e *RevokedError) Error() string { return "link revoked at " + e.At.UTC().Format(time.RFC3339) }
 
 // WaitError is returned by CheckLinkCode, VerifyOTP and CheckPassword
 // while the client must wait before its next try, after wrong ones. Wrong
@@ -72,11 +79,13 @@ func (e *CodeLimitError) Error() string {
 // must be safe for concurrent use.
 type Backend interface {
 	// Link resolves a token (hash and look up — the same work for unknown
-	// tokens as for known ones): ErrNotFound for unknown or revoked, an
-	// *ExpiredError, or the link.
+	// tokens as for known ones): ErrNotFound for unknown, a *RevokedError,
+	// an *ExpiredError, or the link.
 	Link(ctx context.Context, token string) (*Link, error)
-	// Clinic returns the branding. It is shown only after the gates. An
-	// error (the settings cannot be read) makes the page an internal error.
+	// Clinic returns the branding and contact details, shown on every
+	// page, the gates and error pages included, so a patient always sees
+	// who is asking. An error (the settings cannot be read) makes the page
+	// an internal error.
 	Clinic(ctx context.Context) (Clinic, error)
 	// Items lists the link's shared objects in display order, residual
 	// (not de-identified) ones included and marked.
@@ -125,12 +134,15 @@ type Content interface {
 	io.Closer
 }
 
-// Clinic is the clinic's branding.
+// Clinic is the clinic's branding and how patients reach it.
 type Clinic struct {
 	Name     string
+	Phone    string // as written for people, e.g. "+46 31 123 45 67"; may be empty
+	Web      string // an http(s) URL; may be empty
+	Hours    string // when the clinic answers, free text; may be empty
 	Language string // BCP 47 tag of the default language, e.g. "sv"
 	Logo     []byte // may be empty
-	LogoType string // "image/png", "image/jpeg", "image/webp", "image/gif" or "image/svg+xml"
+	LogoType string // "image/png", "image/jpeg", "image/webp" or "image/gif"; other types are not shown
 }
 
 // Link is a resolved, valid link.
@@ -271,7 +283,6 @@ func (s *server) routes() {
 	m.HandleFunc("POST "+p+"/p/{token}/forgot", s.withLink(s.postForgot))
 	m.HandleFunc("POST "+p+"/p/{token}/password", s.withLink(s.postPassword))
 	m.HandleFunc("POST "+p+"/p/{token}/renew", s.withLink(s.postRenew))
-	m.HandleFunc("GET "+p+"/p/{token}/logo", s.withLink(s.logo))
 	m.HandleFunc("GET "+p+"/p/{token}/all.zip", s.withLink(s.zipAll))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/thumb.jpg", s.withLink(s.file))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/loop.gif", s.withLink(s.file))

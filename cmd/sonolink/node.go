@@ -72,6 +72,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	// The node runs the outbox worker itself (see run).
 	if n.share, err = share.Open(c.dataDir, share.Options{
 		BaseURL: strings.TrimRight(c.baseURL, "/"), Logger: logger, Delivery: c.delivery.cfg, NoWorker: true,
+		Protected: n.store.Residual,
 	}); err != nil {
 		return nil, err
 	}
