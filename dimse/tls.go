@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -86,6 +87,10 @@ func (a *scpAssoc) handshake() bool {
 	tc.SetDeadline(time.Now().Add(a.s.cfg.ARTIMTimeout))
 	if err := tc.Handshake(); err != nil {
 		if a.isShutting() {
+			return false
+		}
+		if errors.Is(err, io.EOF) {
+			a.log.Debug("connection closed before the TLS handshake (probe or port check)")
 			return false
 		}
 		metricFailures.WithLabelValues(failTLSHandshake).Inc()

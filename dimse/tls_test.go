@@ -151,6 +151,10 @@ func TestTLSClientCertificate(t *testing.T) {
 	mustf(t, err, "TLSConfig")
 	addr := serveTLS(t, ts, srvCfg)
 
+	// A port check (connect, close) is no failed handshake.
+	probe, err := net.Dial("tcp", addr)
+	mustf(t, err, "probe")
+	probe.Close()
 	if _, ans, err := tlsAssociate(t, addr, clientTLS(t, p, false)); err == nil {
 		t.Fatalf("without a client certificate: got %#v, want a failed handshake", ans)
 	}
