@@ -47,10 +47,7 @@ func BenchmarkIngestTLS(b *testing.B) {
 				"+tls", pki.ServerKey, pki.ServerCert, "-ic", strconv.Itoa(port))
 		}},
 	}
-	rounds := 5
-	if v, err := strconv.Atoi(os.Getenv("SONOLINK_BENCH_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
+	rounds := benchRounds()
 	tls := []string{"+tls", pki.ClientKey, pki.ClientCert, "+cf", pki.CA}
 	for _, senders := range []int{1, 4} {
 		secs := map[string][]float64{}

@@ -1,7 +1,6 @@
 package dimse
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,24 +57,6 @@ func tlsAssociate(t *testing.T, addr string, cfg *tls.Config) (*tls.Conn, any, e
 	}
 	p, err := readOne(c)
 	return c, p, err
-}
-
-// syncBuffer is a log destination tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func clientTLS(t *testing.T, p *testenv.PKI, withCert bool) *tls.Config {
@@ -142,10 +122,9 @@ func TestTLSAssociationSharesLimits(t *testing.T) {
 // it signed; the refusal is logged with the peer and the reason, and an
 // accepted association's log names the client's subject.
 func TestTLSClientCertificate(t *testing.T) {
-	dir := t.TempDir()
-	p := testenv.NewPKI(t, dir)
-	stranger := testenv.NewPKI(t, mkdir(t, dir, "stranger"))
-	logs := &syncBuffer{}
+	p := testenv.NewPKI(t, t.TempDir())
+	stranger := testenv.NewPKI(t, t.TempDir())
+	logs := &logBuffer{}
 	ts := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))}, nil)
 	srvCfg, err := TLSConfig(p.ServerCert, p.ServerKey, p.CA)
 	mustf(t, err, "TLSConfig")
@@ -223,7 +202,7 @@ func TestTLSProfile(t *testing.T) {
 // does not wait for it.
 func TestTLSHandshakeTimeout(t *testing.T) {
 	p := testenv.NewPKI(t, t.TempDir())
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	ts := startServer(t, Config{ARTIMTimeout: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))}, nil)
 	srvCfg, err := TLSConfig(p.ServerCert, p.ServerKey, "")
 	mustf(t, err, "TLSConfig")
@@ -278,7 +257,7 @@ type nopListener struct{ net.Listener }
 
 func (nopListener) Close() error { return nil }
 
-func waitLog(t *testing.T, logs *syncBuffer, want string) {
+func waitLog(t *testing.T, logs *logBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), want) {
@@ -287,13 +266,4 @@ func waitLog(t *testing.T, logs *syncBuffer, want string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func mkdir(t *testing.T, parent, name string) string {
-	t.Helper()
-	d := filepath.Join(parent, name)
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }

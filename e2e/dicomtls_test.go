@@ -17,8 +17,8 @@ import (
 func TestE2EDICOMTLS(t *testing.T) {
 	testenv.Long(t, "end-to-end scenario")
 	dir := shortTempDir(t)
-	pki := testenv.NewPKI(t, mkdirE2E(t, dir, "pki"))
-	stranger := testenv.NewPKI(t, mkdirE2E(t, dir, "stranger"))
+	pki := testenv.NewPKI(t, t.TempDir())
+	stranger := testenv.NewPKI(t, t.TempDir())
 	serverTLS := []string{"--dicom-tls-cert", pki.ServerCert, "--dicom-tls-key", pki.ServerKey}
 
 	t.Run("bad files stop start-up", func(t *testing.T) {
@@ -109,15 +109,6 @@ func TestE2EDICOMTLS(t *testing.T) {
 			t.Errorf("accepted association does not name the client certificate:\n%s", lg)
 		}
 	})
-}
-
-func mkdirE2E(t *testing.T, parent, name string) string {
-	t.Helper()
-	d := filepath.Join(parent, name)
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 func splitE2E(t *testing.T, addr string) (host, port string) {
