@@ -67,10 +67,7 @@ func BenchmarkIngest(b *testing.B) {
 	// every dirty page of the machine is written out (sync), so sonolink's
 	// fsyncs do not pay for the corpus just written or for the previous
 	// peer's files.
-	rounds := 5
-	if v, err := strconv.Atoi(os.Getenv("SONOLINK_BENCH_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
+	rounds := benchRounds()
 	for _, senders := range []int{1, 4} {
 		secs := map[string][]float64{}
 		for r := 0; r < rounds; r++ {
@@ -120,6 +117,14 @@ func BenchmarkIngest(b *testing.B) {
 // fsync), but the price of durability put beside sonolink's, which fsyncs
 // every object before answering it.
 const storescpSync = "storescp+sync"
+
+// benchRounds is SONOLINK_BENCH_ROUNDS, default 5.
+func benchRounds() int {
+	if v, err := strconv.Atoi(os.Getenv("SONOLINK_BENCH_ROUNDS")); err == nil && v > 0 {
+		return v
+	}
+	return 5
+}
 
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)

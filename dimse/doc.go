@@ -45,6 +45,16 @@
 // aborts that association only (A-ABORT, source 2, with the matching reason)
 // and is logged with the peer address, AE titles and what was wrong.
 //
+// # TLS
+//
+// ServeTLS takes DICOM over TLS (PS3.15 Annex B) on a listener of its own,
+// beside those given to Serve: one server, one handler, one count of
+// associations. TLSConfig gives the BCP 195 profile (TLS 1.2 with ECDHE and
+// an AEAD, or TLS 1.3) and, with a client CA, requires a client certificate
+// it signed. The handshake runs before the A-ASSOCIATE-RQ is read and is
+// bounded by ARTIMTimeout; a failed one is logged with the peer address and
+// the reason, and counted as tls_handshake in the failures metric.
+//
 // # Spool files
 //
 // A C-STORE data set is written as a complete DICOM Part 10 file in

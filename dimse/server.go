@@ -280,7 +280,7 @@ func (a *scpAssoc) isShutting() bool {
 func (a *scpAssoc) run() {
 	defer a.ul.c.Close()
 	a.log = a.s.log.With("peer", a.peer)
-	if !a.negotiate() {
+	if !a.handshake() || !a.negotiate() {
 		return
 	}
 	start := time.Now()

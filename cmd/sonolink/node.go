@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,10 +40,14 @@ type node struct {
 	pipeline *pipeline.Pipeline
 	scrub    *store.Scrubber
 	dicom    *dimse.Server
-	dicomLn  net.Listener
+	dicomLn  net.Listener // nil: no plain DICOM listener (--dicom-addr "")
 	admin    *admin.Server
 	http     *publicHTTP
 	metrics  *metricsHTTP // nil: /metrics is on the patient port
+
+	// DICOM over TLS (--dicom-tls-addr; nil without): see dicomtls.go.
+	dicomTLS   *tls.Config
+	dicomTLSLn net.Listener
 }
 
 func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
@@ -58,6 +63,9 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	}
 	peers, err := parsePeers(c.allowedPeers)
 	if err != nil {
+		return nil, err
+	}
+	if n.dicomTLS, err = c.dicomTLSConfig(logger); err != nil {
 		return nil, err
 	}
 	base, err := url.Parse(c.baseURL)
@@ -129,8 +137,8 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.dicomLn, err = net.Listen("tcp", c.dicomAddr); err != nil {
-		return nil, fmt.Errorf("DICOM listen on %s: %w", c.dicomAddr, err)
+	if err := n.listenDICOM(c); err != nil {
+		return nil, err
 	}
 
 	ops := admin.New(n.store, n.share, contactTags, logger)
@@ -176,7 +184,7 @@ func (n *node) healthz(w http.ResponseWriter, r *http.Request) {
 func (n *node) run(ctx context.Context, logger *slog.Logger) error {
 	doors := []component{
 		{"DICOM server", func(ctx context.Context) error {
-			return serveUntilDone(ctx, func() error { return n.dicom.Serve(n.dicomLn) }, n.dicom.Shutdown)
+			return serveUntilDone(ctx, n.serveDICOM, n.dicom.Shutdown)
 		}},
 		{"HTTP server", n.http.Run},
 		{"admin endpoint", func(ctx context.Context) error {
@@ -211,6 +219,9 @@ func (n *node) close() {
 	}
 	if n.dicomLn != nil {
 		_ = n.dicomLn.Close()
+	}
+	if n.dicomTLSLn != nil {
+		_ = n.dicomTLSLn.Close()
 	}
 	if n.http != nil {
 		_ = n.http.Close()

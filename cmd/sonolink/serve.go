@@ -37,6 +37,12 @@ type serveConfig struct {
 	extraSOPClasses []string
 	extraSyntaxes   []string
 
+	// DICOM over TLS (PS3.15 Annex B), beside or instead of dicomAddr.
+	dicomTLSAddr string
+	dicomTLSCert string
+	dicomTLSKey  string
+	dicomTLSCA   string // when set, peers need a client certificate it signed
+
 	httpAddr string
 	baseURL  string
 	tlsCert  string
@@ -86,7 +92,11 @@ being sent, so a fresh install works without any account.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&c.dicomAddr, "dicom-addr", ":11112", "DICOM listen address")
+	f.StringVar(&c.dicomAddr, "dicom-addr", ":11112", "DICOM listen address (\"\": none, with --dicom-tls-addr)")
+	f.StringVar(&c.dicomTLSAddr, "dicom-tls-addr", "", "DICOM over TLS listen address (conventionally :2762); needs --dicom-tls-cert and --dicom-tls-key")
+	f.StringVar(&c.dicomTLSCert, "dicom-tls-cert", "", "certificate file (PEM) of the DICOM TLS listener")
+	f.StringVar(&c.dicomTLSKey, "dicom-tls-key", "", "private key file (PEM) of the DICOM TLS listener")
+	f.StringVar(&c.dicomTLSCA, "dicom-tls-ca", "", "CA certificates (PEM); when given, DICOM TLS peers must present a client certificate signed by one")
 	f.StringSliceVar(&c.aeTitles, "ae-title", []string{"SONOLINK"}, "AE titles sonolink answers to (comma-separated; e.g. SONOLINK,PATIENT)")
 	f.StringSliceVar(&c.allowedCalling, "allowed-calling-aet", nil, "calling AE titles allowed to connect (default: any)")
 	f.StringSliceVar(&c.allowedPeers, "allowed-peer", nil, "peer addresses allowed to connect, as IPs or CIDRs (default: any)")
@@ -129,6 +139,9 @@ func runServe(parent context.Context, c *serveConfig) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if err := c.checkDICOMListeners(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Once shutdown begins, a second signal ends the process at once.
@@ -150,7 +163,7 @@ func runServe(parent context.Context, c *serveConfig) error {
 		return err
 	}
 	defer n.close()
-	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", n.dicomLn.Addr().String(), "ae_titles", c.aeTitles, "http_addr", n.http.Addr(), "metrics_addr", n.metricsAddr(), "data_dir", c.dataDir)
+	logger.Info("sonolink serving", "version", buildinfo.Version(), "dicom_addr", listenAddr(n.dicomLn), "dicom_tls_addr", listenAddr(n.dicomTLSLn), "ae_titles", c.aeTitles, "http_addr", n.http.Addr(), "metrics_addr", n.metricsAddr(), "data_dir", c.dataDir)
 	if err := n.run(ctx, logger); err != nil {
 		return err
 	}
