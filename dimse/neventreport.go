@@ -54,7 +54,7 @@ func (a *scpAssoc) reportsLost() {
 // (calling AE callingAET, called AE calledAET), proposing the Storage
 // Commitment Push Model SOP class with us in the SCP role, sends the report
 // as N-EVENT-REPORT-RQ, waits for the response and releases. nil means the
-// requester answered Success.
+// requester answered Success, whether or not the release then completes.
 func SendCommitmentReport(ctx context.Context, addr, callingAET, calledAET string, rep *CommitmentReport) error {
 	c, err := associateSCU(ctx, addr, callingAET, calledAET, []presCtx{
 		{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: commitmentSyntaxes},
@@ -80,9 +80,9 @@ func SendCommitmentReport(ctx context.Context, addr, callingAET, calledAET strin
 		c.abort()
 		return fmt.Errorf("unexpected response (command 0x%04X) to N-EVENT-REPORT-RQ", rsp.Field)
 	}
-	if err := c.release(ctx); err != nil {
-		return err
-	}
+	// The response is what counts: a release that fails after it does
+	// not make the requester forget the report.
+	_ = c.release(ctx)
 	if rsp.Status != StatusSuccess {
 		return fmt.Errorf("N-EVENT-REPORT status %s", rsp.Status)
 	}
