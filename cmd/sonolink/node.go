@@ -263,7 +263,8 @@ func parseModalities(list []string) (map[string]string, error) {
 	for _, s := range list {
 		aet, addr, ok := strings.Cut(strings.TrimSpace(s), "=")
 		aet, addr = strings.TrimSpace(aet), strings.TrimSpace(addr)
-		if _, _, err := net.SplitHostPort(addr); !ok || err != nil || aet == "" || len(aet) > 16 {
+		host, port, err := net.SplitHostPort(addr)
+		if n, perr := strconv.Atoi(port); !ok || err != nil || perr != nil || n < 1 || n > 65535 || host == "" || aet == "" || len(aet) > 16 {
 			return nil, fmt.Errorf("--modality %q: want AET=HOST:PORT, e.g. LOGIQ1=10.0.0.21:104", s)
 		}
 		out[aet] = addr
