@@ -27,8 +27,9 @@
 // and the rest of the association proceeds. Several contexts for one
 // abstract syntax are each accepted with their own syntax, so the peer sends
 // what it holds as it holds it. A role selection sub-item for an accepted
-// class is answered with the SCU role the requester proposed and never the
-// SCP role (sonolink only provides); asynchronous operations window and
+// class is answered with the SCU role the requester proposed; the SCP role
+// only for Storage Commitment, where it commits sonolink to nothing
+// (answerRoles); asynchronous operations window and
 // extended negotiation sub-items are accepted and ignored (one operation at
 // a time); a user identity is not checked,
 // but a request for a positive response gets one (PS3.7 D.3.3.7). Called AE

@@ -109,15 +109,19 @@ func (a *scpAssoc) respondNAction(m *message, st Status, why string) error {
 }
 
 // answerRoles answers the role selection sub-items (PS3.7 D.3.3.4) for
-// the accepted abstract syntaxes: sonolink is only ever the SCP of what it
-// accepts, so the requester may take the SCU role it proposed and never the
-// SCP role. Sub-items for other classes get no answer (default roles).
+// the accepted abstract syntaxes: the requester may take the SCU role it
+// proposed. The SCP role is refused for storage, which sonolink only
+// receives; for Storage Commitment it is granted as proposed, because some
+// modalities propose it believing they need it to receive the
+// N-EVENT-REPORT on their association, and granting it commits sonolink to
+// nothing (it never sends N-ACTION). Sub-items for other classes get no
+// answer (default roles).
 func (s *Server) answerRoles(proposed []roleSel, accepted map[byte]acceptedCtx) []roleSel {
 	var out []roleSel
 	for _, r := range proposed {
 		for _, pc := range accepted {
 			if pc.abstract == r.SOPClass {
-				out = append(out, roleSel{SOPClass: r.SOPClass, SCU: r.SCU})
+				out = append(out, roleSel{SOPClass: r.SOPClass, SCU: r.SCU, SCP: r.SCP && r.SOPClass == UIDStorageCommitmentPushModel})
 				break
 			}
 		}

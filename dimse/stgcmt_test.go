@@ -182,7 +182,8 @@ func readMessage(t *testing.T, c *scu) (*command, []byte) {
 // A storage commitment request is answered with N-ACTION-RSP Success, then
 // the report comes on the same association as N-EVENT-REPORT-RQ; its
 // Success response reaches the handler. The requester's role selection
-// sub-item is answered: SCU role granted, SCP role not.
+// sub-item is answered with the roles it proposed; for a storage class the
+// SCP role is refused.
 func TestStorageCommitmentSameAssociation(t *testing.T) {
 	for _, ts := range []string{uidImplicitVRLE, uidExplicitVRLE} {
 		t.Run(ts, func(t *testing.T) {
@@ -193,14 +194,15 @@ func TestStorageCommitmentSameAssociation(t *testing.T) {
 
 			// The AC's role selection answer, read off a raw association.
 			conn, p := rawAssociate(t, srv.addr, &associate{Type: pduAssociateRQ, CalledAET: "SONOLINK", CallingAET: "MODALITY", AppContext: uidApplicationContext,
-				Contexts: []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{ts}}},
-				User:     userInfo{MaxLength: 16384, ImplClassUID: "1.2.3", Roles: []roleSel{{SOPClass: UIDStorageCommitmentPushModel, SCU: true, SCP: true}}}})
+				Contexts: []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{ts}}, {ID: 3, Abstract: usImage, Transfer: []string{ts}}},
+				User: userInfo{MaxLength: 16384, ImplClassUID: "1.2.3", Roles: []roleSel{
+					{SOPClass: UIDStorageCommitmentPushModel, SCU: true, SCP: true}, {SOPClass: usImage, SCU: true, SCP: true}, {SOPClass: "1.2.3.4.5", SCU: true}}}})
 			conn.Close()
 			ac, ok := p.(*associate)
-			if !ok || len(ac.Contexts) != 1 || ac.Contexts[0].Result != pcAcceptance {
+			if !ok || len(ac.Contexts) != 2 || ac.Contexts[0].Result != pcAcceptance {
 				t.Fatalf("answer %+v, want the commitment context accepted", p)
 			}
-			if want := []roleSel{{SOPClass: UIDStorageCommitmentPushModel, SCU: true}}; !reflect.DeepEqual(ac.User.Roles, want) {
+			if want := []roleSel{{SOPClass: UIDStorageCommitmentPushModel, SCU: true, SCP: true}, {SOPClass: usImage, SCU: true}}; !reflect.DeepEqual(ac.User.Roles, want) {
 				t.Errorf("role selection answer %+v, want %+v", ac.User.Roles, want)
 			}
 
