@@ -3,11 +3,14 @@ package dimse
 // N-ACTION as SCP (PS3.7 10.1.4): the Storage Commitment request. Its data
 // set is small and is read into memory (at most maxCommitmentDataSet); the
 // handler records the request, the N-ACTION-RSP answers it, and then the
-// report goes back on this association when the handler has it ready.
+// report goes back on this association when the handler has it ready and
+// the requester has not begun to release it.
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // startNAction acts on the command set of an N-ACTION-RQ.
@@ -76,10 +79,19 @@ func (a *scpAssoc) finishNAction(m *message, pc acceptedCtx) error {
 	if rep == nil {
 		return nil
 	}
+	if a.peerSpoke(reportHold) {
+		// Most often its A-RELEASE-RQ: a requester that releases right
+		// after the N-ACTION-RSP (Orthanc, DCMTK-based modalities) may
+		// reset the connection on a P-DATA in the middle of its release.
+		h.ReportDone(&a.info, rep.TransactionUID, errors.New("the requester sent another PDU (usually its release) before the report"))
+		return nil
+	}
 	a.msgID++
 	if err := sendReport(a.ul, m.pcid, a.msgID, rep, pc.ts != uidImplicitVRLE); err != nil {
+		// The connection is gone; the handler sends the report on an
+		// association of its own, and the next read ends this one.
 		h.ReportDone(&a.info, rep.TransactionUID, err)
-		return fmt.Errorf("sending N-EVENT-REPORT-RQ: %w", err)
+		return nil
 	}
 	if a.reports == nil {
 		a.reports = map[uint16]string{}
@@ -87,6 +99,20 @@ func (a *scpAssoc) finishNAction(m *message, pc acceptedCtx) error {
 	a.reports[a.msgID] = rep.TransactionUID
 	a.log.Info("storage commitment report sent on the requesting association", "committed", len(rep.Committed), "failed", len(rep.Failed))
 	return nil
+}
+
+// reportHold is how long the requesting association is watched, after the
+// N-ACTION-RSP and before the report is sent on it, for a PDU from the
+// requester.
+const reportHold = 50 * time.Millisecond
+
+// peerSpoke reports whether the peer has sent anything (a PDU waits to be
+// read) within d.
+func (a *scpAssoc) peerSpoke(d time.Duration) bool {
+	a.ul.c.SetReadDeadline(time.Now().Add(d))
+	_, err := a.ul.br.Peek(1)
+	a.ul.c.SetReadDeadline(time.Now().Add(a.s.cfg.IdleTimeout))
+	return err == nil
 }
 
 // N-ACTION statuses besides the common ones (PS3.7 10.1.4.1.10).

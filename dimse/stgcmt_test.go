@@ -338,3 +338,33 @@ func FuzzDecodeCommitment(f *testing.F) {
 		decodeCommitmentReport(b, explicit)
 	})
 }
+
+// A requester that releases right after the N-ACTION-RSP, as Orthanc does,
+// is not sent the report in the middle of its release: it gets the
+// A-RELEASE-RP, and the handler keeps the report to send on its own.
+func TestStorageCommitmentRequesterReleasesAtOnce(t *testing.T) {
+	h := &commitHandler{reqs: map[string]*CommitmentRequest{}, done: make(chan error, 1), report: func(*CommitmentRequest) *CommitmentReport { return sampleReport() }}
+	srv := startServer(t, Config{Commitment: h}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := associateSCU(ctx, srv.addr, "MODALITY", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{uidImplicitVRLE}}})
+	mustf(t, err, "associate")
+	defer c.close()
+	ds := encodeCommitmentRequest(sampleRequest(), false)
+	rq := &command{Field: cmdNActionRQ, MessageID: 1, DataSetType: dataSetPresent, RequestedSOPClassUID: UIDStorageCommitmentPushModel,
+		RequestedSOPInstanceUID: UIDStorageCommitmentPushModelInst, ActionTypeID: 1}
+	mustf(t, c.ul.sendCommand(1, encodeCommand(rq)), "N-ACTION-RQ")
+	mustf(t, c.ul.sendData(1, bytes.NewReader(ds), int64(len(ds))), "data set")
+	if rsp, _ := readMessage(t, c); rsp.Field != cmdNActionRSP {
+		t.Fatalf("got command 0x%04X, want N-ACTION-RSP", rsp.Field)
+	}
+	mustf(t, c.ul.write(encodeReleaseRQ()), "A-RELEASE-RQ")
+	typ, _, err := c.ul.read(10 * time.Second)
+	mustf(t, err, "reading")
+	if typ != pduReleaseRP {
+		t.Errorf("got PDU type 0x%02X after A-RELEASE-RQ, want A-RELEASE-RP", typ)
+	}
+	if err := <-h.done; err == nil {
+		t.Error("ReportDone(nil) for a report never sent")
+	}
+}
