@@ -144,6 +144,16 @@ func (h *commitHandler) ReportNow(ctx context.Context, a *Association, tx string
 
 func (h *commitHandler) ReportDone(a *Association, tx string, err error) { h.done <- err }
 
+// sendNAction sends sampleRequest as N-ACTION-RQ on context 1.
+func sendNAction(t *testing.T, c *scu, msgID uint16, explicit bool) {
+	t.Helper()
+	ds := encodeCommitmentRequest(sampleRequest(), explicit)
+	rq := &command{Field: cmdNActionRQ, MessageID: msgID, DataSetType: dataSetPresent, RequestedSOPClassUID: UIDStorageCommitmentPushModel,
+		RequestedSOPInstanceUID: UIDStorageCommitmentPushModelInst, ActionTypeID: 1}
+	mustf(t, c.ul.sendCommand(1, encodeCommand(rq)), "N-ACTION-RQ")
+	mustf(t, c.ul.sendData(1, bytes.NewReader(ds), int64(len(ds))), "data set")
+}
+
 // readMessage reads one DIMSE message (command and, when present, data
 // set) from an association we requested.
 func readMessage(t *testing.T, c *scu) (*command, []byte) {
@@ -211,11 +221,7 @@ func TestStorageCommitmentSameAssociation(t *testing.T) {
 			mustf(t, err, "associate")
 			defer c.close()
 			explicit := ts == uidExplicitVRLE
-			ds := encodeCommitmentRequest(sampleRequest(), explicit)
-			rq := &command{Field: cmdNActionRQ, MessageID: 5, DataSetType: dataSetPresent, RequestedSOPClassUID: UIDStorageCommitmentPushModel,
-				RequestedSOPInstanceUID: UIDStorageCommitmentPushModelInst, ActionTypeID: 1}
-			mustf(t, c.ul.sendCommand(1, encodeCommand(rq)), "N-ACTION-RQ")
-			mustf(t, c.ul.sendData(1, bytes.NewReader(ds), int64(len(ds))), "data set")
+			sendNAction(t, c, 5, explicit)
 
 			rsp, _ := readMessage(t, c)
 			if rsp.Field != cmdNActionRSP || rsp.Status != StatusSuccess || rsp.MessageIDRespondedTo != 5 || rsp.AffectedSOPInstanceUID != UIDStorageCommitmentPushModelInst {
@@ -251,11 +257,7 @@ func TestStorageCommitmentReportLostThenSent(t *testing.T) {
 	defer cancel()
 	c, err := associateSCU(ctx, srv.addr, "MODALITY", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{uidImplicitVRLE}}})
 	mustf(t, err, "associate")
-	ds := encodeCommitmentRequest(sampleRequest(), false)
-	rq := &command{Field: cmdNActionRQ, MessageID: 1, DataSetType: dataSetPresent, RequestedSOPClassUID: UIDStorageCommitmentPushModel,
-		RequestedSOPInstanceUID: UIDStorageCommitmentPushModelInst, ActionTypeID: 1}
-	mustf(t, c.ul.sendCommand(1, encodeCommand(rq)), "N-ACTION-RQ")
-	mustf(t, c.ul.sendData(1, bytes.NewReader(ds), int64(len(ds))), "data set")
+	sendNAction(t, c, 1, false)
 	readMessage(t, c) // N-ACTION-RSP
 	readMessage(t, c) // N-EVENT-REPORT-RQ, not answered
 	mustf(t, c.release(ctx), "release")
@@ -350,11 +352,7 @@ func TestStorageCommitmentRequesterReleasesAtOnce(t *testing.T) {
 	c, err := associateSCU(ctx, srv.addr, "MODALITY", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{uidImplicitVRLE}}})
 	mustf(t, err, "associate")
 	defer c.close()
-	ds := encodeCommitmentRequest(sampleRequest(), false)
-	rq := &command{Field: cmdNActionRQ, MessageID: 1, DataSetType: dataSetPresent, RequestedSOPClassUID: UIDStorageCommitmentPushModel,
-		RequestedSOPInstanceUID: UIDStorageCommitmentPushModelInst, ActionTypeID: 1}
-	mustf(t, c.ul.sendCommand(1, encodeCommand(rq)), "N-ACTION-RQ")
-	mustf(t, c.ul.sendData(1, bytes.NewReader(ds), int64(len(ds))), "data set")
+	sendNAction(t, c, 1, false)
 	if rsp, _ := readMessage(t, c); rsp.Field != cmdNActionRSP {
 		t.Fatalf("got command 0x%04X, want N-ACTION-RSP", rsp.Field)
 	}
