@@ -144,6 +144,21 @@ func (h *commitHandler) ReportNow(ctx context.Context, a *Association, tx string
 
 func (h *commitHandler) ReportDone(a *Association, tx string, err error) { h.done <- err }
 
+// startCommitServer runs a server whose commitment handler reports
+// sampleReport for every request.
+func startCommitServer(t *testing.T) (*commitHandler, *testServer) {
+	h := &commitHandler{reqs: map[string]*CommitmentRequest{}, done: make(chan error, 1), report: func(*CommitmentRequest) *CommitmentReport { return sampleReport() }}
+	return h, startServer(t, Config{Commitment: h}, nil)
+}
+
+// dialCommit associates with the Storage Commitment class in syntax ts.
+func dialCommit(t *testing.T, ctx context.Context, addr, ts string, roles ...roleSel) *scu {
+	t.Helper()
+	c, err := associateSCU(ctx, addr, "MODALITY", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{ts}}}, roles...)
+	mustf(t, err, "associate")
+	return c
+}
+
 // sendNAction sends sampleRequest as N-ACTION-RQ on context 1.
 func sendNAction(t *testing.T, c *scu, msgID uint16, explicit bool) {
 	t.Helper()
@@ -197,8 +212,7 @@ func readMessage(t *testing.T, c *scu) (*command, []byte) {
 func TestStorageCommitmentSameAssociation(t *testing.T) {
 	for _, ts := range []string{uidImplicitVRLE, uidExplicitVRLE} {
 		t.Run(ts, func(t *testing.T) {
-			h := &commitHandler{reqs: map[string]*CommitmentRequest{}, done: make(chan error, 1), report: func(*CommitmentRequest) *CommitmentReport { return sampleReport() }}
-			srv := startServer(t, Config{Commitment: h}, nil)
+			h, srv := startCommitServer(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 
@@ -216,9 +230,7 @@ func TestStorageCommitmentSameAssociation(t *testing.T) {
 				t.Errorf("role selection answer %+v, want %+v", ac.User.Roles, want)
 			}
 
-			c, err := associateSCU(ctx, srv.addr, "MODALITY", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{ts}}},
-				roleSel{SOPClass: UIDStorageCommitmentPushModel, SCU: true})
-			mustf(t, err, "associate")
+			c := dialCommit(t, ctx, srv.addr, ts, roleSel{SOPClass: UIDStorageCommitmentPushModel, SCU: true})
 			defer c.close()
 			explicit := ts == uidExplicitVRLE
 			sendNAction(t, c, 5, explicit)
@@ -251,12 +263,10 @@ func TestStorageCommitmentSameAssociation(t *testing.T) {
 // hears so and keeps the report to send by itself; SendCommitmentReport
 // then proposes the SCP role and delivers it to a listening requester.
 func TestStorageCommitmentReportLostThenSent(t *testing.T) {
-	h := &commitHandler{reqs: map[string]*CommitmentRequest{}, done: make(chan error, 1), report: func(*CommitmentRequest) *CommitmentReport { return sampleReport() }}
-	srv := startServer(t, Config{Commitment: h}, nil)
+	h, srv := startCommitServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := associateSCU(ctx, srv.addr, "MODALITY", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{uidImplicitVRLE}}})
-	mustf(t, err, "associate")
+	c := dialCommit(t, ctx, srv.addr, uidImplicitVRLE)
 	sendNAction(t, c, 1, false)
 	readMessage(t, c) // N-ACTION-RSP
 	readMessage(t, c) // N-EVENT-REPORT-RQ, not answered
@@ -345,12 +355,10 @@ func FuzzDecodeCommitment(f *testing.F) {
 // is not sent the report in the middle of its release: it gets the
 // A-RELEASE-RP, and the handler keeps the report to send on its own.
 func TestStorageCommitmentRequesterReleasesAtOnce(t *testing.T) {
-	h := &commitHandler{reqs: map[string]*CommitmentRequest{}, done: make(chan error, 1), report: func(*CommitmentRequest) *CommitmentReport { return sampleReport() }}
-	srv := startServer(t, Config{Commitment: h}, nil)
+	h, srv := startCommitServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := associateSCU(ctx, srv.addr, "MODALITY", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDStorageCommitmentPushModel, Transfer: []string{uidImplicitVRLE}}})
-	mustf(t, err, "associate")
+	c := dialCommit(t, ctx, srv.addr, uidImplicitVRLE)
 	defer c.close()
 	sendNAction(t, c, 1, false)
 	if rsp, _ := readMessage(t, c); rsp.Field != cmdNActionRSP {
