@@ -16,6 +16,11 @@ const (
 	cmdCStoreRSP uint16 = 0x8001
 	cmdCEchoRQ   uint16 = 0x0030
 	cmdCEchoRSP  uint16 = 0x8030
+
+	cmdNEventReportRQ  uint16 = 0x0100
+	cmdNEventReportRSP uint16 = 0x8100
+	cmdNActionRQ       uint16 = 0x0130
+	cmdNActionRSP      uint16 = 0x8130
 )
 
 const (
@@ -27,6 +32,7 @@ const (
 const (
 	tagGroupLength         uint16 = 0x0000
 	tagAffectedSOPClass    uint16 = 0x0002
+	tagRequestedSOPClass   uint16 = 0x0003
 	tagCommandField        uint16 = 0x0100
 	tagMessageID           uint16 = 0x0110
 	tagMessageIDResponded  uint16 = 0x0120
@@ -38,6 +44,9 @@ const (
 	tagErrorComment        uint16 = 0x0902
 	tagErrorID             uint16 = 0x0903
 	tagAffectedSOPInstance uint16 = 0x1000
+	tagRequestedSOPInst    uint16 = 0x1001
+	tagEventTypeID         uint16 = 0x1002
+	tagActionTypeID        uint16 = 0x1008
 	tagMoveOriginatorAET   uint16 = 0x1030
 	tagMoveOriginatorMsgID uint16 = 0x1031
 )
@@ -45,21 +54,27 @@ const (
 // maxCommandSize bounds a command set; real ones are a few hundred bytes.
 const maxCommandSize = 64 << 10
 
-// command is a decoded DIMSE command set. Only the fields C-ECHO and C-STORE
-// use are kept; others are tolerated and ignored.
+// command is a decoded DIMSE command set. Only the fields C-ECHO, C-STORE,
+// N-ACTION and N-EVENT-REPORT use are kept; others are tolerated and ignored.
 type command struct {
 	Field                  uint16
 	MessageID              uint16
 	MessageIDRespondedTo   uint16
 	AffectedSOPClassUID    string
 	AffectedSOPInstanceUID string
-	Priority               uint16
-	DataSetType            uint16
-	Status                 Status
-	ErrorComment           string
-	MoveOriginatorAET      string
-	MoveOriginatorMsgID    uint16
-	has                    map[uint16]bool
+	// RequestedSOPClassUID and RequestedSOPInstanceUID name the SOP
+	// instance an N-ACTION-RQ acts on.
+	RequestedSOPClassUID    string
+	RequestedSOPInstanceUID string
+	ActionTypeID            uint16 // N-ACTION
+	EventTypeID             uint16 // N-EVENT-REPORT
+	Priority                uint16
+	DataSetType             uint16
+	Status                  Status
+	ErrorComment            string
+	MoveOriginatorAET       string
+	MoveOriginatorMsgID     uint16
+	has                     map[uint16]bool
 }
 
 func (c *command) hasDataSet() bool { return c.DataSetType != dataSetAbsent }
@@ -110,8 +125,16 @@ func decodeCommand(b []byte) (*command, error) {
 			c.Status = Status(s)
 		case tagMoveOriginatorMsgID:
 			c.MoveOriginatorMsgID, err = us()
+		case tagActionTypeID:
+			c.ActionTypeID, err = us()
+		case tagEventTypeID:
+			c.EventTypeID, err = us()
 		case tagAffectedSOPClass:
 			c.AffectedSOPClassUID = uidString(v)
+		case tagRequestedSOPClass:
+			c.RequestedSOPClassUID = uidString(v)
+		case tagRequestedSOPInst:
+			c.RequestedSOPInstanceUID = uidString(v)
 		case tagAffectedSOPInstance:
 			c.AffectedSOPInstanceUID = uidString(v)
 		case tagErrorComment:
@@ -163,6 +186,18 @@ func encodeCommand(c *command) []byte {
 	}
 	if c.AffectedSOPInstanceUID != "" {
 		els = append(els, el{tagAffectedSOPInstance, uid(c.AffectedSOPInstanceUID)})
+	}
+	if c.RequestedSOPClassUID != "" {
+		els = append(els, el{tagRequestedSOPClass, uid(c.RequestedSOPClassUID)})
+	}
+	if c.RequestedSOPInstanceUID != "" {
+		els = append(els, el{tagRequestedSOPInst, uid(c.RequestedSOPInstanceUID)})
+	}
+	switch c.Field &^ 0x8000 {
+	case cmdNActionRQ:
+		els = append(els, el{tagActionTypeID, u16(c.ActionTypeID)})
+	case cmdNEventReportRQ:
+		els = append(els, el{tagEventTypeID, u16(c.EventTypeID)})
 	}
 	if c.Field&0x8000 != 0 { // response
 		els = append(els, el{tagMessageIDResponded, u16(c.MessageIDRespondedTo)}, el{tagStatus, u16(uint16(c.Status))})

@@ -50,7 +50,10 @@ type Config struct {
 	// Which one a context gets follows the sender's order (see chooseTS).
 	TransferSyntaxes []string
 	SpoolDir         string // required; same filesystem as the store so the handler can rename
-	Logger           *slog.Logger
+	// Commitment is the Storage Commitment Push Model SCP's policy; nil:
+	// the SOP class is not accepted.
+	Commitment CommitmentHandler
+	Logger     *slog.Logger
 }
 
 // Defaults.

@@ -1,7 +1,8 @@
 // Package dimse is sonolink's DICOM network side: the upper layer protocol
 // (PS3.8: PDUs, association negotiation, ARTIM) and the DIMSE services it
 // offers (PS3.7: C-ECHO and C-STORE as SCP; C-ECHO and C-STORE as SCU for
-// the `echo` command and tests). Incoming objects are streamed to a spool
+// the `echo` command and tests; the Storage Commitment Push Model as SCP,
+// see stgcmt.go, with Config.Commitment holding its policy). Incoming objects are streamed to a spool
 // file and handed to a Handler; the response is sent only after the Handler
 // has made the object durable.
 //
@@ -25,9 +26,12 @@
 // "transfer syntaxes not supported" (4), logged with the syntaxes by name,
 // and the rest of the association proceeds. Several contexts for one
 // abstract syntax are each accepted with their own syntax, so the peer sends
-// what it holds as it holds it. Role selection, asynchronous operations
-// window and extended negotiation sub-items are accepted and ignored
-// (default roles, one operation at a time); a user identity is not checked,
+// what it holds as it holds it. A role selection sub-item for an accepted
+// class is answered with the SCU role the requester proposed; the SCP role
+// only for Storage Commitment, where it commits sonolink to nothing
+// (answerRoles); asynchronous operations window and
+// extended negotiation sub-items are accepted and ignored (one operation at
+// a time); a user identity is not checked,
 // but a request for a positive response gets one (PS3.7 D.3.3.7). Called AE
 // titles compare without their padding spaces; a configured one in lower
 // case is an error (NewServer).

@@ -19,6 +19,7 @@ type message struct {
 	cmdBuf  []byte
 	cmd     *command
 	store   *spool // C-STORE data set sink; nil for commands without data set
+	mem     []byte // N-ACTION data set, held in memory (naction.go)
 	fail    Status // when set, the data set is drained and this status answered
 	failWhy string
 	size    int64
@@ -227,6 +228,15 @@ func (a *scpAssoc) startMessage(m *message, pc acceptedCtx) (*message, bool, err
 			}
 		}
 		return m, false, nil
+	case cmdNActionRQ:
+		return a.startNAction(m, pc)
+	case cmdNEventReportRSP:
+		if !c.hasDataSet() {
+			a.reportAnswered(m)
+			return nil, true, nil
+		}
+		m.fail = StatusCannotUnderstand
+		return m, false, nil
 	default:
 		if !c.hasDataSet() {
 			return nil, true, a.respondUnsupported(m)
@@ -256,6 +266,10 @@ func (a *scpAssoc) openSpool(sopClass, sopInstance, ts string) *spool {
 func (a *scpAssoc) dataFragment(m *message, b []byte) {
 	m.size += int64(len(b))
 	metricBytes.Add(float64(len(b)))
+	if m.mem != nil {
+		a.memFragment(m, b)
+		return
+	}
 	if m.store == nil {
 		return
 	}
@@ -279,6 +293,12 @@ func (a *scpAssoc) dataFragment(m *message, b []byte) {
 func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 	start := time.Now()
 	if m.cmd.Field != cmdCStoreRQ {
+		switch m.cmd.Field {
+		case cmdNActionRQ:
+			return a.finishNAction(m, pc)
+		case cmdNEventReportRSP:
+			return nil // a response with a data set: drained, ignored
+		}
 		if m.cmd.Field == cmdCEchoRQ {
 			return a.respondEcho(m, StatusCannotUnderstand)
 		}

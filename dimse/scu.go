@@ -116,7 +116,7 @@ func StoreFile(ctx context.Context, addr, callingAET, calledAET, path string) (S
 	return rsp.Status, nil
 }
 
-func associateSCU(ctx context.Context, addr, callingAET, calledAET string, pcs []presCtx) (*scu, error) {
+func associateSCU(ctx context.Context, addr, callingAET, calledAET string, pcs []presCtx, roles ...roleSel) (*scu, error) {
 	if callingAET == "" || len(callingAET) > 16 || calledAET == "" || len(calledAET) > 16 {
 		return nil, errors.New("AE titles must be 1 to 16 characters")
 	}
@@ -141,6 +141,7 @@ func associateSCU(ctx context.Context, addr, callingAET, calledAET string, pcs [
 			MaxLength:    DefaultMaxPDULength,
 			ImplClassUID: uid.ImplementationClassUID,
 			ImplVersion:  uid.ImplementationVersionName,
+			Roles:        roles,
 		},
 	}
 	if err := c.ul.write(encodeAssociate(rq)); err != nil {

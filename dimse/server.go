@@ -232,6 +232,11 @@ type scpAssoc struct {
 	info Association
 	ctxs map[byte]acceptedCtx
 
+	// msgID numbers the requests we send (N-EVENT-REPORT); reports maps
+	// those not yet answered to their transaction UIDs (neventreport.go).
+	msgID   uint16
+	reports map[uint16]string
+
 	mu       sync.Mutex
 	busy     bool // a message is being received or handled
 	shutting bool
@@ -289,6 +294,7 @@ func (a *scpAssoc) run() {
 		metricActive.Dec()
 		metricAssocDuration.Observe(time.Since(start).Seconds())
 		a.s.release(a.peerKey())
+		a.reportsLost()
 		a.s.h.AssociationClosed(&a.info)
 	}()
 	a.serve()
@@ -545,12 +551,16 @@ func (s *Server) negotiateContexts(rq *associate, log *slog.Logger) (*associate,
 				"proposed_transfer_syntaxes", describeAll(pc.Transfer))
 		}
 	}
+	ac.User.Roles = s.answerRoles(rq.User.Roles, accepted)
 	return ac, accepted
 }
 
 // acceptsClass reports whether storage (or verification) of abstract is
 // accepted.
 func (s *Server) acceptsClass(abstract string) bool {
+	if abstract == UIDStorageCommitmentPushModel {
+		return s.cfg.Commitment != nil
+	}
 	return s.sopClasses[abstract] || (s.cfg.SOPClasses == nil && uid.IsStorage(abstract))
 }
 
@@ -575,11 +585,14 @@ func describeAll(uids []string) []string {
 // Verification takes Implicit or Explicit VR Little Endian whatever the
 // configuration. "" means none is acceptable.
 func (s *Server) chooseTS(abstract string, proposed []string) (ts string, decodable bool) {
-	if abstract == uidVerification {
+	if abstract == uidVerification || abstract == UIDStorageCommitmentPushModel {
 		for _, p := range proposed {
 			if p == uidImplicitVRLE || p == uidExplicitVRLE {
 				return p, true
 			}
+		}
+		if abstract == UIDStorageCommitmentPushModel {
+			return "", false
 		}
 	}
 	noImage := uid.Name(abstract) != "" && !uid.HasPixelData(abstract)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,7 @@ type node struct {
 	share    *share.Service
 	pipeline *pipeline.Pipeline
 	scrub    *store.Scrubber
+	commit   *pipeline.Commitments // storage commitment policy and report worker
 	dicom    *dimse.Server
 	dicomLn  net.Listener // nil: no plain DICOM listener (--dicom-addr "")
 	admin    *admin.Server
@@ -95,6 +97,16 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 
+	modalities, err := parseModalities(c.modalities)
+	if err != nil {
+		return nil, err
+	}
+	if n.commit, err = pipeline.NewCommitments(pipeline.CommitConfig{
+		Store: n.store, Dir: filepath.Join(n.store.Dir(), "commitments"), Modalities: modalities, Wait: c.commitmentWait, Logger: logger,
+	}); err != nil {
+		return nil, err
+	}
+
 	proxies, err := web.ParseTrustedProxies(c.trustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxy: %w", err)
@@ -132,7 +144,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		MaxPDULength: uint32(c.maxPDULength), MaxObjectSize: int64(c.maxObjectSize),
 		SOPClasses: sopClasses, ExtraSOPClasses: c.extraSOPClasses,
 		TransferSyntaxes: append(dimse.DefaultTransferSyntaxes(), c.extraSyntaxes...),
-		SpoolDir:         n.store.SpoolDir(), Logger: logger,
+		SpoolDir:         n.store.SpoolDir(), Logger: logger, Commitment: n.commit,
 	}, n.pipeline)
 	if err != nil {
 		return nil, err
@@ -199,6 +211,7 @@ func (n *node) run(ctx context.Context, logger *slog.Logger) error {
 		{"pipeline", n.pipeline.Run},
 		{"outbox", n.share.RunOutbox},
 		{"store scrub", n.scrub.Run},
+		{"storage commitment", n.commit.Run},
 	}
 	return runStages(ctx, logger, doors, work)
 }
@@ -255,6 +268,21 @@ func parseTags(list []string) ([]tag.Tag, error) {
 			return nil, fmt.Errorf("--contact-tags: %q is not a tag like 0010,2155", s)
 		}
 		out = append(out, tag.Tag{Group: uint16(gv), Element: uint16(ev)})
+	}
+	return out, nil
+}
+
+// parseModalities reads --modality AET=HOST:PORT entries.
+func parseModalities(list []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range list {
+		aet, addr, ok := strings.Cut(strings.TrimSpace(s), "=")
+		aet, addr = strings.TrimSpace(aet), strings.TrimSpace(addr)
+		host, port, err := net.SplitHostPort(addr)
+		if n, perr := strconv.Atoi(port); !ok || err != nil || perr != nil || n < 1 || n > 65535 || host == "" || aet == "" || len(aet) > 16 {
+			return nil, fmt.Errorf("--modality %q: want AET=HOST:PORT, e.g. LOGIQ1=10.0.0.21:104", s)
+		}
+		out[aet] = addr
 	}
 	return out, nil
 }

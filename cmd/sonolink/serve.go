@@ -36,6 +36,8 @@ type serveConfig struct {
 	sopClassPolicy  string
 	extraSOPClasses []string
 	extraSyntaxes   []string
+	modalities      []string      // --modality AET=HOST:PORT: storage commitment requesters called back
+	commitmentWait  time.Duration // --commitment-wait
 
 	// DICOM over TLS (PS3.15 Annex B), beside or instead of dicomAddr.
 	dicomTLSAddr string
@@ -72,7 +74,8 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DICOM node, the patient pages and the delivery worker",
-		Long: `Run sonolink: the DICOM storage node (C-ECHO, C-STORE), the pipeline that
+		Long: `Run sonolink: the DICOM storage node (C-ECHO, C-STORE, Storage Commitment
+Push Model for the modalities given with --modality), the pipeline that
 de-identifies, renders and shares complete studies, the patient landing pages,
 health and metrics endpoints, and the outbox that delivers links.
 
@@ -109,6 +112,8 @@ being sent, so a fresh install works without any account.`,
 	f.StringVar(&c.sopClassPolicy, "sop-class-policy", "all", "storage SOP classes accepted: all (every storage class of PS3.4 Annex B) or ultrasound (what an ultrasound study contains)")
 	f.StringSliceVar(&c.extraSOPClasses, "extra-sop-class", nil, "further (private) storage SOP Class UIDs to accept")
 	f.StringSliceVar(&c.extraSyntaxes, "extra-transfer-syntax", nil, "further transfer syntax UIDs to accept (after the built-in ones)")
+	f.StringSliceVar(&c.modalities, "modality", nil, "a modality that may request storage commitment, as AET=HOST:PORT (repeatable): reports it does not take on its own association are sent there; requests from other AE titles get every instance failed")
+	f.DurationVar(&c.commitmentWait, "commitment-wait", 30*time.Second, "how long an instance named in a storage commitment request but not yet stored is waited for before it is reported failed")
 	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, and /metrics unless --metrics-addr is set)")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (and /healthz) on this address instead of the patient port; keep it off the public side")
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
