@@ -16,7 +16,7 @@ type SeedObject struct {
 
 // Seed indexes objects that have no file, all in one transaction, as
 // Ingest indexes received ones. It is for benchmarks that need a large
-// archive in seconds; the next Open's check marks such objects Missing.
+// archive in seconds; the background scrub marks such objects Missing.
 func (s *Store) Seed(objs []SeedObject) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for i := range objs {
