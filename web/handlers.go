@@ -137,8 +137,9 @@ type pageData struct {
 	HasDICOM bool
 	// The two downloads of the whole study, with the exact size each
 	// serves ("" when it could not be worked out).
-	HasPictures           bool
-	SizeAll, SizePictures string
+	HasPictures             bool
+	SizeAll, SizePictures   string
+	BytesAll, BytesPictures int64
 
 	// Report page.
 	Report *reportView
@@ -267,11 +268,15 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		d.Items = append(d.Items, v)
 	}
 	d.Count = len(d.Items) + len(d.Reports)
-	for set, size := range map[int]*string{zipEverything: &d.SizeAll, zipPictures: &d.SizePictures} {
-		if n, err := s.shownSize(r.Context(), rc, items, set); err != nil {
+	for _, z := range []struct {
+		set   int
+		text  *string
+		bytes *int64
+	}{{zipEverything, &d.SizeAll, &d.BytesAll}, {zipPictures, &d.SizePictures, &d.BytesPictures}} {
+		if n, err := s.shownSize(r.Context(), rc, items, z.set); err != nil {
 			s.cfg.Logger.Error("web: zip not sized", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
 		} else {
-			*size = sizeText(loc, n)
+			*z.text, *z.bytes = sizeText(loc, n), n
 		}
 	}
 	s.render(w, http.StatusOK, "landing", d)
