@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"sonolink/dicom/dicomfile"
 	"sonolink/internal/testenv"
 )
 
@@ -21,16 +20,7 @@ func TestObjectCineVideo(t *testing.T) {
 	if !HasVideo() {
 		t.Fatal("ffmpeg is installed but HasVideo says no (see the log)")
 	}
-	path := filepath.Join(testenv.Samples(t), "us", "orthanc__Issue16.dcm")
-	ds, err := dicomfile.ReadFile(path)
-	if err != nil {
-		t.Skipf("sample: %v", err)
-	}
-	var m memPut
-	out, err := Object(ds, m.put)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, m := renderCine(t)
 	if out.Video != VideoName || out.Animation != AnimationName {
 		t.Fatalf("Output = %+v, want a video and an animation", out)
 	}
