@@ -54,7 +54,7 @@ fuzz:
 
 # Peers the benchmarks compare against (Debian packages).
 bench-deps:
-	apt-get install -y --no-install-recommends dcmtk dicom3tools libgdcm-tools chromium orthanc wrk
+	apt-get install -y --no-install-recommends dcmtk dicom3tools libgdcm-tools chromium ffmpeg orthanc wrk
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m ./bench/...

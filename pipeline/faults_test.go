@@ -176,7 +176,7 @@ func TestPanicMarksObjectResidualAndWorkersGoOn(t *testing.T) {
 			if in.Deid == nil || in.Deid.Clean || !strings.Contains(strings.Join(in.Deid.Reasons, ";"), reasonInternalError) {
 				t.Fatalf("object whose %s panicked: deid %+v, want residual with reason %q", stage, in.Deid, reasonInternalError)
 			}
-			if in.Render == nil || in.Render.Profile != renderProfile || in.Render.Frames != 0 {
+			if in.Render == nil || in.Render.Profile != currentRenderProfile() || in.Render.Frames != 0 {
 				t.Errorf("object whose %s panicked: render %+v, want an empty record of the current profile", stage, in.Render)
 			}
 			if g := e.instance(t, good); g.Deid == nil || !g.Deid.Clean || g.Render == nil || g.Render.Frames != 2 {
@@ -255,7 +255,7 @@ func TestLegacyFailureRecordIsRedone(t *testing.T) {
 	if err := e.st.SetDeid(sop, store.Deid{Profile: a.Profile(), Reasons: []string{reasonLegacyFailed + "write deid.dcm: no space left on device"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.SetRender(sop, store.Render{Profile: renderProfile}); err != nil {
+	if err := e.st.SetRender(sop, store.Render{Profile: currentRenderProfile()}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, p, p.queue.idle)

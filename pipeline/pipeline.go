@@ -32,6 +32,15 @@ import (
 // renderProfile changes when rendering changes, so old renders are redone.
 const renderProfile = "render-1"
 
+// currentRenderProfile is renderProfile, marked when cine loops get an MP4:
+// installing ffmpeg redoes the loops rendered without it.
+func currentRenderProfile() string {
+	if render.HasVideo() {
+		return renderProfile + "+mp4"
+	}
+	return renderProfile
+}
+
 // Config wires the pipeline to the rest of sonolink.
 type Config struct {
 	Store *store.Store
@@ -273,7 +282,7 @@ func (p *Pipeline) Process(sopUID string) error {
 	if err != nil {
 		return err
 	}
-	redoRender := inst.Render == nil || inst.Render.Profile != renderProfile
+	redoRender := inst.Render == nil || inst.Render.Profile != currentRenderProfile()
 	if needsDeid(inst.Deid, a.Profile()) {
 		d := store.Deid{Profile: a.Profile(), At: p.cfg.Now().UTC()}
 		var res *anonymize.Result
@@ -388,7 +397,7 @@ func (p *Pipeline) internalError(inst *store.Instance, profile string, pe *panic
 		return err
 	}
 	inst.Deid = &d
-	return p.cfg.Store.SetRender(inst.SOPInstanceUID, store.Render{Profile: renderProfile})
+	return p.cfg.Store.SetRender(inst.SOPInstanceUID, store.Render{Profile: currentRenderProfile()})
 }
 
 // logPanic logs a recovered panic with its stack (function names and
@@ -408,7 +417,7 @@ func (p *Pipeline) render(inst *store.Instance, profile string) error {
 	if inst.Deid != nil && inst.Deid.Path != "" {
 		src = st.DerivedPath(inst.SOPInstanceUID, inst.Deid.Path)
 	}
-	r := store.Render{Profile: renderProfile}
+	r := store.Render{Profile: currentRenderProfile()}
 	if inst.NumFrames > 0 {
 		var out *render.Output
 		err := guard("render", func() error {
@@ -428,7 +437,7 @@ func (p *Pipeline) render(inst *store.Instance, profile string) error {
 		switch {
 		case err == nil:
 			r.Frames, r.FrameTimeMS, r.Width, r.Height = out.Frames, out.FrameTimeMS, out.Width, out.Height
-			r.Thumbnail, r.FramePattern, r.Animation = out.Thumbnail, out.FramePattern, out.Animation
+			r.Thumbnail, r.FramePattern, r.Animation, r.Video = out.Thumbnail, out.FramePattern, out.Animation, out.Video
 		case errors.As(err, &pe):
 			return p.internalError(inst, profile, pe)
 		case transient(err):
@@ -554,7 +563,7 @@ func (p *Pipeline) requeueStale() int {
 			if in.Missing || in.Conflict {
 				continue
 			}
-			if needsDeid(in.Deid, a.Profile()) || in.Render == nil || in.Render.Profile != renderProfile {
+			if needsDeid(in.Deid, a.Profile()) || in.Render == nil || in.Render.Profile != currentRenderProfile() {
 				p.queue.push(in.SOPInstanceUID)
 				queued++
 			}

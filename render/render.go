@@ -36,6 +36,7 @@ type Output struct {
 	FramePattern string // fmt pattern of the frame files, e.g. "render/f%04d.jpg" (frame index from 0)
 	Thumbnail    string // "render/thumb.jpg"
 	Animation    string // "render/loop.gif" for multi-frame objects, else ""
+	Video        string // "render/loop.mp4" for multi-frame objects when HasVideo, else ""
 }
 
 // File names and sizes.
@@ -61,7 +62,8 @@ var ErrUnsupported = pixels.ErrUnsupported
 // Object renders every frame to a full-resolution JPEG, a thumbnail (longest
 // side ThumbnailSize, Catmull-Rom), and for multi-frame objects an animated
 // GIF (longest side ≤ AnimationSize, at most AnimationMaxFrames frames, at
-// the object's frame rate). put writes one named file atomically (the
+// the object's frame rate), and an H.264 MP4 of every frame (longest side
+// ≤ VideoSize) when HasVideo. put writes one named file atomically (the
 // store provides it). Frames are decoded one at a time; only the encoded
 // animation frames are kept.
 func Object(ds *dicom.Dataset, put func(name string, write func(io.Writer) error) error) (*Output, error) {
@@ -104,6 +106,7 @@ func object(ds *dicom.Dataset, ref *dicomfile.PixelRef, put func(name string, wr
 		Thumbnail:    ThumbnailName,
 	}
 	var anim *animation
+	var vid *video
 	step := 1
 	var quant *quantizer
 	if n > 1 {
@@ -114,6 +117,13 @@ func object(ds *dicom.Dataset, ref *dicomfile.PixelRef, put func(name string, wr
 			quant = grayQuantizer()
 		} else {
 			quant = colourQuantizer()
+		}
+		if vid = newVideo(in.Columns, in.Rows, out.FrameTimeMS); vid != nil {
+			defer func() {
+				if vid != nil { // not handed over: the render failed
+					vid.cancel()
+				}
+			}()
 		}
 	}
 	delay := int(math.Round(out.FrameTimeMS * float64(step) / 10))
@@ -145,10 +155,24 @@ func object(ds *dicom.Dataset, ref *dicomfile.PixelRef, put func(name string, wr
 				return nil, fmt.Errorf("render: encoding animation frame %d: %w", i, err)
 			}
 		}
+		if vid != nil {
+			vid.add(img)
+		}
 	}
 	if anim != nil {
 		if err := put(AnimationName, anim.writeTo); err != nil {
 			return nil, fmt.Errorf("render: writing animation: %w", err)
+		}
+	}
+	if vid != nil {
+		v := vid
+		vid = nil
+		ok, err := v.done(put)
+		if err != nil {
+			return nil, fmt.Errorf("render: writing video: %w", err)
+		}
+		if ok {
+			out.Video = VideoName
 		}
 	}
 	return out, nil

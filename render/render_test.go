@@ -175,17 +175,24 @@ func TestMatchesDCMTK(t *testing.T) {
 	}
 }
 
-func TestObjectCine(t *testing.T) {
+// renderCine renders the sample cine loop (34 frames of 480×430) in memory.
+func renderCine(t *testing.T) (*Output, *memPut) {
+	t.Helper()
 	path := filepath.Join(testenv.Samples(t), "us", "orthanc__Issue16.dcm")
 	ds, err := dicomfile.ReadFile(path)
 	if err != nil {
 		t.Skipf("sample: %v", err)
 	}
-	var m memPut
+	m := &memPut{}
 	out, err := Object(ds, m.put)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out, m
+}
+
+func TestObjectCine(t *testing.T) {
+	out, m := renderCine(t)
 	if out.Frames != 34 || out.Width != 480 || out.Height != 430 || out.Animation != AnimationName {
 		t.Fatalf("Output = %+v", out)
 	}

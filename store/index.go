@@ -67,6 +67,7 @@ type Render struct {
 	Thumbnail    string  `json:"thumb,omitempty"`   // derived name
 	FramePattern string  `json:"pattern,omitempty"` // derived name with %04d for the frame number
 	Animation    string  `json:"anim,omitempty"`    // derived name
+	Video        string  `json:"video,omitempty"`   // derived name of the MP4 of a loop, when ffmpeg made one
 	Profile      string  `json:"profile"`
 }
 

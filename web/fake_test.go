@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,7 +212,9 @@ func (f *fakeBackend) genFile(linkID string, it *Item, file string) ([]byte, err
 		return buf.Bytes(), err
 	case file == "loop.gif" && it.Kind == "cine":
 		g := &gif.GIF{}
-		for k := 0; k < it.Frames; k++ {
+		// At most 120 frames, as the renderer: the page sizes its ZIPs,
+		// and a loop of 10000 frames must not take minutes here.
+		for k := 0; k < min(it.Frames, 120); k++ {
 			src := frameImage(it.Index, k, it.Frames)
 			p := image.NewPaletted(src.Bounds(), palette.Plan9)
 			for y := 0; y < src.Bounds().Dy(); y++ {
@@ -222,6 +226,26 @@ func (f *fakeBackend) genFile(linkID string, it *Item, file string) ([]byte, err
 			g.Delay = append(g.Delay, int(it.FrameTimeMS/10))
 		}
 		err := gif.EncodeAll(&buf, g)
+		return buf.Bytes(), err
+	case file == "loop.mp4" && it.Video:
+		// The real encoder on the item's own DICOM object.
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("sonolink-fake-%d-%d.dcm", os.Getpid(), it.Index))
+		defer os.Remove(path)
+		if err := os.WriteFile(path, testdicom.Bytes(testdicom.Spec{
+			StudyUID: "2.25.1001", SeriesUID: "2.25.1001.1", SOPUID: fmt.Sprintf("2.25.1001.9.%d", it.Index),
+			Rows: 240, Columns: 320, Frames: it.Frames, FrameTimeMS: it.FrameTimeMS,
+		}), 0o600); err != nil {
+			return nil, err
+		}
+		_, err := render.File(path, func(name string, write func(io.Writer) error) error {
+			if name != render.VideoName {
+				return write(io.Discard)
+			}
+			return write(&buf)
+		})
+		if err == nil && buf.Len() == 0 {
+			err = ErrNotFound
+		}
 		return buf.Bytes(), err
 	case file == "image.dcm":
 		return testdicom.Bytes(testdicom.Spec{

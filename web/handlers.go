@@ -15,6 +15,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"sonolink/i18n"
 	"sonolink/internal/logid"
 )
@@ -138,9 +141,15 @@ type pageData struct {
 	// Landing page.
 	Exam     string
 	Until    string
-	Items    []itemView
+	Items    []itemView // images and loops
+	Reports  []itemView // documents, shown first
 	Count    int
 	HasDICOM bool
+	// The two downloads of the whole study, with the exact size each
+	// serves ("" when it could not be worked out).
+	HasPictures             bool
+	SizeAll, SizePictures   string
+	BytesAll, BytesPictures int64
 
 	// Report page.
 	Report *reportView
@@ -161,6 +170,8 @@ type itemView struct {
 	Download string
 	FrameURL string // frame URL prefix, "…/frame/"
 	FrameMS  string
+	Video    string // the loop's MP4, when it has one
+	Duration string // a loop's length, "0:04"
 }
 
 func (s *server) render(w http.ResponseWriter, status int, name string, d *pageData) {
@@ -240,6 +251,12 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			continue
 		}
 		v := itemView{Item: it, Label: labels[it.Index]}
+		doc := it.Kind == "pdf" || it.Kind == "report"
+		if !it.Ready && doc {
+			d.Refresh = 20
+			d.Reports = append(d.Reports, v)
+			continue
+		}
 		if !it.Ready {
 			d.Refresh = 20
 			d.Items = append(d.Items, v)
@@ -255,6 +272,10 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		switch it.Kind {
 		case "cine":
 			v.Full = p + "loop.gif"
+			if it.Video {
+				v.Video = p + "loop.mp4"
+			}
+			v.Duration = duration(it.Frames, frameMS(it.FrameTimeMS))
 		case "pdf":
 			v.Full = p + "report.pdf"
 		case "report":
@@ -265,9 +286,32 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		if it.Kind != "pdf" {
 			d.HasDICOM = true
 		}
+		if doc {
+			if it.Kind == "report" {
+				// The report's own title heads it, e.g. "Obstetric
+				// ultrasound report"; its label when it has none.
+				if rep, err := s.b.Report(r.Context(), rc.link.ID, it.Index); err == nil && rep.Title != "" {
+					v.Label = rep.Title
+				}
+			}
+			d.Reports = append(d.Reports, v)
+			continue
+		}
+		d.HasPictures = true
 		d.Items = append(d.Items, v)
 	}
-	d.Count = len(d.Items)
+	d.Count = len(d.Items) + len(d.Reports)
+	for _, z := range []struct {
+		set   int
+		text  *string
+		bytes *int64
+	}{{zipEverything, &d.SizeAll, &d.BytesAll}, {zipPictures, &d.SizePictures, &d.BytesPictures}} {
+		if n, err := s.shownSize(r.Context(), rc, items, z.set); err != nil {
+			s.cfg.Logger.Error("web: zip not sized", logid.Study(rc.link.StudyUID), "link", rc.link.ID, "err", err)
+		} else {
+			*z.text, *z.bytes = sizeText(loc, n), n
+		}
+	}
 	s.render(w, http.StatusOK, "landing", d)
 }
 
@@ -332,6 +376,30 @@ func frameMS(ms float64) float64 {
 		return 40
 	}
 	return math.Min(math.Max(ms, 10), 2000)
+}
+
+// sizeText says how large a download is, in the page's language's
+// numbers: "830 kB", "4.2 MB", "37 MB", "1.2 GB" (decimal units, as phones
+// show storage).
+func sizeText(loc *i18n.Locale, n int64) string {
+	p := message.NewPrinter(language.Make(loc.Lang()))
+	switch f := float64(n); {
+	case n < 1e6:
+		return p.Sprintf("%d kB", max(1, int((n+500)/1000)))
+	case n < 10e6:
+		return p.Sprintf("%.1f MB", f/1e6)
+	case n < 1e9:
+		return p.Sprintf("%.0f MB", f/1e6)
+	default:
+		return p.Sprintf("%.1f GB", f/1e9)
+	}
+}
+
+// duration says how long a loop of n frames of ms each plays, as a clock
+// does ("0:04", "1:02"); never "0:00".
+func duration(n int, ms float64) string {
+	sec := max(1, int(math.Round(float64(n)*ms/1000)))
+	return fmt.Sprintf("%d:%02d", sec/60, sec%60)
 }
 
 // step names the gate this session must pass next.
@@ -617,6 +685,8 @@ func (s *server) file(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		file, ctype = name, "image/jpeg"
 	case name == "loop.gif" && it.Kind == "cine":
 		file, ctype = name, "image/gif"
+	case name == "loop.mp4" && it.Video:
+		file, ctype = name, "video/mp4"
 	case name == "report.pdf" && it.Kind == "pdf":
 		file, ctype = name, "application/pdf"
 	case r.PathValue("f") != "" && it.Kind != "pdf" && it.Kind != "report":
@@ -644,6 +714,10 @@ func (s *server) download(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	switch it.Kind {
 	case "cine":
+		if it.Video {
+			s.serveFile(w, r, rc, it, "loop.mp4", "video/mp4", fmt.Sprintf("ultrasound-%02d.mp4", it.Index))
+			return
+		}
 		s.serveFile(w, r, rc, it, "loop.gif", "image/gif", fmt.Sprintf("ultrasound-%02d.gif", it.Index))
 	case "pdf":
 		s.serveFile(w, r, rc, it, "report.pdf", "application/pdf", fmt.Sprintf("report-%02d.pdf", it.Index))

@@ -88,10 +88,13 @@ func TestReportPageTextAndZip(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("landing: %d", res.StatusCode)
 	}
-	for _, want := range []string{`class="tile doc" href="/p/` + tokReport + `/i/2/report"`, `aria-label="Report 1"`, ">Report 1</p>"} {
+	for _, want := range []string{`<a class="doc" href="/p/` + tokReport + `/i/2/report"`, "<h3>Obstetric ultrasound report</h3>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("landing lacks %s", want)
 		}
+	}
+	if i, j := strings.Index(body, `id="reports-title"`), strings.Index(body, `class="grid"`); i < 0 || j >= 0 && j < i {
+		t.Error("reports do not come first")
 	}
 	if strings.Contains(body, "/i/2/thumb.jpg") {
 		t.Error("report tile asks for a thumbnail it does not have")
@@ -193,8 +196,11 @@ func TestReportLocalized(t *testing.T) {
 		}
 		b, _ = io.ReadAll(res.Body)
 		res.Body.Close()
-		if !strings.Contains(string(b), want[0]) {
-			t.Errorf("%s: landing lacks %q", lang, want[0])
+		// The landing page lists reports first, under a heading in the
+		// page's language, each under the document's own title.
+		section := map[string]string{"sv": "Rapporter", "es": "Informes"}[lang]
+		if !strings.Contains(string(b), `<h2 id="reports-title">`+section+`</h2>`) || !strings.Contains(string(b), "<h3>Obstetric ultrasound report</h3>") {
+			t.Errorf("%s: landing lacks the reports section %q with the report's title", lang, section)
 		}
 	}
 }

@@ -178,6 +178,7 @@ func (b *StoreBackend) Items(ctx context.Context, linkID string) ([]Item, error)
 		if r := it.inst.Render; r != nil && it.inst.Deid != nil {
 			w.Ready = true
 			w.Frames, w.FrameTimeMS, w.Width, w.Height = r.Frames, r.FrameTimeMS, r.Width, r.Height
+			w.Video = it.kind == "cine" && r.Video != ""
 		}
 		if it.kind == "pdf" || it.kind == "report" {
 			// Documents have no renders: ready once the verdict is known.
@@ -210,6 +211,8 @@ func (b *StoreBackend) Open(ctx context.Context, linkID string, n int, file stri
 		path = b.Store.DerivedPath(sop, r.Thumbnail)
 	case file == "loop.gif" && r != nil && r.Animation != "":
 		path = b.Store.DerivedPath(sop, r.Animation)
+	case file == "loop.mp4" && r != nil && r.Video != "":
+		path = b.Store.DerivedPath(sop, r.Video)
 	case strings.HasPrefix(file, "frame/") && strings.HasSuffix(file, ".jpg") && r != nil && r.FramePattern != "":
 		k, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(file, "frame/"), ".jpg"))
 		if err != nil || k < 1 || k > r.Frames {

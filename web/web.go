@@ -91,7 +91,8 @@ type Backend interface {
 	// (not de-identified) ones included and marked.
 	Items(ctx context.Context, linkID string) ([]Item, error)
 	// Open opens one file of an item: "thumb.jpg", "frame/0001.jpg"
-	// (1-based, at least 4 digits), "loop.gif" (cine), "report.pdf" (pdf) or
+	// (1-based, at least 4 digits), "loop.gif" (cine), "loop.mp4" (cine
+	// with Item.Video), "report.pdf" (pdf) or
 	// "image.dcm" (the de-identified DICOM object; for a residual item, the
 	// object as received). It returns ErrNotFound for a missing file and
 	// the file's modification time.
@@ -173,6 +174,7 @@ type Item struct {
 	Width       int
 	Height      int
 	Ready       bool   // renders done
+	Video       bool   // a cine loop that has an MP4 ("loop.mp4") beside its GIF
 	Title       string // non-identifying, e.g. "Image 3"
 }
 
@@ -268,6 +270,7 @@ type server struct {
 	assets *assets
 	lim    *limiter
 	mux    *http.ServeMux
+	sizes  zipSizes // the landing page's download sizes, remembered
 }
 
 func (s *server) routes() {
@@ -284,8 +287,10 @@ func (s *server) routes() {
 	m.HandleFunc("POST "+p+"/p/{token}/password", s.withLink(s.postPassword))
 	m.HandleFunc("POST "+p+"/p/{token}/renew", s.withLink(s.postRenew))
 	m.HandleFunc("GET "+p+"/p/{token}/all.zip", s.withLink(s.zipAll))
+	m.HandleFunc("GET "+p+"/p/{token}/images.zip", s.withLink(s.zipImages))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/thumb.jpg", s.withLink(s.file))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/loop.gif", s.withLink(s.file))
+	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/loop.mp4", s.withLink(s.file))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report.pdf", s.withLink(s.file))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report", s.withLink(s.reportPage))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/report.txt", s.withLink(s.reportText))

@@ -11,7 +11,7 @@ package dicomdir
 
 import (
 	"bytes"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -192,7 +192,7 @@ func Write(w io.Writer, fileSetID string, files []File) error {
 	}
 	walk(tree)
 
-	meta := metaGroup()
+	meta := metaGroup(fileSetUID(fileSetID, files))
 	var head bytes.Buffer // data set elements before the record sequence
 	putStr(&head, 0x0004, 0x1130, "CS", fileSetID)
 	// Root offsets (two UL) and the consistency flag (US) follow.
@@ -438,8 +438,7 @@ func or(values ...string) string {
 	return ""
 }
 
-func metaGroup() []byte {
-	instanceUID := newUID()
+func metaGroup(instanceUID string) []byte {
 	var body bytes.Buffer
 	putHeader(&body, 0x0002, 0x0001, "OB", 2)
 	body.Write([]byte{0, 1})
@@ -454,13 +453,25 @@ func metaGroup() []byte {
 	return b.Bytes()
 }
 
-// newUID returns a random 2.25 UID (PS3.5 B.2).
-func newUID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
+// fileSetUID returns the DICOMDIR's SOP Instance UID: a 2.25 UID (PS3.5
+// B.2) from a name-based UUID of the file set's ID and its files' SOP
+// instances and paths. The same file set gets the same DICOMDIR, byte for
+// byte, so a download can announce its exact length before it is made.
+func fileSetUID(fileSetID string, files []File) string {
+	h := sha256.New()
+	h.Write([]byte(fileSetID))
+	for _, f := range files {
+		h.Write([]byte{0})
+		h.Write([]byte(f.SOPInstanceUID))
+		for _, p := range f.ID {
+			h.Write([]byte{1})
+			h.Write([]byte(p))
+		}
+	}
+	u := h.Sum(nil)[:16]
+	u[6] = u[6]&0x0f | 0x50 // version 5: name-based
 	u[8] = u[8]&0x3f | 0x80
-	return "2.25." + new(big.Int).SetBytes(u[:]).String()
+	return "2.25." + new(big.Int).SetBytes(u).String()
 }
 
 func longVR(vr string) bool {

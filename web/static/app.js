@@ -1,6 +1,9 @@
 // sonolink patient page: full-screen viewer with next/previous (buttons,
 // arrow keys, swipe), zoom (buttons, +/-, double-tap, pinch) and cine
-// playback at the object's own frame time. Without this script every tile
+// playback at the object's own frame time: the loop's MP4 where the
+// browser plays H.264, else its frames. "Save" hands the file to the
+// phone's share sheet where it takes files (so a picture lands in Photos),
+// else downloads it. Without this script every tile
 // is a plain link to its image, so the page still works.
 (function () {
   'use strict';
@@ -10,16 +13,30 @@
     return t.dataset.kind !== 'pdf' && t.dataset.kind !== 'report';
   });
   var $ = function (s) { return dlg.querySelector(s); };
-  var img = $('.vimg'), stage = $('.stage'), label = $('.vlabel'), count = $('.vcount');
+  var img = $('.vimg'), vid = $('.vvid'), stage = $('.stage'), label = $('.vlabel'), count = $('.vcount');
   var cine = $('.cine'), playBtn = $('[data-act=play]'), scrub = $('.scrub'), fnum = $('.fnum');
-  var dl = $('[data-act=download]'), prevBtn = $('[data-act=prev]'), nextBtn = $('[data-act=next]');
+  var dl = $('[data-act=download]'), shareBtn = $('[data-act=share]'), prevBtn = $('[data-act=prev]'), nextBtn = $('[data-act=next]');
   var L = dlg.dataset;
   var reduce = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 
   // A loop's frames are requested a window at a time, from the one shown
   // on (a long cine has hundreds), not all at once.
   var AHEAD = 12;
-  var cur = -1, frames = [], cache = {}, fi = 0, ms = 40;
+  var cur = -1, frames = [], cache = {}, fi = 0, ms = 40, nframes = 0, video = false;
+
+  // H.264 in MP4, as the loops are encoded; '' where the browser has no
+  // decoder for it (then the frames play).
+  var canVideo = !!(vid.canPlayType && vid.canPlayType('video/mp4; codecs="avc1.42E01E"'));
+  // The share sheet takes files here (phones): Save shares, so a picture
+  // lands in Photos; elsewhere Save is the download link.
+  var canShareFiles = (function () {
+    try {
+      return !!(navigator.canShare && navigator.share &&
+        navigator.canShare({ files: [new File([''], 'x.jpg', { type: 'image/jpeg' })] }));
+    } catch (e) { return false; }
+  })();
+  shareBtn.hidden = !canShareFiles;
+  dl.hidden = canShareFiles;
   var playing = false, raf = 0, last = 0, acc = 0;
   var zoom = 1, tx = 0, ty = 0;
 
@@ -39,23 +56,78 @@
     img.alt = d.label;
     prevBtn.disabled = i === 0;
     nextBtn.disabled = i === tiles.length - 1;
+    unloadVideo();
+    frames = [];
+    cache = {};
     if (d.kind === 'cine') {
-      var n = Math.max(1, parseInt(d.count, 10) || 1);
+      nframes = Math.max(1, parseInt(d.count, 10) || 1);
       ms = parseFloat(d.ms) || 40;
-      frames = [];
-      cache = {};
-      for (var k = 1; k <= n; k++) frames.push(d.frames + frameName(k));
       cine.hidden = false;
-      scrub.max = n;
-      show(0);
-      if (!reduce) play(); else sync();
+      scrub.max = nframes;
+      if (d.video && canVideo) {
+        loadVideo(d.video);
+      } else {
+        loadFrames(d.frames);
+      }
     } else {
-      frames = [];
-      cache = {};
       cine.hidden = true;
+      img.hidden = false;
       img.src = d.full;
     }
     if (!dlg.open) dlg.showModal();
+  }
+
+  function loadFrames(prefix) {
+    video = false;
+    img.hidden = false;
+    frames = [];
+    for (var k = 1; k <= nframes; k++) frames.push(prefix + frameName(k));
+    show(0);
+    if (!reduce) play(); else sync();
+  }
+
+  // The MP4 plays the loop in the browser's own decoder, at the object's
+  // frame rate; the scrubber still counts frames.
+  function loadVideo(src) {
+    video = true;
+    img.hidden = true;
+    img.removeAttribute('src');
+    vid.hidden = false;
+    vid.src = src;
+    showTime();
+    if (!reduce) play(); else sync();
+  }
+
+  function unloadVideo() {
+    if (!video && vid.hidden) return;
+    video = false;
+    vid.pause();
+    vid.hidden = true;
+    vid.removeAttribute('src');
+    vid.load();
+  }
+
+  vid.addEventListener('timeupdate', showTime);
+  vid.addEventListener('seeked', showTime);
+  // A video the browser cannot play after all: the frames instead.
+  vid.addEventListener('error', function () {
+    if (!video || !tiles[cur]) return;
+    unloadVideo();
+    loadFrames(tiles[cur].dataset.frames);
+  });
+
+  function showTime() {
+    var k = Math.min(nframes - 1, Math.floor(vid.currentTime * 1000 / ms + 0.01));
+    fi = k;
+    scrub.value = k + 1;
+    fnum.textContent = (k + 1) + ' / ' + nframes;
+    scrub.setAttribute('aria-valuetext', fmt(L.lFrame, { i: k + 1, n: nframes }));
+  }
+
+  function seek(k) {
+    fi = k;
+    vid.currentTime = (k + 0.5) * ms / 1000;
+    showTime();
   }
 
   // frameName is the file of frame k (from 1): at least four digits, more
@@ -108,6 +180,13 @@
   }
 
   function play() {
+    if (video) {
+      playing = true;
+      var p = vid.play();
+      if (p && p.catch) p.catch(function () { playing = false; sync(); });
+      sync();
+      return;
+    }
     if (frames.length < 2) return;
     playing = true;
     last = 0;
@@ -118,6 +197,7 @@
 
   function stop() {
     playing = false;
+    if (video) vid.pause();
     if (raf) cancelAnimationFrame(raf);
     raf = 0;
     sync();
@@ -129,6 +209,11 @@
   }
 
   function step(d) {
+    if (video) {
+      stop();
+      seek((fi + d + nframes) % nframes);
+      return;
+    }
     if (frames.length) {
       stop();
       show((fi + d + frames.length) % frames.length);
@@ -137,7 +222,7 @@
 
   // ---- zoom and pan ----
   function apply() {
-    img.style.transform = zoom === 1 ? '' : 'translate(' + tx + 'px,' + ty + 'px) scale(' + zoom + ')';
+    img.style.transform = vid.style.transform = zoom === 1 ? '' : 'translate(' + tx + 'px,' + ty + 'px) scale(' + zoom + ')';
   }
   function resetZoom() { zoom = 1; tx = 0; ty = 0; apply(); }
   function setZoom(z, cx, cy) {
@@ -215,12 +300,14 @@
       case 'zoomin': setZoom(zoom * 1.5); break;
       case 'zoomout': setZoom(zoom / 1.5); break;
       case 'play': if (playing) stop(); else play(); break;
+      case 'share': save(); break;
       default: return; // download: let the link work
     }
   });
   scrub.addEventListener('input', function () {
     stop();
-    show(parseInt(scrub.value, 10) - 1);
+    if (video) seek(parseInt(scrub.value, 10) - 1);
+    else show(parseInt(scrub.value, 10) - 1);
   });
   dlg.addEventListener('keydown', function (e) {
     if (e.target === scrub && (e.key === 'ArrowLeft' || e.key === 'ArrowRight')) return;
@@ -230,7 +317,7 @@
       case '+': case '=': setZoom(zoom * 1.5); break;
       case '-': setZoom(zoom / 1.5); break;
       case ' ': case 'k':
-        if (frames.length && e.target.tagName !== 'BUTTON' && e.target.tagName !== 'A') {
+        if ((frames.length || video) && e.target.tagName !== 'BUTTON' && e.target.tagName !== 'A') {
           if (playing) stop(); else play();
         } else return;
         break;
@@ -242,11 +329,33 @@
   });
   dlg.addEventListener('close', function () {
     stop();
+    unloadVideo();
     frames = [];
     cache = {};
     img.removeAttribute('src');
     if (tiles[cur]) tiles[cur].focus();
   });
+
+  // save shares the shown item's file (the same bytes as its download,
+  // under the same name); if that cannot be done, it downloads it.
+  function save() {
+    var d = tiles[cur] && tiles[cur].dataset;
+    if (!d) return;
+    shareBtn.disabled = true;
+    fetch(d.download, { credentials: 'same-origin' }).then(function (res) {
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      var m = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+      return res.blob().then(function (b) {
+        return new File([b], m ? m[1] : 'ultrasound', { type: b.type });
+      });
+    }).then(function (f) {
+      if (!navigator.canShare({ files: [f] })) throw new Error('not shareable');
+      return navigator.share({ files: [f], title: d.label });
+    }).catch(function (e) {
+      if (e && e.name === 'AbortError') return; // the patient closed the sheet
+      dl.click();
+    }).then(function () { shareBtn.disabled = false; });
+  }
 
   tiles.forEach(function (t, i) {
     t.addEventListener('click', function (e) {
