@@ -31,7 +31,7 @@ import (
 
 // reportDocTile matches a document tile: its item URL prefix, number and
 // kind.
-var reportDocTile = regexp.MustCompile(`<a class="tile doc" href="([^"]*/i/([0-9]+)/)(?:report|report\.pdf)" data-kind="(report|pdf)"`)
+var reportDocTile = regexp.MustCompile(`<a class="(?:tile )?doc" href="([^"]*/i/([0-9]+)/)(?:report|report\.pdf)" data-kind="(report|pdf)"`)
 
 // reportFetch GETs u with client and returns the response (body read).
 func reportFetch(t *testing.T, client *http.Client, u string) (*http.Response, []byte) {
@@ -109,9 +109,11 @@ func TestE2EReport(t *testing.T) {
 	}) {
 		t.Fatalf("page after the password: documents %v, want an image, a report and a PDF:\n%s", docs, page)
 	}
-	for _, label := range []string{">Report 1</p>", ">Report 2</p>"} {
+	// Reports come first, each headed by its own title, or numbered when
+	// it has none (the PDF).
+	for _, label := range []string{"<h3>Report 1</h3>", "<h3>Annotations</h3>"} {
 		if !strings.Contains(page, label) {
-			t.Errorf("the page lacks the caption %q", label)
+			t.Errorf("the page lacks the heading %q", label)
 		}
 	}
 	rep, pdf := docs["report"], docs["pdf"]
