@@ -170,12 +170,7 @@ func (s *Service) mayTry(rec *linkRecord, key, what string) error {
 // wrong, or a *WaitError with it as Cause when the source must now wait.
 func (s *Service) settle(id, key, what string, wrong error, check func(*linkRecord, time.Time) bool, apply func(*linkRecord, *AuditEvent, bool)) error {
 	var result error
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		rec, err := s.getLink(tx, id)
-		if err != nil {
-			return err
-		}
-		now := s.now()
+	err := s.updateLink(id, func(tx *bolt.Tx, rec *linkRecord, now time.Time) error {
 		t := rec.throttle(now)
 		if d, register := t.wait(key, now); d > 0 {
 			if register {
@@ -256,12 +251,7 @@ func (s *Service) CodeMessages(id, source string) (left int, next time.Time, err
 // an active link can request a code.
 func (s *Service) RequestOTP(ctx context.Context, id, source, ref string) error {
 	var channel string
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		rec, err := s.getLink(tx, id)
-		if err != nil {
-			return err
-		}
-		now := s.now()
+	err := s.updateLink(id, func(tx *bolt.Tx, rec *linkRecord, now time.Time) error {
 		switch rec.Status(now) {
 		case StatusRevoked:
 			return ErrNotFound

@@ -220,12 +220,7 @@ func (s *Service) NewLink(ctx context.Context, id string, emails, phones []strin
 // link with `sonolink send`.
 func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 	var out Link
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		rec, err := s.getLink(tx, id)
-		if err != nil {
-			return err
-		}
-		now := s.now()
+	err := s.updateLink(id, func(tx *bolt.Tx, rec *linkRecord, now time.Time) error {
 		switch rec.Status(now) {
 		case StatusRevoked:
 			return &RevokedError{LinkID: rec.ID, Revoked: rec.RevokedAt}
@@ -501,6 +496,19 @@ func NormalizeLinkID(id string) string {
 }
 
 func sameLinkID(a, b string) bool { return NormalizeLinkID(a) == NormalizeLinkID(b) }
+
+// updateLink runs fn on link id's record inside one write transaction, at
+// the time now of the transaction; fn writes the record back itself if it
+// changes it. An unknown id gives getLink's error.
+func (s *Service) updateLink(id string, fn func(tx *bolt.Tx, rec *linkRecord, now time.Time) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		rec, err := s.getLink(tx, id)
+		if err != nil {
+			return err
+		}
+		return fn(tx, rec, s.now())
+	})
+}
 
 func (s *Service) getLink(tx *bolt.Tx, id string) (*linkRecord, error) {
 	id = NormalizeLinkID(id)

@@ -41,12 +41,7 @@ type RenewalRequest struct {
 // request stands).
 func (s *Service) RequestRenewal(id, source string) (*RenewalRequest, error) {
 	var out RenewalRequest
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		rec, err := s.getLink(tx, id)
-		if err != nil {
-			return err
-		}
-		now := s.now()
+	err := s.updateLink(id, func(tx *bolt.Tx, rec *linkRecord, now time.Time) error {
 		switch rec.Status(now) {
 		case StatusRevoked:
 			return ErrNotFound
