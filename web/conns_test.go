@@ -125,8 +125,10 @@ func waitServed(t *testing.T, local, addr string) {
 func TestChunkDeadline(t *testing.T) {
 	const size = 8 << 20 // well past the socket buffers
 	// d is longer than the kernel takes to wake a blocked writer at the
-	// reader's pace (it waits for a third of the send buffer to drain).
-	const d = time.Second
+	// reader's pace (it waits for a third of the send buffer to drain),
+	// with room for a loaded CI machine under -race: at one second, a
+	// single 64 KiB write there once waited longer than d.
+	const d = 3 * time.Second
 	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	file := filepath.Join(t.TempDir(), "big")
 	if err := os.WriteFile(file, body, 0o600); err != nil {
