@@ -91,14 +91,7 @@ func TestDCMTKAcceptsDICOMDIR(t *testing.T) {
 	dcmdump := testenv.Tool(t, "dcmdump")
 	dir := t.TempDir()
 	files := sampleSet(t, dir)
-	var buf bytes.Buffer
-	if err := Write(&buf, "SONOLINK", files); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "DICOMDIR")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := writeDICOMDIR(t, dir, files)
 	out, err := exec.Command(dcmdump, "-E", p).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "E:") || strings.Contains(string(out), "W:") {
 		t.Fatalf("dcmdump: %v\n%s", err, out)
@@ -150,14 +143,7 @@ func TestDocumentRecords(t *testing.T) {
 	if srs != 3 {
 		t.Fatalf("%d SR samples recognised, want 3", srs)
 	}
-	var buf bytes.Buffer
-	if err := Write(&buf, "SONOLINK", files); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "DICOMDIR")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := writeDICOMDIR(t, dir, files)
 	out, err := exec.Command(dcmdump, "-E", p).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "E:") || strings.Contains(string(out), "W:") {
 		t.Fatalf("dcmdump: %v\n%s", err, out)
@@ -205,6 +191,13 @@ func TestDeidentifiedSetIsValid(t *testing.T) {
 	for i := range files {
 		files[i].StudyDate, files[i].StudyTime, files[i].StudyID = "", "", ""
 	}
+	p := writeDICOMDIR(t, dir, files)
+	dciodvfy(t, p)
+}
+
+// writeDICOMDIR writes the DICOMDIR of files into dir and returns its path.
+func writeDICOMDIR(t *testing.T, dir string, files []File) string {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := Write(&buf, "SONOLINK", files); err != nil {
 		t.Fatal(err)
@@ -213,5 +206,5 @@ func TestDeidentifiedSetIsValid(t *testing.T) {
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dciodvfy(t, p)
+	return p
 }
