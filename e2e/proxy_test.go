@@ -32,23 +32,7 @@ func TestE2EProxyTLSBaseURL(t *testing.T) {
 		"(0010,2155)=name@example.com")
 	before := shareE2EOutboxFiles(data)
 	n.send(t, "SONOLINK", in)
-	re := regexp.MustCompile(`https?://[^\s"<>]+/p/[A-Za-z0-9_-]+`)
-	var link string
-	if !shareE2EWait(shareE2EStable+10*time.Second, func() bool {
-		for f := range shareE2EOutboxFiles(data) {
-			if before[f] {
-				continue
-			}
-			b, _ := os.ReadFile(f)
-			if m := re.Find(b); m != nil {
-				link = string(m)
-				return true
-			}
-		}
-		return false
-	}) {
-		t.Fatalf("no link in the outbox:\n%s", lg)
-	}
+	link := outboxLink(t, data, before, regexp.MustCompile(`https?://[^\s"<>]+/p/[A-Za-z0-9_-]+`), lg)
 	if !strings.HasPrefix(link, public+"/p/") {
 		t.Fatalf("link %q does not start with the public https base URL", shareE2ERedact(link))
 	}
@@ -74,4 +58,27 @@ func TestE2EProxyTLSBaseURL(t *testing.T) {
 			t.Errorf("cookie %s: Secure=%v HttpOnly=%v, want both with an https base URL", c.Name, c.Secure, c.HttpOnly)
 		}
 	}
+}
+
+// outboxLink waits for a message that was not in the outbox before and
+// returns the first link in it that re matches.
+func outboxLink(t *testing.T, dataDir string, before map[string]bool, re *regexp.Regexp, lg *shareE2ELog) string {
+	t.Helper()
+	var link string
+	if !shareE2EWait(shareE2EStable+10*time.Second, func() bool {
+		for f := range shareE2EOutboxFiles(dataDir) {
+			if before[f] {
+				continue
+			}
+			b, _ := os.ReadFile(f)
+			if m := re.Find(b); m != nil {
+				link = string(m)
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no link matching %s in the outbox:\n%s", re, lg)
+	}
+	return link
 }

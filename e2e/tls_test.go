@@ -48,23 +48,7 @@ func TestE2ETLS(t *testing.T) {
 		"(0010,2155)=name@example.com")
 	before := shareE2EOutboxFiles(data)
 	n.send(t, "SONOLINK", in)
-	var link string
-	re := regexp.MustCompile(`https://[^\s"<>]+/p/[A-Za-z0-9_-]+`)
-	if !shareE2EWait(shareE2EStable+10*time.Second, func() bool {
-		for f := range shareE2EOutboxFiles(data) {
-			if before[f] {
-				continue
-			}
-			b, _ := os.ReadFile(f)
-			if m := re.Find(b); m != nil {
-				link = string(m)
-				return true
-			}
-		}
-		return false
-	}) {
-		t.Fatalf("no https link in the outbox:\n%s", lg)
-	}
+	link := outboxLink(t, data, before, regexp.MustCompile(`https://[^\s"<>]+/p/[A-Za-z0-9_-]+`), lg)
 	if !strings.HasPrefix(link, n.httpURL+"/p/") {
 		t.Fatalf("link %q does not start with the HTTPS base URL %s", shareE2ERedact(link), n.httpURL)
 	}
