@@ -22,6 +22,9 @@ const (
 	KeyClinicName = "clinic.name"
 	KeyLanguage   = "clinic.language"
 	KeyRegion     = "clinic.region"
+	// KeyTimeZone: the clinic's time zone (IANA name) for the times and
+	// dates patients read; empty: the server's own.
+	KeyTimeZone = "clinic.timezone"
 	// The clinic's contact details, shown on every page and in every
 	// message so a patient who is stuck knows whom to ask.
 	KeyClinicPhone  = "clinic.phone"
@@ -143,6 +146,13 @@ func New(cfg Config) *Registry {
 			parse:  parseRegion,
 			decode: func(v *Values, _, s string) error { v.Region = s; return nil },
 			show:   func(v *Values, _ string) string { return v.Region },
+		},
+		{
+			key:    KeyTimeZone,
+			desc:   "the clinic's time zone for dates and times patients read (expiry dates, when to try a code again): an IANA name such as Europe/Stockholm; empty: the server's own",
+			parse:  parseTimeZone,
+			decode: decodeTimeZone,
+			show:   func(v *Values, _ string) string { return v.TimeZone },
 		},
 		{
 			key: KeyLinkLifetime, dflt: "90d",
@@ -507,6 +517,27 @@ func parseRegion(_ *Registry, key, v string) (string, string, error) {
 		return "", "", invalid(key, "%q is not a country: give an ISO 3166 code such as SE, ES, US, GB, DE, or a calling code such as +46", v)
 	}
 	return reg, reg, nil
+}
+
+func parseTimeZone(_ *Registry, key, v string) (string, string, error) {
+	// time.LoadLocation also takes "Local" and file paths; only IANA
+	// names are a clinic's zone.
+	if v == "Local" || strings.HasPrefix(v, "/") || strings.Contains(v, "..") {
+		return "", "", invalid(key, "%q is not a time zone: give an IANA name such as Europe/Stockholm, Europe/Madrid or UTC", v)
+	}
+	if _, err := time.LoadLocation(v); err != nil {
+		return "", "", invalid(key, "%q is not a time zone: give an IANA name such as Europe/Stockholm, Europe/Madrid or UTC", v)
+	}
+	return v, v, nil
+}
+
+func decodeTimeZone(v *Values, _, s string) error {
+	loc, err := time.LoadLocation(s)
+	if err != nil {
+		return err
+	}
+	v.TimeZone, v.Location = s, loc
+	return nil
 }
 
 func durationIn(lo, hi time.Duration, allowed string) func(*Registry, string, string) (string, string, error) {

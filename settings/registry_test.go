@@ -59,6 +59,11 @@ func TestReminderSetting(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
+	for _, tz := range []string{"Local", "Mars/Olympus", "/etc/localtime", "../../etc/passwd"} {
+		if _, err := r.Parse(KeyTimeZone, tz); !errors.Is(err, ErrInvalid) {
+			t.Errorf("time zone %q: %v", tz, err)
+		}
+	}
 	if _, err := r.Parse(KeyLinkCodeScope, "some"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("scope some: %v", err)
 	}
@@ -76,6 +81,7 @@ func TestRoundTrip(t *testing.T) {
 		KeyClinicPhone:                  {" +46 31-123 45 67 ", "+46 31-123 45 67"},
 		KeyClinicWeb:                    {"ultraljud.example/kontakt", "https://ultraljud.example/kontakt"},
 		KeyClinicHours:                  {"Mån–fre 8–16", "Mån–fre 8–16"},
+		KeyTimeZone:                     {"Europe/Stockholm", "Europe/Stockholm"},
 		KeyLinkLifetime:                 {"48h", "2d"},
 		KeyLinkCode:                     {"ab-12 cd", "set"},
 		KeyLinkCodeScope:                {"ALL", "all"},

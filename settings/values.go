@@ -8,12 +8,15 @@ import (
 // Values are the clinic's settings, typed. Decode fills them from what is
 // stored; a key that is not stored has its default.
 type Values struct {
-	ClinicName   string
-	Language     string        // message language, one of Config.Languages
-	ClinicPhone  string        // contact details for patients; "" if not given
-	ClinicWeb    string        // an http(s) URL
-	ClinicHours  string        // free text
-	Region       string        // ISO 3166 alpha-2 for national phone numbers, e.g. "SE"; "" if none
+	ClinicName  string
+	Language    string // message language, one of Config.Languages
+	ClinicPhone string // contact details for patients; "" if not given
+	ClinicWeb   string // an http(s) URL
+	ClinicHours string // free text
+	Region      string // ISO 3166 alpha-2 for national phone numbers, e.g. "SE"; "" if none
+	TimeZone    string // IANA name as set (clinic.timezone); "" if not set
+	// Location is TimeZone loaded; nil when not set: use Zone.
+	Location     *time.Location
 	LinkLifetime time.Duration // how long a link works after it is sent
 	LinkCodeSet  bool          // a clinic patient link code is in force
 	LinkCodeHash string        // its hash (Config.HashLinkCode); never shown
@@ -62,4 +65,16 @@ func (r AutoShareRule) Matches(calledAETs []string) bool {
 		}
 	}
 	return false
+}
+
+// Zone is the clinic's time zone: clinic.timezone when set, else server,
+// the zone the server runs in.
+func (v Values) Zone(server *time.Location) *time.Location {
+	if v.Location != nil {
+		return v.Location
+	}
+	if server == nil {
+		return time.Local
+	}
+	return server
 }

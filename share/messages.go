@@ -79,7 +79,7 @@ type renderer struct {
 
 func (s *Service) renderer(st settings.Values) renderer {
 	return renderer{lang: i18n.Lookup(st.Language), texts: st.Texts, clinic: st.ClinicName,
-		phone: st.ClinicPhone, web: st.ClinicWeb, hours: st.ClinicHours, logo: st.Logo, logoType: st.LogoType, loc: s.opts.Location}
+		phone: st.ClinicPhone, web: st.ClinicWeb, hours: st.ClinicHours, logo: st.Logo, logoType: st.LogoType, loc: st.Zone(s.opts.Location)}
 }
 
 // defaultText is the catalogue's text of a message in the language.

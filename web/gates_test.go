@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"sonolink/i18n"
 )
 
 // headerTransport sets headers on every request: the test's client
@@ -83,10 +86,32 @@ func TestGateShowsCodeMessagesLeft(t *testing.T) {
 		post(t, c, base+"/otp/restart", url.Values{"csrf": {csrf}})
 	}
 	_, body = getc(t, c, base)
-	if body = html.UnescapeString(body); !strings.Contains(body, "dentro de 5 horas") || strings.Contains(body, `action="`+"/p/"+tokGated+`/otp"`) {
+	if body = html.UnescapeString(body); !strings.Contains(body, "dentro de 5 horas, a partir de las ") || strings.Contains(body, `action="`+"/p/"+tokGated+`/otp"`) {
 		t.Fatalf("no codes left: page wrong:\n%s", body)
 	}
 	if res, _ := post(t, c, base+"/otp", url.Values{"contact": {"1"}, "csrf": {csrf}}); res.StatusCode != 429 {
 		t.Fatalf("code request past the limit: %d", res.StatusCode)
+	}
+}
+
+// Lockout times are written on the clinic's clock, whatever the server's
+// zone, rounded up to the minute, with the date when it is not today there.
+func TestLockoutTimeOnClinicClock(t *testing.T) {
+	kathmandu, err := time.LoadLocation("Asia/Kathmandu") // UTC+05:45: no server runs there by accident
+	if err != nil {
+		t.Skip("no time zone data:", err)
+	}
+	rc := &reqCtx{loc: i18n.Lookup("sv"), clinic: Clinic{Location: kathmandu}}
+	now := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC) // 11:45 in Kathmandu
+	if got := rc.clock(now, now.Add(30*time.Minute+10*time.Second)); got != "12:16" {
+		t.Errorf("30 min 10 s later on the clinic's clock: %q, want 12:16", got)
+	}
+	if got := rc.clock(now, now.Add(13*time.Hour)); got != "3 december 2026 00:45" {
+		t.Errorf("tomorrow on the clinic's clock: %q, want the date and 00:45", got)
+	}
+	rc.loc = i18n.Lookup("en")
+	srv := &server{cfg: Config{Now: func() time.Time { return now }}}
+	if got := srv.waitText(rc, now.Add(15*time.Minute)); got != "Please wait 15 minutes, until 12:00, before you try again." {
+		t.Errorf("wait text: %q", got)
 	}
 }

@@ -449,19 +449,41 @@ func (s *server) gateMsg(w http.ResponseWriter, rc *reqCtx, status int, msg stri
 	s.render(w, status, "gate", d)
 }
 
-// codesAgain says, in the page's language, when a code may be asked for.
+// codesAgain says, in the page's language, when a code may be asked for:
+// in how many hours and at what time on the clinic's clock.
 func (s *server) codesAgain(rc *reqCtx, next time.Time) string {
-	return rc.loc.N("gate.codes.none", int(math.Ceil(max(next.Sub(s.cfg.Now()), time.Minute).Hours())))
+	return rc.loc.N("gate.codes.none", int(math.Ceil(max(next.Sub(s.cfg.Now()), time.Minute).Hours())),
+		"time", rc.clock(s.cfg.Now(), next))
 }
 
 // waitText says, in the page's language, how long to wait before trying
-// again.
+// again, and from a wait of minutes on, until when on the clinic's clock.
 func (s *server) waitText(rc *reqCtx, until time.Time) string {
 	d := max(until.Sub(s.cfg.Now()), time.Second)
 	if d < 2*time.Minute {
 		return rc.loc.N("gate.wait.seconds", int(math.Ceil(d.Seconds())))
 	}
-	return rc.loc.N("gate.wait.minutes", int(math.Ceil(d.Minutes())))
+	return rc.loc.N("gate.wait.minutes", int(math.Ceil(d.Minutes())), "time", rc.clock(s.cfg.Now(), until))
+}
+
+// clock writes t as a time of day on the clinic's clock (24-hour, as all
+// three languages write it), rounded up to the minute so the patient who
+// comes back at that minute is let in, and with the date when it is not
+// today there.
+func (rc *reqCtx) clock(now, t time.Time) string {
+	loc := rc.clinic.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	t = t.In(loc)
+	if t.Second() != 0 || t.Nanosecond() != 0 {
+		t = t.Truncate(time.Minute).Add(time.Minute)
+	}
+	hm := t.Format("15:04")
+	if y, m, d := now.In(loc).Date(); t.Year() != y || t.Month() != m || t.Day() != d {
+		return rc.loc.Date(t) + " " + hm
+	}
+	return hm
 }
 
 // post checks what every form submission needs: a session cookie that

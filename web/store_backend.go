@@ -111,7 +111,7 @@ func (b *StoreBackend) Clinic(ctx context.Context) (Clinic, error) {
 		return Clinic{}, err
 	}
 	return Clinic{Name: s.ClinicName, Phone: s.ClinicPhone, Web: s.ClinicWeb, Hours: s.ClinicHours,
-		Language: s.Language, Logo: s.Logo, LogoType: s.LogoType}, nil
+		Language: s.Language, Location: s.Zone(nil), Logo: s.Logo, LogoType: s.LogoType}, nil
 }
 
 // item is a shared object in display order.

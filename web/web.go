@@ -142,6 +142,9 @@ type Clinic struct {
 	Web      string // an http(s) URL; may be empty
 	Hours    string // when the clinic answers, free text; may be empty
 	Language string // BCP 47 tag of the default language, e.g. "sv"
+	// Location is the clinic's time zone for times patients read (when
+	// to try a code again); nil: the server's.
+	Location *time.Location
 	Logo     []byte // may be empty
 	LogoType string // "image/png", "image/jpeg", "image/webp" or "image/gif"; other types are not shown
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	// The clinic's time zone (clinic.timezone) must load on a machine
+	// without the tzdata package.
+	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
 
