@@ -16,6 +16,9 @@ type reportView struct {
 	Title     string // the document's own title, e.g. "Imaging Measurement Report"
 	Sections  []sectionView
 	Truncated bool
+	// Relations: some line has a relationship word, shown only after
+	// "Show details".
+	Relations bool
 	Text      string // link to report.txt
 	Download  string
 }
@@ -41,6 +44,7 @@ func viewReport(r *render.Report, l *i18n.Locale) *reportView {
 			lv := lineView{Label: ln.Label, Value: ln.Value, Ref: ln.Kind == "ref", Depth: fmt.Sprintf("d%d", min(ln.Depth, 6))}
 			if ln.Relation != "" {
 				lv.Relation = render.ReportWord(l, ln.Relation)
+				v.Relations = true
 			}
 			sv.Lines = append(sv.Lines, lv)
 		}

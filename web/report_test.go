@@ -14,7 +14,9 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
+	"sonolink/i18n"
 	"sonolink/internal/testenv"
+	"sonolink/render"
 )
 
 const tokReport = "ReportTokenGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG"
@@ -237,5 +239,53 @@ func TestReportXSSInert(t *testing.T) {
 	res, txt := getc(t, c, base+"/i/2/report.txt")
 	if !strings.Contains(txt, bad[2]) || res.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
 		t.Errorf("report.txt: %v", res.Header)
+	}
+}
+
+// The SR relationship words ("modifier", "inferred from") are behind
+// "Show details": present in the page for the curious, hidden by the style
+// sheet until the box is ticked, which needs no script.
+func TestReportRelationsBehindDetails(t *testing.T) {
+	tm, err := parseTemplates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{tmpl: tm, assets: theAssets}
+	loc := i18n.Lookup("sv")
+	rep := &render.Report{Title: "Obstetrisk rapport", Sections: []render.ReportSection{{Heading: "Fynd", Level: 1, Lines: []render.ReportLine{
+		{Label: "Fosterläge", Value: "huvudbjudning", Kind: "code"},
+		{Label: "Lateralitet", Value: "vänster", Kind: "code", Relation: "modifier", Depth: 1},
+	}}}}
+	page := func(r *render.Report) string {
+		var b strings.Builder
+		d := &pageData{L: loc, Base: "/p/x", Title: "Rapport 1", Heading: "Rapport 1", Clinic: &Clinic{Name: "Kliniken"}, Report: viewReport(r, loc)}
+		d.s = s
+		if err := s.tmpl["report"].ExecuteTemplate(&b, "layout", d); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	body := page(rep)
+	for _, want := range []string{`<input type="checkbox" id="rdetails" class="rtoggle">`, `<label for="rdetails" class="rtoggle-label">` + loc.T("report.details") + `</label>`,
+		`<div class="rbody">`, `<span class="rrel">` + render.ReportWord(loc, "modifier") + `</span>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("report page lacks %s:\n%s", want, body)
+		}
+	}
+	if i, j := strings.Index(body, `id="rdetails"`), strings.Index(body, `class="rbody"`); i < 0 || j < i {
+		t.Error("the details box must come before the report body, its sibling, for the style sheet to reach it")
+	}
+	css, err := staticFS.ReadFile("static/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range []string{".rrel { font-style: italic; display: none; }", ".rtoggle:checked ~ .rbody .rrel { display: inline; }"} {
+		if !strings.Contains(string(css), rule) {
+			t.Errorf("app.css lacks %s", rule)
+		}
+	}
+	rep.Sections[0].Lines = rep.Sections[0].Lines[:1]
+	if body := page(rep); strings.Contains(body, "rdetails") {
+		t.Error("a report without relationship words offers details")
 	}
 }
