@@ -139,20 +139,31 @@ func (r renderer) linkEmail(url string, until time.Time, g gates) rendered {
 	return m
 }
 
-// linkSMS is the sms text if it fits one segment, else sms_short if that
-// does, else the shorter of the two; characters outside GSM-7 are folded
-// to their unaccented letters first.
+// linkSMS is the first of these that fits one segment: the sms text, then
+// sms_short, then each without the clinic's phone number (the page the
+// link opens gives it); else the shortest. Characters outside GSM-7 are
+// folded to their unaccented letters first.
 func (r renderer) linkSMS(url string, until time.Time, g gates) rendered {
 	d := msgData{Link: url, Until: r.date(until), LinkCode: g.LinkCode, Password: g.Password}
-	long := gsmFold(oneLine(r.text("sms", d)))
-	if n, _ := smsSegments(long); n == 1 {
-		return rendered{Text: long}
+	var best string
+	phones := []string{r.phone}
+	if r.phone != "" {
+		phones = append(phones, "")
 	}
-	short := gsmFold(oneLine(r.text("sms_short", d)))
-	if n, _ := smsSegments(short); n == 1 || len(short) < len(long) {
-		return rendered{Text: short}
+	for _, phone := range phones {
+		rr := r
+		rr.phone = phone
+		for _, name := range []string{"sms", "sms_short"} {
+			text := gsmFold(oneLine(rr.text(name, d)))
+			if n, _ := smsSegments(text); n == 1 {
+				return rendered{Text: text}
+			}
+			if best == "" || len(text) < len(best) {
+				best = text
+			}
+		}
 	}
-	return rendered{Text: long}
+	return rendered{Text: best}
 }
 
 func (r renderer) reminderEmail(url string, until time.Time) rendered {

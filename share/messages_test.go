@@ -170,3 +170,36 @@ func TestLinkEmailSaysWhatComesNext(t *testing.T) {
 		t.Errorf("without a logo:\n%s", m.HTML)
 	}
 }
+
+// Every message a patient gets carries the clinic's phone number when the
+// clinic gave one, the short texts included: a patient holding a code or a
+// reminder they did not expect can call.
+func TestEveryMessageGivesThePhone(t *testing.T) {
+	until := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	url := "https://images.clinic.example/p/tok"
+	const phone = "+46 31 123 45 67"
+	for _, lang := range i18n.Languages() {
+		r := renderer{lang: i18n.Lookup(lang), clinic: "Klinik", phone: phone, loc: time.UTC}
+		msgs := map[string]string{
+			"link sms":       r.linkSMS(url, until, gates{}).Text,
+			"gated link sms": r.linkSMS(url, until, gates{Password: true}).Text,
+			"reminder sms":   r.reminderSMS(url, until).Text,
+			"reminder email": r.reminderEmail(url, until).Text,
+			"otp sms":        r.otpSMS("123456", 10).Text,
+			"otp email":      r.otpEmail("123456", 10).Text,
+			"link email":     r.linkEmail(url, until, gates{}).Text,
+		}
+		for name, text := range msgs {
+			if !strings.Contains(text, phone) {
+				t.Errorf("%s %s lacks the clinic's phone: %q", lang, name, text)
+			}
+		}
+		if n, _ := smsSegments(msgs["otp sms"]); n != 1 {
+			t.Errorf("%s otp sms takes %d segments: %q", lang, n, msgs["otp sms"])
+		}
+		r.phone = ""
+		if text := r.otpSMS("123456", 10).Text; strings.Contains(text, "Tel") {
+			t.Errorf("%s otp sms without a phone: %q", lang, text)
+		}
+	}
+}
