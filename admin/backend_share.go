@@ -160,10 +160,13 @@ func (b shareSide) renewalStudies(ctx context.Context) ([]string, error) {
 	return out, err
 }
 
-func (b shareSide) create(ctx context.Context, st studyRec, instances []string, emails, phones []string, actor string) (Link, error) {
+func (b shareSide) create(ctx context.Context, st studyRec, instances []string, emails, phones []string, actor, lang, typedLang string) (Link, error) {
 	l, _, err := b.sh.Create(ctx, share.CreateRequest{StudyUID: st.UID, StudyKey: st.ShortID, Instances: instances,
-		Emails: emails, Phones: phones, Origin: share.OriginTechnician, Actor: actor})
+		Emails: emails, Phones: phones, Origin: share.OriginTechnician, Actor: actor, Lang: lang, TypedLang: typedLang})
 	if err != nil {
+		if errors.Is(err, share.ErrUnknownLanguage) {
+			return Link{}, causef(KindInvalid, err, "%s (--lang); nothing was sent", strings.TrimPrefix(err.Error(), "share: "))
+		}
 		if errors.Is(err, share.ErrNoContact) {
 			return Link{}, errorf(KindInvalid, "no valid e-mail address or phone number; e.g. --to \"name@example.com, +46701234567\"")
 		}

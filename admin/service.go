@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"sonolink/contact"
 	"sonolink/internal/logid"
 )
 
@@ -155,7 +156,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*SendResult, error
 			sel = append(sel, objs[n-1].SOPInstance)
 		}
 	}
-	l, err := s.be.create(ctx, r, sel, emails, phones, actorOr(req.Actor))
+	l, err := s.be.create(ctx, r, sel, emails, phones, actorOr(req.Actor), req.Lang, contact.Parse(req.To, "").Lang)
 	if err != nil {
 		return nil, s.mapErr("create the link", err)
 	}

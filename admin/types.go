@@ -133,6 +133,10 @@ type SendRequest struct {
 	To     string `json:"to"`               // "email, phone", parsed with the DICOM contact rules
 	Images string `json:"images,omitempty"` // "1,3,5-8"; empty: the whole study
 	Actor  string `json:"actor,omitempty"`  // who asked (audit)
+	// Lang is the patient's language for the link's messages and page
+	// (en, sv, es); empty: one typed in To, else the phone's country's,
+	// else the clinic's.
+	Lang string `json:"lang,omitempty"`
 }
 
 // LinkRequest names an existing link (resend, revoke).

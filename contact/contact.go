@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/text/language"
 )
 
 // Limits on what is read (RFC 5321 for e-mail addresses). A longer field is
@@ -31,6 +32,11 @@ type Result struct {
 	Emails  []string  // valid e-mail addresses, domain lower-cased, in order, deduplicated
 	Phones  []string  // valid phone numbers in E.164 (+46701234567), in order, deduplicated
 	Invalid []Invalid // values that were not used, with the reason
+	// Lang is the patient's language when the technician typed one
+	// ("lang:es", "idioma: es", "språk:sv", or a bare ISO 639-1 code such
+	// as "es" as a value of its own): the lower-case ISO 639-1 code, the
+	// first one typed. Whether sonolink speaks it is for the caller.
+	Lang string
 }
 
 // Invalid is a value that was not used.
@@ -48,6 +54,10 @@ func (r Result) Merge(o Result) Result {
 	out.Emails = appendUnique(append([]string(nil), r.Emails...), o.Emails...)
 	out.Phones = appendUnique(append([]string(nil), r.Phones...), o.Phones...)
 	out.Invalid = append(append([]Invalid(nil), r.Invalid...), o.Invalid...)
+	out.Lang = r.Lang
+	if out.Lang == "" {
+		out.Lang = o.Lang
+	}
 	seen := map[string]bool{}
 	dedup := out.Invalid[:0]
 	for _, iv := range out.Invalid {
@@ -92,6 +102,12 @@ func Parse(raw, defaultRegion string) Result {
 		return c == ',' || c == ';' || c == '\n' || c == '\r' || c == '\t' || c == '|'
 	})
 	for _, part := range parts {
+		if lang, ok := languageValue(part); ok {
+			if r.Lang == "" {
+				r.Lang = lang
+			}
+			continue
+		}
 		words := strings.Fields(part)
 		var run []string // consecutive phone-ish words
 		flush := func() {
@@ -135,6 +151,63 @@ func (r *Result) addInvalid(v, reason string) {
 		}
 	}
 	r.Invalid = append(r.Invalid, Invalid{Value: v, Reason: reason})
+}
+
+// languageLabels are the labels a technician may type before a language
+// code, in the languages sonolink speaks.
+var languageLabels = []string{"lang", "language", "språk", "sprak", "idioma", "lengua"}
+
+// languageValue reads a value of its own that names a language: a label
+// ("lang:es", "idioma = es", "språk sv") followed by an ISO 639-1 code, or
+// the bare code ("es"). Only two-letter codes that ISO 639-1 assigns count,
+// so "ok" or "xx" are not taken for languages.
+func languageValue(part string) (string, bool) {
+	v := strings.ToLower(strings.TrimSpace(part))
+	for _, l := range languageLabels {
+		if rest, ok := strings.CutPrefix(v, l); ok {
+			rest = strings.TrimSpace(rest)
+			rest = strings.TrimSpace(strings.TrimLeft(rest, ":="))
+			if rest != v {
+				v = rest
+			}
+			break
+		}
+	}
+	if len(v) != 2 || v[0] < 'a' || v[0] > 'z' || v[1] < 'a' || v[1] > 'z' {
+		return "", false
+	}
+	b, err := language.ParseBase(v)
+	if err != nil || b.String() != v {
+		return "", false
+	}
+	return v, true
+}
+
+// LanguageOfPhone is the main language of the country of an E.164 number
+// (ISO 639-1: "+34…" → "es", "+46…" → "sv", "+44…" → "en"), or "" when
+// the number has no single country or the country no known language.
+func LanguageOfPhone(e164 string) string {
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return ""
+	}
+	region := phonenumbers.GetRegionCodeForNumber(num)
+	if region == "" || region == "ZZ" || region == "001" {
+		return ""
+	}
+	r, err := language.ParseRegion(region)
+	if err != nil {
+		return ""
+	}
+	tag, err := language.Compose(language.Und, r)
+	if err != nil {
+		return ""
+	}
+	b, conf := tag.Base()
+	if conf == language.No {
+		return ""
+	}
+	return b.String()
 }
 
 // trimLabel removes "mailto:"/"tel:" prefixes and labels such as "Tel:",

@@ -156,3 +156,38 @@ func TestParseBounds(t *testing.T) {
 		}
 	}
 }
+
+// A language typed on the scanner as a value of its own is the patient's
+// language; other short words are not taken for one.
+func TestLanguageTyped(t *testing.T) {
+	cases := map[string]string{
+		"maria@example.es, +34 612 34 56 78, es": "es",
+		"maria@example.es; idioma: ES":           "es",
+		"anna@example.se, språk:sv, lang:en":     "sv",
+		"lang=en, +46701234567":                  "en",
+		"john@example.com":                       "",
+		"john@example.com, ok":                   "",
+		"john@example.com, xx":                   "",
+	}
+	for in, want := range cases {
+		r := Parse(in, "SE")
+		if r.Lang != want {
+			t.Errorf("Parse(%q).Lang = %q, want %q", in, r.Lang, want)
+		}
+		if want != "" && len(r.Invalid) > 0 {
+			t.Errorf("Parse(%q): the language was also taken for a bad contact: %v", in, r.Invalid)
+		}
+	}
+	if r := ParseAll([]string{"a@example.com", "sv", "es"}, "SE"); r.Lang != "sv" {
+		t.Errorf("ParseAll: first language typed wins, got %q", r.Lang)
+	}
+}
+
+// A phone number's country gives a language when the country has one.
+func TestLanguageOfPhone(t *testing.T) {
+	for num, want := range map[string]string{"+34612345678": "es", "+46701234567": "sv", "+447911123456": "en", "+525512345678": "es", "+4915112345678": "de", "garbage": ""} {
+		if got := LanguageOfPhone(num); got != want {
+			t.Errorf("LanguageOfPhone(%s) = %q, want %q", num, got, want)
+		}
+	}
+}

@@ -367,7 +367,9 @@ func TestE2EShare(t *testing.T) {
 	n := shareE2EStart(t, dataDir, lg, "--ae-title", "SONOLINK,PATIENT")
 	t.Logf("server up after %v", time.Since(start).Round(time.Millisecond))
 
-	const contactTag = "(0010,2155)=name@example.com, +46 70 123 45 67"
+	// A British mobile: the patient's language is English (a Swedish number
+	// would make the messages Swedish; TestE2EPatientLanguage covers that).
+	const contactTag = "(0010,2155)=name@example.com, +44 7911 123456"
 	const s1 = "1.2.826.0.1.3680043.10.5151.1"
 	study := func(uid string) string { return "(0020,000D)=" + uid }
 
@@ -623,7 +625,7 @@ func TestE2EShare(t *testing.T) {
 			t.Errorf("server logged an error: %s", line)
 		}
 	}
-	for _, secret := range []string{"name@example.com", "+46701234567", "70 123 45 67", "three@example.com", "not-an-address",
+	for _, secret := range []string{"name@example.com", "+447911123456", "7911 123456", "three@example.com", "not-an-address",
 		"ZZZ", "PATIENTFIVE", "DOWNTIME", "19510829", "2020202020202", "104111149", "CLEVELAND", tokenOf(link1), tokenOf(link2)} {
 		if strings.Contains(logText, secret) {
 			t.Errorf("server log contains %q", secret)

@@ -486,7 +486,7 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 		key = s.ShortID
 	}
 	link, _, err := p.cfg.Share.Create(ctx, share.CreateRequest{
-		StudyUID: ps.StudyUID, StudyKey: key, Emails: c.Emails, Phones: c.Phones,
+		StudyUID: ps.StudyUID, StudyKey: key, Emails: c.Emails, Phones: c.Phones, TypedLang: c.Lang,
 		Origin: share.OriginAuto, Actor: "auto-share",
 	})
 	switch {

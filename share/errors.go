@@ -38,6 +38,9 @@ var (
 	ErrBadProof = errors.New("one-time code confirmation expired; request a new code")
 	// ErrWeakPassword: the password is shorter than MinPasswordLength.
 	ErrWeakPassword = fmt.Errorf("password must be at least %d characters", MinPasswordLength)
+	// ErrUnknownLanguage: a link was asked for in a language sonolink does
+	// not speak (the error names those it does).
+	ErrUnknownLanguage = errors.New("language not available")
 	// ErrNoContact: the request names no usable contact.
 	ErrNoContact = errors.New("no valid e-mail address or phone number")
 	// ErrUnknownSetting: UpdateSetting with a key the settings registry

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"sonolink/contact"
+	"sonolink/i18n"
 	"sonolink/settings"
 )
 
@@ -249,7 +251,11 @@ func (s *Service) CodeMessages(id, source string) (left int, next time.Time, err
 // OTPLifetime and OTPMaxAttempts guesses; a new request replaces it.
 // Beyond the CodeMessages limits nothing is sent (*CodeLimitError). Only
 // an active link can request a code.
-func (s *Service) RequestOTP(ctx context.Context, id, source, ref string) error {
+//
+// The message is in lang, the language of the page that asked for it
+// (the patient reads the code beside that page), when sonolink speaks it;
+// else in the link's language.
+func (s *Service) RequestOTP(ctx context.Context, id, source, ref, lang string) error {
 	var channel string
 	err := s.updateLink(id, func(tx *bolt.Tx, rec *linkRecord, now time.Time) error {
 		switch rec.Status(now) {
@@ -283,7 +289,10 @@ func (s *Service) RequestOTP(ctx context.Context, id, source, ref string) error 
 		if err := s.audit(tx, AuditEvent{Type: EventOTPRequested, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient", Channel: ch, To: contact.Mask(to)}); err != nil {
 			return err
 		}
-		r := s.renderer(st)
+		if !slices.Contains(i18n.Languages(), lang) {
+			lang = rec.Lang
+		}
+		r := s.rendererIn(st, lang)
 		minutes := int(OTPLifetime / time.Minute)
 		content := r.otpSMS(code, minutes)
 		if ch == ChannelEmail {

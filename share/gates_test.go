@@ -45,13 +45,13 @@ func TestOTPAndPassword(t *testing.T) {
 	if len(choices) != 2 || choices[0].Masked != "p•••@example.com" || choices[1].Ref != "sms:0" || strings.Contains(choices[1].Masked, "0123") {
 		t.Fatalf("choices %+v", choices)
 	}
-	if err := s.RequestOTP(ctx, l.ID, pat, "+34612345678"); !errors.Is(err, ErrNoContact) {
+	if err := s.RequestOTP(ctx, l.ID, pat, "+34612345678", ""); !errors.Is(err, ErrNoContact) {
 		t.Fatalf("code to a stranger: %v", err)
 	}
 	if _, err := s.VerifyOTP(l.ID, pat, "123456"); !errors.Is(err, ErrWrongOTP) {
 		t.Fatalf("verify before request: %v", err)
 	}
-	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0"); err != nil {
+	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0", ""); err != nil {
 		t.Fatal(err)
 	}
 	code := lastCode(t, s, 2)
@@ -106,7 +106,7 @@ func TestOTPAndPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A code expires after OTPLifetime.
-	if err := s.RequestOTP(ctx, l.ID, pat, "pat@example.com"); err != nil {
+	if err := s.RequestOTP(ctx, l.ID, pat, "pat@example.com", ""); err != nil {
 		t.Fatal(err)
 	}
 	var eml string
@@ -118,7 +118,7 @@ func TestOTPAndPassword(t *testing.T) {
 	}
 
 	// A code is void after OTPMaxAttempts wrong guesses.
-	s.RequestOTP(ctx, l.ID, pat, "sms:0")
+	s.RequestOTP(ctx, l.ID, pat, "sms:0", "")
 	code = lastCode(t, s, 3)
 	for i := 0; i < OTPMaxAttempts; i++ {
 		_, err := s.VerifyOTP(l.ID, pat, "999999")
@@ -139,7 +139,7 @@ func TestOTPAndPassword(t *testing.T) {
 		t.Fatalf("CodeMessages after %d: %d left, next %v", OTPSendsPerSource, left, next)
 	}
 	var cle *CodeLimitError
-	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0"); !errors.As(err, &cle) || !errors.Is(err, ErrCodeLimit) {
+	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0", ""); !errors.As(err, &cle) || !errors.Is(err, ErrCodeLimit) {
 		t.Fatalf("request %d: %v", OTPSendsPerSource+1, err)
 	}
 	ev, _ := s.Audit(AuditFilter{LinkID: l.ID})
@@ -158,7 +158,7 @@ func TestOTPAndPassword(t *testing.T) {
 	// Revoked links cannot ask for codes.
 	s.Revoke(ctx, l.ID, "", "")
 	c.Add(2 * time.Hour)
-	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0"); !errors.Is(err, ErrNotFound) {
+	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("code for a revoked link: %v", err)
 	}
 }

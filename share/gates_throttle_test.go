@@ -19,7 +19,7 @@ func passwordLink(t *testing.T, s *Service) *Link {
 	}
 	waitFor(t, "link message", func() bool { return len(outboxFiles(t, s, ".sms")) == 1 })
 	const pat = "198.51.100.7"
-	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0"); err != nil {
+	if err := s.RequestOTP(ctx, l.ID, pat, "sms:0", ""); err != nil {
 		t.Fatal(err)
 	}
 	proof, err := s.VerifyOTP(l.ID, pat, lastCode(t, s, 2))
@@ -110,7 +110,7 @@ func TestCodeRequestsBounded(t *testing.T) {
 	}
 	sent := 0
 	for i := 0; i < 20; i++ {
-		err := s.RequestOTP(ctx, l.ID, "203.0.113.66", "sms:0")
+		err := s.RequestOTP(ctx, l.ID, "203.0.113.66", "sms:0", "")
 		if err == nil {
 			sent++
 		} else if !errors.Is(err, ErrCodeLimit) {
@@ -126,7 +126,7 @@ func TestCodeRequestsBounded(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		addr := fmt.Sprintf("198.51.100.%d", i)
 		for j := 0; j < 20; j++ {
-			if s.RequestOTP(ctx, l.ID, addr, "sms:0") == nil {
+			if s.RequestOTP(ctx, l.ID, addr, "sms:0", "") == nil {
 				sent++
 			}
 		}

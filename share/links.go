@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"sonolink/contact"
+	"sonolink/i18n"
 	"sonolink/internal/logid"
 )
 
@@ -55,6 +56,11 @@ type Link struct {
 	// IssuedWithCode: a clinic link code was in force when the link was
 	// issued (see NeedsLinkCode).
 	IssuedWithCode bool `json:"issued_with_code"`
+	// Lang is the patient's language (a catalogue language such as "es")
+	// when it was known at issue: messages about the link are in it, and
+	// its page opens in it unless the phone asks for another. "": the
+	// clinic's language (clinic.language) at the time of each message.
+	Lang string `json:"lang,omitempty"`
 }
 
 // WholeStudy reports whether the link shows every object of its study.
@@ -104,6 +110,39 @@ type CreateRequest struct {
 	Phones    []string // E.164 or national in the clinic's region
 	Origin    string   // OriginAuto or OriginTechnician (default)
 	Actor     string   // who asked (audit log)
+	// Lang is the patient's language as the technician chose it (send
+	// --lang); one sonolink does not speak is an error
+	// (ErrUnknownLanguage).
+	Lang string
+	// TypedLang is a language typed with the contacts on the scanner or
+	// in --to (contact.Result.Lang); used when sonolink speaks it.
+	TypedLang string
+}
+
+// patientLanguage is the language a new link's messages and page are in:
+// the one the technician chose, else one typed with the contacts, else
+// the language of the first phone number's country, when sonolink speaks
+// it; "" leaves it to the clinic's language.
+func patientLanguage(req CreateRequest, phones []string) (string, error) {
+	if req.Lang != "" {
+		l := strings.ToLower(strings.TrimSpace(req.Lang))
+		if !slices.Contains(i18n.Languages(), l) {
+			return "", fmt.Errorf("%w: %q; sonolink speaks %s", ErrUnknownLanguage, req.Lang, strings.Join(i18n.Languages(), ", "))
+		}
+		return l, nil
+	}
+	if l := strings.ToLower(req.TypedLang); slices.Contains(i18n.Languages(), l) {
+		return l, nil
+	}
+	for _, p := range phones {
+		if l := contact.LanguageOfPhone(p); l != "" {
+			if slices.Contains(i18n.Languages(), l) {
+				return l, nil
+			}
+			break // a country whose language sonolink does not speak: the clinic's
+		}
+	}
+	return "", nil
 }
 
 // URL is the patient's URL for a token.
@@ -134,12 +173,16 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 	if err != nil {
 		return nil, "", err
 	}
+	lang, err := patientLanguage(req, phones)
+	if err != nil {
+		return nil, "", err
+	}
 	token := newToken()
 	now := s.now()
 	rec := &linkRecord{Link: Link{
 		StudyUID: req.StudyUID, StudyKey: req.StudyKey, Instances: dedup(req.Instances),
 		Emails: emails, Phones: phones, Origin: req.Origin, CreatedBy: req.Actor,
-		Created: now, LastSent: now, SendCount: 1,
+		Created: now, LastSent: now, SendCount: 1, Lang: lang,
 	}, TokenHash: tokenHash(token)}
 	var existing *Link
 	err = s.db.Update(func(tx *bolt.Tx) error {
@@ -210,8 +253,12 @@ func (s *Service) NewLink(ctx context.Context, id string, emails, phones []strin
 	if len(emails) == 0 && len(phones) == 0 {
 		emails, phones = old.Emails, old.Phones
 	}
-	return s.Create(ctx, CreateRequest{StudyUID: old.StudyUID, StudyKey: old.StudyKey, Instances: old.Instances,
-		Emails: emails, Phones: phones, Origin: OriginTechnician, Actor: actor})
+	req := CreateRequest{StudyUID: old.StudyUID, StudyKey: old.StudyKey, Instances: old.Instances,
+		Emails: emails, Phones: phones, Origin: OriginTechnician, Actor: actor}
+	if slices.Equal(emails, old.Emails) && slices.Equal(phones, old.Phones) {
+		req.TypedLang = old.Lang // the same patient: the same language
+	}
+	return s.Create(ctx, req)
 }
 
 // Resend sends link id again, with the same URL, to the same contacts, and

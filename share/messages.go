@@ -3,6 +3,7 @@ package share
 import (
 	"bytes"
 	htmltemplate "html/template"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -80,6 +81,17 @@ type renderer struct {
 func (s *Service) renderer(st settings.Values) renderer {
 	return renderer{lang: i18n.Lookup(st.Language), texts: st.Texts, clinic: st.ClinicName,
 		phone: st.ClinicPhone, web: st.ClinicWeb, hours: st.ClinicHours, logo: st.Logo, logoType: st.LogoType, loc: st.Zone(s.opts.Location)}
+}
+
+// rendererIn is the renderer for a link's messages in the patient's
+// language lang ("" or the clinic's own: the clinic's). The clinic's
+// message overrides (branding.text.*) are written in the clinic's language,
+// so a message in another language uses the catalogue's text.
+func (s *Service) rendererIn(st settings.Values, lang string) renderer {
+	if lang != "" && lang != st.Language && slices.Contains(i18n.Languages(), lang) {
+		st.Language, st.Texts = lang, nil
+	}
+	return s.renderer(st)
 }
 
 // defaultText is the catalogue's text of a message in the language.

@@ -71,7 +71,7 @@ func newMessageID() string {
 
 // enqueueLink queues the link's message to every contact.
 func (s *Service) enqueueLink(tx *bolt.Tx, rec *linkRecord, token string, st settings.Values) error {
-	r := s.renderer(st)
+	r := s.rendererIn(st, rec.Lang)
 	u := s.URL(token)
 	g := gates{LinkCode: st.LinkCodeSet, Password: s.protected(&rec.Link)}
 	for _, e := range rec.Emails {
@@ -287,8 +287,8 @@ func (s *Service) SendReminders() (int, error) {
 		if err != nil {
 			return err
 		}
-		r := s.renderer(st)
 		for _, rec := range due {
+			r := s.rendererIn(st, rec.Lang)
 			rec.RemindedFor = rec.Expires
 			tok, err := s.keys.openBytes(rec.SealedToken, rec.ID)
 			if err != nil { // not sendable; mark it so it is not tried every hour

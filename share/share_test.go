@@ -3,6 +3,7 @@ package share
 import (
 	"context"
 	"errors"
+	"fmt"
 	"mime"
 	"net/mail"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"sonolink/delivery"
+	"sonolink/i18n"
 	"sonolink/settings"
 )
 
@@ -115,10 +117,12 @@ func TestOutboxEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-	if msg.Header.Get("To") != "<name@example.com>" || subject != "Your ultrasound images from Ultraljud Söder" {
+	// The phone number is Swedish, so the patient's messages are in
+	// Swedish though the clinic's language is English.
+	if msg.Header.Get("To") != "<name@example.com>" || subject != "Dina ultraljudsbilder från Ultraljud Söder" {
 		t.Fatalf("e-mail headers %v, subject %q", msg.Header, subject)
 	}
-	if !strings.Contains(sms, "available until 1 October 2026") {
+	if !strings.Contains(sms, "tillgängliga till 1 oktober 2026") {
 		t.Fatalf("sms lacks the expiry: %q", sms)
 	}
 	got, err := s.Resolve(tokenOf(t, url))
@@ -205,7 +209,7 @@ func TestResendAndNewLink(t *testing.T) {
 			t.Fatalf("sms to another contact: %q", m)
 		}
 	}
-	if !strings.Contains(strings.Join(smss, ""), "until 31 October 2026") {
+	if !strings.Contains(strings.Join(smss, ""), "till 31 oktober 2026") { // a Swedish number: Swedish
 		t.Fatalf("resent sms lacks the new expiry: %q", smss)
 	}
 
@@ -605,5 +609,103 @@ func TestLinkCodeReach(t *testing.T) {
 	c.Add(100 * 24 * time.Hour)
 	if r, _ := s.LinkCodeReach(); r.Active != 0 {
 		t.Fatalf("expired links counted: %+v", r)
+	}
+}
+
+// A link's messages are in the patient's language: the technician's choice,
+// else one typed with the contacts, else the phone's country's when
+// sonolink speaks it, else the clinic's. The one-time code follows the
+// page that asked for it, a reminder the link.
+func TestPatientLanguage(t *testing.T) {
+	c := newClock()
+	s := open(t, t.TempDir(), c, nil)
+	ctx := context.Background()
+	if err := s.UpdateSetting(settings.KeyLanguage, "sv"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateSetting(settings.KeyTextPrefix+"sms", "{{.Clinic}} (svensk text): {{.Link}}"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		req  CreateRequest
+		want string // Link.Lang
+		sms  string // a word of the SMS
+	}{
+		{"chosen", CreateRequest{Phones: []string{"+46701234567"}, Lang: "ES"}, "es", "ecografias"},
+		{"typed", CreateRequest{Phones: []string{"+46701234567"}, TypedLang: "en"}, "en", "ultrasound images"},
+		{"typed, not spoken", CreateRequest{Phones: []string{"+34612345678"}, TypedLang: "de"}, "es", "ecografias"},
+		{"phone", CreateRequest{Phones: []string{"+34612345678"}}, "es", "ecografias"},
+		{"phone, not spoken", CreateRequest{Phones: []string{"+4915112345678", "+34612345678"}}, "", "svensk text"},
+		{"e-mail only", CreateRequest{Emails: []string{"p@example.com"}}, "", ""},
+	}
+	for i, tc := range cases {
+		tc.req.StudyUID = fmt.Sprintf("1.2.%d", i)
+		l, _, err := s.Create(ctx, tc.req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if l.Lang != tc.want {
+			t.Errorf("%s: link language %q, want %q", tc.name, l.Lang, tc.want)
+		}
+		if tc.sms == "" {
+			continue
+		}
+		waitFor(t, tc.name+" sms", func() bool {
+			for _, m := range outboxFiles(t, s, ".sms") {
+				if strings.Contains(m, tc.sms) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	// Only the link in the clinic's language uses its Swedish override: two
+	// SMS, one per number.
+	waitFor(t, "the override in exactly the two Swedish SMS", func() bool {
+		n := 0
+		for _, m := range outboxFiles(t, s, ".sms") {
+			if strings.Contains(m, "svensk text") {
+				n++
+			}
+		}
+		return n == 2 && len(outboxFiles(t, s, ".sms")) == 6
+	})
+	if _, _, err := s.Create(ctx, CreateRequest{StudyUID: "1.2.9", Phones: []string{"+46701234567"}, Lang: "fi"}); !errors.Is(err, ErrUnknownLanguage) || !strings.Contains(err.Error(), strings.Join(i18n.Languages(), ", ")) {
+		t.Errorf("a language sonolink does not speak: %v", err)
+	}
+
+	// The one-time code: in the page's language, else the link's.
+	l, _, err := s.Create(ctx, CreateRequest{StudyUID: "1.2.10", Phones: []string{"+34612345678"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(outboxFiles(t, s, ".sms"))
+	if err := s.RequestOTP(ctx, l.ID, "198.51.100.7", "sms:0", "en"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "otp in English", func() bool {
+		fs := outboxFiles(t, s, ".sms")
+		return len(fs) > before && strings.Contains(strings.Join(fs, ""), "is your one-time code")
+	})
+	if err := s.RequestOTP(ctx, l.ID, "198.51.100.8", "sms:0", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "otp in the link's Spanish", func() bool {
+		return strings.Contains(strings.Join(outboxFiles(t, s, ".sms"), ""), "es su codigo de un solo uso")
+	})
+
+	// A new link to the same contacts keeps the language; to others, not.
+	links, err := s.StudyLinks("1.2.0")
+	if err != nil || len(links) == 0 {
+		t.Fatalf("links of 1.2.0: %v %v", links, err)
+	}
+	same, _, err := s.NewLink(ctx, links[0].ID, nil, nil, "anna")
+	if err != nil || same.Lang != "es" {
+		t.Errorf("new link to the same contacts: %+v %v", same, err)
+	}
+	other, _, err := s.NewLink(ctx, links[0].ID, []string{"x@example.com"}, nil, "anna")
+	if err != nil || other.Lang != "" {
+		t.Errorf("new link to other contacts: lang %q %v", other.Lang, err)
 	}
 }

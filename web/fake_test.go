@@ -40,6 +40,7 @@ type fakeBackend struct {
 	views     int
 	otps      map[string]string // link ID → last one-time code sent
 	otpOK     map[string]bool
+	otpLang   map[string]string // link ID → the language the last code was asked in
 	passwords map[string]string
 	codes     map[string]string // link ID → link code
 	fails     map[string]int    // link ID + client → wrong link codes
@@ -65,6 +66,7 @@ func newFake() *fakeBackend {
 		links:     map[string]*fakeLink{},
 		files:     map[string][]byte{},
 		otps:      map[string]string{},
+		otpLang:   map[string]string{},
 		otpOK:     map[string]bool{},
 		passwords: map[string]string{},
 		codes:     map[string]string{},
@@ -325,7 +327,7 @@ func (f *fakeBackend) CodeMessages(ctx context.Context, linkID, client string) (
 	return 0, time.Now().Add(5 * time.Hour), nil
 }
 
-func (f *fakeBackend) RequestOTP(ctx context.Context, linkID, client string, contactIndex int) error {
+func (f *fakeBackend) RequestOTP(ctx context.Context, linkID, client string, contactIndex int, lang string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.sends[linkID+client] >= fakeCodeMessages {
@@ -333,6 +335,7 @@ func (f *fakeBackend) RequestOTP(ctx context.Context, linkID, client string, con
 	}
 	f.sends[linkID+client]++
 	f.otps[linkID] = fmt.Sprintf("%06d", 123456+contactIndex)
+	f.otpLang[linkID] = lang
 	f.otpOK[linkID] = false
 	return nil
 }

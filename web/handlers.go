@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,10 +50,13 @@ func (rc *reqCtx) mayReveal(it *Item) bool {
 func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if s.switchLanguage(w, r) {
+			return
+		}
 		ctx := r.Context()
 		addr := s.cfg.ClientAddr(r)
 		clinic, err := s.b.Clinic(ctx)
-		loc := i18n.Match(r.Header.Get("Accept-Language"), clinic.Language)
+		loc := s.pageLocale(r, clinic.Language)
 		if err != nil {
 			s.cfg.Logger.Error("web: reading the clinic settings failed", "err", err)
 			s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
@@ -98,6 +102,9 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 		}
 		if info, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
 			info.linkID = link.ID
+		}
+		if link.Lang != "" { // the patient's language, unless the phone asks for another
+			loc = s.pageLocale(r, link.Lang)
 		}
 		rc := &reqCtx{
 			ctx:  ctx,
@@ -162,6 +169,22 @@ type pageData struct {
 // Asset returns the content-hashed URL of an embedded asset.
 func (p *pageData) Asset(name string) string { return p.s.assetURL(name) }
 
+// langChoice is one entry of a page's language switch.
+type langChoice struct {
+	Tag, Name string
+	Current   bool
+}
+
+// Langs lists the languages a patient may switch the page to, each named
+// in itself ("Svenska"), the page's own marked.
+func (p *pageData) Langs() []langChoice {
+	var out []langChoice
+	for _, tag := range i18n.Languages() {
+		out = append(out, langChoice{Tag: tag, Name: i18n.Lookup(tag).Name(), Current: tag == p.L.Lang()})
+	}
+	return out
+}
+
 type itemView struct {
 	Item
 	Label    string
@@ -221,6 +244,36 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
+}
+
+// langCookie holds the language a patient chose with the page's switch.
+const langCookie = "lang"
+
+// switchLanguage answers a GET with ?lang=xx, the page's language switch:
+// it remembers the choice in a cookie (for every link's pages; a language
+// is not personal data) and sends the browser back to the same page
+// without the query. It reports whether it answered.
+func (s *server) switchLanguage(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet || !r.URL.Query().Has("lang") {
+		return false
+	}
+	if tag := r.URL.Query().Get("lang"); slices.Contains(i18n.Languages(), tag) {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: tag, Path: s.cfg.BasePath + "/p/", MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteLaxMode})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, r.URL.EscapedPath(), http.StatusSeeOther)
+	return true
+}
+
+// pageLocale is the page's language: the one the patient chose with the
+// switch, else the phone's preferred one that sonolink speaks, else
+// fallback (the link's language, or the clinic's).
+func (s *server) pageLocale(r *http.Request, fallback string) *i18n.Locale {
+	if c, err := r.Cookie(langCookie); err == nil && slices.Contains(i18n.Languages(), c.Value) {
+		return i18n.Lookup(c.Value)
+	}
+	return i18n.Match(r.Header.Get("Accept-Language"), fallback)
 }
 
 // landing shows the gate this session has not yet passed, or the study.
@@ -568,7 +621,7 @@ func (s *server) postOTPRequest(w http.ResponseWriter, r *http.Request, rc *reqC
 		s.gate(w, rc, http.StatusBadRequest, "gate.contacts.choose")
 		return
 	}
-	if err := s.b.RequestOTP(r.Context(), rc.link.ID, rc.addr, i); err != nil {
+	if err := s.b.RequestOTP(r.Context(), rc.link.ID, rc.addr, i, rc.loc.Lang()); err != nil {
 		s.failed(w, rc, err, "gate.contacts.choose")
 		return
 	}

@@ -4,7 +4,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,4 +161,67 @@ func isTranslate(n parse.Node) bool {
 		ident = n.Field
 	}
 	return len(ident) > 0 && (ident[len(ident)-1] == "T" || ident[len(ident)-1] == "N")
+}
+
+// The page's language: the patient's choice with the switch, else the
+// phone's, else the link's (the patient's language as the clinic knew
+// it), else the clinic's. A one-time code is asked for in the page's.
+func TestPageLanguage(t *testing.T) {
+	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1 })
+	fx.b.add("tok-es", &fakeLink{link: Link{ID: "L-es", Lang: "es", NeedsPassword: true, Contacts: []MaskedContact{{Kind: "sms", Label: "+34 ••• •• 78"}}}, items: study(1, nil)})
+	base := fx.srv.URL + "/p/tok-es"
+
+	lang := func(c *http.Client, u string) string {
+		t.Helper()
+		_, body := getc(t, c, u)
+		m := regexp.MustCompile(`<html lang="([a-z]+)">`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no html lang:\n%s", body)
+		}
+		return m[1]
+	}
+	if got := lang(clientAt("10.9.0.1", ""), base); got != "es" {
+		t.Errorf("no browser language: page in %q, want the link's es", got)
+	}
+	if got := lang(clientAt("10.9.0.2", "sv-SE,sv;q=0.9"), base); got != "sv" {
+		t.Errorf("a Swedish phone: page in %q, want sv", got)
+	}
+	if got := lang(clientAt("10.9.0.3", ""), fx.srv.URL+"/p/"+tokOpen); got != "en" {
+		t.Errorf("a link without a language: page in %q, want the clinic's en", got)
+	}
+
+	// The switch: every language named in itself, the page's own marked.
+	c := clientAt("10.9.0.4", "sv")
+	_, body := getc(t, c, base)
+	for _, want := range []string{`<nav class="langs" aria-label="Språk">`, `<span aria-current="true" lang="sv">Svenska</span>`, `<a href="?lang=es" hreflang="es" lang="es" rel="alternate">Español</a>`, `<a href="?lang=en" hreflang="en" lang="en" rel="alternate">English</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	res, _ := getc(t, c, base+"?lang=en")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/p/tok-es" {
+		t.Fatalf("switch: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if got := lang(c, base); got != "en" {
+		t.Errorf("after switching to English: page in %q", got)
+	}
+	if res, _ := getc(t, c, base+"?lang=xx"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("unknown language: %d", res.StatusCode)
+	}
+	if got := lang(c, base); got != "en" {
+		t.Errorf("an unknown language changed the choice: %q", got)
+	}
+
+	// The one-time code goes out in the page's language.
+	_, body = getc(t, c, base)
+	csrf := csrfRe.FindStringSubmatch(body)[1]
+	if res, _ := post(t, c, base+"/otp", url.Values{"contact": {"0"}, "csrf": {csrf}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code request: %d", res.StatusCode)
+	}
+	fx.b.mu.Lock()
+	got := fx.b.otpLang["L-es"]
+	fx.b.mu.Unlock()
+	if got != "en" {
+		t.Errorf("code asked for on an English page went out in %q", got)
+	}
 }

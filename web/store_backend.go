@@ -78,6 +78,7 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 		Expires:       l.Expires,
 		NeedsLinkCode: needsCode,
 		HasPassword:   l.PasswordSet,
+		Lang:          l.Lang,
 	}
 	if st, err := b.Store.Study(l.StudyUID); err == nil {
 		if d, err := time.Parse("20060102", st.Date); err == nil {
@@ -325,7 +326,7 @@ func (b *StoreBackend) CodeMessages(ctx context.Context, linkID, client string) 
 
 // RequestOTP sends a one-time code to the link's contact number i (in the
 // order of Link.Contacts).
-func (b *StoreBackend) RequestOTP(ctx context.Context, linkID, client string, i int) error {
+func (b *StoreBackend) RequestOTP(ctx context.Context, linkID, client string, i int, lang string) error {
 	cs, err := b.Share.OTPContacts(linkID)
 	if err != nil {
 		return err
@@ -333,7 +334,7 @@ func (b *StoreBackend) RequestOTP(ctx context.Context, linkID, client string, i 
 	if i < 0 || i >= len(cs) {
 		return ErrWrongCode
 	}
-	return gateErr(b.Share.RequestOTP(ctx, linkID, client, cs[i].Ref))
+	return gateErr(b.Share.RequestOTP(ctx, linkID, client, cs[i].Ref, lang))
 }
 
 // VerifyOTP checks a one-time code and remembers the proof for SetPassword.

@@ -110,7 +110,8 @@ type Backend interface {
 	// may have sent, and when the next may be sent if none is left.
 	CodeMessages(ctx context.Context, linkID, client string) (left int, next time.Time, err error)
 	// RequestOTP sends a one-time code to Link.Contacts[contactIndex].
-	RequestOTP(ctx context.Context, linkID, client string, contactIndex int) error
+	// lang is the page's language; the message is in it.
+	RequestOTP(ctx context.Context, linkID, client string, contactIndex int, lang string) error
 	// VerifyOTP checks a one-time code sent by RequestOTP.
 	VerifyOTP(ctx context.Context, linkID, client, code string) error
 	// SetPassword sets (or, after "forgot password", replaces) the
@@ -159,6 +160,9 @@ type Link struct {
 	NeedsPassword bool
 	HasPassword   bool
 	Contacts      []MaskedContact // where a one-time code can go
+	// Lang is the patient's language when the clinic knew it (catalogue
+	// tag); the page falls back to it rather than to the clinic's.
+	Lang string
 }
 
 // MaskedContact is a contact shown masked, e.g. "n***@example.com".

@@ -9,10 +9,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"sonolink/admin"
+	"sonolink/i18n"
 )
 
 func newSendCmd() *cobra.Command {
-	var to, images string
+	var to, images, lang string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   `send STUDY --to "EMAIL, PHONE" [--images 1,3,5-8]`,
@@ -27,10 +28,16 @@ or spaces, with the same rules as contacts read from DICOM: phone numbers with
 default country code (sonolink settings). An invalid contact stops the command
 (exit code 2) with the reason; nothing is sent.
 
+The patient's messages and page are in --lang when given; else in a language
+typed with the contacts ("maria@example.es, +34 612 345 678, es"), else in the
+language of the phone number's country when sonolink speaks it, else in the
+clinic's language. The page also follows the phone's own language setting.
+
 Links issued earlier for the study keep working. STUDY is a short id, a Study
 Instance UID or an accession number.`,
 		Example: `  sonolink send 42 --to "name@example.com, +46 70 123 45 67"
   sonolink send 42 --to 070-123 45 67 --images 1,3,5-8
+  sonolink send 42 --to "maria@example.es" --lang es
   sonolink send ACC12345 --to name@example.com --json`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeStudies,
@@ -44,7 +51,7 @@ Instance UID or an accession number.`,
 				}
 			}
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
-				res, err := s.ops.Send(ctx, admin.SendRequest{Study: args[0], To: to, Images: images, Actor: actor()})
+				res, err := s.ops.Send(ctx, admin.SendRequest{Study: args[0], To: to, Images: images, Actor: actor(), Lang: lang})
 				if err != nil {
 					return err
 				}
@@ -58,6 +65,7 @@ Instance UID or an accession number.`,
 	}
 	cmd.Flags().StringVar(&to, "to", "", `the patient's contacts: "email, phone" (required)`)
 	cmd.Flags().StringVar(&images, "images", "", "only these objects, numbered as 'sonolink study' prints them: 1,3,5-8 (default: the whole study)")
+	cmd.Flags().StringVar(&lang, "lang", "", "the patient's language for the messages and the page: "+strings.Join(i18n.Languages(), ", ")+" (default: typed with --to, else the phone's country's, else the clinic's)")
 	addJSONFlag(cmd, &asJSON)
 	addLocalFlags(cmd)
 	return cmd
