@@ -653,7 +653,12 @@ func TestE2EBrowser(t *testing.T) {
 				t.Errorf("Accept-Language %s: %d, want the title %q", lang, res.StatusCode, title)
 			}
 		}
-		d := decodeJSON[admin.StudyDetail](t, mustCLI(t, 0, dataDir, "study", b1, "--json"))
+		// Views are written within a second of the visit.
+		var d admin.StudyDetail
+		shareE2EWait(3*time.Second, func() bool {
+			d = decodeJSON[admin.StudyDetail](t, mustCLI(t, 0, dataDir, "study", b1, "--json"))
+			return len(d.Shares) == 1 && d.Shares[0].Views >= 1
+		})
 		if len(d.Shares) != 1 || d.Shares[0].Views < 1 {
 			t.Errorf("shares of the clean study after visits: %+v", d.Shares)
 		}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -525,19 +526,35 @@ func parseTimeZone(_ *Registry, key, v string) (string, string, error) {
 	if v == "Local" || strings.HasPrefix(v, "/") || strings.Contains(v, "..") {
 		return "", "", invalid(key, "%q is not a time zone: give an IANA name such as Europe/Stockholm, Europe/Madrid or UTC", v)
 	}
-	if _, err := time.LoadLocation(v); err != nil {
+	if _, err := loadZone(v); err != nil {
 		return "", "", invalid(key, "%q is not a time zone: give an IANA name such as Europe/Stockholm, Europe/Madrid or UTC", v)
 	}
 	return v, v, nil
 }
 
 func decodeTimeZone(v *Values, _, s string) error {
-	loc, err := time.LoadLocation(s)
+	loc, err := loadZone(s)
 	if err != nil {
 		return err
 	}
 	v.TimeZone, v.Location = s, loc
 	return nil
+}
+
+// zones caches loaded time zones: time.LoadLocation reads the zone data
+// each time, and settings are decoded often.
+var zones sync.Map // name → *time.Location
+
+func loadZone(name string) (*time.Location, error) {
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, loc)
+	return loc, nil
 }
 
 func durationIn(lo, hi time.Duration, allowed string) func(*Registry, string, string) (string, string, error) {

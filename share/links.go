@@ -400,30 +400,6 @@ func (s *Service) Resolve(token string) (*Link, error) {
 	return &out, nil
 }
 
-// RecordView counts a landing-page view of link id and writes it to the
-// audit log with the address and user agent (never the token). Concurrent
-// views share one transaction (and one fsync): under many visitors a
-// transaction per view made page views queue for the database.
-func (s *Service) RecordView(id, remoteAddr, userAgent string) error {
-	if len(userAgent) > 256 {
-		userAgent = userAgent[:256]
-	}
-	// Batch may run fn again alone if the shared transaction fails; fn
-	// only changes what that transaction rolled back.
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		rec, err := s.getLink(tx, id)
-		if err != nil {
-			return err
-		}
-		rec.Views++
-		rec.LastView = s.now()
-		if err := s.putLink(tx, rec); err != nil {
-			return err
-		}
-		return s.audit(tx, AuditEvent{Type: EventLinkViewed, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient", RemoteAddr: remoteAddr, UserAgent: userAgent})
-	})
-}
-
 // StudyLinks returns every link of a study, newest first.
 func (s *Service) StudyLinks(studyUID string) ([]Link, error) {
 	var out []Link

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,19 +66,25 @@ type Backoff struct {
 // in front of them, clinic settings and the audit log, kept in DATA/share.db.
 // It is safe for concurrent use.
 type Service struct {
-	db       *bolt.DB
-	dir      string
-	opts     Options
-	log      *slog.Logger
-	keys     keys
-	email    delivery.EmailSender
-	sms      delivery.SMSSender
-	wake     chan struct{}
-	cancel   context.CancelFunc
-	done     chan struct{}
-	closeMu  sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup // Flush and RunOutbox calls
+	db      *bolt.DB
+	dir     string
+	opts    Options
+	log     *slog.Logger
+	keys    keys
+	email   delivery.EmailSender
+	sms     delivery.SMSSender
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	closeMu sync.Mutex
+	closed  bool
+	// viewsClosed: the views were written for the last time (Close).
+	viewsClosed bool
+	views       viewBuffer
+	// settingsCache holds Settings between changes (settingsGen).
+	settingsCache atomic.Pointer[cachedSettings]
+	settingsGen   atomic.Uint64
+	inflight      sync.WaitGroup // Flush and RunOutbox calls
 }
 
 var (
@@ -154,9 +161,6 @@ func Open(dataDir string, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("share: opening %s: %w", path, err)
 	}
-	// Page views are written with Batch (RecordView); wait at most 2 ms for
-	// others to join, not bbolt's default 10 ms.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Service{db: db, dir: dataDir, opts: opts, log: opts.Logger.With("component", "share"), keys: k,
 		email: es, sms: ss, wake: make(chan struct{}, 1)}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -202,6 +206,10 @@ func (s *Service) Close() error {
 		<-s.done
 	}
 	s.inflight.Wait()
+	_ = s.FlushViews()
+	s.closeMu.Lock()
+	s.viewsClosed = true
+	s.closeMu.Unlock()
 	return s.db.Close()
 }
 

@@ -38,14 +38,33 @@ func messageCatalogue() []settings.Message {
 // so a change made by `sonolink settings set` applies at once. An error
 // reading share.db, or a stored value that cannot be read, is returned;
 // it is never replaced by defaults.
+//
+// The values are kept in memory between changes: every page view reads
+// them, and only this process writes share.db (bbolt's lock). Treat the
+// maps and slices in them as read-only.
 func (s *Service) Settings() (settings.Values, error) {
+	gen := s.settingsGen.Load()
+	if c := s.settingsCache.Load(); c != nil && c.gen == gen {
+		return c.values, nil
+	}
 	var st settings.Values
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		st, err = readSettings(tx)
 		return err
 	})
+	if err == nil {
+		s.settingsCache.Store(&cachedSettings{gen: gen, values: st})
+	}
 	return st, err
+}
+
+// cachedSettings are the settings as read when the generation was gen; a
+// change bumps the generation after its transaction commits, so values read
+// before it are never served after it.
+type cachedSettings struct {
+	gen    uint64
+	values settings.Values
 }
 
 func readSettings(tx *bolt.Tx) (settings.Values, error) {
@@ -97,6 +116,7 @@ func (s *Service) saveSetting(c settings.Change) error {
 		}
 		return s.audit(tx, AuditEvent{Type: EventSettingChanged, Detail: c.Key + ": " + c.Audit})
 	})
+	s.settingsGen.Add(1)
 	if err != nil {
 		return fmt.Errorf("share: saving setting %s: %w", c.Key, err)
 	}

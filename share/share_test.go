@@ -551,6 +551,12 @@ func TestAuditAndViews(t *testing.T) {
 	if err := s.RecordView(l.ID, "192.0.2.7:5555", "Mozilla/5.0 (iPhone)"); err != nil {
 		t.Fatal(err)
 	}
+	if got, _ := s.Link(l.ID); got.Views != 0 {
+		t.Fatalf("a view was written before the flush: %+v", got)
+	}
+	if err := s.FlushViews(); err != nil {
+		t.Fatal(err)
+	}
 	s.Revoke(ctx, l.ID, "typo in address", "anna")
 	got, _ := s.Link(l.ID)
 	if got.Views != 1 || !got.LastView.Equal(c.Now()) {
@@ -707,5 +713,41 @@ func TestPatientLanguage(t *testing.T) {
 	other, _, err := s.NewLink(ctx, links[0].ID, []string{"x@example.com"}, nil, "anna")
 	if err != nil || other.Lang != "" {
 		t.Errorf("new link to other contacts: lang %q %v", other.Lang, err)
+	}
+}
+
+// A reloading phone is one audit event per second, not one per request,
+// and its views all count; Close writes what is pending.
+func TestViewsCoalesced(t *testing.T) {
+	c := newClock()
+	dir := t.TempDir()
+	s := open(t, dir, c, nil)
+	ctx := context.Background()
+	l, _, _ := s.Create(ctx, CreateRequest{StudyUID: "5.6", Emails: []string{"a@example.com"}})
+	for i := 0; i < 50; i++ {
+		if err := s.RecordView(l.ID, "192.0.2.8", "Mozilla/5.0 (Android)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.RecordView(l.ID, "192.0.2.9", "Mozilla/5.0 (iPhone)")
+	s.RecordView("LNOSUCH", "192.0.2.9", "x") // a purged link: not an error for the others
+	waitFor(t, "views written within the second", func() bool { got, _ := s.Link(l.ID); return got.Views == 51 })
+	ev, _ := s.Audit(AuditFilter{StudyUID: "5.6"})
+	var views []string
+	for _, e := range ev {
+		if e.Type == EventLinkViewed {
+			views = append(views, e.RemoteAddr+" "+e.Detail)
+		}
+	}
+	if strings.Join(views, ",") != "192.0.2.8 50 views,192.0.2.9 " {
+		t.Errorf("view audit events %q", views)
+	}
+	s.RecordView(l.ID, "192.0.2.8", "Mozilla/5.0 (Android)")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, dir, c, nil)
+	if got, _ := s2.Link(l.ID); got.Views != 52 {
+		t.Errorf("after Close and reopening: %d views, want 52", got.Views)
 	}
 }

@@ -41,6 +41,7 @@ type fakeBackend struct {
 	otps      map[string]string // link ID → last one-time code sent
 	otpOK     map[string]bool
 	otpLang   map[string]string // link ID → the language the last code was asked in
+	itemCalls int
 	passwords map[string]string
 	codes     map[string]string // link ID → link code
 	fails     map[string]int    // link ID + client → wrong link codes
@@ -149,6 +150,7 @@ func (f *fakeBackend) byID(id string) *fakeLink {
 func (f *fakeBackend) Items(ctx context.Context, linkID string) ([]Item, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.itemCalls++
 	l := f.byID(linkID)
 	if l == nil {
 		return nil, ErrNotFound

@@ -198,6 +198,13 @@ type itemView struct {
 }
 
 func (s *server) render(w http.ResponseWriter, status int, name string, d *pageData) {
+	if body, ok := s.renderBytes(w, name, d); ok {
+		writePage(w, status, body)
+	}
+}
+
+// renderBytes runs a page's template; on failure it answers 500 itself.
+func (s *server) renderBytes(w http.ResponseWriter, name string, d *pageData) ([]byte, bool) {
 	d.s = s
 	if d.Clinic != nil && len(d.Clinic.Logo) > 0 && logoTypes[d.Clinic.LogoType] {
 		// Inline, so the expired and revoked pages, which serve no files,
@@ -208,12 +215,18 @@ func (s *server) render(w http.ResponseWriter, status int, name string, d *pageD
 	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", d); err != nil {
 		s.cfg.Logger.Error("web: template failed", "template", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return nil, false
 	}
+	return buf.Bytes(), true
+}
+
+// writePage answers a rendered page; pages are personal: never stored by
+// a browser or a proxy.
+func writePage(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // errorPage shows an error that names no clinic: for an unknown token or
@@ -283,6 +296,12 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	if !rc.gatesPassed() {
 		s.gate(w, rc, http.StatusOK, "")
+		return
+	}
+	key, now := landingKey(rc), time.Now()
+	if body, ok := s.pages.get(key, now); ok {
+		s.b.RecordView(r.Context(), rc.link.ID, rc.addr, r.UserAgent())
+		writePage(w, http.StatusOK, body)
 		return
 	}
 	items, err := s.b.Items(r.Context(), rc.link.ID)
@@ -365,7 +384,12 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			*z.text, *z.bytes = sizeText(loc, n), n
 		}
 	}
-	s.render(w, http.StatusOK, "landing", d)
+	body, ok := s.renderBytes(w, "landing", d)
+	if !ok {
+		return
+	}
+	s.pages.put(key, body, now)
+	writePage(w, http.StatusOK, body)
 }
 
 // expired answers every route of an expired link with the expired page:

@@ -220,6 +220,9 @@ type Config struct {
 	// gates and the view record; nil: the host of RemoteAddr, or the client
 	// a trusted proxy names (IPv6 grouped by /64).
 	ClientAddr func(*http.Request) string
+	// PageCacheTTL is how long a rendered landing page is served again to
+	// visitors of the same link (see pageCache); 0: 1 s; negative: never.
+	PageCacheTTL time.Duration
 }
 
 // New returns the handler for the landing pages under cfg.BasePath.
@@ -255,11 +258,15 @@ func New(cfg Config, b Backend) (http.Handler, error) {
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = clientAddr(cfg.TrustedProxies)
 	}
+	if cfg.PageCacheTTL == 0 {
+		cfg.PageCacheTTL = time.Second
+	}
 	tm, err := parseTemplates()
 	if err != nil {
 		return nil, err
 	}
 	s := &server{
+		pages:  pageCache{ttl: cfg.PageCacheTTL},
 		cfg:    cfg,
 		b:      b,
 		tmpl:   tm,
@@ -276,6 +283,7 @@ type server struct {
 	tmpl   map[string]*template.Template
 	assets *assets
 	lim    *limiter
+	pages  pageCache
 	mux    *http.ServeMux
 	sizes  zipSizes // the landing page's download sizes, remembered
 }
