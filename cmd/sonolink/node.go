@@ -41,7 +41,7 @@ type node struct {
 	share    *share.Service
 	pipeline *pipeline.Pipeline
 	scrub    *store.Scrubber
-	retain   *retention.Retention // purges by the clinic's retention settings; the storage reserve
+	retain   *retention.Retention  // purges by the clinic's retention settings; the storage reserve
 	commit   *pipeline.Commitments // storage commitment policy and report worker
 	dicom    *dimse.Server
 	dicomLn  net.Listener // nil: no plain DICOM listener (--dicom-addr "")
