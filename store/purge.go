@@ -282,22 +282,57 @@ func unindexStudy(tx *bolt.Tx, st *Study, insts []Instance) error {
 // received again since) is kept.
 func (s *Store) PurgeFiles(studyUID string) error {
 	rec, err := s.purgeRecord(studyUID)
-	if err != nil || rec == nil {
+	if err != nil || rec == nil || len(rec.Files) == 0 {
 		return err
 	}
+	if err := s.removeFiles(rec); err != nil {
+		return err
+	}
+	return s.dropPurge(studyUID, false)
+}
+
+// removeFiles removes what rec lists and flushes the directories that
+// held it, so that no unlink is undone by a crash once the record no
+// longer lists the file (the scrub would index it again).
+func (s *Store) removeFiles(rec *PurgeRecord) error {
 	dirs := map[string]bool{}
 	for _, f := range rec.Files {
 		if err := s.removePurged(f, dirs); err != nil {
-			return fmt.Errorf("%w: purging study %s: %w", ErrStorage, logid.ID(studyUID), err)
+			return fmt.Errorf("%w: purging study %s: %w", ErrStorage, logid.ID(rec.StudyUID), err)
 		}
 	}
+	// The directories' flushes run together: one journal commit serves
+	// several of them.
+	errs := make(chan error, len(dirs))
 	for d := range dirs {
-		if err := s.syncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: purging study %s: %w", ErrStorage, logid.ID(studyUID), err)
+		go func() {
+			err := s.syncDir(d)
+			if errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range dirs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	if first != nil {
+		return fmt.Errorf("%w: purging study %s: %w", ErrStorage, logid.ID(rec.StudyUID), first)
+	}
+	return nil
+}
+
+// dropPurge drops the file entries of a study's purge record and, when
+// all, the record itself; otherwise the record stays with no files.
+func (s *Store) dropPurge(studyUID string, all bool) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		pb := tx.Bucket(bPurge)
+		if pb == nil {
+			return nil
+		}
 		var r PurgeRecord
 		if ok, err := getJSON(pb, purgeStudyKey(studyUID), &r); err != nil || !ok {
 			return err
@@ -308,6 +343,9 @@ func (s *Store) PurgeFiles(studyUID string) error {
 					return err
 				}
 			}
+		}
+		if all {
+			return pb.Delete(purgeStudyKey(studyUID))
 		}
 		r.Files = nil
 		return putJSON(pb, purgeStudyKey(studyUID), &r)
@@ -363,20 +401,19 @@ func (s *Store) removePurged(f purgeFile, dirs map[string]bool) error {
 	return nil
 }
 
-// FinishPurge drops a study's purge record (step 3): the purge is done.
-// PurgeFiles runs first if it has not.
+// FinishPurge removes what is left of a marked study (step 2, if
+// PurgeFiles did not) and drops its purge record (step 3): the purge is
+// done. A study with no purge record is left alone.
 func (s *Store) FinishPurge(studyUID string) error {
-	if err := s.PurgeFiles(studyUID); err != nil {
+	rec, err := s.purgeRecord(studyUID)
+	if err != nil || rec == nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if pb := tx.Bucket(bPurge); pb != nil {
-			return pb.Delete(purgeStudyKey(studyUID))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: finishing the purge of study %s: %w", ErrStorage, logid.ID(studyUID), err)
+	if err := s.removeFiles(rec); err != nil {
+		return err
+	}
+	if err := s.dropPurge(studyUID, true); err != nil {
+		return err
 	}
 	metricPurged.Inc()
 	return nil
