@@ -163,3 +163,76 @@ func TestFullDiskTmpfs(t *testing.T) {
 		t.Errorf("/healthz after space was freed: %q", h)
 	}
 }
+
+// `sonolink purge` with serve running goes through serve: a study with a
+// live link is kept whatever the free-space floor says; once its link is
+// revoked a dry run lists it, the real run purges exactly that, the old
+// link answers 404 and its outbox files are gone, and the audit log has
+// the purge without patient data.
+func TestPurgeThroughServe(t *testing.T) {
+	testenv.Long(t, "runs serve and waits for a study to complete")
+	storescu := testenv.Tool(t, "storescu")
+	data := filepath.Join(shortTempDir(t), "data")
+	lg := &shareE2ELog{}
+	n := shareE2EStart(t, data, lg)
+	p := filepath.Join(t.TempDir(), "o.dcm")
+	if err := os.WriteFile(p, testdicom.Bytes(testdicom.Spec{PatientName: "Purge^Me", PatientID: "PM77", StudyUID: "1.2.826.0.1.3680043.10.4242.91",
+		SeriesUID: "1.2.826.0.1.3680043.10.4242.91.1", SOPUID: "1.2.826.0.1.3680043.10.4242.91.1.1", Rows: 8, Columns: 8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command(storescu, "-v", "-aec", "SONOLINK", n.dicomHost, n.dicomPort, p).CombinedOutput(); !strings.Contains(string(out), "Store Response (Success)") {
+		t.Fatalf("storescu:\n%s", out)
+	}
+	before := outboxURLs(t, data)
+	res := decodeJSON[struct{ ID string }](t, mustCLI(t, 0, data, "send", "1", "--to", "purge@example.com", "--json"))
+	if !shareE2EWait(10*time.Second, func() bool { l, _ := shareE2ENewLink(t, data, before); return l != "" }) {
+		t.Fatalf("no link in the outbox:\n%s", lg)
+	}
+	link, files := shareE2ENewLink(t, data, before)
+	if code, _ := shareE2EGet(t, n.client, link); code != 200 {
+		t.Fatalf("link answered %d before the purge", code)
+	}
+	time.Sleep(shareE2EStable + time.Second) // complete, processed
+	mustCLI(t, 0, data, "settings", "set", "retention.free_floor", "99%")
+	type report struct {
+		Items []struct{ Study, Reason, Patient string }
+		Kept  map[string]int
+	}
+	dry := decodeJSON[report](t, mustCLI(t, 0, data, "purge", "--dry-run", "--json"))
+	if len(dry.Items) != 0 || dry.Kept["live-link"] != 1 {
+		t.Fatalf("a study with a live link is listed: %+v", dry)
+	}
+	mustCLI(t, 0, data, "revoke", res.ID, "--reason", "purge test")
+	dry = decodeJSON[report](t, mustCLI(t, 0, data, "purge", "--dry-run", "--json"))
+	if len(dry.Items) != 1 || dry.Items[0].Study != "1" || dry.Items[0].Reason != "free-space" || dry.Items[0].Patient != "Purge^Me" {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	r := mustCLI(t, 0, data, "purge")
+	if !strings.Contains(r.out, "Purged 1 of 1 studies") || !strings.Contains(r.out, "free-space") {
+		t.Errorf("purge:\n%s", r)
+	}
+	if !lg.has("study purged", "reason=free-space", "actor=cli:") {
+		t.Errorf("serve did not run the purge:\n%s", lg)
+	}
+	if strings.Contains(lg.String(), "Purge^Me") || strings.Contains(lg.String(), "PM77") {
+		t.Errorf("patient data in serve's log")
+	}
+	if code, _ := shareE2EGet(t, n.client, link); code != 404 {
+		t.Errorf("the purged study's link answered %d, want 404", code)
+	}
+	if len(files) == 0 {
+		t.Fatal("no outbox file carried the link")
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(data, "outbox", f)); !os.IsNotExist(err) {
+			t.Errorf("outbox file %s kept: %v", filepath.Base(f), err)
+		}
+	}
+	if r := mustCLI(t, 1, data, "studies"); strings.Contains(r.out, "Purge") {
+		t.Errorf("studies after the purge:\n%s", r)
+	}
+	audit := mustCLI(t, 0, data, "audit", "--json").out
+	if !strings.Contains(audit, "study.purged") || strings.Contains(audit, "Purge^Me") || strings.Contains(audit, "PM77") {
+		t.Errorf("audit log:\n%s", audit)
+	}
+}
