@@ -152,6 +152,10 @@ var (
 	})
 )
 
+// purgeWorkers is how many studies a pass someone waits for purges side
+// by side.
+const purgeWorkers = 8
+
 // Plan lists what a pass would purge now, oldest first within each reason.
 func (r *Retention) Plan() (*Report, error) {
 	return r.plan(0)
@@ -294,24 +298,53 @@ func (r *Retention) run(ctx context.Context, dryRun bool, actor string, minFloor
 	if dryRun {
 		return rep, nil
 	}
+	// The background job purges one study at a time with a pause between
+	// (pause > 0); a pass someone waits for (the CLI, a full disk) runs
+	// several side by side, so their commits and flushes are shared.
+	workers := purgeWorkers
+	if pause > 0 {
+		workers = 1
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				it := &rep.Items[i]
+				if err := r.purgeOne(it, actor); err != nil {
+					it.Error = err.Error()
+					continue
+				}
+				it.Purged = true
+			}
+		}()
+	}
+feed:
 	for i := range rep.Items {
 		if ctx.Err() != nil {
 			break
 		}
-		it := &rep.Items[i]
-		if err := r.purgeOne(it, actor); err != nil {
-			it.Error = err.Error()
-			continue
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
-		it.Purged = true
-		rep.Purged++
-		rep.Objects += it.Objects
-		rep.Bytes += it.Bytes
 		if pause > 0 {
 			select {
 			case <-ctx.Done():
 			case <-time.After(pause):
 			}
+		}
+	}
+	close(next)
+	wg.Wait()
+	for _, it := range rep.Items {
+		if it.Purged {
+			rep.Purged++
+			rep.Objects += it.Objects
+			rep.Bytes += it.Bytes
 		}
 	}
 	if rep.Purged > 0 || rep.Resumed > 0 {

@@ -69,7 +69,10 @@ func (s *Service) ForgetStudy(studyUID string, p StudyPurge) (int, error) {
 	var msgs []string
 	links := 0
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Batch: purges running side by side share a commit. fn may run
+	// again alone; it starts its counts afresh.
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		msgs, links = nil, 0
 		done, err := tx.CreateBucketIfNotExists(bktPurged)
 		if err != nil {
 			return err

@@ -175,7 +175,9 @@ func studyFiles(tx *bolt.Tx, studyUID string) ([]studyFile, []Instance, error) {
 // durable.
 func (s *Store) MarkPurge(studyUID, note string) (*PurgeRecord, error) {
 	var rec PurgeRecord
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Batch: purges running side by side share a commit. fn may run
+	// again alone; it sets rec afresh.
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		pb, err := tx.CreateBucketIfNotExists(bPurge)
 		if err != nil {
 			return err
@@ -328,7 +330,7 @@ func (s *Store) removeFiles(rec *PurgeRecord) error {
 // dropPurge drops the file entries of a study's purge record and, when
 // all, the record itself; otherwise the record stays with no files.
 func (s *Store) dropPurge(studyUID string, all bool) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		pb := tx.Bucket(bPurge)
 		if pb == nil {
 			return nil
