@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -162,5 +163,46 @@ func TestPurgeInterrupted(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, derivedDir, InstanceKey("1.2.3.1.2"))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("derived data left: %v", err)
+	}
+}
+
+// Objects of a study arriving while it is purged: each either went with
+// the purge or is indexed with its file; a scrub finds nothing amiss.
+func TestPurgeWhileReceiving(t *testing.T) {
+	dir := t.TempDir()
+	s := purgeFixture(t, dir)
+	done := make(chan error, 1)
+	go func() {
+		for i := range 40 {
+			o := obj{SOP: "1.2.3.1.9." + strconv.Itoa(i), Study: "1.2.3.1", Series: "1.2.3.1.9", Name: "Muñoz^Ana", PatientID: "P1", Pixels: 8, Fill: byte(i)}
+			if _, err := s.Ingest(spool(t, s, o.bytes()), Source{}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 5 {
+		if _, err := s.MarkPurge("1.2.3.1", "race"); err == nil {
+			if err := s.FinishPurge("1.2.3.1"); err != nil {
+				t.Fatal(err)
+			}
+		} else if !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Scrub(context.Background(), ScrubOptions{Restart: true})
+	if err != nil || r.Problems() != 0 || r.Missing != 0 || r.Reindexed != 0 {
+		t.Errorf("scrub after purging while receiving: %+v %v", r, err)
+	}
+	if insts, err := s.Instances("1.2.3.1"); err == nil {
+		for _, in := range insts {
+			if _, err := os.Stat(s.ObjectPath(&in)); err != nil {
+				t.Errorf("indexed object without its file: %v", err)
+			}
+		}
 	}
 }
