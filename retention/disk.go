@@ -46,6 +46,8 @@ const (
 	// rescueEvery: after a purge pass that Admit ran, the next waits this
 	// long (a pass that freed nothing would otherwise run for each object).
 	rescueEvery = time.Minute
+	// rescueBudget bounds the purge pass Admit runs while an object waits.
+	rescueBudget = 15 * time.Second
 	// lowLogEvery: one "refusing objects" log line per this long.
 	lowLogEvery = time.Minute
 )
@@ -119,7 +121,11 @@ func (r *Retention) rescue(reserve uint64) bool {
 		return false
 	}
 	r.pass.Unlock() // run takes it; a pass slipping in between is as good
-	rep, err := r.run(context.Background(), false, "retention", reserve+reserve/10, 0)
+	// The modality waits for this object: purge for a bounded time (what
+	// is not done now, the next pass does).
+	ctx, cancel := context.WithTimeout(context.Background(), rescueBudget)
+	defer cancel()
+	rep, err := r.run(ctx, false, "retention", reserve+reserve/10, 0)
 	if err != nil {
 		r.log.Error("disk low: purge pass failed", "err", err)
 		return true
