@@ -104,9 +104,10 @@ type Item struct {
 	Patient     string        `json:"patient,omitempty"`
 	Date        string        `json:"date,omitempty"`
 	Description string        `json:"description,omitempty"`
-	Reason      string        `json:"reason"` // ReasonLinkEnded, ReasonUnshared or ReasonFreeSpace
-	Why         string        `json:"why"`    // the reason in words, with the setting
-	Age         time.Duration `json:"age_ns"` // since the last link ended, or the last object arrived
+	Reason      string        `json:"reason"`   // ReasonLinkEnded, ReasonUnshared or ReasonFreeSpace
+	Why         string        `json:"why"`      // the reason in words, with the setting
+	Age         time.Duration `json:"-"`        // since the last link ended, or the last object arrived
+	AgeDays     int           `json:"age_days"` // Age in whole days
 	Objects     int           `json:"objects"`
 	Bytes       int64         `json:"bytes"`
 	Links       int           `json:"links"`
@@ -240,7 +241,7 @@ func (r *Retention) plan(minFloor uint64) (*Report, error) {
 			continue
 		}
 		it := Item{Study: c.st.ShortID, StudyUID: c.st.StudyUID, Patient: c.st.Patient.Name, Date: c.st.Date,
-			Description: c.st.Description, Age: now.Sub(c.end), Objects: info.Objects, Bytes: info.Bytes, Links: c.links}
+			Description: c.st.Description, Age: now.Sub(c.end), AgeDays: int(now.Sub(c.end) / (24 * time.Hour)), Objects: info.Objects, Bytes: info.Bytes, Links: c.links}
 		if c.due {
 			it.Reason = ReasonUnshared
 			if c.links > 0 {

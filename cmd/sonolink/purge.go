@@ -146,9 +146,9 @@ func printPurge(out io.Writer, rep *retention.Report) error {
 	termf(out, "%s %d of %d studies (%d objects, %s).\n", verb, n, rep.Studies, objects, humanBytes(bytes))
 	if len(rep.Items) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "STUDY\tPATIENT\tDATE\tREASON\tOBJECTS\tSIZE\tWHY\tERROR")
+		fmt.Fprintln(tw, "STUDY\tPATIENT\tDATE\tREASON\tAGE\tOBJECTS\tSIZE\tWHY\tERROR")
 		for _, it := range rep.Items {
-			termf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", it.Study, dash(it.Patient), dash(it.Date), it.Reason, it.Objects, humanBytes(it.Bytes), it.Why, dash(it.Error))
+			termf(tw, "%s\t%s\t%s\t%s\t%dd\t%d\t%s\t%s\t%s\n", it.Study, dash(it.Patient), dash(it.Date), it.Reason, it.AgeDays, it.Objects, humanBytes(it.Bytes), it.Why, dash(it.Error))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
