@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"sonolink/retention"
 )
 
 // SocketName is the admin socket's file name inside the data directory.
@@ -34,6 +36,8 @@ type Server struct {
 	ln     net.Listener
 	srv    *http.Server
 	closed bool
+
+	retention *retention.Retention // nil: no purge route (purge.go)
 }
 
 // NewServer returns a server for ops (usually a *Service) on socketPath
@@ -211,6 +215,7 @@ func (s *Server) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/settings", postJSON(s, s.ops.SetSetting))
 	mux.HandleFunc("POST /v1/version", postJSON(s, s.ops.UseVersion))
+	mux.HandleFunc("POST /v1/purge", postJSON(s, s.purge))
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
 		q, err := auditQueryFromURL(r.URL.Query())
 		if err != nil {

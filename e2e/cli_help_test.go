@@ -7,7 +7,7 @@ import (
 
 var technicianCommands = [][]string{
 	{"studies"}, {"study"}, {"send"}, {"resend"}, {"revoke"},
-	{"settings"}, {"settings", "set"}, {"settings", "clear"}, {"audit"}, {"completion"},
+	{"settings"}, {"settings", "set"}, {"settings", "clear"}, {"audit"}, {"purge"}, {"completion"},
 }
 
 // Every technician command has a description and examples in --help.

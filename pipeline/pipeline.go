@@ -62,6 +62,10 @@ type Config struct {
 	// wait until none arrived for this long (default 250 ms; negative: never
 	// wait). See yield.go.
 	IngestQuiet time.Duration
+	// Admit, when set, is asked before each object is stored; an error
+	// (a full disk: retention.ErrDiskFull) refuses it with A700 (Out of
+	// resources).
+	Admit func() error
 	// RetryMin and RetryMax bound the wait before an object is tried again
 	// after a storage or I/O fault: doubling from RetryMin (default 5 s) up
 	// to RetryMax (default 5 min). See faults.go.
@@ -75,6 +79,7 @@ type Pipeline struct {
 	tracker *tracker
 	queue   *workQueue
 	rx      *receiving
+	work    inWork // what retention must not purge (busy.go)
 
 	mu       sync.Mutex
 	anon     *anonymize.Anonymizer
@@ -127,6 +132,13 @@ func New(cfg Config) (*Pipeline, error) {
 func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *dimse.Object) dimse.Status {
 	p.rx.arrived(a.ID)
 	defer p.rx.arrived(a.ID)
+	if p.cfg.Admit != nil {
+		if err := p.cfg.Admit(); err != nil {
+			p.log.Error("object refused: disk full", logid.Object(obj.SOPInstanceUID), "assoc", a.ID, "calling_aet", a.CallingAET, "peer", a.PeerAddr,
+				"status", fmt.Sprintf("%04X", uint16(dimse.StatusOutOfResources)), "err", err)
+			return dimse.StatusOutOfResources
+		}
+	}
 	res, err := p.cfg.Store.IngestWith(obj.Path, store.Source{
 		AssociationID: a.ID, CallingAET: a.CallingAET, CalledAET: a.CalledAET, PeerAddr: a.PeerAddr,
 	}, store.IngestOptions{DatasetSHA256: obj.DatasetSHA256, DatasetSize: obj.Size, SOPInstanceUID: obj.SOPInstanceUID,
@@ -177,7 +189,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					p.queue.done()
 					return
 				}
+				p.work.processing.Store(sop, struct{}{})
 				p.processOrRetry(sop)
+				p.work.processing.Delete(sop)
 				p.queue.done()
 			}
 		}()

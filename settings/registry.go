@@ -47,6 +47,16 @@ const (
 	// KeyOutboxRetention: how long the files of delivered messages stay in
 	// the outbox directory.
 	KeyOutboxRetention = "outbox.retention"
+	// Retention (see package retention): how long a study is kept after
+	// its last link ended (expired or revoked), how long one never shared
+	// is kept, and the free space below which the oldest studies that may
+	// go are purged first.
+	KeyRetainAfterLink = "retention.after_link"
+	KeyRetainUnshared  = "retention.unshared"
+	KeyFreeFloor       = "retention.free_floor"
+	// KeyStorageReserve: free space kept for the databases and logs; below
+	// it new objects are refused (A700).
+	KeyStorageReserve = "storage.reserve"
 )
 
 // MaxLogoBytes is the largest branding logo accepted.
@@ -240,6 +250,34 @@ func New(cfg Config) *Registry {
 			parse:  durationIn(time.Hour, 3650*day, "from 1h to 3650d, e.g. 30d, 7d"),
 			decode: func(v *Values, _, s string) (err error) { v.OutboxRetention, err = ParseDuration(s); return err },
 			show:   func(v *Values, _ string) string { return FormatDuration(v.OutboxRetention) },
+		},
+		{
+			key: KeyRetainAfterLink, dflt: "30d",
+			desc:   "how long a study is kept after its last link expired or was revoked, then purged (files, copies, renders, links): e.g. 30d, 90d (1h to 3650d), or off to keep such studies",
+			parse:  parseRetention,
+			decode: func(v *Values, _, s string) (err error) { v.RetainAfterLink, err = decodeRetention(s); return err },
+			show:   func(v *Values, _ string) string { return showRetention(v.RetainAfterLink) },
+		},
+		{
+			key: KeyRetainUnshared, dflt: "180d",
+			desc:   "how long a study that was never shared is kept after its last object arrived, then purged: e.g. 180d, 365d (1h to 3650d), or off to keep such studies",
+			parse:  parseRetention,
+			decode: func(v *Values, _, s string) (err error) { v.RetainUnshared, err = decodeRetention(s); return err },
+			show:   func(v *Values, _ string) string { return showRetention(v.RetainUnshared) },
+		},
+		{
+			key: KeyFreeFloor, dflt: "10%",
+			desc:   "free disk space below which the oldest studies without a live link are purged first, before their time: a share of the disk (10%) or a size (50GB, 500MB), or off",
+			parse:  parseSpace,
+			decode: func(v *Values, _, s string) (err error) { v.FreeFloor, err = ParseSpace(s); return err },
+			show:   func(v *Values, _ string) string { return v.FreeFloor.String() },
+		},
+		{
+			key: KeyStorageReserve, dflt: "2%",
+			desc:   "free disk space kept for the databases and logs: below it new objects are refused with A700 (Out of resources) after retention has freed what it may; a share of the disk (2%) or a size (5GB), or off",
+			parse:  parseSpace,
+			decode: func(v *Values, _, s string) (err error) { v.StorageReserve, err = ParseSpace(s); return err },
+			show:   func(v *Values, _ string) string { return v.StorageReserve.String() },
 		},
 		{
 			key: KeyTextPrefix, family: true,

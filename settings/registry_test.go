@@ -91,6 +91,10 @@ func TestRoundTrip(t *testing.T) {
 		KeyStableTime:                   {"90s", "1m30s"},
 		KeyDeidOptions:                  {"shift-dates; retain-patient-chars, shift-dates", "shift-dates,retain-patient-chars"},
 		KeyOutboxRetention:              {"1w", "7d"},
+		KeyRetainAfterLink:              {"2w", "14d"},
+		KeyRetainUnshared:               {"OFF", "off"},
+		KeyFreeFloor:                    {"1500 mb", "1500MB"},
+		KeyStorageReserve:               {"2.5%", "2.5%"},
 		KeyTextPrefix + "sms":           {"{{.Clinic}}: {{.Link}}", "{{.Clinic}}: {{.Link}}"},
 		KeyTextPrefix + "email_subject": {"Bilder från {{.Clinic}}", "Bilder från {{.Clinic}}"},
 	}

@@ -35,6 +35,16 @@ type Values struct {
 	// OutboxRetention is how long delivered messages' files stay in the
 	// outbox directory.
 	OutboxRetention time.Duration
+	// RetainAfterLink is how long a study is kept after its last link
+	// ended; RetainUnshared how long one never shared is kept after its
+	// last object arrived. 0: kept (off).
+	RetainAfterLink time.Duration
+	RetainUnshared  time.Duration
+	// FreeFloor: below this much free space the oldest studies that may
+	// go are purged first. StorageReserve: below this, new objects are
+	// refused.
+	FreeFloor      Space
+	StorageReserve Space
 }
 
 // AutoShareRule says which complete studies get a link automatically.

@@ -443,7 +443,11 @@ func (s *Store) adopt(p string, r *ScrubResult) error {
 		defer mu.Unlock()
 	}
 	var known bool
-	if err := s.db.View(func(tx *bolt.Tx) error { known = tx.Bucket(bFiles).Get([]byte(s.rel(p))) != nil; return nil }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		// A file a purge has yet to remove is not to be indexed again.
+		known = tx.Bucket(bFiles).Get([]byte(s.rel(p))) != nil || purgeListed(tx, s.rel(p))
+		return nil
+	}); err != nil {
 		return err
 	}
 	if _, err := os.Stat(p); known || errors.Is(err, fs.ErrNotExist) {

@@ -71,6 +71,7 @@ built-in default.`,
 		newRevokeCmd(),
 		newAuditCmd(),
 		newSettingsCmd(),
+		newPurgeCmd(),
 		// Maintenance of the data directory (no node running).
 		newCheckCmd(),
 		// DICOM tools that need no node.

@@ -22,6 +22,7 @@ import (
 	"sonolink/anonymize"
 	"sonolink/dimse"
 	"sonolink/pipeline"
+	"sonolink/retention"
 	"sonolink/share"
 	"sonolink/store"
 	"sonolink/web"
@@ -40,6 +41,7 @@ type node struct {
 	share    *share.Service
 	pipeline *pipeline.Pipeline
 	scrub    *store.Scrubber
+	retain   *retention.Retention  // purges by the clinic's retention settings; the storage reserve
 	commit   *pipeline.Commitments // storage commitment policy and report worker
 	dicom    *dimse.Server
 	dicomLn  net.Listener // nil: no plain DICOM listener (--dicom-addr "")
@@ -86,13 +88,14 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	n.retain = retention.New(retention.Config{Store: n.store, Share: n.share, Logger: logger, Busy: n.busy})
 	secret, err := anonymize.LoadOrCreateSecret(c.dataDir)
 	if err != nil {
 		return nil, err
 	}
 	if n.pipeline, err = pipeline.New(pipeline.Config{
 		Store: n.store, Share: n.share, Secret: secret, ContactTags: contactTags,
-		StableTime: c.stableTimeOverride, Workers: c.workers, Logger: logger,
+		StableTime: c.stableTimeOverride, Workers: c.workers, Logger: logger, Admit: n.retain.Admit,
 	}); err != nil {
 		return nil, err
 	}
@@ -156,6 +159,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	ops := admin.New(n.store, n.share, contactTags, logger)
 	ops.SetReprocess(n.pipeline.Requeue)
 	n.admin = admin.NewServer(ops, admin.SocketPath(c.dataDir), logger)
+	n.admin.SetRetention(n.retain)
 	if err := n.admin.Listen(); err != nil {
 		return nil, err
 	}
@@ -187,7 +191,30 @@ func (n *node) healthz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	// Degraded: new objects are refused, but the patient pages work, so
+	// the answer stays 200 for a load balancer; monitors read the body
+	// (or sonolink_disk_low).
+	if n.retain != nil {
+		if err := n.retain.Health(); err != nil {
+			fmt.Fprintln(w, "degraded: "+err.Error()+"; new objects are refused (A700)")
+			return
+		}
+	}
 	fmt.Fprintln(w, "ok")
+}
+
+// busy says why retention must leave a study alone now: the pipeline
+// still receives or processes it, or a Storage Commitment names it.
+func (n *node) busy(studyUID string) string {
+	if n.pipeline != nil {
+		if why := n.pipeline.Busy(studyUID); why != "" {
+			return why
+		}
+	}
+	if n.commit != nil && n.commit.Pending(studyUID) {
+		return "storage commitment pending"
+	}
+	return ""
 }
 
 // run runs every component until ctx ends or one fails, then stops them in
@@ -211,6 +238,7 @@ func (n *node) run(ctx context.Context, logger *slog.Logger) error {
 		{"pipeline", n.pipeline.Run},
 		{"outbox", n.share.RunOutbox},
 		{"store scrub", n.scrub.Run},
+		{"retention", n.retain.Run},
 		{"storage commitment", n.commit.Run},
 	}
 	return runStages(ctx, logger, doors, work)

@@ -29,7 +29,8 @@ var allowed = map[string][]string{
 	"share":     {"dicom", "anonymize", "contact", "delivery", "settings", "i18n"},
 	"pipeline":  {"dicom", "dimse", "store", "anonymize", "render", "share", "contact", "settings"},
 	"web":       {"dicom", "store", "render", "share", "settings", "i18n"},
-	"admin":     {"dicom", "store", "anonymize", "render", "share", "contact", "settings", "i18n"},
+	"admin":     {"dicom", "store", "anonymize", "render", "share", "contact", "settings", "i18n", "retention"},
+	"retention": {"dicom", "store", "share", "settings"},
 	"internal":  {"dicom"},
 }
 
