@@ -81,6 +81,12 @@ type Pipeline struct {
 	anonKey  string
 	attempts map[string]int // objects left pending by a fault → attempts so far
 
+	// mpps, when set (OpenProcedureSteps), completes or holds studies by
+	// their Modality Performed Procedure Steps; mppsWake has Run look at
+	// its waiting steps now (mpps.go).
+	mpps     *ProcedureSteps
+	mppsWake chan struct{}
+
 	// hook, when set (tests), runs first inside each guarded stage of
 	// Process; an error it returns is that stage's error.
 	hook func(stage, sopUID string) error
@@ -119,7 +125,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.RetryMax = max(cfg.RetryMin, 5*time.Minute)
 	}
 	return &Pipeline{cfg: cfg, log: cfg.Logger.With("component", "pipeline"), tracker: newTracker(),
-		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet), attempts: map[string]int{}}, nil
+		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet), attempts: map[string]int{}, mppsWake: make(chan struct{}, 1)}, nil
 }
 
 // HandleStore makes the object durable through the store and answers the
@@ -143,6 +149,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	if !res.Duplicate && !res.Conflict {
 		p.queue.push(inst.SOPInstanceUID)
 	}
+	p.wakeMPPS()
 	return dimse.StatusSuccess
 }
 
@@ -192,7 +199,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			wg.Wait()
 			return nil
+		case <-p.mppsWake:
+			p.mpps.check(ctx)
 		case <-t.C:
+			if p.mpps != nil {
+				p.mpps.check(ctx)
+			}
 			if stable, err := p.stableTime(); err != nil {
 				p.log.Error("complete studies wait: reading the stable time", "err", err)
 			} else {
@@ -368,6 +380,7 @@ func (p *Pipeline) processOrRetry(sopUID string) {
 	if err == nil {
 		delete(p.attempts, sopUID)
 		p.mu.Unlock()
+		p.wakeMPPS()
 		return
 	}
 	p.attempts[sopUID]++
@@ -470,6 +483,11 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 		if err := p.cfg.Share.RecordAutoShareDecision(ps.StudyUID, p.cfg.Now(), outcome); err != nil {
 			log.Error("recording the auto-share decision", "err", err)
 		}
+	}
+	if p.mpps != nil && p.mpps.held(ps.StudyUID) {
+		log.Warn("study complete; its exam was discontinued on the scanner (MPPS), nothing sent")
+		decided(OutcomeDiscontinued)
+		return
 	}
 	if !set.AutoShare.Matches(called) {
 		log.Info("study complete; auto-share rule does not apply", "rule", set.AutoShare.String())
