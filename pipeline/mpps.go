@@ -39,12 +39,9 @@ import (
 
 	"sonolink/dimse"
 	"sonolink/internal/logid"
+	"sonolink/share"
 	"sonolink/store"
 )
-
-// OutcomeDiscontinued is the auto-share decision recorded for a study
-// whose exam the modality discontinued (share.AutoShareDecision).
-const OutcomeDiscontinued = "discontinued"
 
 var (
 	bktSteps = []byte("steps") // MPPS SOP Instance UID → stepRecord (JSON)
@@ -217,7 +214,7 @@ func (m *ProcedureSteps) held(studyUID string) bool {
 
 // recordHeld records the decision the technician sees.
 func (m *ProcedureSteps) recordHeld(studyUID string) {
-	if err := m.p.cfg.Share.RecordAutoShareDecision(studyUID, m.p.cfg.Now(), OutcomeDiscontinued); err != nil {
+	if err := m.p.cfg.Share.RecordAutoShareDecision(studyUID, m.p.cfg.Now(), share.OutcomeDiscontinued); err != nil {
 		m.log.Error("recording that the study's exam was discontinued", logid.Study(studyUID), "err", err)
 	}
 }

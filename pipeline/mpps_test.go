@@ -13,6 +13,7 @@ import (
 	"sonolink/dicom/uid"
 	"sonolink/dimse"
 	"sonolink/internal/testdicom"
+	"sonolink/share"
 	"sonolink/store"
 )
 
@@ -199,8 +200,8 @@ func TestMPPSDiscontinuedHoldsTheStudy(t *testing.T) {
 	if e.links(t) != 0 {
 		t.Fatal("a discontinued exam was shared")
 	}
-	if d, _ := e.sh.AutoShareDecided(mppsStudy); d.Outcome != OutcomeDiscontinued {
-		t.Errorf("decision %q, want %q", d.Outcome, OutcomeDiscontinued)
+	if d, _ := e.sh.AutoShareDecided(mppsStudy); d.Outcome != share.OutcomeDiscontinued {
+		t.Errorf("decision %q, want %q", d.Outcome, share.OutcomeDiscontinued)
 	}
 	// A later step of the same study that completes lifts the hold.
 	e.create(t, "1.2.3.301")

@@ -486,7 +486,7 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 	}
 	if p.mpps != nil && p.mpps.held(ps.StudyUID) {
 		log.Warn("study complete; its exam was discontinued on the scanner (MPPS), nothing sent")
-		decided(OutcomeDiscontinued)
+		decided(share.OutcomeDiscontinued)
 		return
 	}
 	if !set.AutoShare.Matches(called) {
