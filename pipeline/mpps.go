@@ -85,7 +85,7 @@ func OpenProcedureSteps(path string, p *Pipeline) (*ProcedureSteps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening the MPPS database: %w", store.ErrStorage, err)
 	}
-	m := &ProcedureSteps{db: db, p: p, log: p.log.With("component", "mpps"), waiting: map[string]bool{}}
+	m := &ProcedureSteps{db: db, p: p, log: p.cfg.Logger.With("component", "mpps"), waiting: map[string]bool{}}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bktSteps, bktHeld} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
