@@ -207,3 +207,31 @@ func TestMPPSNotAcceptedWithoutHandler(t *testing.T) {
 		t.Fatalf("err %v, want the class refused", err)
 	}
 }
+
+// Whatever a modality sends, decoding returns or errs without panicking,
+// and what it returns (with values of valid lengths) survives a round trip.
+func FuzzDecodeProcedureStep(f *testing.F) {
+	f.Add(encodeProcedureStep(sampleStep(), false), false)
+	f.Add(encodeProcedureStep(sampleStep(), true), true)
+	f.Add(encodeProcedureStep(&ProcedureStep{Status: MPPSInProgress, StudyUIDs: []string{"1.2"}, HasSeries: true}, true), true)
+	f.Fuzz(func(t *testing.T, b []byte, explicit bool) {
+		ps, err := decodeProcedureStep(b, explicit)
+		if err != nil {
+			return
+		}
+		short := len(ps.Status) <= 64
+		for _, s := range ps.StudyUIDs {
+			short = short && len(s) <= 64
+		}
+		for _, r := range ps.Refs {
+			short = short && len(r.SOPClassUID) <= 64 && len(r.SOPInstanceUID) <= 64
+		}
+		if !short {
+			return
+		}
+		again, err := decodeProcedureStep(encodeProcedureStep(ps, explicit), explicit)
+		if err != nil || !reflect.DeepEqual(again, ps) {
+			t.Fatalf("round trip: %+v -> %+v (%v)", ps, again, err)
+		}
+	})
+}
