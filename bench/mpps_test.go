@@ -81,7 +81,7 @@ func BenchmarkMPPSCompletion(b *testing.B) {
 		}
 
 		// Without MPPS, stable time 1 s: the fallback, side by side.
-		studies, uids = shareStudies(b, dcmodify, src, nStudies)
+		studies, _ = shareStudies(b, dcmodify, src, nStudies)
 		node = shareStartServe(b, bin, "--stable-time", "1s")
 		watch = shareWatchOutbox(node.dir + "/outbox")
 		for s, files := range studies {
