@@ -305,6 +305,10 @@ func (m *ProcedureSteps) checkOne(ctx context.Context, uid string) {
 	m.forget(uid)
 }
 
+// mppsRecheck is how often Run looks at waiting steps without being woken
+// (an object stored or processed wakes it at once).
+const mppsRecheck = 2 * time.Second
+
 // stepWaitLimit bounds how long a final step waits for the objects it
 // references.
 const stepWaitLimit = 24 * time.Hour

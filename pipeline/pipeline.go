@@ -194,6 +194,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Until the settings are read, options is "" and the first reading
 	// requeues what is stale.
 	options, _ := p.deidOptionsKey()
+	var mppsChecked time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -202,7 +203,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-p.mppsWake:
 			p.mpps.check(ctx)
 		case <-t.C:
-			if p.mpps != nil {
+			if p.mpps != nil && p.cfg.Now().Sub(mppsChecked) >= mppsRecheck {
+				// A safety net: arrivals and processed objects wake the
+				// check as they happen.
+				mppsChecked = p.cfg.Now()
 				p.mpps.check(ctx)
 			}
 			if stable, err := p.stableTime(); err != nil {
