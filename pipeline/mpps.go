@@ -416,7 +416,9 @@ func (p *Pipeline) completeNow(ctx context.Context, studyUID, stepUID string) {
 			p.log.Error("MPPS completed; study not found", logid.Study(studyUID), stepAttr(stepUID), "err", err)
 			return
 		}
-		if d, ok := p.cfg.Share.AutoShareDecided(studyUID); ok && !s.LastReceived.After(d.At) {
+		// A study a discontinued step held is not complete yet: this step
+		// lifted the hold.
+		if d, ok := p.cfg.Share.AutoShareDecided(studyUID); ok && d.Outcome != share.OutcomeDiscontinued && !s.LastReceived.After(d.At) {
 			p.log.Info("MPPS completed; the study was already complete", logid.Study(studyUID), stepAttr(stepUID), "decision", d.Outcome)
 			return
 		}
