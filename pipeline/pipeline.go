@@ -1,8 +1,9 @@
 // Package pipeline takes every acknowledged object through the rest of
 // sonolink: it is the dimse.Handler that stores objects durably before they
 // are acknowledged, then de-identifies and renders each one in the
-// background, notices when a study is complete, and issues the patient's link
-// when the clinic's auto-share rule says so.
+// background, notices when a study is complete (after the stable time, or at
+// once when the modality reports the exam completed: MPPS, mpps.go), and
+// issues the patient's link when the clinic's auto-share rule says so.
 package pipeline
 
 import (
