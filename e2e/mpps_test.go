@@ -183,8 +183,10 @@ func TestE2EMPPSCompletedSharesAtOnce(t *testing.T) {
 	b.storescu(t, n)
 	sent := time.Now()
 	at = messageTo(dataDir, b.contact, 10*time.Second)
-	if at.IsZero() || at.Sub(sent) > 2*time.Second {
-		t.Fatalf("link %v after the last object, want within 2 s:\n%s", at.Sub(sent), lg)
+	// This time includes de-identifying and rendering both objects (about
+	// 1 s on a loaded two-core machine), which the N-SET above found done.
+	if at.IsZero() || at.Sub(sent) > 5*time.Second {
+		t.Fatalf("link %v after the last object, want within 5 s (stable time 60 s):\n%s", at.Sub(sent), lg)
 	}
 	t.Logf("link in the outbox %v after storescu sent the last object", at.Sub(sent).Round(time.Millisecond))
 
