@@ -219,12 +219,12 @@ func (a *scpAssoc) callMPPS(create bool, inst string, ps *ProcedureStep) (st Sta
 }
 
 func (a *scpAssoc) respondMPPS(m *message, inst string, st Status, errID uint16, why string) error {
-	field, class := uint16(cmdNSetRSP), m.cmd.RequestedSOPClassUID
+	field, class, asked := uint16(cmdNSetRSP), m.cmd.RequestedSOPClassUID, m.cmd.RequestedSOPInstanceUID
 	if m.cmd.Field == cmdNCreateRQ {
-		field, class = cmdNCreateRSP, m.cmd.AffectedSOPClassUID
+		field, class, asked = cmdNCreateRSP, m.cmd.AffectedSOPClassUID, m.cmd.AffectedSOPInstanceUID
 	}
 	if inst == "" {
-		inst = m.cmd.RequestedSOPInstanceUID
+		inst = asked
 	}
 	rsp := &command{Field: field, MessageIDRespondedTo: m.cmd.MessageID, DataSetType: dataSetAbsent,
 		AffectedSOPClassUID: class, AffectedSOPInstanceUID: inst, Status: st}

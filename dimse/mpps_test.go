@@ -235,3 +235,21 @@ func FuzzDecodeProcedureStep(f *testing.F) {
 		}
 	})
 }
+
+// An N-CREATE without its data set is answered 0120 with the instance it
+// named; the association goes on.
+func TestMPPSCreateWithoutDataSet(t *testing.T) {
+	srv := startServer(t, Config{MPPS: &mppsBook{steps: map[string]*ProcedureStep{}}}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := associateSCU(ctx, srv.addr, "US1", "SONOLINK", []presCtx{{ID: 1, Abstract: UIDModalityPerformedProcedureStep, Transfer: []string{uidImplicitVRLE}}})
+	mustf(t, err, "associate")
+	defer c.close()
+	rq := &command{Field: cmdNCreateRQ, MessageID: 5, DataSetType: dataSetAbsent, AffectedSOPClassUID: UIDModalityPerformedProcedureStep, AffectedSOPInstanceUID: "1.2.5"}
+	mustf(t, c.ul.sendCommand(1, encodeCommand(rq)), "N-CREATE-RQ")
+	rsp, _ := readMessage(t, c)
+	if rsp.Field != cmdNCreateRSP || rsp.Status != statusMissingAttribute || rsp.AffectedSOPInstanceUID != "1.2.5" || rsp.MessageIDRespondedTo != 5 {
+		t.Errorf("response %+v, want N-CREATE-RSP 0120 for 1.2.5", rsp)
+	}
+	mustf(t, c.release(ctx), "release")
+}
