@@ -10,9 +10,10 @@ package pipeline
 // references; a change is committed (fsynced) before the modality is
 // answered Success, so the state survives a restart.
 //
-// COMPLETED: once every referenced instance is stored and processed
-// (de-identified and rendered with the current profiles), each study they
-// belong to is complete: the auto-share rule is applied to it right away,
+// COMPLETED: the associations that sent the referenced instances no longer
+// hold processing back (yield.go), and once every referenced instance is
+// stored and processed (de-identified and rendered with the current
+// profiles), each study they belong to is complete: the auto-share rule is applied to it right away,
 // even while an association that sent it is still open. An N-SET COMPLETED
 // that arrives before the last objects completes the study when the last
 // one is processed. A step that references nothing leaves the study to the
@@ -180,6 +181,7 @@ func (m *ProcedureSteps) SetMPPS(ctx context.Context, a *dimse.Association, uid 
 	switch rec.Status {
 	case dimse.MPPSCompleted:
 		m.log.Info("exam ended (MPPS completed)", stepAttr(uid), "referenced", len(rec.Refs))
+		m.p.releaseSenders(rec.Refs)
 	case dimse.MPPSDiscontinued:
 		m.log.Warn("exam discontinued on the scanner (MPPS); its study is not shared automatically", stepAttr(uid), "referenced", len(rec.Refs))
 		for _, s := range rec.StudyUIDs {
@@ -278,6 +280,9 @@ func (m *ProcedureSteps) checkOne(ctx context.Context, uid string) {
 		}
 	}
 	if notYet > 0 {
+		if completed {
+			m.p.releaseSenders(rec.Refs) // of objects that arrived since
+		}
 		if m.p.cfg.Now().Sub(rec.Updated) > stepWaitLimit {
 			m.log.Warn("MPPS: referenced objects never arrived; no longer waiting for them (the stable time applies)", stepAttr(uid), "not_arrived", notYet)
 			if err := m.markDone(uid, nil); err == nil {
@@ -403,6 +408,31 @@ func (p *Pipeline) referencedStudies(refs []dimse.SOPRef, processed bool) (studi
 		}
 	}
 	return studies, notYet, nil
+}
+
+// releaseSenders lets processing go ahead of the associations that sent
+// the referenced instances, if they are still open: the modality said the
+// exam is over, so they no longer hold back its de-identification and
+// rendering (yield.go), and the link waits for no idle time of theirs.
+func (p *Pipeline) releaseSenders(refs []dimse.SOPRef) {
+	for _, r := range refs {
+		inst, err := p.cfg.Store.Instance(r.SOPInstanceUID)
+		if err == nil && inst.Source.AssociationID != "" {
+			p.rx.release(inst.Source.AssociationID)
+		}
+	}
+}
+
+// release stops counting an open association as sending (see closed).
+func (r *receiving) release(assoc string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.open[assoc] {
+		return
+	}
+	delete(r.open, assoc)
+	close(r.wake)
+	r.wake = make(chan struct{})
 }
 
 // completeNow applies the auto-share rule to a study whose exam ended,

@@ -29,12 +29,13 @@ type mppsEnv struct {
 	dir   string
 	p     *Pipeline
 	steps *ProcedureSteps
+	quiet time.Duration // Config.IngestQuiet: -1 (never yield) unless a test sets it
 }
 
 func newMPPSEnv(t *testing.T, stable time.Duration) *mppsEnv {
 	t.Helper()
 	dir := t.TempDir()
-	e := &mppsEnv{faultEnv: newFaultEnv(t, dir), dir: dir}
+	e := &mppsEnv{faultEnv: newFaultEnv(t, dir), dir: dir, quiet: -1}
 	e.open(t, stable)
 	return e
 }
@@ -44,7 +45,7 @@ func (e *mppsEnv) open(t *testing.T, stable time.Duration) {
 	t.Helper()
 	var err error
 	e.p, err = New(Config{Store: e.st, Share: e.sh, Secret: make([]byte, 32), Logger: e.log,
-		StableTime: stable, Tick: 10 * time.Millisecond, IngestQuiet: -1})
+		StableTime: stable, Tick: 10 * time.Millisecond, IngestQuiet: e.quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +74,7 @@ func (e *mppsEnv) deliver(t *testing.T, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.p.rx.arrived("a1")
 	e.p.tracker.arrived(res.Instance.StudyUID, "a1", "SONOLINK", []string{"pat@example.com"}, time.Now())
 	e.p.queue.push(res.Instance.SOPInstanceUID)
 	e.p.wakeMPPS()
@@ -159,6 +161,26 @@ func TestMPPSCompletedSharesAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(log, "without waiting for the stable time") {
 		t.Errorf("no log line says why the study completed early:\n%s", log)
+	}
+}
+
+// An association that stays open after its last object holds processing
+// back for a while (yield.go); the end of the exam releases it, so the link
+// does not wait for that.
+func TestMPPSCompletedReleasesTheSendingAssociation(t *testing.T) {
+	e := newMPPSEnv(t, time.Hour)
+	e.steps.Close()
+	e.quiet = defaultIngestQuiet
+	e.open(t, time.Hour)
+	e.deliver(t, 1)
+	e.create(t, "1.2.3.150")
+	if d, _ := e.p.rx.busyFor(time.Now()); d <= 0 {
+		t.Fatal("an open association that just sent does not hold processing back")
+	}
+	e.set(t, "1.2.3.150", dimse.MPPSCompleted, refsTo(1))
+	time.Sleep(defaultIngestQuiet)
+	if d, _ := e.p.rx.busyFor(time.Now()); d > 0 {
+		t.Errorf("after N-SET COMPLETED, processing still waits %v for the sending association", d)
 	}
 }
 
