@@ -19,6 +19,13 @@ type shareSide struct {
 	sh *share.Service
 }
 
+// discontinued reports whether auto-share held the study back because its
+// exam was discontinued on the scanner (MPPS).
+func (b shareSide) discontinued(studyUID string) bool {
+	d, ok := b.sh.AutoShareDecided(studyUID)
+	return ok && d.Outcome == share.OutcomeDiscontinued
+}
+
 func (b shareSide) region() (string, error) {
 	st, err := b.sh.Settings()
 	return st.Region, err

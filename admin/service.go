@@ -355,6 +355,9 @@ func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error)
 		}
 	}
 	sum.ShareStatus = shareStatus(links, contacts)
+	if len(links) == 0 && s.be.discontinued(r.UID) {
+		sum.Attention = attentionDiscontinued
+	}
 	for _, l := range links {
 		if !l.RenewalAsked.IsZero() && (sum.RenewalAsked.IsZero() || l.RenewalAsked.Before(sum.RenewalAsked)) {
 			sum.RenewalAsked = l.RenewalAsked
@@ -462,8 +465,15 @@ func fmtStamp(ts ...time.Time) string {
 }
 
 // notes are hints for the technician in the study view.
+// attentionDiscontinued is StudySummary.Attention for a study held back
+// because its exam was discontinued on the scanner.
+const attentionDiscontinued = "exam discontinued on the scanner (MPPS), not shared automatically"
+
 func notes(d *StudyDetail) []string {
 	var out []string
+	if d.Attention == attentionDiscontinued {
+		out = append(out, fmt.Sprintf("the scanner reported this exam as discontinued (MPPS), so no link was sent automatically; if the patient should have it, send it with: sonolink send %s --to CONTACT", d.ShortID))
+	}
 	for _, l := range d.Shares {
 		if !l.RenewalAsked.IsZero() {
 			var to []string

@@ -39,6 +39,9 @@ type StudySummary struct {
 	// RenewalAsked: the earliest open request of the study's patient for a
 	// new link (from an expired link's page); the study needs attention.
 	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
+	// Attention says why else the study needs the technician, e.g. its
+	// exam was discontinued on the scanner (MPPS) and it was not shared.
+	Attention string `json:"attention,omitempty"`
 }
 
 // StudyDetail is `sonolink study`: the study, its numbered objects and its

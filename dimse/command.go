@@ -19,8 +19,12 @@ const (
 
 	cmdNEventReportRQ  uint16 = 0x0100
 	cmdNEventReportRSP uint16 = 0x8100
+	cmdNSetRQ          uint16 = 0x0120
+	cmdNSetRSP         uint16 = 0x8120
 	cmdNActionRQ       uint16 = 0x0130
 	cmdNActionRSP      uint16 = 0x8130
+	cmdNCreateRQ       uint16 = 0x0140
+	cmdNCreateRSP      uint16 = 0x8140
 )
 
 const (
@@ -72,6 +76,7 @@ type command struct {
 	DataSetType             uint16
 	Status                  Status
 	ErrorComment            string
+	ErrorID                 uint16 // a response's Error ID (0000,0903), when not 0
 	MoveOriginatorAET       string
 	MoveOriginatorMsgID     uint16
 	has                     map[uint16]bool
@@ -129,6 +134,8 @@ func decodeCommand(b []byte) (*command, error) {
 			c.ActionTypeID, err = us()
 		case tagEventTypeID:
 			c.EventTypeID, err = us()
+		case tagErrorID:
+			c.ErrorID, err = us()
 		case tagAffectedSOPClass:
 			c.AffectedSOPClassUID = uidString(v)
 		case tagRequestedSOPClass:
@@ -207,6 +214,9 @@ func encodeCommand(c *command) []byte {
 				s = s[:64]
 			}
 			els = append(els, el{tagErrorComment, text(s)})
+		}
+		if c.ErrorID != 0 {
+			els = append(els, el{tagErrorID, u16(c.ErrorID)})
 		}
 	} else {
 		els = append(els, el{tagMessageID, u16(c.MessageID)})

@@ -53,7 +53,10 @@ type Config struct {
 	// Commitment is the Storage Commitment Push Model SCP's policy; nil:
 	// the SOP class is not accepted.
 	Commitment CommitmentHandler
-	Logger     *slog.Logger
+	// MPPS keeps Modality Performed Procedure Steps (mpps.go); nil: the
+	// SOP class is not accepted.
+	MPPS   MPPSHandler
+	Logger *slog.Logger
 }
 
 // Defaults.

@@ -2,7 +2,9 @@
 // (PS3.8: PDUs, association negotiation, ARTIM) and the DIMSE services it
 // offers (PS3.7: C-ECHO and C-STORE as SCP; C-ECHO and C-STORE as SCU for
 // the `echo` command and tests; the Storage Commitment Push Model as SCP,
-// see stgcmt.go, with Config.Commitment holding its policy). Incoming objects are streamed to a spool
+// see stgcmt.go, with Config.Commitment holding its policy; Modality
+// Performed Procedure Step N-CREATE and N-SET as SCP, see mpps.go, with
+// Config.MPPS keeping the steps). Incoming objects are streamed to a spool
 // file and handed to a Handler; the response is sent only after the Handler
 // has made the object durable.
 //
@@ -17,7 +19,8 @@
 // is not in Config.AllowedCallingAETs (permanent, service user, reason 3), or
 // MaxAssociations are already open (transient, presentation provider,
 // reason 2 local limit exceeded). Each presentation context is answered on
-// its own: Verification and the storage SOP classes (by default every one of
+// its own: Verification, Storage Commitment and MPPS (when configured,
+// native Little Endian only) and the storage SOP classes (by default every one of
 // PS3.4 Annex B, Config.SOPClasses narrows it) are accepted with the first
 // transfer syntax the peer proposed that sonolink can de-identify and render
 // (the peer's order, not ours; native only for classes without an image),

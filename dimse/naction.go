@@ -37,7 +37,7 @@ func (a *scpAssoc) startNAction(m *message, pc acceptedCtx) (*message, bool, err
 // memFragment keeps one data set fragment of an in-memory message.
 func (a *scpAssoc) memFragment(m *message, b []byte) {
 	if len(m.mem)+len(b) > maxCommitmentDataSet {
-		m.fail, m.failWhy, m.mem = StatusOutOfResources, "storage commitment request too large", nil
+		m.fail, m.failWhy, m.mem = StatusOutOfResources, "request data set too large", nil
 		return
 	}
 	m.mem = append(m.mem, b...)

@@ -19,7 +19,7 @@ type message struct {
 	cmdBuf  []byte
 	cmd     *command
 	store   *spool // C-STORE data set sink; nil for commands without data set
-	mem     []byte // N-ACTION data set, held in memory (naction.go)
+	mem     []byte // N-ACTION, N-CREATE and N-SET data set, held in memory (naction.go, mpps.go)
 	fail    Status // when set, the data set is drained and this status answered
 	failWhy string
 	size    int64
@@ -230,6 +230,8 @@ func (a *scpAssoc) startMessage(m *message, pc acceptedCtx) (*message, bool, err
 		return m, false, nil
 	case cmdNActionRQ:
 		return a.startNAction(m, pc)
+	case cmdNCreateRQ, cmdNSetRQ:
+		return a.startMPPS(m, pc)
 	case cmdNEventReportRSP:
 		if !c.hasDataSet() {
 			a.reportAnswered(m)
@@ -296,6 +298,8 @@ func (a *scpAssoc) finishStore(m *message, pc acceptedCtx) error {
 		switch m.cmd.Field {
 		case cmdNActionRQ:
 			return a.finishNAction(m, pc)
+		case cmdNCreateRQ, cmdNSetRQ:
+			return a.finishMPPS(m, pc)
 		case cmdNEventReportRSP:
 			return nil // a response with a data set: drained, ignored
 		}

@@ -528,7 +528,7 @@ func (s *Server) negotiateContexts(rq *associate, log *slog.Logger) (*associate,
 		case !s.acceptsClass(pc.Abstract):
 			res.Result = pcAbstractNotSupported
 		default:
-			ts, decodable := s.chooseTS(pc.Abstract, pc.Transfer)
+			ts, decodable := s.contextTS(pc.Abstract, pc.Transfer)
 			residual = !decodable
 			if ts == "" {
 				res.Result = pcTransferSynNotSupported
@@ -560,6 +560,9 @@ func (s *Server) negotiateContexts(rq *associate, log *slog.Logger) (*associate,
 func (s *Server) acceptsClass(abstract string) bool {
 	if abstract == UIDStorageCommitmentPushModel {
 		return s.cfg.Commitment != nil
+	}
+	if abstract == UIDModalityPerformedProcedureStep {
+		return s.cfg.MPPS != nil
 	}
 	return s.sopClasses[abstract] || (s.cfg.SOPClasses == nil && uid.IsStorage(abstract))
 }

@@ -115,6 +115,15 @@ const (
 	undefinedLength uint32 = 0xFFFFFFFF
 )
 
+// implicitSeqs are the sequences read from Implicit VR data sets, where
+// nothing else says an element of defined length is one: those of Storage
+// Commitment and of MPPS (mpps.go). Other sequences of defined length are
+// kept as opaque values.
+var implicitSeqs = map[uint32]bool{
+	tagRefSOPSeq: true, tagFailedSOPSeq: true,
+	tagSchedStepAttrSeq: true, tagPerformedSeriesSeq: true, tagRefImageSeq: true, tagRefNonImageSeq: true,
+}
+
 // dsElem is one element of a decoded data set; a sequence has items.
 type dsElem struct {
 	tag   uint32
@@ -182,7 +191,7 @@ func (r dsReader) element(b []byte, depth int) (dsElem, int, error) {
 		n = binary.LittleEndian.Uint32(b[4:])
 	}
 	body := b[hdr:]
-	isSeq := vr == "SQ" || (vr == "" && (tag == tagRefSOPSeq || tag == tagFailedSOPSeq)) || (n == undefinedLength && vr != "UN")
+	isSeq := vr == "SQ" || (vr == "" && implicitSeqs[tag]) || (n == undefinedLength && vr != "UN")
 	if !isSeq {
 		if n == undefinedLength || uint64(n) > uint64(len(body)) {
 			return dsElem{}, 0, dsErr("element (%08X) length %d with %d bytes left", tag, n, len(body))

@@ -1,8 +1,9 @@
 // Package pipeline takes every acknowledged object through the rest of
 // sonolink: it is the dimse.Handler that stores objects durably before they
 // are acknowledged, then de-identifies and renders each one in the
-// background, notices when a study is complete, and issues the patient's link
-// when the clinic's auto-share rule says so.
+// background, notices when a study is complete (after the stable time, or at
+// once when the modality reports the exam completed: MPPS, mpps.go), and
+// issues the patient's link when the clinic's auto-share rule says so.
 package pipeline
 
 import (
@@ -86,6 +87,12 @@ type Pipeline struct {
 	anonKey  string
 	attempts map[string]int // objects left pending by a fault → attempts so far
 
+	// mpps, when set (OpenProcedureSteps), completes or holds studies by
+	// their Modality Performed Procedure Steps; mppsWake has Run look at
+	// its waiting steps now (mpps.go).
+	mpps     *ProcedureSteps
+	mppsWake chan struct{}
+
 	// hook, when set (tests), runs first inside each guarded stage of
 	// Process; an error it returns is that stage's error.
 	hook func(stage, sopUID string) error
@@ -124,7 +131,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.RetryMax = max(cfg.RetryMin, 5*time.Minute)
 	}
 	return &Pipeline{cfg: cfg, log: cfg.Logger.With("component", "pipeline"), tracker: newTracker(),
-		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet), attempts: map[string]int{}}, nil
+		queue: newWorkQueue(), rx: newReceiving(cfg.IngestQuiet), attempts: map[string]int{}, mppsWake: make(chan struct{}, 1)}, nil
 }
 
 // HandleStore makes the object durable through the store and answers the
@@ -155,6 +162,7 @@ func (p *Pipeline) HandleStore(ctx context.Context, a *dimse.Association, obj *d
 	if !res.Duplicate && !res.Conflict {
 		p.queue.push(inst.SOPInstanceUID)
 	}
+	p.wakeMPPS()
 	return dimse.StatusSuccess
 }
 
@@ -201,12 +209,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Until the settings are read, options is "" and the first reading
 	// requeues what is stale.
 	options, _ := p.deidOptionsKey()
+	var mppsChecked time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return nil
+		case <-p.mppsWake:
+			p.mpps.check(ctx)
 		case <-t.C:
+			if p.mpps != nil && p.cfg.Now().Sub(mppsChecked) >= mppsRecheck {
+				// A safety net: arrivals and processed objects wake the
+				// check as they happen.
+				mppsChecked = p.cfg.Now()
+				p.mpps.check(ctx)
+			}
 			if stable, err := p.stableTime(); err != nil {
 				p.log.Error("complete studies wait: reading the stable time", "err", err)
 			} else {
@@ -382,6 +399,7 @@ func (p *Pipeline) processOrRetry(sopUID string) {
 	if err == nil {
 		delete(p.attempts, sopUID)
 		p.mu.Unlock()
+		p.wakeMPPS()
 		return
 	}
 	p.attempts[sopUID]++
@@ -484,6 +502,11 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 		if err := p.cfg.Share.RecordAutoShareDecision(ps.StudyUID, p.cfg.Now(), outcome); err != nil {
 			log.Error("recording the auto-share decision", "err", err)
 		}
+	}
+	if p.mpps != nil && p.mpps.held(ps.StudyUID) {
+		log.Warn("study complete; its exam was discontinued on the scanner (MPPS), nothing sent")
+		decided(share.OutcomeDiscontinued)
+		return
 	}
 	if !set.AutoShare.Matches(called) {
 		log.Info("study complete; auto-share rule does not apply", "rule", set.AutoShare.String())

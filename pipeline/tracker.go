@@ -84,6 +84,16 @@ func (t *tracker) due(now time.Time, stable time.Duration) []*pendingStudy {
 	return out
 }
 
+// take removes and returns the study whatever its stable time and open
+// associations (its exam ended: MPPS); nil when it is not tracked.
+func (t *tracker) take(study string) *pendingStudy {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.studies[study]
+	delete(t.studies, study)
+	return p
+}
+
 // pending reports how many studies are still arriving.
 func (t *tracker) pending() int {
 	t.mu.Lock()

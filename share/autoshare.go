@@ -8,6 +8,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// OutcomeDiscontinued is the decision recorded for a study whose exam the
+// modality reported DISCONTINUED (MPPS): auto-share holds it back, and the
+// technician is shown why.
+const OutcomeDiscontinued = "discontinued"
+
 // AutoShareDecision is what the auto-share rule made of a complete study,
 // kept so that a restart does not apply the rule to it again (the rule, or
 // the contacts' validity, may have changed since; the technician's choice

@@ -41,8 +41,9 @@ type node struct {
 	share    *share.Service
 	pipeline *pipeline.Pipeline
 	scrub    *store.Scrubber
-	retain   *retention.Retention  // purges by the clinic's retention settings; the storage reserve
-	commit   *pipeline.Commitments // storage commitment policy and report worker
+	retain   *retention.Retention     // purges by the clinic's retention settings; the storage reserve
+	commit   *pipeline.Commitments    // storage commitment policy and report worker
+	mpps     *pipeline.ProcedureSteps // MPPS: exams ended or discontinued on the scanner
 	dicom    *dimse.Server
 	dicomLn  net.Listener // nil: no plain DICOM listener (--dicom-addr "")
 	admin    *admin.Server
@@ -100,6 +101,10 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 
+	if n.mpps, err = pipeline.OpenProcedureSteps(filepath.Join(n.store.Dir(), "mpps.db"), n.pipeline); err != nil {
+		return nil, err
+	}
+
 	modalities, err := parseModalities(c.modalities)
 	if err != nil {
 		return nil, err
@@ -147,7 +152,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		MaxPDULength: uint32(c.maxPDULength), MaxObjectSize: int64(c.maxObjectSize),
 		SOPClasses: sopClasses, ExtraSOPClasses: c.extraSOPClasses,
 		TransferSyntaxes: append(dimse.DefaultTransferSyntaxes(), c.extraSyntaxes...),
-		SpoolDir:         n.store.SpoolDir(), Logger: logger, Commitment: n.commit,
+		SpoolDir:         n.store.SpoolDir(), Logger: logger, Commitment: n.commit, MPPS: n.mpps,
 	}, n.pipeline)
 	if err != nil {
 		return nil, err
@@ -269,6 +274,9 @@ func (n *node) close() {
 	}
 	if n.metrics != nil {
 		_ = n.metrics.Close()
+	}
+	if n.mpps != nil {
+		_ = n.mpps.Close()
 	}
 	if n.share != nil {
 		_ = n.share.Close()

@@ -115,6 +115,9 @@ func printStudies(cmd *cobra.Command, res []admin.StudySummary) {
 			date = fmtDay(st.ReceivedAt)
 		}
 		status := dash(st.ShareStatus)
+		if st.Attention != "" {
+			status = "! " + st.Attention + "; " + status
+		}
 		if !st.RenewalAsked.IsZero() {
 			status = "! new link asked " + fmtTime(st.RenewalAsked) + "; " + status
 		}
@@ -125,6 +128,9 @@ func printStudies(cmd *cobra.Command, res []admin.StudySummary) {
 	if n := attention(res); n > 0 {
 		termf(cmd.OutOrStdout(), "\n! %s asked for a new link: see 'sonolink study ID'.\n", plural(n, "patient"))
 	}
+	if n := discontinued(res); n > 0 {
+		termf(cmd.OutOrStdout(), "\n! %s discontinued on the scanner and not shared: see 'sonolink study ID'.\n", plural(n, "exam"))
+	}
 }
 
 // attention counts the studies whose patient asked for a new link.
@@ -132,6 +138,18 @@ func attention(res []admin.StudySummary) int {
 	n := 0
 	for _, st := range res {
 		if !st.RenewalAsked.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// discontinued counts the studies held back because their exam was
+// discontinued on the scanner.
+func discontinued(res []admin.StudySummary) int {
+	n := 0
+	for _, st := range res {
+		if st.Attention != "" {
 			n++
 		}
 	}

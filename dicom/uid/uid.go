@@ -8,6 +8,11 @@
 // engineer reading a dump) sees one product, whichever part wrote the bytes.
 package uid
 
+import (
+	"crypto/rand"
+	"math/big"
+)
+
 // ImplementationClassUID identifies sonolink (PS3.7 D.3.3.2, PS3.10 7.1).
 // It was generated once as a UUID under the 2.25 root and must never
 // change: peers and archives may have recorded it.
@@ -58,4 +63,21 @@ func uids[T any](rows []T, uidOf func(*T) string) []string {
 		out[i] = uidOf(&rows[i])
 	}
 	return out
+}
+
+// ModalityPerformedProcedureStep is the MPPS SOP class (PS3.4 Annex F),
+// whose N-CREATE and N-SET a modality sends when an exam starts and ends.
+const ModalityPerformedProcedureStep = "1.2.840.10008.3.1.2.3.3"
+
+// New returns a new UID under the 2.25 root (PS3.5 B.2): a random
+// (version 4) UUID as a decimal integer, for instances sonolink creates,
+// such as an MPPS whose N-CREATE left the choice to the SCP.
+func New() string {
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		panic("uid: no randomness: " + err.Error()) // crypto/rand does not fail on supported systems
+	}
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return "2.25." + new(big.Int).SetBytes(u[:]).String()
 }
