@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"sonolink/contact"
+	"sonolink/i18n"
 	"sonolink/settings"
 	"sonolink/share"
 )
@@ -17,6 +18,12 @@ import (
 // shareSide is the half of the real backend that the share service answers.
 type shareSide struct {
 	sh *share.Service
+}
+
+// locale is the clinic's language, the one patients' pages default to.
+func (b shareSide) locale() (*i18n.Locale, error) {
+	st, err := b.sh.Settings()
+	return i18n.Lookup(st.Language), err
 }
 
 func (b shareSide) region() (string, error) {
@@ -117,6 +124,7 @@ func linkFromView(v share.LinkView) Link {
 	l := Link{
 		ID: v.ID, StudyUID: v.StudyUID, StudyID: v.StudyKey, Created: v.Created, LastSent: v.LastSent,
 		Expires: v.Expires, Status: v.Status, RevokedReason: v.RevokedReason, Origin: v.Origin,
+		RevokedAt: v.RevokedAt, RevokedBy: v.RevokedBy,
 		WholeStudy: v.WholeStudy(), Instances: append([]string{}, v.Instances...), Views: v.Views,
 		Contacts: []Delivery{}, RenewalAsked: v.RenewalAsked,
 	}
@@ -133,10 +141,14 @@ func linkFromView(v share.LinkView) Link {
 			return
 		}
 		at := d.SentAt
-		if d.State != "sent" {
+		if d.State != "sent" { // outbox too: SentAt is when it was written
 			at = time.Time{}
 		}
-		l.Contacts = append(l.Contacts, Delivery{Channel: d.Channel, To: d.To, Status: d.State, Reason: d.Reason, At: at})
+		st := d.State
+		if st == "sent" && d.Via == share.ProviderFile {
+			st = StatusOutbox
+		}
+		l.Contacts = append(l.Contacts, Delivery{Channel: d.Channel, To: d.To, Status: st, Reason: d.Reason, At: at, Via: d.Via})
 	}
 	for _, e := range v.Emails {
 		add(share.ChannelEmail, e)
