@@ -264,11 +264,11 @@ func (b shareSide) codeNote(st settings.Values) (string, error) {
 	}
 	switch {
 	case !st.LinkCodeSet:
-		return fmt.Sprintf("no link asks for a code; %d active links open without one", r.Active), nil
+		return fmt.Sprintf("no link asks for a code; all %d active links open without one", r.Active), nil
 	case st.LinkCodeAll:
-		return fmt.Sprintf("all %d active links ask for the code; %d of them were sent before a code was set, so tell those patients the code (or set link.code_scope new)", r.Active, r.Active-r.WithCode), nil
+		return fmt.Sprintf("it affects all %d active links: each asks for the code; %d of them were sent before a code was set, so tell those patients the code (or: sonolink settings set link.code_scope new)", r.Active, r.Active-r.WithCode), nil
 	}
-	return fmt.Sprintf("links issued from now on ask for the code; of %d active links, %d ask for it (issued with a code), %d keep opening without one. 'settings set link.code_scope all' would make all %d ask", r.Active, r.AskFor, r.Active-r.AskFor, r.WouldAskAll), nil
+	return fmt.Sprintf("it affects %d of the %d active links (those issued while a code was set; they also accept the code they were issued with), and every link issued from now on; %d keep opening without one (sonolink settings set link.code_scope all would make all %d ask)", r.AskFor, r.Active, r.Active-r.AskFor, r.WouldAskAll), nil
 }
 
 func (b shareSide) audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error) {

@@ -609,7 +609,18 @@ func notes(d *StudyDetail) []string {
 			for _, c := range l.Contacts {
 				to = append(to, c.To)
 			}
-			out = append(out, fmt.Sprintf("the patient asked for a new link on %s (link %s expired); send one to the same contacts with: sonolink send %s --to %q", fmtStamp(l.RenewalAsked), l.ID, d.ShortID, strings.Join(to, ", ")))
+			out = append(out, fmt.Sprintf("the patient asked for a new link on %s (link %s expired); send one to the same contacts with: %s", fmtStamp(l.RenewalAsked), l.ID, SendCommand(d.ShortID, to)))
+		}
+	}
+	for _, l := range d.Shares {
+		var local []string
+		for _, c := range l.Contacts {
+			if c.Status == StatusOutbox {
+				local = append(local, c.To)
+			}
+		}
+		if len(local) > 0 && l.Status == "active" {
+			out = append(out, fmt.Sprintf("link %s was only written to the local outbox for %s, not sent: no e-mail or SMS provider was configured. Configure one for sonolink serve, then: sonolink resend %s", l.ID, strings.Join(local, ", "), l.ID))
 		}
 	}
 	for _, l := range d.Shares {

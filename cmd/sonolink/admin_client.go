@@ -120,6 +120,17 @@ func isLocalFlag(name string) bool {
 	return probe.Lookup(name) != nil
 }
 
+// exactArgs is cobra.ExactArgs with the command's own message: what to
+// give, and an example, instead of "accepts 1 arg(s), received 0".
+func exactArgs(n int, what, example string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		return usageErr(fmt.Errorf("%s takes %s; e.g. %s", cmd.CommandPath(), what, example))
+	}
+}
+
 // actor names the person at the terminal for the audit log.
 func actor() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {

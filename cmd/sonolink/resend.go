@@ -28,7 +28,7 @@ patient cannot open.`,
 		Example: `  sonolink resend L7K3F9Q
   sonolink resend 42
   sonolink resend L7K3F9Q --json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "one link id (or a study with one active link)", "sonolink resend L7K3F9Q"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
 				res, err := s.ops.Resend(ctx, admin.LinkRequest{Link: args[0], Actor: actor()})

@@ -23,7 +23,7 @@ Revoking a revoked link changes nothing and says when it was revoked.
 Exit code 1 when there is no such link.`,
 		Example: `  sonolink revoke L7K3F9Q --reason "wrong e-mail address"
   sonolink revoke L7K3F9Q --json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "one link id, as 'sonolink study' shows it", `sonolink revoke L7K3F9Q --reason "wrong address"`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
 				l, err := s.ops.Revoke(ctx, admin.LinkRequest{Link: args[0], Reason: reason, Actor: actor()})

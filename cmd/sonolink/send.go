@@ -45,7 +45,7 @@ Instance UID or an accession number.`,
 		Example: `  sonolink send 42 --to "name@example.com, +46 70 123 45 67"
   sonolink send 42 --to 070-123 45 67 --images "image 1, image 3-5, video 1"
   sonolink send ACC12345 --to name@example.com --json`,
-		Args:              cobra.ExactArgs(1),
+		Args:              exactArgs(1, "one study (quote the contacts: --to \"email, phone\")", `sonolink send 42 --to "name@example.com, +46 70 123 45 67"`),
 		ValidArgsFunction: completeStudies,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(to) == "" {
@@ -101,8 +101,10 @@ func printSent(w io.Writer, s *cliSession, res *admin.SendResult, verb string) {
 	until := fmtDay(res.Expires)
 	if len(sent) > 0 {
 		termf(w, "Link %s %s to %s; available until %s.\n", res.ID, verb, joinAnd(sent), until)
-	} else {
+	} else if verb == "sent" {
 		termf(w, "Link %s issued; available until %s.\n", res.ID, until)
+	} else {
+		termf(w, "Link %s renewed; available until %s.\n", res.ID, until)
 	}
 	if len(outbox) > 0 {
 		termf(w, "Only written to the local outbox, NOT sent, for %s: no e-mail or SMS provider is configured (email-provider, sms-provider; see README). The patient has not received it.\n", joinAnd(outbox))

@@ -42,7 +42,7 @@ object has versions. The patient's link and pages then show the chosen one.`,
   sonolink study 1.2.840.113619.2.55.3.2831164356.781.1600000000.1
   sonolink study ACC12345 --json
   sonolink study 42 --use-version image2:2`,
-		Args:              cobra.ExactArgs(1),
+		Args:              exactArgs(1, "one study: its short id from 'sonolink studies', Study Instance UID or accession number", "sonolink study 42"),
 		ValidArgsFunction: completeStudies,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
