@@ -16,13 +16,10 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/dicom/dicomfile"
-	"sonolink/dicom/uid"
 	"sonolink/render"
 	"sonolink/share"
 	"sonolink/store"
 )
-
-const sopClassEncapsulatedPDF = uid.EncapsulatedPDF
 
 // StoreBackend implements Backend over the real share service and store:
 // links and gates from share, objects, verdicts and renders from store.
