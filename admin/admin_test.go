@@ -258,6 +258,15 @@ func TestLocalService(t *testing.T) {
 		}
 	}
 
+	// By place in the study, as a console picks objects.
+	if byPlace, err := svc.Send(ctx, SendRequest{Study: munoz, To: "c@example.com", Objects: []int{3, 2, 3}}); err != nil || !slices.Equal(byPlace.Labels, []string{"Video 1", "Report 1"}) || !slices.Equal(byPlace.Instances, []string{"1.2.3.2", "1.2.3.3"}) {
+		t.Fatalf("send by place: %+v %v", byPlace, err)
+	} else if _, err := svc.Revoke(ctx, LinkRequest{Link: byPlace.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Objects: []int{9}}); KindOf(err) != KindInvalid {
+		t.Fatalf("object #9 of 3: %v", err)
+	}
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}

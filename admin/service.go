@@ -148,7 +148,21 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*SendResult, error
 		return nil, errorf(KindInvalid, "study %s has no stored objects yet; wait until it has arrived", displayKey(r))
 	}
 	var sel []string // nil: the whole study
-	if strings.TrimSpace(req.Images) != "" {
+	if len(req.Objects) > 0 {
+		if strings.TrimSpace(req.Images) != "" {
+			return nil, errorf(KindInvalid, "select objects by label (images) or by place (objects), not both")
+		}
+		for _, n := range req.Objects {
+			if n < 1 || n > len(objs) {
+				return nil, errorf(KindInvalid, "study %s has no object #%d", displayKey(r), n)
+			}
+		}
+		for _, o := range objs { // in the study's order
+			if slices.Contains(req.Objects, o.N) {
+				sel = append(sel, o.SOPInstance)
+			}
+		}
+	} else if strings.TrimSpace(req.Images) != "" {
 		idx, err := SelectObjects(req.Images, objs)
 		if err != nil {
 			return nil, err

@@ -149,6 +149,10 @@ type SendRequest struct {
 	Study  string `json:"study"`            // short id, Study Instance UID or accession
 	To     string `json:"to"`               // "email, phone", parsed with the DICOM contact rules
 	Images string `json:"images,omitempty"` // "image 1, image 3-5, video 1" (labels as in Objects); empty: the whole study
+	// Objects selects by place in the study (Object.N) instead, for
+	// callers that picked objects rather than typed labels (a console's
+	// thumbnails). Images and Objects together are an error.
+	Objects []int `json:"objects,omitempty"`
 	Actor  string `json:"actor,omitempty"`  // who asked (audit)
 }
 

@@ -171,7 +171,15 @@ func TestCLIWithoutServer(t *testing.T) {
 	if len(d.Objects) != 3 || d.Objects[2].Kind != "cine" || d.Objects[2].Frames != 2 {
 		t.Fatalf("objects: %+v", d.Objects)
 	}
-	mustCLI(t, 0, dir, "study", munoz.uid) // by Study Instance UID
+	// Not shared yet: the hint is the ready command, with the contacts
+	// read from DICOM.
+	if r := mustCLI(t, 0, dir, "study", munoz.uid); !strings.Contains(r.out, `none; share with: sonolink send `+munoz.short+` --to "jose@example.com, +46701234567"`) {
+		t.Errorf("study view of an unshared study lacks the ready command:\n%s", r.out)
+	}
+	// Latest arrival first, with its time.
+	if r := mustCLI(t, 0, dir, "studies", "--sort", "received"); !regexp.MustCompile(`^DATE +ID +PATIENT +DESCRIPTION +IMAGES +RECEIVED +SHARE\n.*` + berg.short + `.*\n.*` + munoz.short).MatchString(r.out) {
+		t.Errorf("studies --sort received:\n%s", r.out)
+	}
 	if r := mustCLI(t, 1, dir, "study", "NOPE"); !strings.Contains(r.err, "sonolink studies") {
 		t.Errorf("unknown study: %s", r)
 	}
