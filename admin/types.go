@@ -152,8 +152,8 @@ type SendRequest struct {
 	// Objects selects by place in the study (Object.N) instead, for
 	// callers that picked objects rather than typed labels (a console's
 	// thumbnails). Images and Objects together are an error.
-	Objects []int `json:"objects,omitempty"`
-	Actor  string `json:"actor,omitempty"`  // who asked (audit)
+	Objects []int  `json:"objects,omitempty"`
+	Actor   string `json:"actor,omitempty"` // who asked (audit)
 }
 
 // LinkRequest names an existing link (resend, revoke).
