@@ -45,7 +45,7 @@ func startupNotes(c *serveConfig, sh *share.Service, logger *slog.Logger) {
 		logger.Warn(`first run: the clinic name in patients' messages and pages is still "Sonolink"; set it with: sonolink settings set clinic.name "Your clinic"`)
 	}
 	if set, err := sh.SettingStored(settings.KeyAutoShare); err == nil && !set && st.AutoShare.String() == "all" {
-		logger.Warn("first run: every complete study with a contact is shared with the patient automatically (autoshare.rule all); to choose per study: sonolink settings set autoshare.rule aet:PATIENT (or off, or all to keep this and silence the warning)")
+		logger.Warn("first run: every complete study with a contact is shared with the patient automatically (autoshare.rule all); to choose per study, give sonolink a second AE title and: sonolink settings set autoshare.rule aet:<that AE title> (or off; or all to keep this and silence the warning)")
 	}
 }
 
