@@ -97,54 +97,54 @@ const KindNotConfigured = "not_configured"
 // offlinePlan is what a Service opened in the CLI's process may do with
 // a new message.
 type offlinePlan struct {
-	refuse map[string]string // channel ("" for any) → why not, with what to do
+	refuse map[string]string // channel ("" for any) → what is wrong and what to set
 	queue  map[string]string // channel → serve's provider, which delivers it
+	where  string            // the config file, for the message
 }
 
 // planOffline decides base URL and providers for opts (see the comment
 // at the top of this file). It may change opts.Share.
 func planOffline(dataDir string, opts *LocalOptions) offlinePlan {
-	p := offlinePlan{refuse: map[string]string{}, queue: map[string]string{}}
+	cfg := opts.Configured
+	p := offlinePlan{refuse: map[string]string{}, queue: map[string]string{}, where: cfg.ConfigFile}
+	if p.where == "" {
+		p.where = "the config file"
+	}
 	served, err := LastServeSettings(dataDir)
 	if err != nil {
 		served = nil // unreadable: as if serve never recorded it
 	}
-	cfg := opts.Configured
-	where := "the config file serve reads"
-	if cfg.ConfigFile != "" {
-		where = cfg.ConfigFile
-	}
 	so := &opts.Share
 	switch {
 	case cfg.BaseURL && served != nil && trimURL(served.BaseURL) != trimURL(so.BaseURL):
-		p.refuse[""] = fmt.Sprintf("this command's base URL %s is not the %s sonolink serve last ran with; make them the same (base-url in %s, which serve reads too), or start sonolink serve and run this again", so.BaseURL, served.BaseURL, where)
+		p.refuse[""] = fmt.Sprintf("this command's base URL %s is not the %s sonolink serve last ran with: make base-url the same for both", so.BaseURL, served.BaseURL)
 	case !cfg.BaseURL && served != nil:
 		so.BaseURL = served.BaseURL
 	}
 	if _, bad := p.refuse[""]; !bad && localURL(so.BaseURL) {
-		p.refuse[""] = fmt.Sprintf("no public base URL is configured: the link would start with %s, which the patient's phone cannot open. Set base-url = https://… (the address patients reach sonolink at) in %s or SONOLINK_BASE_URL, or start sonolink serve and run this again", orDefault(so.BaseURL, "http://localhost:8080"), where)
+		p.refuse[""] = fmt.Sprintf("no public base URL is configured: the link would start with %s, which the patient's phone cannot open; set base-url = https://… (the address patients reach sonolink at)", orDefault(so.BaseURL, "http://localhost:8080"))
 	}
 	if !cfg.EmailFrom && served != nil && served.EmailFrom != "" {
 		so.Delivery.Email.From = served.EmailFrom
 	}
-	channel := func(ch, what, key string, set bool, mine *string, theirs string) {
+	channel := func(ch, what, key, choices string, set bool, mine *string, theirs string) {
 		mineP := orDefault(*mine, share.ProviderFile)
 		switch {
 		case set && served != nil && mineP != theirs:
-			p.refuse[ch] = fmt.Sprintf("this command's %s provider %s is not the %s sonolink serve last ran with; make them the same (%s in %s, which serve reads too), or start sonolink serve and run this again", what, mineP, theirs, key, where)
+			p.refuse[ch] = fmt.Sprintf("this command's %s provider %s is not the %s sonolink serve last ran with: make %s the same for both", what, mineP, theirs, key)
 		case set:
 		case served != nil && theirs != share.ProviderFile:
 			p.queue[ch] = theirs
 		default:
-			p.refuse[ch] = fmt.Sprintf("no %s provider is configured: the message would only be written to the local outbox, not sent. Set %s in %s (or %s = file to write messages to the outbox on purpose), or start sonolink serve and run this again", what, key, where, key)
+			p.refuse[ch] = fmt.Sprintf("no %s provider is configured: the message would only be written to the local outbox, not sent; set %s (%s; file writes to the outbox on purpose)", what, key, choices)
 		}
 	}
 	var servedEmail, servedSMS string
 	if served != nil {
 		servedEmail, servedSMS = orDefault(served.EmailProvider, share.ProviderFile), orDefault(served.SMSProvider, share.ProviderFile)
 	}
-	channel(share.ChannelEmail, "e-mail", "email-provider", cfg.EmailProvider, &so.Delivery.Email.Provider, servedEmail)
-	channel(share.ChannelSMS, "SMS", "sms-provider", cfg.SMSProvider, &so.Delivery.SMS.Provider, servedSMS)
+	channel(share.ChannelEmail, "e-mail", "email-provider", "smtp, sendgrid or webhook", cfg.EmailProvider, &so.Delivery.Email.Provider, servedEmail)
+	channel(share.ChannelSMS, "SMS", "sms-provider", "twilio or webhook", cfg.SMSProvider, &so.Delivery.SMS.Provider, servedSMS)
 	return p
 }
 
@@ -164,7 +164,8 @@ func (p offlinePlan) check(channels ...string) (queueForServer bool, err error) 
 		}
 	}
 	if len(why) > 0 {
-		return false, &Error{Kind: KindNotConfigured, Message: "sonolink serve is not running, and this command cannot send the link itself: " + strings.Join(why, "; ") + ". Nothing was sent."}
+		return false, &Error{Kind: KindNotConfigured, Message: fmt.Sprintf("sonolink serve is not running, and this command cannot send the link itself: %s. Put these settings in %s, which sonolink serve reads too (or SONOLINK_* variables), or start sonolink serve and run this again. Nothing was sent.",
+			strings.Join(why, "; "), p.where)}
 	}
 	return queueForServer, nil
 }

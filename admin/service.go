@@ -384,9 +384,9 @@ func (s *Service) onlyActiveLink(ctx context.Context, key string) (Link, error) 
 		for _, c := range l.Contacts {
 			to = append(to, c.To)
 		}
-		lines = append(lines, fmt.Sprintf("sonolink resend %s   (to %s, sent %s)", l.ID, strings.Join(to, ", "), fmtStamp(l.LastSent, l.Created)))
+		lines = append(lines, fmt.Sprintf("sonolink resend %s (to %s, sent %s)", l.ID, strings.Join(to, ", "), fmtStamp(l.LastSent, l.Created)))
 	}
-	return Link{}, errorf(KindInvalid, "study %s has %d active links; say which to resend:\n  %s", displayKey(r), len(active), strings.Join(lines, "\n  "))
+	return Link{}, errorf(KindInvalid, "study %s has %d active links; say which to resend: %s", displayKey(r), len(active), strings.Join(lines, "; "))
 }
 
 // lastContacts are the contacts of the most recent of links, for a ready

@@ -397,7 +397,7 @@ func TestCLIWithServer(t *testing.T) {
 		t.Errorf("running service sees clinic name %q", got)
 	}
 	if r := mustCLI(t, 0, dir, "settings", "set", "link.code", "4711"); !strings.HasPrefix(r.out, "link.code set; the running sonolink serve applies it from now on.\n") ||
-		!strings.Contains(r.out, "it affects 0 of the 0 active links") {
+		!strings.Contains(r.out, "It affects 0 of the 0 active links") {
 		t.Errorf("settings set link.code: %s", r)
 	}
 	if !current().LinkCodeSet {

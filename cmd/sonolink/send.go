@@ -107,7 +107,7 @@ func printSent(w io.Writer, s *cliSession, res *admin.SendResult, verb string) {
 		termf(w, "Link %s renewed; available until %s.\n", res.ID, until)
 	}
 	if len(outbox) > 0 {
-		termf(w, "Only written to the local outbox, NOT sent, for %s: no e-mail or SMS provider is configured (email-provider, sms-provider; see README). The patient has not received it.\n", joinAnd(outbox))
+		termf(w, "Only written to the local outbox, NOT sent, for %s: the provider is file (email-provider, sms-provider). The patient has not received it.\n", joinAnd(outbox))
 	}
 	if len(failed) > 0 {
 		termf(w, "Delivery failed to %s; see 'sonolink study %s'.\n", joinAnd(failed), studyRef(res))

@@ -157,7 +157,7 @@ func setSetting(cmd *cobra.Command, key, value string, asJSON bool) error {
 			termf(cmd.OutOrStdout(), "%s set to %s; %s.\n", st.Key, dash(st.Value), where)
 		}
 		if st.Note != "" {
-			termf(cmd.OutOrStdout(), "%s.\n", st.Note)
+			termf(cmd.OutOrStdout(), "%s%s.\n", strings.ToUpper(st.Note[:1]), st.Note[1:])
 		}
 		return nil
 	})
