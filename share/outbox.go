@@ -564,6 +564,9 @@ func (s *Service) provider(channel string) string {
 	if channel == ChannelEmail {
 		p = s.opts.Delivery.Email.Provider
 	}
+	if (channel == ChannelEmail && s.opts.EmailSender != nil) || (channel == ChannelSMS && s.opts.SMSSender != nil) {
+		return "custom" // Options' own sender replaced the provider
+	}
 	if p == "" {
 		return ProviderFile
 	}
