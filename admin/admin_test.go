@@ -85,27 +85,32 @@ func seededDir(t *testing.T) (dir, munoz, berg string) {
 	return dir, munoz, berg
 }
 
+// fileOutbox configures the CLI's in-process service as a clinic that
+// writes messages to DATA/outbox on purpose, with a public base URL.
+var fileOutbox = LocalOptions{Share: share.Options{Location: time.UTC, BaseURL: "https://images.clinic.example"},
+	Configured: Configured{BaseURL: true, EmailProvider: true, SMSProvider: true}}
+
 // TestLocalService runs the CLI's in-process service (Open): the store and
 // share database of the data directory, messages delivered on the spot to
 // DATA/outbox.
 func TestLocalService(t *testing.T) {
 	ctx := context.Background()
 	dir, munoz, berg := seededDir(t)
-	svc, err := Open(ctx, dir, LocalOptions{Share: share.Options{Location: time.UTC}}, discardLogger())
+	svc, err := Open(ctx, dir, fileOutbox, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Close()
 
-	res, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com, +46701234567", Images: "1,3"})
+	res, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com, +46701234567", Images: "image 1, report 1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(res.Instances, " "); got != "1.2.3.1 1.2.3.3" {
 		t.Fatalf("instances = %q", got)
 	}
-	if len(res.Images) != 2 || res.Images[0] != 1 || res.Images[1] != 3 {
-		t.Fatalf("images = %v", res.Images)
+	if len(res.Images) != 2 || res.Images[0] != 1 || res.Images[1] != 3 || !slices.Equal(res.Labels, []string{"Image 1", "Report 1"}) {
+		t.Fatalf("images = %v %v", res.Images, res.Labels)
 	}
 	if res.Queued || res.StudyID != munoz || res.WholeStudy {
 		t.Fatalf("local send: queued=%v study=%q whole=%v", res.Queued, res.StudyID, res.WholeStudy)
@@ -114,8 +119,8 @@ func TestLocalService(t *testing.T) {
 		t.Fatalf("contacts = %+v", res.Contacts)
 	}
 	for _, c := range res.Contacts {
-		if c.Status != "sent" || c.At.IsZero() {
-			t.Fatalf("not delivered on the spot: %+v", c)
+		if c.Status != StatusOutbox || c.Via != "file" || c.At.IsZero() {
+			t.Fatalf("not written to the outbox on the spot, or not marked so: %+v", c)
 		}
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*")); len(files) == 0 {
@@ -128,7 +133,7 @@ func TestLocalService(t *testing.T) {
 	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: " , "}); KindOf(err) != KindInvalid {
 		t.Fatalf("no contact: %v", err)
 	}
-	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Images: "4"}); KindOf(err) != KindInvalid {
+	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Images: "image 2"}); KindOf(err) != KindInvalid {
 		t.Fatalf("image out of range: %v", err)
 	}
 	if _, err := svc.Send(ctx, SendRequest{Study: "nope", To: "a@example.com"}); KindOf(err) != KindNotFound {
@@ -148,7 +153,7 @@ func TestLocalService(t *testing.T) {
 	if list[1].PatientName != "Muñoz^José" || list[1].Accession != "ACC1" || list[1].Images != 3 {
 		t.Fatalf("study as indexed: %+v", list[1])
 	}
-	if !strings.HasPrefix(list[1].ShareStatus, "sent 20") {
+	if !strings.HasPrefix(list[1].ShareStatus, "local outbox only, not sent 20") {
 		t.Fatalf("status of shared study: %q", list[1].ShareStatus)
 	}
 	byContact, err := svc.ListStudies(ctx, StudyQuery{Text: "+46701234567"})
@@ -181,6 +186,13 @@ func TestLocalService(t *testing.T) {
 	if got := strings.Join(kinds, " "); got != "image/clean cine/clean SR/residual" {
 		t.Fatalf("objects: %s", got)
 	}
+	var labels []string
+	for _, o := range d.Objects {
+		labels = append(labels, o.Label)
+	}
+	if got := strings.Join(labels, ", "); got != "Image 1, Video 1, Report 1" {
+		t.Fatalf("labels: %s", got)
+	}
 	if o := d.Objects[1]; o.N != 2 || o.Frames != 10 || o.SeriesUID != "1.2.3.0" {
 		t.Fatalf("cine object: %+v", o)
 	}
@@ -196,9 +208,31 @@ func TestLocalService(t *testing.T) {
 	if err != nil || again.ID != res.ID || again.Queued {
 		t.Fatalf("resend: %+v %v", again, err)
 	}
+	// By study, while it has one active link.
+	if again, err = svc.Resend(ctx, LinkRequest{Link: munoz}); err != nil || again.ID != res.ID {
+		t.Fatalf("resend by study: %+v %v", again, err)
+	}
+	other, err := svc.Send(ctx, SendRequest{Study: munoz, To: "b@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Resend(ctx, LinkRequest{Link: munoz}); KindOf(err) != KindInvalid ||
+		!strings.Contains(err.Error(), "sonolink resend "+res.ID) || !strings.Contains(err.Error(), "sonolink resend "+other.ID) {
+		t.Fatalf("resend by study with two active links: %v", err)
+	}
+	if _, err := svc.Revoke(ctx, LinkRequest{Link: other.ID}); err != nil {
+		t.Fatal(err)
+	}
 	rv, err := svc.Revoke(ctx, LinkRequest{Link: res.ID, Reason: "wrong patient"})
-	if err != nil || rv.Status != "revoked" || rv.RevokedReason != "wrong patient" || rv.StudyID != munoz {
+	if err != nil || rv.Status != "revoked" || rv.RevokedReason != "wrong patient" || rv.StudyID != munoz || rv.AlreadyRevoked || rv.RevokedAt.IsZero() {
 		t.Fatalf("revoke: %+v %v", rv, err)
+	}
+	rv2, err := svc.Revoke(ctx, LinkRequest{Link: res.ID, Reason: "again"})
+	if err != nil || !rv2.AlreadyRevoked || !rv2.RevokedAt.Equal(rv.RevokedAt) || rv2.RevokedReason != "wrong patient" {
+		t.Fatalf("second revoke: %+v %v", rv2, err)
+	}
+	if _, err := svc.Resend(ctx, LinkRequest{Link: munoz}); KindOf(err) != KindNotFound || !strings.Contains(err.Error(), `sonolink send `+munoz+` --to "b@example.com"`) {
+		t.Fatalf("resend by study without an active link: %v", err)
 	}
 	if _, err := svc.Resend(ctx, LinkRequest{Link: res.ID}); KindOf(err) != KindRevoked {
 		t.Fatalf("resend after revoke: %v", err)
@@ -224,6 +258,15 @@ func TestLocalService(t *testing.T) {
 		}
 	}
 
+	// By place in the study, as a console picks objects.
+	if byPlace, err := svc.Send(ctx, SendRequest{Study: munoz, To: "c@example.com", Objects: []int{3, 2, 3}}); err != nil || !slices.Equal(byPlace.Labels, []string{"Video 1", "Report 1"}) || !slices.Equal(byPlace.Instances, []string{"1.2.3.2", "1.2.3.3"}) {
+		t.Fatalf("send by place: %+v %v", byPlace, err)
+	} else if _, err := svc.Revoke(ctx, LinkRequest{Link: byPlace.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Objects: []int{9}}); KindOf(err) != KindInvalid {
+		t.Fatalf("object #9 of 3: %v", err)
+	}
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +321,9 @@ func TestExpiredLink(t *testing.T) {
 	dir, munoz, _ := seededDir(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	svc, err := Open(ctx, dir, LocalOptions{Share: share.Options{Now: clock, Location: time.UTC}}, discardLogger())
+	opts := fileOutbox
+	opts.Share.Now = clock
+	svc, err := Open(ctx, dir, opts, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,18 +387,43 @@ func TestOpenWhileHeld(t *testing.T) {
 	}
 }
 
-func TestParseImages(t *testing.T) {
-	got, err := ParseImages("5-8, 1,3,3", 0)
-	if err != nil || len(got) != 6 || got[0] != 1 || got[5] != 8 {
-		t.Fatalf("%v %v", got, err)
+// Selections name objects as the patient page labels them.
+func TestSelectObjects(t *testing.T) {
+	mixed := []Object{
+		{N: 1, Label: "Image 1", Group: "image", Number: 1},
+		{N: 2, Label: "Video 1", Group: "cine", Number: 1},
+		{N: 3, Label: "Image 2", Group: "image", Number: 2},
+		{N: 4}, // not shown to the patient
+		{N: 5, Label: "Report 1", Group: "report", Number: 1},
+		{N: 6, Label: "Image 3", Group: "image", Number: 3},
 	}
-	for _, bad := range []string{"", "0", "3-1", "a", "1,,x", "2-"} {
-		if _, err := ParseImages(bad, 0); err == nil {
+	for spec, want := range map[string][]int{
+		"image 2":               {2},
+		"Image 2, video 1":      {1, 2},
+		"i1-3":                  {0, 2, 5},
+		"image 1 3":             {0, 5},
+		"v1;r1":                 {1, 4},
+		"bild 2, informe 1":     {2, 4},
+		"vídeo 1":               {1},
+		"IMAGEN 3, image 3, i3": {5},
+	} {
+		got, err := SelectObjects(spec, mixed)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%q: %v %v, want %v", spec, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "image 3-1", "a", "image 1,,x", "image 2-", "image", "2", "image 4", "video 2"} {
+		if _, err := SelectObjects(bad, mixed); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	if _, err := ParseImages("1-4", 3); err == nil {
-		t.Error("4 of 3 accepted")
+	if _, err := SelectObjects("2", mixed); err == nil || !strings.Contains(err.Error(), "images, videos and reports") {
+		t.Errorf("a bare number in a mixed study: %v", err)
+	}
+	// Only images: bare numbers are the images' numbers.
+	images := []Object{{N: 1, Label: "Image 1", Group: "image", Number: 1}, {N: 2}, {N: 3, Label: "Image 2", Group: "image", Number: 2}}
+	if got, err := SelectObjects("2", images); err != nil || !slices.Equal(got, []int{2}) {
+		t.Errorf("bare number, images only: %v %v", got, err)
 	}
 }
 
@@ -420,8 +490,8 @@ func TestServerClientRoundTrip(t *testing.T) {
 	}
 	// Over the socket the share service's worker delivers, and the answer
 	// waits for it.
-	res, err := c.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Images: "2"})
-	if err != nil || res.ID == "" || len(res.Images) != 1 || res.Images[0] != 2 || res.Queued {
+	res, err := c.Send(ctx, SendRequest{Study: munoz, To: "a@example.com", Images: "video 1"})
+	if err != nil || res.ID == "" || len(res.Images) != 1 || res.Images[0] != 2 || res.Queued || res.QueuedForServer {
 		t.Fatalf("send over socket: %+v %v", res, err)
 	}
 	if _, err := c.StudyDetail(ctx, "zzz"); KindOf(err) != KindNotFound || (&Error{Kind: KindOf(err)}).ExitCode() != 1 {

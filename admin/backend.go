@@ -22,6 +22,10 @@ import (
 type LocalOptions struct {
 	Share       share.Options
 	ContactTags []tag.Tag // nil: contact.DefaultTags
+	// Configured says which of Share's base URL and providers were
+	// configured rather than defaults; with what serve last ran with, it
+	// decides what Send and Resend may deliver (offline.go).
+	Configured Configured
 }
 
 // New returns a Service over a store and share service opened by the
@@ -52,6 +56,7 @@ func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.L
 		}
 		return nil, err
 	}
+	plan := planOffline(dataDir, &opts)
 	so := opts.Share
 	so.NoWorker = true
 	so.Logger = logger
@@ -66,7 +71,7 @@ func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.L
 		tags = contact.DefaultTags
 	}
 	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: tags, owned: true},
-		log: logger.With("component", "admin"), local: true}, nil
+		log: logger.With("component", "admin"), local: true, offline: &plan}, nil
 }
 
 // realBackend binds the Service to the store and share packages.
@@ -133,9 +138,20 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 		}
 		return nil, err
 	}
+	kinds := make([]string, len(insts))
+	for i, in := range insts {
+		if !in.Missing && !in.Conflict {
+			kinds[i] = share.ItemKind(in.SOPClassUID, in.NumFrames)
+		}
+	}
+	labels := share.LabelItems(kinds)
+	loc, err := b.locale()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Object, 0, len(insts))
-	for _, in := range insts {
-		o := Object{N: in.Position, SOPInstance: in.SOPInstanceUID, SeriesUID: in.SeriesUID,
+	for i, in := range insts {
+		o := Object{N: in.Position, Label: labels[i].In(loc), Group: labels[i].Group(), Number: labels[i].N, SOPInstance: in.SOPInstanceUID, SeriesUID: in.SeriesUID,
 			Kind: objectKind(in.SOPClassUID, in.NumFrames), Frames: in.NumFrames, Deid: "pending"}
 		if in.Deid != nil {
 			if in.Deid.Clean {

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"sonolink/contact"
+	"sonolink/i18n"
 	"sonolink/settings"
 	"sonolink/share"
 )
@@ -24,6 +25,12 @@ type shareSide struct {
 func (b shareSide) discontinued(studyUID string) bool {
 	d, ok := b.sh.AutoShareDecided(studyUID)
 	return ok && d.Outcome == share.OutcomeDiscontinued
+}
+
+// locale is the clinic's language, the one patients' pages default to.
+func (b shareSide) locale() (*i18n.Locale, error) {
+	st, err := b.sh.Settings()
+	return i18n.Lookup(st.Language), err
 }
 
 func (b shareSide) region() (string, error) {
@@ -124,6 +131,7 @@ func linkFromView(v share.LinkView) Link {
 	l := Link{
 		ID: v.ID, StudyUID: v.StudyUID, StudyID: v.StudyKey, Created: v.Created, LastSent: v.LastSent,
 		Expires: v.Expires, Status: v.Status, RevokedReason: v.RevokedReason, Origin: v.Origin,
+		RevokedAt: v.RevokedAt, RevokedBy: v.RevokedBy,
 		WholeStudy: v.WholeStudy(), Instances: append([]string{}, v.Instances...), Views: v.Views,
 		Contacts: []Delivery{}, RenewalAsked: v.RenewalAsked,
 	}
@@ -140,10 +148,14 @@ func linkFromView(v share.LinkView) Link {
 			return
 		}
 		at := d.SentAt
-		if d.State != "sent" {
+		if d.State != "sent" { // outbox too: SentAt is when it was written
 			at = time.Time{}
 		}
-		l.Contacts = append(l.Contacts, Delivery{Channel: d.Channel, To: d.To, Status: d.State, Reason: d.Reason, At: at})
+		st := d.State
+		if st == "sent" && d.Via == share.ProviderFile {
+			st = StatusOutbox
+		}
+		l.Contacts = append(l.Contacts, Delivery{Channel: d.Channel, To: d.To, Status: st, Reason: d.Reason, At: at, Via: d.Via})
 	}
 	for _, e := range v.Emails {
 		add(share.ChannelEmail, e)
@@ -262,11 +274,11 @@ func (b shareSide) codeNote(st settings.Values) (string, error) {
 	}
 	switch {
 	case !st.LinkCodeSet:
-		return fmt.Sprintf("no link asks for a code; %d active links open without one", r.Active), nil
+		return fmt.Sprintf("no link asks for a code; all %d active links open without one", r.Active), nil
 	case st.LinkCodeAll:
-		return fmt.Sprintf("all %d active links ask for the code; %d of them were sent before a code was set, so tell those patients the code (or set link.code_scope new)", r.Active, r.Active-r.WithCode), nil
+		return fmt.Sprintf("it affects all %d active links: each asks for the code; %d of them were sent before a code was set, so tell those patients the code (or: sonolink settings set link.code_scope new)", r.Active, r.Active-r.WithCode), nil
 	}
-	return fmt.Sprintf("links issued from now on ask for the code; of %d active links, %d ask for it (issued with a code), %d keep opening without one. 'settings set link.code_scope all' would make all %d ask", r.Active, r.AskFor, r.Active-r.AskFor, r.WouldAskAll), nil
+	return fmt.Sprintf("it affects %d of the %d active links (those issued while a code was set; they also accept the code they were issued with), and every link issued from now on; %d keep opening without one (sonolink settings set link.code_scope all would make all %d ask)", r.AskFor, r.Active, r.Active-r.AskFor, r.WouldAskAll), nil
 }
 
 func (b shareSide) audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error) {

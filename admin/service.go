@@ -34,6 +34,8 @@ type Service struct {
 	// local is set when the service runs inside the CLI's process: it then
 	// delivers queued messages itself, once, instead of a worker.
 	local bool
+	// offline, for a local service, is what it may deliver (offline.go).
+	offline *offlinePlan
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,20 +149,38 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*SendResult, error
 		return nil, errorf(KindInvalid, "study %s has no stored objects yet; wait until it has arrived", displayKey(r))
 	}
 	var sel []string // nil: the whole study
-	if strings.TrimSpace(req.Images) != "" {
-		nums, err := ParseImages(req.Images, len(objs))
+	if len(req.Objects) > 0 {
+		if strings.TrimSpace(req.Images) != "" {
+			return nil, errorf(KindInvalid, "select objects by label (images) or by place (objects), not both")
+		}
+		for _, n := range req.Objects {
+			if n < 1 || n > len(objs) {
+				return nil, errorf(KindInvalid, "study %s has no object #%d", displayKey(r), n)
+			}
+		}
+		for _, o := range objs { // in the study's order
+			if slices.Contains(req.Objects, o.N) {
+				sel = append(sel, o.SOPInstance)
+			}
+		}
+	} else if strings.TrimSpace(req.Images) != "" {
+		idx, err := SelectObjects(req.Images, objs)
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range nums {
-			sel = append(sel, objs[n-1].SOPInstance)
+		for _, i := range idx {
+			sel = append(sel, objs[i].SOPInstance)
 		}
+	}
+	hold, err := s.mayDeliver(channelsOf(len(emails) > 0, len(phones) > 0)...)
+	if err != nil {
+		return nil, err
 	}
 	l, err := s.be.create(ctx, r, sel, emails, phones, actorOr(req.Actor), req.Lang, contact.Parse(req.To, "").Lang)
 	if err != nil {
 		return nil, s.mapErr("create the link", err)
 	}
-	return s.afterSend(ctx, l, r, objs)
+	return s.afterSend(ctx, l, r, objs, hold)
 }
 
 // Resend delivers an existing link again; its lifetime starts again.
@@ -168,6 +188,26 @@ func (s *Service) Resend(ctx context.Context, req LinkRequest) (*SendResult, err
 	id := normLinkID(req.Link)
 	if id == "" {
 		return nil, errorf(KindInvalid, "give the link id printed by 'sonolink send' or shown by 'sonolink study'")
+	}
+	cur, err := s.be.link(ctx, id)
+	if errors.Is(err, errNotFound) || KindOf(err) == KindNotFound {
+		if cur, err = s.onlyActiveLink(ctx, req.Link); err != nil {
+			return nil, err
+		}
+		id = cur.ID
+	} else if err != nil {
+		return nil, s.mapErr("resend", err)
+	}
+	var hasEmail, hasSMS bool
+	for _, c := range cur.Contacts {
+		hasEmail = hasEmail || c.Channel == "email"
+		hasSMS = hasSMS || c.Channel == "sms"
+	}
+	hold := false
+	if cur.Status == "active" { // an expired or revoked link gets its own message from resend
+		if hold, err = s.mayDeliver(channelsOf(hasEmail, hasSMS)...); err != nil {
+			return nil, err
+		}
 	}
 	l, err := s.be.resend(ctx, id, actorOr(req.Actor))
 	if err != nil {
@@ -181,7 +221,7 @@ func (s *Service) Resend(ctx context.Context, req LinkRequest) (*SendResult, err
 	if err != nil {
 		return nil, s.internal("list objects", err)
 	}
-	return s.afterSend(ctx, l, r, objs)
+	return s.afterSend(ctx, l, r, objs, hold)
 }
 
 // Revoke stops a link at once.
@@ -189,6 +229,17 @@ func (s *Service) Revoke(ctx context.Context, req LinkRequest) (*Link, error) {
 	id := normLinkID(req.Link)
 	if id == "" {
 		return nil, errorf(KindInvalid, "give the link id printed by 'sonolink send' or shown by 'sonolink study'")
+	}
+	before, err := s.be.link(ctx, id)
+	if err != nil {
+		return nil, s.mapErr("revoke", err)
+	}
+	if before.Status == "revoked" {
+		r, _ := s.be.study(ctx, before.StudyUID)
+		objs, _ := s.be.instances(ctx, before.StudyUID)
+		l := s.decorate(before, r, objs)
+		l.AlreadyRevoked = true
+		return &l, nil
 	}
 	l, err := s.be.revoke(ctx, id, strings.TrimSpace(req.Reason), actorOr(req.Actor))
 	if err != nil {
@@ -254,8 +305,8 @@ func (s *Service) Close() error {
 
 // afterSend delivers at once when local, or waits briefly for the server's
 // worker, so the answer can say "sent" rather than "queued".
-func (s *Service) afterSend(ctx context.Context, l Link, r studyRec, objs []Object) (*SendResult, error) {
-	if s.local {
+func (s *Service) afterSend(ctx context.Context, l Link, r studyRec, objs []Object, hold bool) (*SendResult, error) {
+	if s.local && !hold {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if err := s.be.deliverPending(dctx); err != nil {
 			s.log.Warn("delivery not completed; messages stay queued", logid.Study(r.UID), "error_type", fmt.Sprintf("%T", err))
@@ -278,7 +329,94 @@ func (s *Service) afterSend(ctx context.Context, l Link, r studyRec, objs []Obje
 		}
 	}
 	l = s.decorate(l, r, objs)
-	return &SendResult{Link: l, Queued: anyQueued(l) || anyFailed(l)}, nil
+	return &SendResult{Link: l, Queued: anyQueued(l) || anyFailed(l), QueuedForServer: hold}, nil
+}
+
+// mayDeliver checks, for a service in the CLI's process, that messages on
+// these channels may be sent (offline.go); hold: they stay queued for
+// sonolink serve to deliver.
+func (s *Service) mayDeliver(channels ...string) (hold bool, err error) {
+	if s.offline == nil {
+		return false, nil
+	}
+	return s.offline.check(channels...)
+}
+
+func channelsOf(email, sms bool) []string {
+	var out []string
+	if email {
+		out = append(out, "email")
+	}
+	if sms {
+		out = append(out, "sms")
+	}
+	return out
+}
+
+// onlyActiveLink resolves key as a study and returns its one active link;
+// with none or several it says what to do instead.
+func (s *Service) onlyActiveLink(ctx context.Context, key string) (Link, error) {
+	r, err := s.be.study(ctx, strings.TrimSpace(key))
+	if errors.Is(err, errNotFound) {
+		return Link{}, errorf(KindNotFound, "no link or study %q; see the link ids with 'sonolink study STUDY'", strings.TrimSpace(key))
+	}
+	if err != nil {
+		return Link{}, s.internal("find study", err)
+	}
+	links, err := s.be.shares(ctx, r.UID)
+	if err != nil {
+		return Link{}, s.internal("list shares", err)
+	}
+	var active []Link
+	for _, l := range links {
+		if l.Status == "active" {
+			active = append(active, l)
+		}
+	}
+	switch len(active) {
+	case 1:
+		return active[0], nil
+	case 0:
+		return Link{}, errorf(KindNotFound, "study %s has no active link to resend; issue a new one: %s", displayKey(r), SendCommand(displayKey(r), lastContacts(links)))
+	}
+	var lines []string
+	for _, l := range active {
+		var to []string
+		for _, c := range l.Contacts {
+			to = append(to, c.To)
+		}
+		lines = append(lines, fmt.Sprintf("sonolink resend %s (to %s, sent %s)", l.ID, strings.Join(to, ", "), fmtStamp(l.LastSent, l.Created)))
+	}
+	return Link{}, errorf(KindInvalid, "study %s has %d active links; say which to resend: %s", displayKey(r), len(active), strings.Join(lines, "; "))
+}
+
+// lastContacts are the contacts of the most recent of links, for a ready
+// command; nil when there is none.
+func lastContacts(links []Link) []string {
+	var best *Link
+	for i := range links {
+		if best == nil || lastTime(links[i]).After(lastTime(*best)) {
+			best = &links[i]
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range best.Contacts {
+		out = append(out, c.To)
+	}
+	return out
+}
+
+// SendCommand is the ready command that sends study a new link: with the
+// given contacts, or an example when there are none.
+func SendCommand(study string, contacts []string) string {
+	to := "name@example.com, +46701234567"
+	if len(contacts) > 0 {
+		to = strings.Join(contacts, ", ")
+	}
+	return fmt.Sprintf("sonolink send %s --to %q", study, to)
 }
 
 func anyQueued(l Link) bool {
@@ -305,16 +443,23 @@ func (s *Service) decorate(l Link, r studyRec, objs []Object) Link {
 	}
 	if !l.WholeStudy {
 		idx := map[string]int{}
-		for _, o := range objs {
-			idx[o.SOPInstance] = o.N
+		for i, o := range objs {
+			idx[o.SOPInstance] = i
 		}
-		l.Images = nil
+		var at []int
 		for _, uid := range l.Instances {
-			if n, ok := idx[uid]; ok {
-				l.Images = append(l.Images, n)
+			if i, ok := idx[uid]; ok {
+				at = append(at, i)
 			}
 		}
-		sort.Ints(l.Images)
+		sort.Ints(at)
+		l.Images, l.Labels = nil, nil
+		for _, i := range at {
+			l.Images = append(l.Images, objs[i].N)
+			if objs[i].Label != "" {
+				l.Labels = append(l.Labels, objs[i].Label)
+			}
+		}
 	}
 	return l
 }
@@ -423,9 +568,18 @@ func shareStatus(links []Link, contacts []ContactNote) string {
 		return "delivery failed" + more
 	case anyQueued(l) && !anySent(l):
 		return "queued" + more
+	case !anySent(l):
+		return "local outbox only, not sent " + fmtStamp(l.LastSent, l.Created) + more
+	case anyFailed(l):
+		// Sent to some contacts: the failure stays visible.
+		return "sent " + fmtStamp(l.LastSent, l.Created) + ", delivery failed to some contacts" + more
 	}
 	return "sent " + fmtStamp(l.LastSent, l.Created) + more
 }
+
+// StatusOutbox is a Delivery's status when the message was only written to
+// the local outbox directory (no provider configured): not sent.
+const StatusOutbox = "outbox"
 
 func anySent(l Link) bool {
 	return slices.ContainsFunc(l.Contacts, func(d Delivery) bool { return d.Status == "sent" })
@@ -480,7 +634,18 @@ func notes(d *StudyDetail) []string {
 			for _, c := range l.Contacts {
 				to = append(to, c.To)
 			}
-			out = append(out, fmt.Sprintf("the patient asked for a new link on %s (link %s expired); send one to the same contacts with: sonolink send %s --to %q", fmtStamp(l.RenewalAsked), l.ID, d.ShortID, strings.Join(to, ", ")))
+			out = append(out, fmt.Sprintf("the patient asked for a new link on %s (link %s expired); send one to the same contacts with: %s", fmtStamp(l.RenewalAsked), l.ID, SendCommand(d.ShortID, to)))
+		}
+	}
+	for _, l := range d.Shares {
+		var local []string
+		for _, c := range l.Contacts {
+			if c.Status == StatusOutbox {
+				local = append(local, c.To)
+			}
+		}
+		if len(local) > 0 && l.Status == "active" {
+			out = append(out, fmt.Sprintf("link %s was only written to the local outbox for %s, not sent: no e-mail or SMS provider was configured. Configure one for sonolink serve, then: sonolink resend %s", l.ID, strings.Join(local, ", "), l.ID))
 		}
 	}
 	for _, l := range d.Shares {

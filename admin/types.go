@@ -63,10 +63,15 @@ type ContactNote struct {
 	Reason string `json:"reason,omitempty"` // why it is not used
 }
 
-// Object is one stored object of a study, numbered from 1 in the order
-// `sonolink send --images` expects.
+// Object is one stored object of a study, in the study's order.
 type Object struct {
-	N           int      `json:"n"`
+	N int `json:"n"` // its place in the study, from 1
+	// Label is what the patient page calls it ("Image 2", "Video 1",
+	// "Report 1"), in the clinic's language; `sonolink send --images`
+	// takes it. Empty for an object the patient page does not show.
+	Label       string   `json:"label,omitempty"`
+	Group       string   `json:"group,omitempty"`  // image, cine or report: what Number counts
+	Number      int      `json:"number,omitempty"` // the label's number
 	SOPInstance string   `json:"sop_instance_uid"`
 	SeriesUID   string   `json:"series_uid,omitempty"`
 	Kind        string   `json:"kind"` // image, cine, SR, PDF, other
@@ -100,21 +105,27 @@ type VersionRequest struct {
 
 // Link is one entry of a study's shares panel.
 type Link struct {
-	ID            string     `json:"id"`
-	StudyUID      string     `json:"study_uid"`
-	StudyID       string     `json:"study_id,omitempty"` // the study's short id
-	Created       time.Time  `json:"created"`
-	LastSent      time.Time  `json:"last_sent,omitzero"`
-	Expires       time.Time  `json:"expires"`
-	Status        string     `json:"status"` // active, expired, revoked
-	RevokedReason string     `json:"revoked_reason,omitempty"`
-	Origin        string     `json:"origin,omitempty"` // auto or cli
-	WholeStudy    bool       `json:"whole_study"`
-	Images        []int      `json:"images,omitempty"` // object numbers (as in Objects) the link carries
-	Instances     []string   `json:"instances"`        // SOP Instance UIDs the link carries
-	Contacts      []Delivery `json:"contacts"`         // one per contact, with its delivery status
-	Views         int        `json:"views"`
-	LinkCode      bool       `json:"link_code,omitempty"` // a patient link code is required
+	ID            string    `json:"id"`
+	StudyUID      string    `json:"study_uid"`
+	StudyID       string    `json:"study_id,omitempty"` // the study's short id
+	Created       time.Time `json:"created"`
+	LastSent      time.Time `json:"last_sent,omitzero"`
+	Expires       time.Time `json:"expires"`
+	Status        string    `json:"status"` // active, expired, revoked
+	RevokedReason string    `json:"revoked_reason,omitempty"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	RevokedBy     string    `json:"revoked_by,omitempty"`
+	// AlreadyRevoked: Revoke found the link revoked before (at RevokedAt)
+	// and changed nothing.
+	AlreadyRevoked bool       `json:"already_revoked,omitempty"`
+	Origin         string     `json:"origin,omitempty"` // auto or cli
+	WholeStudy     bool       `json:"whole_study"`
+	Images         []int      `json:"images,omitempty"` // places in the study (Object.N) of the objects the link carries
+	Labels         []string   `json:"labels,omitempty"` // their labels (Object.Label), as the patient page shows them
+	Instances      []string   `json:"instances"`        // SOP Instance UIDs the link carries
+	Contacts       []Delivery `json:"contacts"`         // one per contact, with its delivery status
+	Views          int        `json:"views"`
+	LinkCode       bool       `json:"link_code,omitempty"` // a patient link code is required
 	// RenewalAsked: when the patient asked for a new link on this expired
 	// link's page, while the request is open (a resend, a new link or a
 	// revoke closes it).
@@ -123,19 +134,29 @@ type Link struct {
 
 // Delivery is the state of the link's message to one contact.
 type Delivery struct {
-	Channel string    `json:"channel"` // email or sms
-	To      string    `json:"to"`
-	Status  string    `json:"status"` // queued, sent, failed
-	Reason  string    `json:"reason,omitempty"`
-	At      time.Time `json:"at,omitzero"`
+	Channel string `json:"channel"` // email or sms
+	To      string `json:"to"`
+	// Status is queued, retrying, sending, sent, failed, cancelled, or
+	// outbox: only written to the local outbox directory (no provider
+	// configured), not sent to the patient.
+	Status string `json:"status"`
+	// Via is the provider that took a sent message (smtp, twilio, file…);
+	// empty when not sent or not recorded.
+	Via    string    `json:"via,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at,omitzero"`
 }
 
 // SendRequest asks for a new link.
 type SendRequest struct {
 	Study  string `json:"study"`            // short id, Study Instance UID or accession
 	To     string `json:"to"`               // "email, phone", parsed with the DICOM contact rules
-	Images string `json:"images,omitempty"` // "1,3,5-8"; empty: the whole study
-	Actor  string `json:"actor,omitempty"`  // who asked (audit)
+	Images string `json:"images,omitempty"` // "image 1, image 3-5, video 1" (labels as in Objects); empty: the whole study
+	// Objects selects by place in the study (Object.N) instead, for
+	// callers that picked objects rather than typed labels (a console's
+	// thumbnails). Images and Objects together are an error.
+	Objects []int  `json:"objects,omitempty"`
+	Actor   string `json:"actor,omitempty"` // who asked (audit)
 	// Lang is the patient's language for the link's messages and page
 	// (en, sv, es); empty: one typed in To, else the phone's country's,
 	// else the clinic's.
@@ -155,6 +176,12 @@ type SendResult struct {
 	// Queued is true when at least one message could not be handed to its
 	// provider yet; it stays in the outbox and is delivered by `sonolink serve`.
 	Queued bool `json:"queued"`
+	// QueuedForServer: no server was running and the provider is known only
+	// to `sonolink serve`, so the messages wait in the outbox for its next
+	// start.
+	QueuedForServer bool `json:"queued_for_server,omitempty"`
+	// ThroughServer: the running `sonolink serve` did it (the CLI sets it).
+	ThroughServer bool `json:"through_server"`
 }
 
 // Setting is one clinic setting.

@@ -670,9 +670,10 @@ func TestE2EBrowser(t *testing.T) {
 			t.Fatalf("objects %+v", d.Objects)
 		}
 		before := outboxURLs(t, dataDir)
-		res := decodeJSON[admin.SendResult](t, mustCLI(t, 0, dataDir, "send", b1, "--to", "selected@example.com", "--images", "1,3", "--json"))
+		pick := d.Objects[0].Label + ", " + d.Objects[2].Label // as the patient page labels them
+		res := decodeJSON[admin.SendResult](t, mustCLI(t, 0, dataDir, "send", b1, "--to", "selected@example.com", "--images", pick, "--json"))
 		if !slices.Equal(res.Images, []int{1, 3}) {
-			t.Errorf("send --images 1,3 reports %v", res.Images)
+			t.Errorf("send --images %q reports %v", pick, res.Images)
 		}
 		sel := browserE2ELinksByContact(t, dataDir, before, 5*time.Second, "selected@example.com")["selected@example.com"]
 		ctx := tab(t)

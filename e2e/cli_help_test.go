@@ -46,10 +46,19 @@ func TestCLIUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"send", "X1"}, "--to is required"},
-		{[]string{"send", "X1", "--to", "a@example.com", "--images", "3-1"}, "e.g. 1,3,5-8"},
+		{[]string{"send", "X1", "--to", "a@example.com", "--images", "3-1"}, `e.g. --images "image 1, image 3-5, video 1"`},
 		{[]string{"studies", "--from", "20.11.2026"}, "YYYY-MM-DD"},
 		{[]string{"audit", "--since", "last week"}, "duration back from now"},
-		{[]string{"study"}, "accepts 1 arg"},
+		// Wrong numbers of arguments get the command's own words.
+		{[]string{"study"}, "sonolink study takes one study: its short id from 'sonolink studies'"},
+		{[]string{"send"}, "sonolink send takes one study"},
+		{[]string{"resend"}, "sonolink resend takes one link id (or a study with one active link)"},
+		{[]string{"revoke", "L1", "L2"}, "sonolink revoke takes one link id"},
+		{[]string{"settings", "set"}, "settings set takes a KEY and a VALUE"},
+		{[]string{"settings", "set", "link.code"}, "settings set link.code: give the value too"},
+		{[]string{"settings", "set", "clinic.name", "Ultraljud", "Söder"}, `put it in quotes: sonolink settings set clinic.name "Ultraljud Söder"`},
+		{[]string{"settings", "clear"}, "sonolink settings clear takes one setting KEY"},
+		{[]string{"settings", "link.code"}, `"link.code" is not a settings command`},
 	} {
 		r := mustCLI(t, 2, dir, tc.args...)
 		if !strings.Contains(r.err, tc.want) {

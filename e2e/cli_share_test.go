@@ -114,6 +114,14 @@ func newFiles(before, after map[string]string) map[string]string {
 
 func tokenOf(url string) string { return url[strings.LastIndex(url, "/")+1:] }
 
+// writeConf writes the data directory's config file, the one serve reads.
+func writeConf(t *testing.T, dataDir, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dataDir, "sonolink.conf"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // withShare opens the share service of dataDir in the test (no server may
 // be running) and calls fn.
 func withShare(t *testing.T, dataDir string, fn func(sh *share.Service)) {
@@ -163,10 +171,38 @@ func TestCLIWithoutServer(t *testing.T) {
 	if len(d.Objects) != 3 || d.Objects[2].Kind != "cine" || d.Objects[2].Frames != 2 {
 		t.Fatalf("objects: %+v", d.Objects)
 	}
-	mustCLI(t, 0, dir, "study", munoz.uid) // by Study Instance UID
+	// Not shared yet: the hint is the ready command, with the contacts
+	// read from DICOM.
+	if r := mustCLI(t, 0, dir, "study", munoz.uid); !strings.Contains(r.out, `none; share with: sonolink send `+munoz.short+` --to "jose@example.com, +46701234567"`) {
+		t.Errorf("study view of an unshared study lacks the ready command:\n%s", r.out)
+	}
+	// Latest arrival first, with its time.
+	if r := mustCLI(t, 0, dir, "studies", "--sort", "received"); !regexp.MustCompile(`^DATE +ID +PATIENT +DESCRIPTION +IMAGES +RECEIVED +SHARE\n.*` + berg.short + `.*\n.*` + munoz.short).MatchString(r.out) {
+		t.Errorf("studies --sort received:\n%s", r.out)
+	}
 	if r := mustCLI(t, 1, dir, "study", "NOPE"); !strings.Contains(r.err, "sonolink studies") {
 		t.Errorf("unknown study: %s", r)
 	}
+
+	// Nothing configured and no server: refused, saying what to set; no
+	// link issued, nothing in the outbox.
+	r := mustCLI(t, 2, dir, "send", munoz.short, "--to", "jose@example.com")
+	for _, want := range []string{"sonolink serve is not running", "no public base URL is configured", "http://localhost:8080", "base-url", "sonolink.conf", "no e-mail provider is configured", "Nothing was sent"} {
+		if !strings.Contains(r.err, want) {
+			t.Errorf("refusal lacks %q: %s", want, r)
+		}
+	}
+	if got := outboxURLs(t, dir); len(got) != 0 {
+		t.Errorf("outbox after a refused send: %v", got)
+	}
+	withShare(t, dir, func(sh *share.Service) {
+		if l, _ := sh.Shares(munoz.uid); len(l) != 0 {
+			t.Errorf("a refused send issued links: %+v", l)
+		}
+	})
+	// The clinic writes messages to the outbox on purpose, with a public
+	// base URL: the config file serve reads applies to the CLI too.
+	writeConf(t, dir, "base-url = https://images.clinic.example\nemail-provider = file\nsms-provider = file\n")
 
 	// Invalid contact: exit 2 with the reason; nothing sent.
 	if r := mustCLI(t, 2, dir, "send", munoz.short, "--to", "jose@example.com, 12"); !strings.Contains(r.err, `"12"`) {
@@ -175,8 +211,8 @@ func TestCLIWithoutServer(t *testing.T) {
 
 	// Send to selected images: the link carries exactly those objects.
 	before := outboxURLs(t, dir)
-	r := mustCLI(t, 0, dir, "send", munoz.short, "--to", "jose@example.com, +46 70 123 45 67", "--images", "1,3")
-	if !regexp.MustCompile(`^Link L[0-9A-Z]{6} sent to jose@example.com and \+46701234567; available until \d{4}-\d\d-\d\d\.\n$`).MatchString(r.out) {
+	r = mustCLI(t, 0, dir, "send", munoz.short, "--to", "jose@example.com, +46 70 123 45 67", "--images", "image 1, video 1")
+	if !regexp.MustCompile(`^Link L[0-9A-Z]{6} issued; available until \d{4}-\d\d-\d\d\.\nOnly written to the local outbox, NOT sent, for jose@example.com and \+46701234567: .*\n\(sonolink serve is not running: .*\)\n$`).MatchString(r.out) {
 		t.Errorf("send confirmation: %q", r.out)
 	}
 	id1 := strings.Fields(r.out)[1]
@@ -190,6 +226,9 @@ func TestCLIWithoutServer(t *testing.T) {
 			t.Fatalf("e-mail and SMS carry different links: %v", sent1)
 		}
 		url1 = u
+	}
+	if !strings.HasPrefix(url1, "https://images.clinic.example/p/") {
+		t.Errorf("link %s does not start with the configured base URL", url1)
 	}
 	var exp1 time.Time
 	withShare(t, dir, func(sh *share.Service) {
@@ -207,7 +246,7 @@ func TestCLIWithoutServer(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	before = outboxURLs(t, dir)
 	r = mustCLI(t, 0, dir, "resend", strings.ToLower(id1))
-	if !strings.Contains(r.out, "Link "+id1+" sent again to jose@example.com and +46701234567") {
+	if !strings.Contains(r.out, "Link "+id1+" renewed") || !strings.Contains(r.out, "Only written to the local outbox, NOT sent, for jose@example.com and +46701234567") {
 		t.Errorf("resend: %s", r)
 	}
 	sent2 := newFiles(before, outboxURLs(t, dir))
@@ -248,12 +287,12 @@ func TestCLIWithoutServer(t *testing.T) {
 	if !regexp.MustCompile(`Link ` + id1 + `  active\n(.*\n)*?\s+Last sent:\s+\d{4}-\d\d-\d\d \d\d:\d\d`).MatchString(r.out) {
 		t.Errorf("shares panel lacks last sent:\n%s", r.out)
 	}
-	for _, want := range []string{"sms", "+46701234567", "sent", "Objects:", "1,3", "Views:"} {
+	for _, want := range []string{"sms", "+46701234567", "local outbox only, NOT sent", "Objects:", "Image 1, Video 1", "Views:", "was only written to the local outbox"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("study view lacks %q:\n%s", want, r.out)
 		}
 	}
-	if r := mustCLI(t, 0, dir, "studies", "+46701234567"); !strings.Contains(r.out, munoz.short) || !strings.Contains(r.out, "sent 20") {
+	if r := mustCLI(t, 0, dir, "studies", "+46701234567"); !strings.Contains(r.out, munoz.short) || !strings.Contains(r.out, "local outbox only, not sent 20") {
 		t.Errorf("search by contact:\n%s", r)
 	}
 
@@ -357,7 +396,10 @@ func TestCLIWithServer(t *testing.T) {
 	if got := current().ClinicName; got != "Clínica Sur" {
 		t.Errorf("running service sees clinic name %q", got)
 	}
-	mustCLI(t, 0, dir, "settings", "set", "link.code", "4711")
+	if r := mustCLI(t, 0, dir, "settings", "set", "link.code", "4711"); !strings.HasPrefix(r.out, "link.code set; the running sonolink serve applies it from now on.\n") ||
+		!strings.Contains(r.out, "It affects 0 of the 0 active links") {
+		t.Errorf("settings set link.code: %s", r)
+	}
 	if !current().LinkCodeSet {
 		t.Error("link code not in force")
 	}
@@ -369,8 +411,8 @@ func TestCLIWithServer(t *testing.T) {
 	if r := mustCLI(t, 0, dir, "studies", "munoz"); !strings.Contains(r.out, munoz.short) {
 		t.Errorf("studies over the socket:\n%s", r)
 	}
-	res := decodeJSON[admin.SendResult](t, mustCLI(t, 0, dir, "send", munoz.short, "--to", "jose@example.com", "--images", "2", "--json"))
-	if !slices.Equal(res.Instances, []string{munoz.sops[1]}) || len(res.Images) != 1 || res.Images[0] != 2 {
+	res := decodeJSON[admin.SendResult](t, mustCLI(t, 0, dir, "send", munoz.short, "--to", "jose@example.com", "--images", "image 2", "--json"))
+	if !slices.Equal(res.Instances, []string{munoz.sops[1]}) || len(res.Images) != 1 || res.Images[0] != 2 || !res.ThroughServer {
 		t.Errorf("send over the socket: %+v", res)
 	}
 	links, _ := sh.Shares(munoz.uid)

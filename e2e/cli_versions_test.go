@@ -52,7 +52,7 @@ func TestCLIConflictVersions(t *testing.T) {
 		return d
 	}
 	r := mustCLI(t, 0, dataDir, "study", "1")
-	if !strings.Contains(r.out, "Object 1 has 2 versions") || !strings.Contains(r.out, "v1  in use") || !strings.Contains(r.out, "--use-version 1:VERSION") {
+	if !strings.Contains(r.out, "Image 1 has 2 versions") || !strings.Contains(r.out, "v1  in use") || !strings.Contains(r.out, "--use-version i1:VERSION") {
 		t.Fatalf("study does not list the versions:\n%s", r.out)
 	}
 	d := detail()
@@ -61,7 +61,7 @@ func TestCLIConflictVersions(t *testing.T) {
 	}
 	v2 := d.Objects[0].Versions[1].SHA256
 
-	mustCLI(t, 2, dataDir, "study", "1", "--use-version", "1:3")
+	mustCLI(t, 2, dataDir, "study", "1", "--use-version", "image1:3")
 	r = mustCLI(t, 0, dataDir, "study", "1", "--use-version", "2")
 	if !strings.Contains(r.out, "v2  in use") {
 		t.Fatalf("--use-version 2 did not switch:\n%s", r.out)

@@ -34,6 +34,17 @@ func (s *Service) StudiesWithContact(emails, phones []string) ([]string, error) 
 	return out, err
 }
 
+// SettingStored reports whether the clinic setting key was set (by
+// `sonolink settings set`) rather than left at its default.
+func (s *Service) SettingStored(key string) (bool, error) {
+	var set bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		set = tx.Bucket(bktSettings).Get([]byte(key)) != nil
+		return nil
+	})
+	return set, err
+}
+
 func lowered(l []string) []string {
 	out := make([]string, len(l))
 	for i, v := range l {

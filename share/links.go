@@ -450,6 +450,9 @@ type DeliveryStatus struct {
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	Queued      time.Time `json:"queued"`
 	SentAt      time.Time `json:"sent_at,omitzero"`
+	// Via is the provider that took a sent message; ProviderFile means it
+	// was only written to the local outbox directory, not sent.
+	Via string `json:"via,omitempty"`
 }
 
 // Shares lists a study's links with their status and per-channel delivery,

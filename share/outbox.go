@@ -62,6 +62,10 @@ type outboxMsg struct {
 	LastError   string    `json:"last_error,omitempty"`
 	Created     time.Time `json:"created"`
 	SentAt      time.Time `json:"sent_at,omitzero"`
+	// Via is the provider that took the message ("file": only written to
+	// the local outbox directory); empty for messages from before it was
+	// recorded.
+	Via string `json:"via,omitempty"`
 }
 
 func newMessageID() string {
@@ -189,7 +193,7 @@ func (s *Service) deliveries(tx *bolt.Tx, linkID, kind string) []DeliveryStatus 
 			continue
 		}
 		d := DeliveryStatus{MessageID: m.ID, Channel: m.Channel, To: m.To, State: m.State, Reason: m.LastError,
-			Attempts: m.Attempts, Queued: m.Created, SentAt: m.SentAt}
+			Attempts: m.Attempts, Queued: m.Created, SentAt: m.SentAt, Via: m.Via}
 		if m.State == stateQueued {
 			d.NextAttempt = m.NextAttempt
 			if m.Attempts > 0 {
@@ -506,7 +510,7 @@ func (s *Service) deliver(ctx context.Context, m *outboxMsg) {
 			cur.State, final = stateQueued, false // not an attempt; the next run sends it
 		case err == nil:
 			cur.Attempts++
-			cur.State, cur.SentAt, cur.LastError = stateSent, now, ""
+			cur.State, cur.SentAt, cur.LastError, cur.Via = stateSent, now, "", s.provider(cur.Channel)
 			ev.Type = EventDeliverySent
 			ev.Detail += fmt.Sprintf(", attempt %d", cur.Attempts)
 		default:
@@ -552,6 +556,26 @@ func (s *Service) deliver(ctx context.Context, m *outboxMsg) {
 	}
 	s.updateQueueGauge()
 }
+
+// provider names the provider a channel's messages go to: "file" when
+// none is configured.
+func (s *Service) provider(channel string) string {
+	p := s.opts.Delivery.SMS.Provider
+	if channel == ChannelEmail {
+		p = s.opts.Delivery.Email.Provider
+	}
+	if (channel == ChannelEmail && s.opts.EmailSender != nil) || (channel == ChannelSMS && s.opts.SMSSender != nil) {
+		return "custom" // Options' own sender replaced the provider
+	}
+	if p == "" {
+		return ProviderFile
+	}
+	return p
+}
+
+// ProviderFile is the provider that writes messages to the local outbox
+// directory instead of sending them.
+const ProviderFile = "file"
 
 // backoff is Initial·2^(attempt-1), at most Max, with ±20 % jitter.
 func (s *Service) backoff(attempt int) time.Duration {

@@ -9,6 +9,7 @@ import (
 	"sonolink/i18n"
 	"sonolink/internal/logid"
 	"sonolink/render"
+	"sonolink/share"
 )
 
 // reportView is a structured report as the report page shows it.
@@ -126,21 +127,26 @@ func reportText(rep *render.Report, l *i18n.Locale) string {
 // labels names the items this session may see, as the landing page does:
 // "Image 2", "Video 1", "Report 1" (PDF and structured reports counted
 // together).
+// (share.LabelItems is the one home of that naming; `sonolink study`
+// uses it too.)
 func (s *server) labels(items []Item, rc *reqCtx) map[int]string {
-	counts := map[string]int{}
-	out := map[int]string{}
+	var shown []Item
+	var kinds []string
 	for _, it := range items {
 		if it.Residual && !rc.sess.has(fPassword) {
 			continue
 		}
-		k := it.Kind
-		if k == "pdf" {
-			k = "report"
+		shown = append(shown, it)
+		kinds = append(kinds, it.Kind)
+	}
+	out := map[int]string{}
+	for i, l := range share.LabelItems(kinds) {
+		if shown[i].Label.Kind != "" {
+			l = shown[i].Label
 		}
-		counts[k]++
-		out[it.Index] = it.Title
-		if it.Title == "" {
-			out[it.Index] = rc.loc.T("kind."+it.Kind, "n", counts[k])
+		out[shown[i].Index] = shown[i].Title
+		if shown[i].Title == "" {
+			out[shown[i].Index] = l.In(rc.loc)
 		}
 	}
 	return out

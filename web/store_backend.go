@@ -15,15 +15,11 @@ import (
 
 	"github.com/suyashkumar/dicom/pkg/tag"
 
-	"sonolink/dicom/dicomdir"
 	"sonolink/dicom/dicomfile"
-	"sonolink/dicom/uid"
 	"sonolink/render"
 	"sonolink/share"
 	"sonolink/store"
 )
-
-const sopClassEncapsulatedPDF = uid.EncapsulatedPDF
 
 // StoreBackend implements Backend over the real share service and store:
 // links and gates from share, objects, verdicts and renders from store.
@@ -120,6 +116,7 @@ type item struct {
 	inst     store.Instance
 	kind     string
 	residual bool
+	label    share.ItemLabel // its name in the whole study
 }
 
 // items lists the objects a link shows: viewable images, cine loops, PDF
@@ -137,24 +134,24 @@ func (b *StoreBackend) items(ctx context.Context, l *share.Link) (out []item, re
 	if err != nil {
 		return nil, false, err
 	}
-	for _, in := range insts {
+	// Labels count over the whole study, so "Image 5" is the same object
+	// on every link and in `sonolink study`.
+	kinds := make([]string, len(insts))
+	for i, in := range insts {
+		if !in.Missing && !in.Conflict {
+			kinds[i] = share.ItemKind(in.SOPClassUID, in.NumFrames)
+		}
+	}
+	labels := share.LabelItems(kinds)
+	for i, in := range insts {
 		if in.Missing || in.Conflict || !l.Shows(in.SOPInstanceUID) {
 			continue
 		}
-		it := item{inst: in, residual: in.Deid != nil && !in.Deid.Clean}
+		it := item{inst: in, residual: in.Deid != nil && !in.Deid.Clean, label: labels[i]}
 		if it.residual {
 			residual = true
 		}
-		switch {
-		case in.SOPClassUID == sopClassEncapsulatedPDF:
-			it.kind = "pdf"
-		case dicomdir.IsSR(in.SOPClassUID):
-			it.kind = "report"
-		case in.NumFrames > 1:
-			it.kind = "cine"
-		case in.NumFrames == 1:
-			it.kind = "image"
-		default:
+		if it.kind = kinds[i]; it.kind == "" {
 			continue
 		}
 		out = append(out, it)
@@ -174,7 +171,7 @@ func (b *StoreBackend) Items(ctx context.Context, linkID string) ([]Item, error)
 	}
 	out := make([]Item, 0, len(its))
 	for i, it := range its {
-		w := Item{Index: i + 1, Kind: it.kind, Residual: it.residual, Frames: it.inst.NumFrames, Width: it.inst.Columns, Height: it.inst.Rows}
+		w := Item{Index: i + 1, Kind: it.kind, Residual: it.residual, Frames: it.inst.NumFrames, Width: it.inst.Columns, Height: it.inst.Rows, Label: it.label}
 		// Nothing of an object is shown before its verdict is known.
 		if r := it.inst.Render; r != nil && it.inst.Deid != nil {
 			w.Ready = true

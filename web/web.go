@@ -27,6 +27,7 @@ import (
 	"html/template"
 
 	"sonolink/render"
+	"sonolink/share"
 )
 
 // ErrNotFound is returned by Backend.Link for an unknown token and by
@@ -183,6 +184,10 @@ type Item struct {
 	Ready       bool   // renders done
 	Video       bool   // a cine loop that has an MP4 ("loop.mp4") beside its GIF
 	Title       string // non-identifying, e.g. "Image 3"
+	// Label names the item as in its whole study (share.LabelItems), the
+	// same on every link and in `sonolink study`; zero: numbered among
+	// the link's items.
+	Label share.ItemLabel
 }
 
 // Config configures the handler.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,8 +26,9 @@ import (
 
 // cliSession is an open connection to the admin operations.
 type cliSession struct {
-	ops    admin.Ops
-	remote bool // talking to a running sonolink serve
+	ops        admin.Ops
+	remote     bool   // talking to a running sonolink serve
+	configFile string // the config file this command read (or would have)
 }
 
 // withAdmin connects, runs fn, and closes. Closing the in-process service
@@ -46,7 +48,7 @@ func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, s *cliSession) e
 		return err
 	}
 	_, remote := ops.(*admin.Client)
-	err = fn(ctx, &cliSession{ops: ops, remote: remote})
+	err = fn(ctx, &cliSession{ops: ops, remote: remote, configFile: opts.Local.Configured.ConfigFile})
 	if cerr := closeFn(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -58,13 +60,26 @@ func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, s *cliSession) e
 // It takes serve's settings that matter here (base URL, delivery providers,
 // contact tags) from hidden flags, so the shared config file and SONOLINK_*
 // variables apply to both.
+//
+// What was configured rather than left at its default (Changed: a flag, or
+// applyConfig's environment and config file) tells admin what it may
+// deliver without a server; see admin/offline.go.
 func localOptions(cmd *cobra.Command) (admin.ConnectOptions, error) {
 	o := admin.ConnectOptions{Logger: quietLogger()}
-	if f := cmd.Flags().Lookup("base-url"); f != nil {
+	flags := cmd.Flags()
+	if f := flags.Lookup("base-url"); f != nil {
 		o.Local.Share.BaseURL = f.Value.String()
+		o.Local.Configured.BaseURL = f.Changed
 	}
 	if d := localDelivery[cmd]; d != nil {
 		o.Local.Share.Delivery = d.cfg
+		o.Local.Configured.EmailProvider = flags.Changed("email-provider")
+		o.Local.Configured.EmailFrom = flags.Changed("email-from")
+		o.Local.Configured.SMSProvider = flags.Changed("sms-provider")
+	}
+	o.Local.Configured.ConfigFile, _ = configPath(flags)
+	if abs, err := filepath.Abs(o.Local.Configured.ConfigFile); err == nil {
+		o.Local.Configured.ConfigFile = abs
 	}
 	if tags, err := cmd.Flags().GetStringSlice("contact-tags"); err == nil {
 		t, err := parseTags(tags)
@@ -103,6 +118,17 @@ func isLocalFlag(name string) bool {
 	probe := pflag.NewFlagSet("probe", pflag.ContinueOnError)
 	(&deliveryFlags{}).register(probe)
 	return probe.Lookup(name) != nil
+}
+
+// exactArgs is cobra.ExactArgs with the command's own message: what to
+// give, and an example, instead of "accepts 1 arg(s), received 0".
+func exactArgs(n int, what, example string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		return usageErr(fmt.Errorf("%s takes %s; e.g. %s", cmd.CommandPath(), what, example))
+	}
 }
 
 // actor names the person at the terminal for the audit log.

@@ -10,9 +10,19 @@ import (
 // every message is written to <data-dir>/outbox/ (.eml and .sms files).
 // Put API keys and passwords in the config file or SONOLINK_* environment
 // variables rather than on the command line, where `ps` shows them.
-type deliveryFlags struct{ cfg delivery.Config }
+type deliveryFlags struct {
+	cfg   delivery.Config
+	flags *pflag.FlagSet // where they are registered
+}
+
+// configured reports whether flag name was given (flag, environment or
+// config file: applyConfig sets them) rather than left at its default.
+func (d *deliveryFlags) configured(name string) bool {
+	return d.flags != nil && d.flags.Changed(name)
+}
 
 func (d *deliveryFlags) register(f *pflag.FlagSet) {
+	d.flags = f
 	e, s := &d.cfg.Email, &d.cfg.SMS
 	f.StringVar(&e.Provider, "email-provider", "file", "e-mail provider: file (outbox directory), smtp, sendgrid or webhook")
 	f.StringVar(&e.From, "email-from", "sonolink@localhost", "sender address of patient e-mails")

@@ -161,6 +161,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 
+	startupNotes(c, n.share, logger) // first-run warnings (firstrun.go)
 	ops := admin.New(n.store, n.share, contactTags, logger)
 	ops.SetReprocess(n.pipeline.Requeue)
 	n.admin = admin.NewServer(ops, admin.SocketPath(c.dataDir), logger)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,12 @@ func newSettingsCmd() *cobra.Command {
   sonolink settings set link.lifetime 30d
   sonolink settings clear link.code
   sonolink settings --json`,
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr(fmt.Errorf("%q is not a settings command; to change a setting: sonolink settings set KEY VALUE (e.g. sonolink settings set clinic.name \"Ultraljud Söder\"); to clear one: sonolink settings clear KEY", args[0]))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
 				res, err := s.ops.Settings(ctx)
@@ -78,7 +84,7 @@ func newSettingsSetCmd() *cobra.Command {
   sonolink settings set link.code 4711
   sonolink settings set link-code ""
   sonolink settings set branding.logo ./logo.png`,
-		Args:              cobra.ExactArgs(2),
+		Args:              settingsSetArgs,
 		ValidArgsFunction: completeSettingKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			value := args[1]
@@ -105,7 +111,7 @@ func newSettingsClearCmd() *cobra.Command {
 		Short:             "Clear a setting back to its default (e.g. remove the patient link code)",
 		Long:              settingsLong,
 		Example:           `  sonolink settings clear link.code`,
-		Args:              cobra.ExactArgs(1),
+		Args:              exactArgs(1, "one setting KEY, as 'sonolink settings' lists them", "sonolink settings clear link.code"),
 		ValidArgsFunction: completeSettingKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return setSetting(cmd, args[0], "", asJSON)
@@ -113,6 +119,20 @@ func newSettingsClearCmd() *cobra.Command {
 	}
 	addJSONFlag(cmd, &asJSON)
 	return cmd
+}
+
+// settingsSetArgs wants KEY VALUE and says what went wrong in the
+// clinic's terms: a missing value, or a value with spaces not quoted.
+func settingsSetArgs(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 2:
+		return nil
+	case len(args) == 0:
+		return usageErr(fmt.Errorf("settings set takes a KEY and a VALUE, e.g. sonolink settings set clinic.name \"Ultraljud Söder\"; 'sonolink settings' lists the keys"))
+	case len(args) == 1:
+		return usageErr(fmt.Errorf("settings set %s: give the value too, e.g. sonolink settings set %s VALUE; to clear it: sonolink settings clear %s", args[0], args[0], args[0]))
+	}
+	return usageErr(fmt.Errorf("settings set %s: the value is %d words; put it in quotes: sonolink settings set %s %q", args[0], len(args)-1, args[0], strings.Join(args[1:], " ")))
 }
 
 func setSetting(cmd *cobra.Command, key, value string, asJSON bool) error {
@@ -128,13 +148,16 @@ func setSetting(cmd *cobra.Command, key, value string, asJSON bool) error {
 		if s.remote {
 			where = "the running sonolink serve applies it from now on"
 		}
-		if value == "" {
+		switch {
+		case value == "":
 			termf(cmd.OutOrStdout(), "%s cleared (now %s); %s.\n", st.Key, dash(st.Value), where)
-		} else {
+		case st.Value == "set": // a secret (the link code): not shown
+			termf(cmd.OutOrStdout(), "%s set; %s.\n", st.Key, where)
+		default:
 			termf(cmd.OutOrStdout(), "%s set to %s; %s.\n", st.Key, dash(st.Value), where)
 		}
 		if st.Note != "" {
-			termf(cmd.OutOrStdout(), "%s.\n", st.Note)
+			termf(cmd.OutOrStdout(), "%s%s.\n", strings.ToUpper(st.Note[:1]), st.Note[1:])
 		}
 		return nil
 	})

@@ -19,27 +19,30 @@ func newStudyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "study STUDY",
 		Short: "Show a study's objects and its shares panel",
-		Long: `Show one study: its objects numbered 1..N (kind, frames, de-identification
-verdict: clean, or residual with the reason), the contacts read from its DICOM
-objects, and its shares panel: every link with its id, when it was created and
-last sent, its contacts with the delivery status of each, expiry, status
+		Long: `Show one study: its objects, labelled as the patient's page labels them
+("Image 1", "Video 1", "Report 1", in the clinic's language), with kind,
+frames and de-identification verdict (clean, or residual with the reason);
+the contacts read from its DICOM objects; and its shares panel: every link
+with its id, when it was created and last sent, its contacts with the
+delivery status of each (a message only written to the local outbox, with
+no provider configured, is marked so: it was not sent), expiry, status
 (active, expired, revoked) and number of views.
 
 STUDY is the short id printed by 'sonolink studies', the Study Instance UID,
-or the accession number. The object numbers are what 'sonolink send --images'
+or the accession number. The labels are what 'sonolink send --images'
 takes. Exit code 1 when there is no such study.
 
 When a different object arrived under the SOP Instance UID of one already
 stored (a modality that reused a UID, or an object corrected and sent
 again), both are kept and the study lists them as versions of that object;
 the first received is in use until you choose another with --use-version
-OBJECT:VERSION (or just VERSION when one object has versions). The patient's
-link and pages then show the chosen one.`,
+OBJECT:VERSION, OBJECT as labelled (image2:2), or just VERSION when one
+object has versions. The patient's link and pages then show the chosen one.`,
 		Example: `  sonolink study 42
   sonolink study 1.2.840.113619.2.55.3.2831164356.781.1600000000.1
   sonolink study ACC12345 --json
-  sonolink study 42 --use-version 3:2`,
-		Args:              cobra.ExactArgs(1),
+  sonolink study 42 --use-version image2:2`,
+		Args:              exactArgs(1, "one study: its short id from 'sonolink studies', Study Instance UID or accession number", "sonolink study 42"),
 		ValidArgsFunction: completeStudies,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, s *cliSession) error {
@@ -61,12 +64,12 @@ link and pages then show the chosen one.`,
 		},
 	}
 	addJSONFlag(cmd, &asJSON)
-	cmd.Flags().StringVar(&useVersion, "use-version", "", "serve this version of an object: OBJECT:VERSION as the study lists them, or VERSION when one object has versions")
+	cmd.Flags().StringVar(&useVersion, "use-version", "", "serve this version of an object: OBJECT:VERSION with OBJECT as labelled (image2:2), or VERSION when one object has versions")
 	return cmd
 }
 
-// chooseVersion applies --use-version: "3:2" is object 3's version 2; "2"
-// names the version of the only object that has versions.
+// chooseVersion applies --use-version: "image2:2" is Image 2's version 2;
+// "2" names the version of the only object that has versions.
 func chooseVersion(ctx context.Context, s *cliSession, study, spec string) error {
 	req := admin.VersionRequest{Study: study, Actor: actor()}
 	objPart, verPart, hasObj := strings.Cut(strings.TrimSpace(spec), ":")
@@ -75,30 +78,36 @@ func chooseVersion(ctx context.Context, s *cliSession, study, spec string) error
 	}
 	var err error
 	if req.Version, err = strconv.Atoi(strings.TrimSpace(verPart)); err != nil {
-		return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION, e.g. 3:2", spec))
+		return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION, e.g. image2:2", spec))
+	}
+	d, err := s.ops.StudyDetail(ctx, study)
+	if err != nil {
+		return err
 	}
 	if hasObj {
-		if req.Object, err = strconv.Atoi(strings.TrimSpace(objPart)); err != nil {
-			return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION, e.g. 3:2", spec))
+		idx, err := admin.SelectObjects(objPart, d.Objects)
+		if err != nil || len(idx) != 1 {
+			return usageErr(fmt.Errorf("--use-version %q: want OBJECT:VERSION with one object as 'sonolink study' labels it, e.g. image2:2", spec))
 		}
+		req.Object = d.Objects[idx[0]].N
 	} else {
-		d, err := s.ops.StudyDetail(ctx, study)
-		if err != nil {
-			return err
-		}
-		var with []int
+		var with []admin.Object
 		for _, o := range d.Objects {
 			if len(o.Versions) > 0 {
-				with = append(with, o.N)
+				with = append(with, o)
 			}
 		}
 		switch len(with) {
 		case 0:
 			return usageErr(fmt.Errorf("no object of study %s has more than one version", d.ShortID))
 		case 1:
-			req.Object = with[0]
+			req.Object = with[0].N
 		default:
-			return usageErr(fmt.Errorf("objects %s have versions; say which: --use-version OBJECT:%d", formatRanges(with, len(with)), req.Version))
+			var names []string
+			for _, o := range with {
+				names = append(names, objectName(o))
+			}
+			return usageErr(fmt.Errorf("%s have versions; say which: --use-version OBJECT:%d, e.g. %s", joinAnd(names), req.Version, versionArg(with[0], req.Version)))
 		}
 	}
 	_, err = s.ops.UseVersion(ctx, req)
@@ -135,7 +144,7 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 
 	termf(w, "\nObjects (%d):\n", len(d.Objects))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tKIND\tFRAMES\tDE-IDENTIFICATION")
+	fmt.Fprintln(tw, "  LABEL\tKIND\tFRAMES\tDE-IDENTIFICATION")
 	for _, o := range d.Objects {
 		frames := "-"
 		if o.Frames > 0 {
@@ -145,14 +154,24 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 		if len(o.Reasons) > 0 {
 			verdict += ": " + strings.Join(o.Reasons, "; ")
 		}
-		termf(tw, "  %d\t%s\t%s\t%s\n", o.N, o.Kind, frames, verdict)
+		label := o.Label
+		if label == "" {
+			label = "(not shown)"
+		}
+		termf(tw, "  %s\t%s\t%s\t%s\n", label, o.Kind, frames, verdict)
 	}
 	tw.Flush()
 	printVersions(w, d)
 
 	termf(w, "\nShares (%d):\n", len(d.Shares))
 	if len(d.Shares) == 0 {
-		termf(w, "  none; share with: sonolink send %s --to \"name@example.com, +46701234567\"\n", d.ShortID)
+		var to []string
+		for _, c := range d.Contacts {
+			if c.Valid {
+				to = append(to, c.Value)
+			}
+		}
+		termf(w, "  none; share with: %s\n", admin.SendCommand(d.ShortID, to))
 		return
 	}
 	for _, l := range d.Shares {
@@ -167,7 +186,7 @@ func printVersions(w io.Writer, d *admin.StudyDetail) {
 		if len(o.Versions) == 0 {
 			continue
 		}
-		termf(w, "\nObject %d has %d versions (different objects received under one SOP Instance UID):\n", o.N, len(o.Versions))
+		termf(w, "\n%s has %d versions (different objects received under one SOP Instance UID):\n", objectName(o), len(o.Versions))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, v := range o.Versions {
 			use := ""
@@ -178,8 +197,30 @@ func printVersions(w io.Writer, d *admin.StudyDetail) {
 				dash(v.CallingAET), plural(v.Frames, "frame"), fmt.Sprintf("%d KB", (v.Size+1023)/1024), v.SHA256)
 		}
 		tw.Flush()
-		termf(w, "  Use another: sonolink study %s --use-version %d:VERSION\n", d.ShortID, o.N)
+		termf(w, "  Use another: sonolink study %s --use-version %s\n", d.ShortID, versionArg(o, 0))
 	}
+}
+
+// objectName is how the study view names an object: its label, else its
+// place in the study.
+func objectName(o admin.Object) string {
+	if o.Label != "" {
+		return o.Label
+	}
+	return fmt.Sprintf("Object #%d", o.N)
+}
+
+// versionArg is the --use-version value for one of o's versions (0: the
+// word VERSION).
+func versionArg(o admin.Object, v int) string {
+	ver := "VERSION"
+	if v > 0 {
+		ver = fmt.Sprint(v)
+	}
+	if o.Number > 0 {
+		return fmt.Sprintf("%s%d:%s", map[string]string{"image": "i", "cine": "v", "report": "r"}[o.Group], o.Number, ver)
+	}
+	return ver
 }
 
 func plural(n int, what string) string {
@@ -208,9 +249,12 @@ func printLink(w io.Writer, l *admin.Link) {
 		exp = "Expired:"
 	}
 	termf(kv, "    %s\t%s\n", exp, fmtTime(l.Expires))
-	if l.WholeStudy {
+	switch {
+	case l.WholeStudy:
 		termf(kv, "    Objects:\tall\n")
-	} else {
+	case len(l.Labels) > 0:
+		termf(kv, "    Objects:\t%s\n", strings.Join(l.Labels, ", "))
+	default:
 		termf(kv, "    Objects:\t%s\n", formatRanges(l.Images, len(l.Instances)))
 	}
 	termf(kv, "    Views:\t%d\n", l.Views)
@@ -224,6 +268,9 @@ func printLink(w io.Writer, l *admin.Link) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range l.Contacts {
 		st := c.Status
+		if st == admin.StatusOutbox {
+			st = "local outbox only, NOT sent"
+		}
 		if !c.At.IsZero() {
 			st += " " + fmtTime(c.At)
 		}
