@@ -68,6 +68,7 @@ built-in default.`,
 		newRevokeCmd(),
 		newAuditCmd(),
 		newSettingsCmd(),
+		newStaffCmd(),
 		// Maintenance of the data directory (no node running).
 		newCheckCmd(),
 		// DICOM tools that need no node.

@@ -54,6 +54,8 @@ type serveConfig struct {
 
 	metricsAddr string // --metrics-addr; "": /metrics on the patient port
 
+	staffAddr string // --staff-addr; "": no staff console
+
 	stableTime         time.Duration
 	stableTimeOverride time.Duration // stableTime when set explicitly (flag, env or file)
 	contactTags        []string
@@ -116,6 +118,7 @@ being sent, so a fresh install works without any account.`,
 	f.DurationVar(&c.commitmentWait, "commitment-wait", 30*time.Second, "how long an instance named in a storage commitment request but not yet stored is waited for before it is reported failed")
 	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, and /metrics unless --metrics-addr is set)")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (and /healthz) on this address instead of the patient port; keep it off the public side")
+	f.StringVar(&c.staffAddr, "staff-addr", "", "staff web console listen address, e.g. 127.0.0.1:8081 (\"\": off); keep it on the clinic network, never beside the patient pages; accounts: sonolink staff add")
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")

@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"pipeline":  {"dicom", "dimse", "store", "anonymize", "render", "share", "contact", "settings"},
 	"web":       {"dicom", "store", "render", "share", "settings", "i18n"},
 	"admin":     {"dicom", "store", "anonymize", "render", "share", "contact", "settings", "i18n"},
+	"console":   {"admin", "contact", "i18n"},
 	"internal":  {"dicom"},
 }
 
