@@ -234,11 +234,20 @@ func put(b *bolt.Bucket, r record) error {
 	return b.Put([]byte(r.Name), v)
 }
 
-// argon2id parameters: RFC 9106 section 4, second recommended option.
+// argonParams are the argon2id parameters new hashes get.
+type argonParams struct {
+	time, memory uint32 // passes, KiB
+	threads      uint8
+}
+
+// rfc9106 is RFC 9106 section 4's second recommended option; a stored
+// hash keeps its own parameters, so they may change later.
+var rfc9106 = argonParams{time: 3, memory: 64 * 1024, threads: 4}
+
+// hashWith is what hashPassword uses (tests lower it to stay fast).
+var hashWith = rfc9106
+
 const (
-	argonTime    = 3
-	argonMemory  = 64 * 1024 // KiB
-	argonThreads = 4
 	argonSaltLen = 16
 	argonKeyLen  = 32
 )
@@ -252,9 +261,10 @@ func hashPassword(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	p := hashWith
+	key := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, argonKeyLen)
 	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
