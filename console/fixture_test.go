@@ -94,6 +94,9 @@ func newFixture(t *testing.T, n int) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ops.Close() })
+	if _, err := ops.SetSetting(context.Background(), admin.SettingRequest{Key: "clinic.region", Value: "SE"}); err != nil {
+		t.Fatal(err)
+	}
 	acc := NewAccounts(AccountsPath(dir))
 	if _, err := acc.Add("tech", RoleTechnician, techPW); err != nil {
 		t.Fatal(err)
