@@ -35,7 +35,7 @@ const (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	ops   *admin.Service
 	srv   *Server
@@ -46,7 +46,7 @@ type fixture struct {
 // cine loop; object 3 was left residual by de-identification. The study's
 // contact field holds an e-mail and a phone number. Accounts: "tech"
 // (technician) and "boss" (admin).
-func newFixture(t *testing.T, n int) *fixture {
+func newFixture(t testing.TB, n int) *fixture {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler)})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"os"
@@ -355,10 +354,13 @@ func (s *Server) study(q *req) {
 		}
 	}
 	revokedBy := map[string]string{}
-	if ev, err := s.ops.Audit(q.ctx, admin.AuditQuery{Study: d.ShortID}); err == nil {
-		for _, e := range ev {
-			if e.Event == "link.revoked" {
-				revokedBy[e.Link] = e.Actor
+	// Only a revoked link needs the audit log (who revoked it).
+	if slices.ContainsFunc(d.Shares, func(l admin.Link) bool { return l.Status == "revoked" }) {
+		if ev, err := s.ops.Audit(q.ctx, admin.AuditQuery{Study: d.ShortID}); err == nil {
+			for _, e := range ev {
+				if e.Event == "link.revoked" {
+					revokedBy[e.Link] = e.Actor
+				}
 			}
 		}
 	}
@@ -675,5 +677,3 @@ func (s *Server) setSetting(q *req) {
 	}
 	s.render(q.w, status, "settings", q.v)
 }
-
-var _ = template.HTML("")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -150,6 +151,9 @@ func runServe(parent context.Context, c *serveConfig) error {
 	if err := c.checkDICOMListeners(); err != nil {
 		return err
 	}
+	if c.staffAddr != "" && samePort(c.staffAddr, c.httpAddr) {
+		return fmt.Errorf("--staff-addr %s: the staff console needs its own port, not the patient pages' (--http-addr %s); e.g. --staff-addr 127.0.0.1:8081", c.staffAddr, c.httpAddr)
+	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Once shutdown begins, a second signal ends the process at once.
@@ -177,4 +181,11 @@ func runServe(parent context.Context, c *serveConfig) error {
 	}
 	logger.Info("sonolink stopped")
 	return nil
+}
+
+// samePort reports whether two listen addresses name the same port.
+func samePort(a, b string) bool {
+	_, pa, err1 := net.SplitHostPort(a)
+	_, pb, err2 := net.SplitHostPort(b)
+	return err1 == nil && err2 == nil && pa == pb && pa != "0"
 }
