@@ -81,6 +81,17 @@ func newFixture(t testing.TB, n int) *fixture {
 			t.Fatal(err)
 		}
 	}
+	// A second study whose only contact is a number too short to use.
+	berg := testdicom.Spec{PatientName: "Berg^Anna", PatientID: "P2", StudyUID: "1.2.4", SeriesUID: "1.2.4.0", SOPUID: "1.2.4.1",
+		InstanceNumber: 1, StudyDate: "20261121", SeriesNumber: "1", Extra: []testdicom.Element{{Group: 0x0010, Element: 0x2154, VR: "SH", Value: "0701"}}}
+	p := filepath.Join(st.SpoolDir(), "berg.dcm")
+	testdicom.WriteFile(t, p, berg)
+	if _, err := st.Ingest(p, store.Source{CalledAET: "SONOLINK"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetDeid("1.2.4.1", store.Deid{Clean: true}); err != nil {
+		t.Fatal(err)
+	}
 	s, err := st.Study("1.2.3")
 	if err != nil {
 		t.Fatal(err)

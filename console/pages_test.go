@@ -1,0 +1,69 @@
+package console
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"sonolink/admin"
+)
+
+// TestAttentionList: a study whose only contact cannot be used is listed,
+// with the action that resolves it (send a link to a contact typed by the
+// technician); a study with usable contacts is not. The studies list
+// carries the same warning badge.
+func TestAttentionList(t *testing.T) {
+	f := newFixture(t, 1)
+	cookie, _ := f.login("tech", techPW, "10.0.0.1")
+	body := html.UnescapeString(f.do("GET", "/attention", "10.0.0.1", cookie, nil).Body.String())
+	if !strings.Contains(body, "Berg, Anna") || !strings.Contains(body, "No usable contact") {
+		t.Fatalf("attention list lacks Berg's study:\n%s", body)
+	}
+	berg, err := f.ops.StudyDetail(t.Context(), "1.2.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, `href="/study/`+berg.ShortID+`/send"`) {
+		t.Errorf("attention list has no send action for Berg's study")
+	}
+	if strings.Contains(body, "Muñoz") {
+		t.Errorf("attention list shows a study with usable contacts")
+	}
+	body = html.UnescapeString(f.do("GET", "/studies", "10.0.0.1", cookie, nil).Body.String())
+	if !strings.Contains(body, `<span class="badge">No usable contact</span>`) {
+		t.Errorf("studies list has no warning badge for Berg's study")
+	}
+	// Newest arrival first: Berg's study arrived last.
+	if i, j := strings.Index(body, "Berg, Anna"), strings.Index(body, "Muñoz, José"); i < 0 || j < 0 || i > j {
+		t.Errorf("studies not newest arrival first (Berg at %d, Muñoz at %d)", i, j)
+	}
+}
+
+// TestClinicLanguageAndSettingNote: the console speaks the clinic's
+// language, and setting a patient link code says how many active links it
+// concerns.
+func TestClinicLanguageAndSettingNote(t *testing.T) {
+	f := newFixture(t, 1)
+	cookie, csrf := f.login("boss", adminPW, "10.0.0.1")
+	if _, err := f.ops.Send(t.Context(), admin.SendRequest{Study: f.study, To: "jose@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	w := f.do("POST", "/settings", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "key": {"link.code"}, "value": {"4711"}})
+	body := html.UnescapeString(w.Body.String())
+	if w.Code != http.StatusOK || !strings.Contains(body, "link.code saved.") || !strings.Contains(body, "active link") {
+		t.Errorf("setting link.code: %d, no note on the active links:\n%s", w.Code, body)
+	}
+	w = f.do("POST", "/settings", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "key": {"link.lifetime"}, "value": {"forever"}})
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), `class="alert"`) {
+		t.Errorf("an invalid value: %d, no error shown", w.Code)
+	}
+	if w = f.do("POST", "/settings", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "key": {"clinic.language"}, "value": {"sv"}}); w.Code != http.StatusOK {
+		t.Fatalf("set language: %d", w.Code)
+	}
+	body = f.do("GET", "/studies", "10.0.0.1", cookie, nil).Body.String()
+	if !strings.Contains(body, `lang="sv"`) || !strings.Contains(body, "Undersökningar") || !strings.Contains(body, "Logga ut") {
+		t.Errorf("the console is not in Swedish after clinic.language sv:\n%s", body)
+	}
+}
