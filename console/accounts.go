@@ -139,6 +139,11 @@ func (a *Accounts) Add(name, role, password string) (*Account, error) {
 	if role != RoleTechnician && role != RoleAdmin {
 		return nil, ErrBadRole
 	}
+	if existing, err := a.load(); err != nil {
+		return nil, err
+	} else if _, ok := existing[name]; ok {
+		return nil, ErrExists // before the (slow) hash; update checks again
+	}
 	hash, err := hashPassword(password)
 	if err != nil {
 		return nil, err

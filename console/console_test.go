@@ -2,6 +2,8 @@ package console
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -234,5 +236,63 @@ func TestPasswordHashParameters(t *testing.T) {
 	}
 	if !checkPassword(h, "correct horse battery") {
 		t.Error("checkPassword refuses the right password")
+	}
+}
+
+func TestSessionTimeouts(t *testing.T) {
+	f := newFixture(t, 1)
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	f.srv.auth.now = func() time.Time { return now }
+	cookie, _ := f.login("tech", techPW, "10.0.0.1")
+	// Used every 20 minutes, it lives until the absolute limit.
+	for used := time.Duration(0); used+20*time.Minute < AbsoluteTimeout; used += 20 * time.Minute {
+		now = now.Add(20 * time.Minute)
+		if w := f.do("GET", "/studies", "10.0.0.1", cookie, nil); w.Code != http.StatusOK {
+			t.Fatalf("session in use ended after %s: %d", used+20*time.Minute, w.Code)
+		}
+	}
+	now = now.Add(21 * time.Minute)
+	if w := f.do("GET", "/studies", "10.0.0.1", cookie, nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("session alive after %s in all: %d", AbsoluteTimeout, w.Code)
+	}
+	cookie, _ = f.login("tech", techPW, "10.0.0.1")
+	now = now.Add(IdleTimeout + time.Second)
+	if w := f.do("GET", "/studies", "10.0.0.1", cookie, nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("session alive after %s idle: %d", IdleTimeout, w.Code)
+	}
+}
+
+// TestCookieSecureBehindProxy: through a trusted proxy saying https the
+// session cookie is Secure (and __Host-); on plain http it cannot be.
+func TestCookieSecureBehindProxy(t *testing.T) {
+	f := newFixture(t, 1)
+	f.srv.proxies = []netip.Prefix{netip.MustParsePrefix("10.9.9.9/32")}
+	login := func(remote, proto string) *http.Cookie {
+		req := httptest.NewRequest("POST", "http://console.test/login", strings.NewReader(url.Values{"name": {"tech"}, "password": {techPW}}.Encode()))
+		req.RemoteAddr = remote + ":1234"
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://console.test")
+		req.Header.Set("X-Forwarded-Proto", proto)
+		req.Header.Set("X-Forwarded-For", "192.168.1.20")
+		w := httptest.NewRecorder()
+		f.srv.ServeHTTP(w, req)
+		if w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
+			t.Fatalf("login via %s: %d", remote, w.Code)
+		}
+		return w.Result().Cookies()[0]
+	}
+	if c := login("10.9.9.9", "https"); !c.Secure || c.Name != cookieSecure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("through the trusted proxy: %+v", c)
+	}
+	// An untrusted client claiming https gets no Secure cookie it could not use.
+	if c := login("10.0.0.5", "https"); c.Secure || c.Name != cookiePlain {
+		t.Errorf("from an untrusted client: %+v", c)
+	}
+	// The throttle keys on the address the proxy names.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.9.9.9:1"
+	r.Header.Set("X-Forwarded-For", "192.168.1.20, 10.9.9.9")
+	if got := f.srv.client(r); got != "192.168.1.20" {
+		t.Errorf("client behind the proxy = %q", got)
 	}
 }

@@ -241,6 +241,8 @@ type studyRow struct {
 	admin.StudySummary
 	Patient   string
 	Attention string // why it needs attention, "" when nothing
+	Action    string // what resolves it
+	ActionURL string
 }
 
 type studiesData struct {
@@ -629,9 +631,17 @@ func (s *Server) attention(q *req) {
 	}
 	d := &studiesData{}
 	for _, st := range list {
-		if a := attention(q.v.L, st); a != "" {
-			d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: a})
+		a := attention(q.v.L, st)
+		if a == "" {
+			continue
 		}
+		row := studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: a,
+			Action: q.v.L.T("staff.attention.action"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "/send"}
+		if strings.HasPrefix(st.ShareStatus, "delivery failed") {
+			// The panel says why; Resend or a new link to a corrected contact.
+			row.Action, row.ActionURL = q.v.L.T("staff.attention.failedaction"), "/study/"+url.PathEscape(st.ShortID)+"#shares"
+		}
+		d.Rows = append(d.Rows, row)
 	}
 	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.attention.title"), "attention", d
 	s.render(q.w, http.StatusOK, "attention", q.v)
