@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"sonolink/internal/testenv"
 )
 
 // runStaff runs `sonolink staff ARGS` on dir with stdin and returns its
@@ -33,6 +35,7 @@ func runStaff(t *testing.T, dir, stdin string, args ...string) (string, int) {
 // input (never a flag), listed as JSON without their hashes, disabled and
 // given a new password; mistakes get the domain's own messages.
 func TestStaffCommands(t *testing.T) {
+	testenv.Long(t, "each password is hashed with argon2id at 64 MiB, seconds on a busy machine")
 	dir := t.TempDir()
 	if out, code := runStaff(t, dir, "a-long-password\n", "add", "anna", "--role", "admin"); code != 0 || !strings.Contains(out, "staff:anna") {
 		t.Fatalf("add: %d %s", code, out)
@@ -46,19 +49,15 @@ func TestStaffCommands(t *testing.T) {
 		code  int
 		want  string
 	}{
-		"existing":   {"a-long-password\n", []string{"add", "anna"}, exitError, "exists"},
-		"short":      {"short\n", []string{"add", "bo"}, exitError, "at least 10"},
-		"no stdin":   {"", []string{"add", "bo"}, exitError, "no password"},
-		"bad role":   {"a-long-password\n", []string{"add", "bo", "--role", "boss"}, exitError, "technician or admin"},
-		"no name":    {"", []string{"add"}, exitError, "give the new account's name"},
-		"unknown":    {"a-long-password\n", []string{"passwd", "nobody"}, exitFailure, "no such staff account"},
-		"flag value": {"", []string{"add", "bo", "--password", "x"}, exitError, "unknown flag"},
+		"existing": {"a-long-password\n", []string{"add", "anna"}, exitError, "exists"},
+		"unknown":  {"a-long-password\n", []string{"passwd", "nobody"}, exitFailure, "no such staff account"},
 	} {
 		out, code := runStaff(t, dir, c.stdin, c.args...)
 		if code != c.code || !strings.Contains(out, c.want) {
 			t.Errorf("%s: exit %d %q, want %d and %q", name, code, out, c.code, c.want)
 		}
 	}
+	testStaffMistakes(t, dir)
 	if out, code := runStaff(t, dir, "", "disable", "erik"); code != 0 {
 		t.Fatalf("disable: %d %s", code, out)
 	}
@@ -82,5 +81,30 @@ func TestStaffCommands(t *testing.T) {
 	out, _ = runStaff(t, dir, "", "list")
 	if !strings.Contains(out, "erik") || strings.Contains(out, "disabled") {
 		t.Fatalf("after passwd, erik is not active again:\n%s", out)
+	}
+}
+
+// TestStaffMistakes: what is refused before any password is hashed.
+func TestStaffMistakes(t *testing.T) { testStaffMistakes(t, t.TempDir()) }
+
+func testStaffMistakes(t *testing.T, dir string) {
+	for name, c := range map[string]struct {
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		"short":      {"short\n", []string{"add", "bo"}, exitError, "at least 10"},
+		"no stdin":   {"", []string{"add", "bo"}, exitError, "no password"},
+		"bad role":   {"a-long-password\n", []string{"add", "bo", "--role", "boss"}, exitError, "technician or admin"},
+		"bad name":   {"a-long-password\n", []string{"add", "Bo Berg"}, exitError, "lower-case letters"},
+		"no name":    {"", []string{"add"}, exitError, "give the new account's name"},
+		"two names":  {"", []string{"disable", "a", "b"}, exitError, "give the account's name"},
+		"flag value": {"", []string{"add", "bo", "--password", "x"}, exitError, "unknown flag"},
+	} {
+		out, code := runStaff(t, dir, c.stdin, c.args...)
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("%s: exit %d %q, want %d and %q", name, code, out, c.code, c.want)
+		}
 	}
 }
