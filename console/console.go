@@ -33,6 +33,7 @@ type Ops interface {
 	SetSetting(ctx context.Context, req admin.SettingRequest) (*admin.Setting, error)
 	Audit(ctx context.Context, q admin.AuditQuery) ([]admin.AuditEvent, error)
 	Thumbnail(ctx context.Context, study string, n int) (string, error)
+	UseVersion(ctx context.Context, req admin.VersionRequest) (*admin.Object, error)
 }
 
 // Config configures the console.

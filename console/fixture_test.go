@@ -92,6 +92,18 @@ func newFixture(t testing.TB, n int) *fixture {
 	if err := st.SetDeid("1.2.4.1", store.Deid{Clean: true}); err != nil {
 		t.Fatal(err)
 	}
+	// A third study: two different objects arrived under one SOP Instance UID.
+	vera := testdicom.Spec{PatientName: "Versions^Vera", PatientID: "P3", StudyUID: "1.2.5", SeriesUID: "1.2.5.0", SOPUID: "1.2.5.1",
+		InstanceNumber: 1, StudyDate: "20261101", SeriesNumber: "1"}
+	for i, size := range []int{8, 16} {
+		v := vera
+		v.Rows, v.Columns = size, size
+		p := filepath.Join(st.SpoolDir(), fmt.Sprintf("vera%d.dcm", i))
+		testdicom.WriteFile(t, p, v)
+		if _, err := st.Ingest(p, store.Source{CalledAET: "SONOLINK"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s, err := st.Study("1.2.3")
 	if err != nil {
 		t.Fatal(err)

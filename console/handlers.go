@@ -69,6 +69,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /study/{id}/send", s.with(false, s.sendPost))
 	m.HandleFunc("POST /link/{id}/resend", s.with(false, s.resend))
 	m.HandleFunc("POST /link/{id}/revoke", s.with(false, s.revoke))
+	m.HandleFunc("POST /study/{id}/version", s.with(false, s.useVersion))
 	m.HandleFunc("GET /attention", s.with(false, s.attention))
 	m.HandleFunc("GET /settings", s.with(true, s.settings))
 	m.HandleFunc("POST /settings", s.with(true, s.setSetting))
@@ -395,6 +396,8 @@ func (s *Server) study(q *req) {
 		q.v.Flash = q.v.L.T("staff.flash.resent", "link", q.r.URL.Query().Get("link"))
 	case "revoked":
 		q.v.Flash = q.v.L.T("staff.flash.revoked", "link", q.r.URL.Query().Get("link"))
+	case "version":
+		q.v.Flash = q.v.L.T("staff.flash.version")
 	}
 	s.render(q.w, http.StatusOK, "study", q.v)
 }
@@ -621,7 +624,29 @@ func (s *Server) revoke(q *req) {
 	http.Redirect(q.w, q.r, "/study/"+url.PathEscape(l.StudyID)+"?done=revoked&link="+url.QueryEscape(l.ID)+"#shares", http.StatusSeeOther)
 }
 
+// useVersion chooses which of the objects received under one SOP
+// Instance UID is in use (as sonolink study --use-version).
+func (s *Server) useVersion(q *req) {
+	obj, err1 := strconv.Atoi(q.r.PostFormValue("object"))
+	ver, err2 := strconv.Atoi(q.r.PostFormValue("version"))
+	if err1 != nil || err2 != nil {
+		s.fail(q.w, q.r, q.v, http.StatusBadRequest, "staff.error.version")
+		return
+	}
+	id := q.r.PathValue("id")
+	if _, err := s.ops.UseVersion(q.ctx, admin.VersionRequest{Study: id, Object: obj, Version: ver, Actor: q.actor()}); err != nil {
+		s.opErr(q, err)
+		return
+	}
+	s.log.Info("staff console: object version chosen", "actor", q.actor(), "object", obj, "version", ver)
+	http.Redirect(q.w, q.r, "/study/"+url.PathEscape(id)+"?done=version#objects", http.StatusSeeOther)
+}
+
 // Needs attention.
+
+// conflictScan is how many of the latest studies the attention list
+// checks for objects received in several versions.
+const conflictScan = 30
 
 func (s *Server) attention(q *req) {
 	list, err := s.ops.ListStudies(q.ctx, admin.StudyQuery{Sort: admin.SortReceived, Limit: 500})
@@ -630,8 +655,15 @@ func (s *Server) attention(q *req) {
 		return
 	}
 	d := &studiesData{}
-	for _, st := range list {
+	for i, st := range list {
 		a := attention(q.v.L, st)
+		if a == "" && i < conflictScan {
+			if det, err := s.ops.StudyDetail(q.ctx, st.ShortID); err == nil && slices.ContainsFunc(det.Objects, func(o admin.Object) bool { return len(o.Versions) > 0 }) {
+				d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: q.v.L.T("staff.attention.conflict"),
+					Action: q.v.L.T("staff.attention.conflictaction"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "#objects"})
+			}
+			continue
+		}
 		if a == "" {
 			continue
 		}

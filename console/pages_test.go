@@ -67,3 +67,45 @@ func TestClinicLanguageAndSettingNote(t *testing.T) {
 		t.Errorf("the console is not in Swedish after clinic.language sv:\n%s", body)
 	}
 }
+
+// TestConflictVersions: a study with two objects under one SOP Instance
+// UID is in the attention list with the action that resolves it, and the
+// study page chooses the version in use, audited under the person's name.
+func TestConflictVersions(t *testing.T) {
+	f := newFixture(t, 1)
+	cookie, csrf := f.login("tech", techPW, "10.0.0.1")
+	vera, err := f.ops.StudyDetail(t.Context(), "1.2.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := f.do("GET", "/attention", "10.0.0.1", cookie, nil).Body.String()
+	if !strings.Contains(body, "Versions, Vera") || !strings.Contains(body, `href="/study/`+vera.ShortID+`#objects"`) {
+		t.Fatalf("attention list lacks the study with two versions:\n%s", body)
+	}
+	body = f.do("GET", "/study/"+vera.ShortID, "10.0.0.1", cookie, nil).Body.String()
+	if !strings.Contains(body, `action="/study/`+vera.ShortID+`/version"`) || !strings.Contains(body, `value="2"`) {
+		t.Fatalf("study page offers no version choice:\n%s", body)
+	}
+	w := f.do("POST", "/study/"+vera.ShortID+"/version", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "object": {"1"}, "version": {"2"}})
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("choose version 2: %d %s", w.Code, w.Body.String())
+	}
+	d, err := f.ops.StudyDetail(t.Context(), vera.ShortID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Objects) != 1 || len(d.Objects[0].Versions) != 2 || !d.Objects[0].Versions[1].InUse {
+		t.Fatalf("version 2 not in use: %+v", d.Objects)
+	}
+	ev, err := f.ops.Audit(t.Context(), admin.AuditQuery{Study: vera.ShortID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var by string
+	for _, e := range ev {
+		by = e.Actor
+	}
+	if by != "staff:tech" {
+		t.Errorf("the version choice is audited as %q, want staff:tech (%+v)", by, ev)
+	}
+}
