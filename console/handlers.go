@@ -56,7 +56,11 @@ func (q *req) actor() string { return "staff:" + q.sess.name }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(s.static)))
+	static := http.StripPrefix("/static/", http.FileServerFS(s.static))
+	m.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		static.ServeHTTP(w, r)
+	})
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.loginPost)
 	m.HandleFunc("POST /logout", s.with(false, s.logout))
