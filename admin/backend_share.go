@@ -248,7 +248,7 @@ func (b shareSide) setSetting(ctx context.Context, key, value, actor string) (Se
 	if err != nil {
 		return Setting{}, errorf(KindInvalid, "%s", err)
 	}
-	if err := b.sh.UpdateSetting(k, value); err != nil {
+	if err := b.sh.UpdateSettingAs(k, value, actor); err != nil {
 		return Setting{}, mapShareErr(err)
 	}
 	st, err := b.sh.Settings()

@@ -85,12 +85,16 @@ func readSettings(tx *bolt.Tx) (settings.Values, error) {
 // UpdateSetting validates and stores one setting; it applies at once. An
 // empty value clears the setting back to its default. Errors wrap
 // ErrUnknownSetting or ErrInvalidSetting and say what is accepted.
-func (s *Service) UpdateSetting(key, value string) error {
+func (s *Service) UpdateSetting(key, value string) error { return s.UpdateSettingAs(key, value, "") }
+
+// UpdateSettingAs is UpdateSetting with the person who asked named in the
+// audit log (e.g. "cli:anna", "staff:anna").
+func (s *Service) UpdateSettingAs(key, value, actor string) error {
 	c, err := registry.Parse(key, value)
 	if err != nil {
 		return err
 	}
-	return s.saveSetting(c)
+	return s.saveSetting(c, actor)
 }
 
 // SetLogo stores the branding logo from bytes (PNG, JPEG, GIF or WebP, at
@@ -100,11 +104,11 @@ func (s *Service) SetLogo(data []byte) error {
 	if err != nil {
 		return err
 	}
-	return s.saveSetting(c)
+	return s.saveSetting(c, "")
 }
 
 // saveSetting keeps a parsed change and audits it in one transaction.
-func (s *Service) saveSetting(c settings.Change) error {
+func (s *Service) saveSetting(c settings.Change, actor string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktSettings)
 		if c.Value == nil {
@@ -114,7 +118,7 @@ func (s *Service) saveSetting(c settings.Change) error {
 		} else if err := b.Put([]byte(c.Key), c.Value); err != nil {
 			return err
 		}
-		return s.audit(tx, AuditEvent{Type: EventSettingChanged, Detail: c.Key + ": " + c.Audit})
+		return s.audit(tx, AuditEvent{Type: EventSettingChanged, Actor: actor, Detail: c.Key + ": " + c.Audit})
 	})
 	s.settingsGen.Add(1)
 	if err != nil {

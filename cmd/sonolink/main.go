@@ -72,6 +72,7 @@ built-in default.`,
 		newAuditCmd(),
 		newSettingsCmd(),
 		newPurgeCmd(),
+		newStaffCmd(),
 		// Maintenance of the data directory (no node running).
 		newCheckCmd(),
 		// DICOM tools that need no node.

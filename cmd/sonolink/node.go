@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 
 	"sonolink/admin"
 	"sonolink/anonymize"
+	"sonolink/console"
 	"sonolink/dimse"
 	"sonolink/pipeline"
 	"sonolink/retention"
@@ -48,7 +50,8 @@ type node struct {
 	dicomLn  net.Listener // nil: no plain DICOM listener (--dicom-addr "")
 	admin    *admin.Server
 	http     *publicHTTP
-	metrics  *metricsHTTP // nil: /metrics is on the patient port
+	metrics  *metricsHTTP  // nil: /metrics is on the patient port
+	staff    *console.HTTP // nil: no staff console (--staff-addr "")
 
 	// DICOM over TLS (--dicom-tls-addr; nil without): see dicomtls.go.
 	dicomTLS   *tls.Config
@@ -169,6 +172,11 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 	if err := n.admin.Listen(); err != nil {
 		return nil, err
 	}
+	if c.staffAddr != "" {
+		if n.staff, err = newStaffConsole(c.staffAddr, ops, c.dataDir, proxies, logger); err != nil {
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -240,6 +248,9 @@ func (n *node) run(ctx context.Context, logger *slog.Logger) error {
 	if n.metrics != nil {
 		doors = append(doors, component{"metrics endpoint", n.metrics.Run})
 	}
+	if n.staff != nil {
+		doors = append(doors, component{"staff console", n.staff.Run})
+	}
 	work := []component{
 		{"pipeline", n.pipeline.Run},
 		{"outbox", n.share.RunOutbox},
@@ -279,12 +290,31 @@ func (n *node) close() {
 	if n.mpps != nil {
 		_ = n.mpps.Close()
 	}
+	if n.staff != nil {
+		_ = n.staff.Close()
+	}
 	if n.share != nil {
 		_ = n.share.Close()
 	}
 	if n.store != nil {
 		_ = n.store.Close()
 	}
+}
+
+// newStaffConsole binds the staff console (--staff-addr) over the admin
+// service the CLI's socket serves too.
+func newStaffConsole(addr string, ops *admin.Service, dataDir string, proxies []netip.Prefix, logger *slog.Logger) (*console.HTTP, error) {
+	log := logger.With("component", "staff console")
+	h, err := console.New(console.Config{Ops: ops, Accounts: console.NewAccounts(console.AccountsPath(dataDir)), TrustedProxies: proxies, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := console.Listen(addr, h, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("staff console listening", "addr", srv.Addr())
+	return srv, nil
 }
 
 // derive makes a purpose-specific key from the installation secret.

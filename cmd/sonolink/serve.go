@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -53,6 +54,8 @@ type serveConfig struct {
 	trustedProxies []string // --trusted-proxy
 
 	metricsAddr string // --metrics-addr; "": /metrics on the patient port
+
+	staffAddr string // --staff-addr; "": no staff console
 
 	stableTime         time.Duration
 	stableTimeOverride time.Duration // stableTime when set explicitly (flag, env or file)
@@ -116,6 +119,7 @@ being sent, so a fresh install works without any account.`,
 	f.DurationVar(&c.commitmentWait, "commitment-wait", 30*time.Second, "how long an instance named in a storage commitment request but not yet stored is waited for before it is reported failed")
 	f.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (patient pages, /healthz, and /metrics unless --metrics-addr is set)")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (and /healthz) on this address instead of the patient port; keep it off the public side")
+	f.StringVar(&c.staffAddr, "staff-addr", "", "staff web console listen address, e.g. 127.0.0.1:8081 (\"\": off); keep it on the clinic network, never beside the patient pages; accounts: sonolink staff add")
 	f.StringVar(&c.baseURL, "base-url", "http://localhost:8080", "public URL patients' links start with")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file; with --tls-key, serve HTTPS directly (HSTS on)")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file")
@@ -147,6 +151,9 @@ func runServe(parent context.Context, c *serveConfig) error {
 	if err := c.checkDICOMListeners(); err != nil {
 		return err
 	}
+	if c.staffAddr != "" && samePort(c.staffAddr, c.httpAddr) {
+		return fmt.Errorf("--staff-addr %s: the staff console needs its own port, not the patient pages' (--http-addr %s); e.g. --staff-addr 127.0.0.1:8081", c.staffAddr, c.httpAddr)
+	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Once shutdown begins, a second signal ends the process at once.
@@ -174,4 +181,11 @@ func runServe(parent context.Context, c *serveConfig) error {
 	}
 	logger.Info("sonolink stopped")
 	return nil
+}
+
+// samePort reports whether two listen addresses name the same port.
+func samePort(a, b string) bool {
+	_, pa, err1 := net.SplitHostPort(a)
+	_, pb, err2 := net.SplitHostPort(b)
+	return err1 == nil && err2 == nil && pa == pb && pa != "0"
 }

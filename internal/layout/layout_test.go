@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"web":       {"dicom", "store", "render", "share", "settings", "i18n"},
 	"admin":     {"dicom", "store", "anonymize", "render", "share", "contact", "settings", "i18n", "retention"},
 	"retention": {"dicom", "store", "share", "settings"},
+	"console":   {"admin", "contact", "i18n"},
 	"internal":  {"dicom"},
 }
 

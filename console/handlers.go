@@ -1,0 +1,723 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"sonolink/admin"
+	"sonolink/contact"
+	"sonolink/i18n"
+)
+
+const (
+	cookiePlain  = "sonolink_staff"
+	cookieSecure = "__Host-sonolink_staff"
+)
+
+// searchForm is the studies search, kept in the session.
+type searchForm struct {
+	Text, From, To string
+}
+
+// view is what every page template gets.
+type view struct {
+	L      *i18n.Locale
+	Title  string
+	Clinic string
+	User   string
+	Admin  bool
+	CSRF   string
+	Nav    string
+	Flash  string
+	Error  string
+	Data   any
+}
+
+func (v *view) T(key string, args ...any) string { return v.L.T(key, args...) }
+
+// req is one request with its session.
+type req struct {
+	w    http.ResponseWriter
+	r    *http.Request
+	sess *session
+	v    *view
+	ctx  context.Context
+}
+
+func (q *req) actor() string { return "staff:" + q.sess.name }
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	static := http.StripPrefix("/static/", http.FileServerFS(s.static))
+	m.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		static.ServeHTTP(w, r)
+	})
+	m.HandleFunc("GET /login", s.loginPage)
+	m.HandleFunc("POST /login", s.loginPost)
+	m.HandleFunc("POST /logout", s.with(false, s.logout))
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/studies", http.StatusSeeOther) })
+	m.HandleFunc("GET /studies", s.with(false, s.studies))
+	m.HandleFunc("POST /studies", s.with(false, s.search))
+	m.HandleFunc("GET /study/{id}", s.with(false, s.study))
+	m.HandleFunc("GET /study/{id}/thumb/{n}", s.with(false, s.thumb))
+	m.HandleFunc("GET /study/{id}/send", s.with(false, s.sendForm))
+	m.HandleFunc("POST /study/{id}/send", s.with(false, s.sendPost))
+	m.HandleFunc("POST /link/{id}/resend", s.with(false, s.resend))
+	m.HandleFunc("POST /link/{id}/revoke", s.with(false, s.revoke))
+	m.HandleFunc("POST /study/{id}/version", s.with(false, s.useVersion))
+	m.HandleFunc("GET /attention", s.with(false, s.attention))
+	m.HandleFunc("GET /settings", s.with(true, s.settings))
+	m.HandleFunc("POST /settings", s.with(true, s.setSetting))
+	s.mux = m
+}
+
+// with wraps a page that needs a session (and, when adminOnly, the admin
+// role). A POST must also carry the session's CSRF token and come from the
+// console's own origin.
+func (s *Server) with(adminOnly bool, h func(*req)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := s.auth.session(s.cookie(r))
+		if !ok {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+			} else {
+				s.fail(w, r, nil, http.StatusForbidden, "staff.error.session")
+			}
+			return
+		}
+		name, loc, _ := s.clinic(r.Context())
+		q := &req{w: w, r: r, sess: sess, ctx: r.Context(),
+			v: &view{L: loc, Clinic: name, User: sess.name, Admin: sess.role == RoleAdmin, CSRF: sess.csrf}}
+		if adminOnly && sess.role != RoleAdmin {
+			s.log.Warn("staff console: admin page refused", "actor", q.actor(), "path", r.URL.Path)
+			s.fail(w, r, q.v, http.StatusForbidden, "staff.error.admin")
+			return
+		}
+		if r.Method == http.MethodPost {
+			if !s.sameOrigin(r) || !sameToken(r.PostFormValue("csrf"), sess.csrf) {
+				s.log.Warn("staff console: request without a valid CSRF token or origin refused", "actor", q.actor(), "path", r.URL.Path)
+				s.fail(w, r, q.v, http.StatusForbidden, "staff.error.csrf")
+				return
+			}
+		}
+		h(q)
+	}
+}
+
+func (s *Server) cookie(r *http.Request) string {
+	for _, n := range []string{cookieSecure, cookiePlain} {
+		if c, err := r.Cookie(n); err == nil {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// sameOrigin checks Origin (or, without it, Referer) against the host the
+// request was sent to.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		o = r.Header.Get("Referer")
+	}
+	if o == "" {
+		return false
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	host := r.Host
+	if s.trusted(remoteAddr(r)) {
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+			host = fh
+		}
+	}
+	return strings.EqualFold(u.Host, host)
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, page string, v *view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := s.pages[page].ExecuteTemplate(w, "layout", v); err != nil {
+		s.log.Error("staff console: page failed", "page", page, "error", err)
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, v *view, status int, key string, args ...any) {
+	if v == nil {
+		name, loc, _ := s.clinic(r.Context())
+		v = &view{L: loc, Clinic: name}
+	}
+	v.Title = v.L.T("staff.error.title")
+	v.Error = v.L.T(key, args...)
+	s.render(w, status, "error", v)
+}
+
+// opErr shows an admin operation's failure: its message says what to do.
+func (s *Server) opErr(q *req, err error) {
+	status := http.StatusInternalServerError
+	switch admin.KindOf(err) {
+	case admin.KindNotFound:
+		status = http.StatusNotFound
+	case admin.KindInvalid, admin.KindExpired, admin.KindRevoked:
+		status = http.StatusConflict
+	}
+	q.v.Title = q.v.L.T("staff.error.title")
+	q.v.Error = err.Error()
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.render(q.w, status, "error", q.v)
+}
+
+// Login.
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.auth.session(s.cookie(r)); ok {
+		http.Redirect(w, r, "/studies", http.StatusSeeOther)
+		return
+	}
+	name, loc, _ := s.clinic(r.Context())
+	s.render(w, http.StatusOK, "login", &view{L: loc, Clinic: name, Title: loc.T("staff.login.title")})
+}
+
+func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
+	clinic, loc, _ := s.clinic(r.Context())
+	v := &view{L: loc, Clinic: clinic, Title: loc.T("staff.login.title")}
+	if !s.sameOrigin(r) {
+		s.fail(w, r, v, http.StatusForbidden, "staff.error.csrf")
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(r.PostFormValue("name")))
+	client := s.client(r)
+	id, sess, err := s.auth.login(r.Context(), name, r.PostFormValue("password"), client)
+	var wait *WaitError
+	switch {
+	case errors.As(err, &wait):
+		s.log.Warn("staff console: login throttled", "actor", "staff:"+name, "client", client)
+		v.Error = loc.T("staff.login.wait", "seconds", int(time.Until(wait.Until).Seconds())+1)
+		v.Data = name
+		s.render(w, http.StatusTooManyRequests, "login", v)
+		return
+	case errors.Is(err, errLogin):
+		s.log.Warn("staff console: login failed", "actor", "staff:"+name, "client", client)
+		v.Error = loc.T("staff.login.wrong")
+		v.Data = name
+		s.render(w, http.StatusUnauthorized, "login", v)
+		return
+	case err != nil:
+		s.log.Error("staff console: login failed", "error", err)
+		s.fail(w, r, v, http.StatusInternalServerError, "staff.error.internal")
+		return
+	}
+	s.log.Info("staff console: logged in", "actor", "staff:"+sess.name, "role", sess.role, "client", client)
+	secure := s.secure(r)
+	n := cookiePlain
+	if secure {
+		n = cookieSecure
+	}
+	http.SetCookie(w, &http.Cookie{Name: n, Value: id, Path: "/", HttpOnly: true, Secure: secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(AbsoluteTimeout.Seconds())})
+	http.Redirect(w, r, "/studies", http.StatusSeeOther)
+}
+
+func (s *Server) logout(q *req) {
+	s.auth.logout(s.cookie(q.r))
+	for _, n := range []string{cookieSecure, cookiePlain} {
+		http.SetCookie(q.w, &http.Cookie{Name: n, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: n == cookieSecure, SameSite: http.SameSiteStrictMode})
+	}
+	s.log.Info("staff console: logged out", "actor", q.actor())
+	http.Redirect(q.w, q.r, "/login", http.StatusSeeOther)
+}
+
+// Studies.
+
+type studyRow struct {
+	admin.StudySummary
+	Patient   string
+	Attention string // why it needs attention, "" when nothing
+	Action    string // what resolves it
+	ActionURL string
+}
+
+type studiesData struct {
+	Search searchForm
+	Rows   []studyRow
+}
+
+func (s *Server) search(q *req) {
+	q.sess.search = searchForm{Text: strings.TrimSpace(q.r.PostFormValue("q")),
+		From: strings.TrimSpace(q.r.PostFormValue("from")), To: strings.TrimSpace(q.r.PostFormValue("to"))}
+	http.Redirect(q.w, q.r, "/studies", http.StatusSeeOther)
+}
+
+func (s *Server) studies(q *req) {
+	f := q.sess.search
+	sq := admin.StudyQuery{Text: f.Text, Sort: admin.SortReceived, Limit: 100}
+	var err error
+	if sq.From, err = parseDay(f.From); err != nil {
+		s.opErr(q, err)
+		return
+	}
+	if sq.To, err = parseDay(f.To); err != nil {
+		s.opErr(q, err)
+		return
+	}
+	list, err := s.ops.ListStudies(q.ctx, sq)
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	d := &studiesData{Search: f}
+	for _, st := range list {
+		d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: attention(q.v.L, st)})
+	}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.studies.title"), "studies", d
+	s.render(q.w, http.StatusOK, "studies", q.v)
+}
+
+func parseDay(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", s, time.Local)
+	if err != nil {
+		return t, &admin.Error{Kind: admin.KindInvalid, Message: fmt.Sprintf("%q is not a date like 2026-11-20", s)}
+	}
+	return t, nil
+}
+
+// attention says why a study needs a technician, "" when it does not.
+func attention(l *i18n.Locale, st admin.StudySummary) string {
+	switch {
+	case !st.RenewalAsked.IsZero():
+		return l.T("staff.attention.renewal")
+	case strings.HasPrefix(st.ShareStatus, "no contact"):
+		return l.T("staff.attention.nocontact")
+	case strings.HasPrefix(st.ShareStatus, "delivery failed"):
+		return l.T("staff.attention.failed")
+	}
+	return ""
+}
+
+// patientName writes a DICOM person name as people read it.
+func patientName(pn string) string {
+	fam, rest, _ := strings.Cut(pn, "^")
+	given := strings.Join(strings.Fields(strings.ReplaceAll(rest, "^", " ")), " ")
+	if given == "" {
+		return fam
+	}
+	return fam + ", " + given
+}
+
+// A study.
+
+type objectView struct {
+	admin.Object
+	Label    string // as the patient sees it; "" when the patient page does not show it
+	Thumb    string
+	Selected bool
+}
+
+type linkView struct {
+	admin.Link
+	RevokedBy string
+	ResendWhy string // why Resend is disabled; "" when it is not
+	Images    string
+	JustSent  bool
+}
+
+type studyData struct {
+	D        *admin.StudyDetail
+	Patient  string
+	Objects  []objectView
+	Links    []linkView
+	Sent     *linkView
+	Residual int
+	Renewal  bool
+}
+
+func (s *Server) study(q *req) {
+	id := q.r.PathValue("id")
+	d, err := s.ops.StudyDetail(q.ctx, id)
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	sd := &studyData{D: d, Patient: patientName(d.PatientName), Objects: objectViews(q.v.L, d, nil)}
+	for _, o := range d.Objects {
+		if o.Deid == "residual" {
+			sd.Residual++
+		}
+	}
+	revokedBy := map[string]string{}
+	// Only a revoked link needs the audit log (who revoked it).
+	if slices.ContainsFunc(d.Shares, func(l admin.Link) bool { return l.Status == "revoked" }) {
+		if ev, err := s.ops.Audit(q.ctx, admin.AuditQuery{Study: d.ShortID}); err == nil {
+			for _, e := range ev {
+				if e.Event == "link.revoked" {
+					revokedBy[e.Link] = e.Actor
+				}
+			}
+		}
+	}
+	sent := q.r.URL.Query().Get("sent")
+	for i := len(d.Shares) - 1; i >= 0; i-- { // newest first
+		l := d.Shares[i]
+		lv := linkView{Link: l, RevokedBy: revokedBy[l.ID]}
+		switch l.Status {
+		case "expired":
+			lv.ResendWhy = q.v.L.T("staff.link.expiredwhy", "date", l.Expires.Local().Format("2006-01-02"))
+		case "revoked":
+			lv.ResendWhy = q.v.L.T("staff.link.revokedwhy")
+		}
+		if !l.WholeStudy {
+			lv.Images = imageLabels(sd.Objects, l.Images)
+		}
+		if !l.RenewalAsked.IsZero() {
+			sd.Renewal = true
+		}
+		if l.ID == sent {
+			lv.JustSent = true
+			cp := lv
+			sd.Sent = &cp
+		}
+		sd.Links = append(sd.Links, lv)
+	}
+	q.v.Title, q.v.Nav, q.v.Data = sd.Patient, "studies", sd
+	switch q.r.URL.Query().Get("done") {
+	case "resent":
+		q.v.Flash = q.v.L.T("staff.flash.resent", "link", q.r.URL.Query().Get("link"))
+	case "revoked":
+		q.v.Flash = q.v.L.T("staff.flash.revoked", "link", q.r.URL.Query().Get("link"))
+	case "version":
+		q.v.Flash = q.v.L.T("staff.flash.version")
+	}
+	s.render(q.w, http.StatusOK, "study", q.v)
+}
+
+// objectViews labels the objects as the patient page does, with the
+// numbering admin gives them (share.LabelItems, the one home of it), in the
+// console's language.
+func objectViews(l *i18n.Locale, d *admin.StudyDetail, sel []int) []objectView {
+	out := make([]objectView, 0, len(d.Objects))
+	for _, o := range d.Objects {
+		v := objectView{Object: o, Selected: slices.Contains(sel, o.N)}
+		if o.Group != "" && o.Number > 0 {
+			v.Label = l.T("kind."+o.Group, "n", o.Number)
+			if o.Group != "report" && o.Deid != "pending" {
+				v.Thumb = fmt.Sprintf("/study/%s/thumb/%d", url.PathEscape(d.ShortID), o.N)
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func imageLabels(objs []objectView, nums []int) string {
+	var out []string
+	for _, o := range objs {
+		if slices.Contains(nums, o.N) {
+			if o.Label != "" {
+				out = append(out, o.Label)
+			} else {
+				out = append(out, "#"+strconv.Itoa(o.N))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func (s *Server) thumb(q *req) {
+	n, err := strconv.Atoi(q.r.PathValue("n"))
+	if err != nil {
+		http.NotFound(q.w, q.r)
+		return
+	}
+	path, err := s.ops.Thumbnail(q.ctx, q.r.PathValue("id"), n)
+	if err != nil {
+		http.NotFound(q.w, q.r)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		http.NotFound(q.w, q.r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.NotFound(q.w, q.r)
+		return
+	}
+	q.w.Header().Set("Content-Type", "image/jpeg")
+	q.w.Header().Set("Cache-Control", "private, max-age=300")
+	http.ServeContent(q.w, q.r, "thumb.jpg", st.ModTime(), f)
+}
+
+// Send to patient.
+
+type sendData struct {
+	D        *admin.StudyDetail
+	Patient  string
+	Objects  []objectView // the selection (all of them for the whole study)
+	Images   string       // "1,3" or "" for the whole study
+	To       string
+	Notes    []string
+	Existing []admin.Link // active links to one of the contacts typed
+}
+
+func (s *Server) sendForm(q *req) {
+	d, err := s.ops.StudyDetail(q.ctx, q.r.PathValue("id"))
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	var to []string
+	for _, c := range d.Contacts {
+		if c.Valid {
+			to = append(to, c.Value)
+		}
+	}
+	s.renderSend(q, d, selection(q.r.URL.Query()["img"]), strings.Join(to, ", "), false)
+}
+
+func selection(vals []string) []int {
+	var out []int
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(p)); err == nil && n > 0 && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// renderSend shows the send form with the notes for what is typed;
+// offerResend lists the active links already sent to those contacts.
+func (s *Server) renderSend(q *req, d *admin.StudyDetail, sel []int, to string, offerResend bool) {
+	_, _, region := s.clinic(q.ctx)
+	sd := &sendData{D: d, Patient: patientName(d.PatientName), To: to}
+	var nums []string
+	for _, o := range objectViews(q.v.L, d, sel) {
+		if len(sel) == 0 || o.Selected {
+			sd.Objects = append(sd.Objects, o)
+		}
+		if o.Selected {
+			nums = append(nums, strconv.Itoa(o.N))
+		}
+	}
+	sd.Images = strings.Join(nums, ",")
+	residual := 0
+	for _, o := range sd.Objects {
+		if o.Deid == "residual" {
+			residual++
+		}
+	}
+	parsed := contact.Parse(to, region)
+	if len(parsed.Phones) > 0 && len(parsed.Emails) == 0 {
+		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.smsonly"))
+	}
+	if residual > 0 {
+		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.residual", "n", residual))
+	}
+	if strings.TrimSpace(to) == "" {
+		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.nocontact"))
+	}
+	for _, l := range d.Shares {
+		if l.Status != "active" {
+			continue
+		}
+		if slices.ContainsFunc(l.Contacts, func(c admin.Delivery) bool {
+			return slices.Contains(parsed.Emails, c.To) || slices.Contains(parsed.Phones, c.To)
+		}) {
+			sd.Existing = append(sd.Existing, l)
+		}
+	}
+	if !offerResend && len(sd.Existing) > 0 {
+		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.existing"))
+	}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.send.title"), "studies", sd
+	status := http.StatusOK
+	if offerResend {
+		status = http.StatusConflict
+	}
+	s.render(q.w, status, "send", q.v)
+}
+
+func (s *Server) sendPost(q *req) {
+	id := q.r.PathValue("id")
+	to := strings.TrimSpace(q.r.PostFormValue("to"))
+	images := strings.TrimSpace(q.r.PostFormValue("images"))
+	d, err := s.ops.StudyDetail(q.ctx, id)
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	if q.r.PostFormValue("force") == "" {
+		_, _, region := s.clinic(q.ctx)
+		parsed := contact.Parse(to, region)
+		for _, l := range d.Shares {
+			if l.Status == "active" && slices.ContainsFunc(l.Contacts, func(c admin.Delivery) bool {
+				return slices.Contains(parsed.Emails, c.To) || slices.Contains(parsed.Phones, c.To)
+			}) {
+				q.v.Error = q.v.L.T("staff.send.existing")
+				s.renderSend(q, d, selection([]string{images}), to, true)
+				return
+			}
+		}
+	}
+	// The form carries the picked thumbnails' places in the study (1,3),
+	// not labels a technician typed: they select by place.
+	var objects []int
+	for _, f := range strings.Split(images, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			objects = append(objects, n)
+		}
+	}
+	res, err := s.ops.Send(q.ctx, admin.SendRequest{Study: d.ShortID, To: to, Objects: objects, Actor: q.actor()})
+	if err != nil {
+		if admin.KindOf(err) == admin.KindInvalid {
+			q.v.Error = err.Error()
+			s.renderSend(q, d, selection([]string{images}), to, false)
+			return
+		}
+		s.opErr(q, err)
+		return
+	}
+	s.log.Info("staff console: link sent", "actor", q.actor(), "link", res.ID, "queued", res.Queued)
+	http.Redirect(q.w, q.r, "/study/"+url.PathEscape(d.ShortID)+"?sent="+url.QueryEscape(res.ID)+"#sent", http.StatusSeeOther)
+}
+
+func (s *Server) resend(q *req) {
+	res, err := s.ops.Resend(q.ctx, admin.LinkRequest{Link: q.r.PathValue("id"), Actor: q.actor()})
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	s.log.Info("staff console: link resent", "actor", q.actor(), "link", res.ID, "queued", res.Queued)
+	http.Redirect(q.w, q.r, "/study/"+url.PathEscape(res.StudyID)+"?done=resent&link="+url.QueryEscape(res.ID)+"#shares", http.StatusSeeOther)
+}
+
+func (s *Server) revoke(q *req) {
+	reason := strings.TrimSpace(q.r.PostFormValue("reason"))
+	if reason == "" {
+		s.fail(q.w, q.r, q.v, http.StatusBadRequest, "staff.link.reasonneeded")
+		return
+	}
+	l, err := s.ops.Revoke(q.ctx, admin.LinkRequest{Link: q.r.PathValue("id"), Reason: reason, Actor: q.actor()})
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	s.log.Info("staff console: link revoked", "actor", q.actor(), "link", l.ID)
+	http.Redirect(q.w, q.r, "/study/"+url.PathEscape(l.StudyID)+"?done=revoked&link="+url.QueryEscape(l.ID)+"#shares", http.StatusSeeOther)
+}
+
+// useVersion chooses which of the objects received under one SOP
+// Instance UID is in use (as sonolink study --use-version).
+func (s *Server) useVersion(q *req) {
+	obj, err1 := strconv.Atoi(q.r.PostFormValue("object"))
+	ver, err2 := strconv.Atoi(q.r.PostFormValue("version"))
+	if err1 != nil || err2 != nil {
+		s.fail(q.w, q.r, q.v, http.StatusBadRequest, "staff.error.version")
+		return
+	}
+	id := q.r.PathValue("id")
+	if _, err := s.ops.UseVersion(q.ctx, admin.VersionRequest{Study: id, Object: obj, Version: ver, Actor: q.actor()}); err != nil {
+		s.opErr(q, err)
+		return
+	}
+	s.log.Info("staff console: object version chosen", "actor", q.actor(), "object", obj, "version", ver)
+	http.Redirect(q.w, q.r, "/study/"+url.PathEscape(id)+"?done=version#objects", http.StatusSeeOther)
+}
+
+// Needs attention.
+
+// conflictScan is how many of the latest studies the attention list
+// checks for objects received in several versions.
+const conflictScan = 30
+
+func (s *Server) attention(q *req) {
+	list, err := s.ops.ListStudies(q.ctx, admin.StudyQuery{Sort: admin.SortReceived, Limit: 500})
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	d := &studiesData{}
+	for i, st := range list {
+		a := attention(q.v.L, st)
+		if a == "" && i < conflictScan {
+			if det, err := s.ops.StudyDetail(q.ctx, st.ShortID); err == nil && slices.ContainsFunc(det.Objects, func(o admin.Object) bool { return len(o.Versions) > 0 }) {
+				d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: q.v.L.T("staff.attention.conflict"),
+					Action: q.v.L.T("staff.attention.conflictaction"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "#objects"})
+			}
+			continue
+		}
+		if a == "" {
+			continue
+		}
+		row := studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: a,
+			Action: q.v.L.T("staff.attention.action"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "/send"}
+		if strings.HasPrefix(st.ShareStatus, "delivery failed") {
+			// The panel says why; Resend or a new link to a corrected contact.
+			row.Action, row.ActionURL = q.v.L.T("staff.attention.failedaction"), "/study/"+url.PathEscape(st.ShortID)+"#shares"
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.attention.title"), "attention", d
+	s.render(q.w, http.StatusOK, "attention", q.v)
+}
+
+// Settings (admin role).
+
+type settingsData struct {
+	Settings []admin.Setting
+	Changed  *admin.Setting
+}
+
+func (s *Server) settings(q *req) {
+	st, err := s.ops.Settings(q.ctx)
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st}
+	s.render(q.w, http.StatusOK, "settings", q.v)
+}
+
+func (s *Server) setSetting(q *req) {
+	res, err := s.ops.SetSetting(q.ctx, admin.SettingRequest{Key: q.r.PostFormValue("key"), Value: q.r.PostFormValue("value"), Actor: q.actor()})
+	if err != nil {
+		q.v.Error = err.Error()
+	}
+	// Read the settings again: a change of clinic name or language shows at once.
+	name, loc, _ := s.clinic(q.ctx)
+	q.v.Clinic, q.v.L = name, loc
+	st, lerr := s.ops.Settings(q.ctx)
+	if lerr != nil {
+		s.opErr(q, lerr)
+		return
+	}
+	if res != nil {
+		s.log.Info("staff console: setting changed", "actor", q.actor(), "key", res.Key)
+	}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, Changed: res}
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusConflict
+	}
+	s.render(q.w, status, "settings", q.v)
+}

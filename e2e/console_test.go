@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestE2EStaffConsole: serve with --staff-addr runs the console on its own
+// port; an account added with `sonolink staff add` while serve runs can log
+// in at once; the patient port has no console pages; and the console may
+// not share the patient pages' port.
+func TestE2EStaffConsole(t *testing.T) {
+	dir := shortTempDir(t)
+	staffAddr := shareE2EFreeAddr(t)
+	lg := &shareE2ELog{}
+	n := shareE2EStart(t, dir, lg, "--staff-addr", staffAddr)
+	if !lg.has("staff console listening") {
+		t.Errorf("no start-up line for the staff console:\n%s", lg)
+	}
+
+	add := exec.Command(sonolinkBin, "--data-dir", dir, "staff", "add", "anna", "--role", "admin")
+	add.Env = cleanEnv()
+	add.Stdin = strings.NewReader("anna-password-1\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("staff add while serve runs: %v\n%s", err, out)
+	}
+
+	console := "http://" + staffAddr
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Get(console + "/studies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
+		t.Fatalf("GET /studies without a session: %s to %q", res.Status, res.Header.Get("Location"))
+	}
+	req, _ := http.NewRequest("POST", console+"/login", strings.NewReader(url.Values{"name": {"anna"}, "password": {"anna-password-1"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", console)
+	res, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		cookie = c
+	}
+	if res.StatusCode != http.StatusSeeOther || cookie == nil {
+		t.Fatalf("login: %s, cookie %v\n%s", res.Status, cookie, lg)
+	}
+	if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Errorf("session cookie %+v: want HttpOnly and SameSite=Strict", cookie)
+	}
+	req, _ = http.NewRequest("GET", console+"/settings", nil)
+	req.AddCookie(cookie)
+	res, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "clinic.name") || !strings.Contains(string(body), "Sonolink") {
+		t.Fatalf("admin's settings page: %s\n%s", res.Status, body)
+	}
+
+	// The patient port has none of it.
+	for _, p := range []string{"/login", "/studies", "/settings"} {
+		res, err := noRedirect.Get(n.httpURL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("patient port GET %s: %s, want 404", p, res.Status)
+		}
+	}
+
+	addr := shareE2EFreeAddr(t)
+	r := runCLI(t, shortTempDir(t), "serve", "--dicom-addr", shareE2EFreeAddr(t), "--http-addr", addr, "--staff-addr", addr)
+	if r.code != 2 || !strings.Contains(r.err, "its own port") {
+		t.Errorf("serve with the console on the patient port: %s", r)
+	}
+}
