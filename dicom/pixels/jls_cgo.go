@@ -40,6 +40,7 @@ static const char *sl_jls_message(int rc) {
 import "C"
 
 import (
+	"bytes"
 	"fmt"
 	"unsafe"
 )
@@ -56,6 +57,15 @@ func decodeJPEGLS(data []byte, in *Info) (*raster, error) {
 	if err := plausibleSize(len(data), in); err != nil {
 		return nil, err
 	}
+	// CharLS 2.4.1 spends seconds on a scan that runs off the end of its
+	// buffer without meeting a marker (found by FuzzDecodeJPEGLS): a whole
+	// JPEG-LS frame ends with EOI, so CharLS gets the frame up to its last
+	// EOI (what follows is padding) and a frame without one is refused.
+	eoi := bytes.LastIndex(data, []byte{0xFF, 0xD9})
+	if eoi < 2 {
+		return nil, fmt.Errorf("%w: corrupt JPEG-LS frame (truncated: no EOI marker)", ErrUnsupported)
+	}
+	data = data[:eoi+2]
 	var fi C.charls_frame_info
 	var need C.size_t
 	var im C.int

@@ -164,6 +164,9 @@ func decodeJPEGExt(data []byte, in *Info) (*raster, error) {
 			if precision != 8 && precision != 12 {
 				return nil, fmt.Errorf("%w: JPEG DCT precision %d", ErrUnsupported, precision)
 			}
+			if precision > in.BitsStored {
+				return nil, fmt.Errorf("%w: JPEG precision %d exceeds Bits Stored %d", ErrUnsupported, precision, in.BitsStored)
+			}
 			if nc < 1 || nc > 4 || len(seg) < 6+3*nc {
 				return nil, errJPEGExt
 			}
