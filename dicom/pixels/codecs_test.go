@@ -467,4 +467,18 @@ func TestMalformedJPEGLSSample(t *testing.T) {
 	if b := img.Bounds(); b.Dx() != d.Info().Columns || b.Dy() != d.Info().Rows {
 		t.Fatalf("decoded %v, declared %d×%d", b, d.Info().Columns, d.Info().Rows)
 	}
+	// It decodes (our parser reads it; CharLS its codestream): an image,
+	// not a flat frame.
+	g, ok := img.(*image.Gray)
+	if !ok {
+		t.Fatalf("decoded %T, want gray", img)
+	}
+	hist := map[uint8]int{}
+	for _, v := range g.Pix {
+		hist[v]++
+	}
+	t.Logf("decoded %v, %d distinct grey levels", g.Rect, len(hist))
+	if len(hist) < 16 {
+		t.Errorf("only %d grey levels: not an image", len(hist))
+	}
 }
