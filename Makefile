@@ -2,15 +2,35 @@
 GO ?= go
 PKGS_RACE := ./dimse/... ./store/... ./pipeline/... ./share/... ./delivery/... ./web/... ./admin/...
 
-.PHONY: run build test test-short test-race fuzz bench bench-deps lint clean
+.PHONY: run build deps test test-short test-race fuzz bench bench-deps lint clean
 
 # The version `sonolink version` reports; without git (a source tarball) the
 # binary falls back to what the go command recorded, else "dev".
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 LDFLAGS := $(if $(VERSION),-X sonolink/internal/buildinfo.version=$(VERSION))
 
-build:
+build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/sonolink ./cmd/sonolink
+
+# The C libraries the JPEG 2000/HTJ2K and JPEG-LS decoders link through cgo
+# (OpenJPEG and CharLS, with a C compiler and pkg-config). Installed with
+# apt-get when missing and run as root on Debian; otherwise the command to
+# run is printed. CGO_ENABLED=0 skips them: such a build keeps JPEG 2000 and
+# JPEG-LS objects as received (residual), undecoded.
+DEPS_PKGS := gcc libc6-dev pkg-config libopenjp2-7-dev libcharls-dev
+deps:
+	@if [ "$(CGO_ENABLED)" = 0 ]; then exit 0; fi; \
+	if command -v gcc >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libopenjp2 charls; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing the JPEG 2000 and JPEG-LS libraries: $(DEPS_PKGS)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEPS_PKGS); \
+	else \
+	  echo "sonolink decodes JPEG 2000 and JPEG-LS with OpenJPEG and CharLS; install them first:"; \
+	  echo "  sudo apt-get install $(DEPS_PKGS)"; \
+	  echo "or build without them (such objects are then kept undecoded): CGO_ENABLED=0 make build"; \
+	  exit 1; \
+	fi
 
 run: build
 	./bin/sonolink serve
@@ -18,7 +38,7 @@ run: build
 # The whole suite: vet, unit + integration tests (with DCMTK, Chromium, a
 # real SMTP server), the race detector on the concurrent packages, and short
 # fuzz runs.
-test: lint
+test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
 	$(MAKE) test-race
 	$(MAKE) fuzz FUZZTIME=10s

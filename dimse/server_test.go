@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"sonolink/dicom/pixels"
 	"sonolink/dicom/uid"
 	"sonolink/internal/testenv"
 )
@@ -388,6 +389,7 @@ func TestChooseTransferSyntax(t *testing.T) {
 	)
 	s, err := NewServer(Config{SpoolDir: t.TempDir()}, newTestHandler(t))
 	mustf(t, err, "NewServer")
+	codecs := pixels.Decodable(j2k) // OpenJPEG and CharLS through cgo
 	for _, c := range []struct {
 		abstract      string
 		proposed      []string
@@ -405,10 +407,13 @@ func TestChooseTransferSyntax(t *testing.T) {
 		{usImage, []string{uidExplicitVRLE, rle, jpegLossless}, uidExplicitVRLE, true},
 		{usImage, []string{uidExplicitVRLE, jpegBaseline}, uidExplicitVRLE, true},
 		{usImage, []string{jpegBaseline, uidExplicitVRLE}, jpegBaseline, true},
-		// Not decodable yet: a decodable alternative wins, else stored as received.
-		{usImage, []string{j2k, uidExplicitVRLE}, uidExplicitVRLE, true},
-		{usImage, []string{j2k}, j2k, false},
-		{usImage, []string{madeUp, jls, j2k}, jls, false},
+		// JPEG 2000 and JPEG-LS: decodable in a cgo build (the sender's
+		// order decides), stored as received in a build without.
+		{usImage, []string{j2k, uidExplicitVRLE}, map[bool]string{true: j2k, false: uidExplicitVRLE}[codecs], true},
+		{usImage, []string{j2k}, j2k, codecs},
+		{usImage, []string{madeUp, jls, j2k}, jls, codecs},
+		// Not decodable: a decodable alternative wins, else stored as received.
+		{usImage, []string{h264, uidExplicitVRLE}, uidExplicitVRLE, true},
 		{"1.2.840.10008.5.1.4.1.1.77.1.4.1", []string{h264}, h264, false},
 		// Objects without an image: native first, whatever the order.
 		{basicSR, []string{rle, uidExplicitVRLE, bigEndian, uidImplicitVRLE}, uidExplicitVRLE, true},

@@ -125,7 +125,13 @@ const JPEGLeakMax = 48
 // 14, any predictor (decoded, masked and re-encoded as Selection Value 1 with
 // the frame's precision and components; each result is decoded again and
 // must equal the masked frame bit for bit, so kept pixels are unchanged).
-// Everything else is refused with ErrUnsupported.
+// JPEG 2000 and HTJ2K, JPEG-LS and JPEG DCT frames of more than 8 bits are
+// decoded, masked and re-encoded as JPEG Lossless Selection Value 1 with
+// BitsStored precision (checked bit for bit as above): the Transfer Syntax
+// UID becomes 1.2.840.10008.1.2.4.70, YBR_RCT and YBR_ICT (decoded to RGB)
+// become RGB, YBR_FULL_422 becomes YBR_FULL, Planar Configuration 0; a
+// JPEG DCT source sets Lossy Image Compression to 01. Everything else is
+// refused with ErrUnsupported.
 func Clean(ds *dicom.Dataset, keep []image.Rectangle) error {
 	v, err := CleanValue(ds, nil, keep)
 	if err != nil {
@@ -158,7 +164,15 @@ func CleanValue(ds *dicom.Dataset, ref *dicomfile.PixelRef, keep []image.Rectang
 		return s.cleanNative(mask)
 	case EncRLE:
 		frags, err = s.cleanRLE(mask)
-	case EncJPEGBaseline:
+	case EncJPEGBaseline, EncJPEGLS, EncJPEG2000:
+		first, ferr := s.frameData(0)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if dec := rasterCodec(in, first); dec != nil {
+			frags, err = s.cleanToLossless(ds, mask, dec)
+			break
+		}
 		frags, err = s.cleanJPEG(ds, mask)
 	case EncJPEGLossless:
 		frags, err = s.cleanLossless(mask)
@@ -567,4 +581,74 @@ func insertSorted(elems []*dicom.Element, e *dicom.Element) []*dicom.Element {
 	copy(elems[i+1:], elems[i:])
 	elems[i] = e
 	return elems
+}
+
+// cleanToLossless decodes every frame with dec, blacks out the pixels
+// outside mask and re-encodes the frame as JPEG Lossless SV1 at BitsStored
+// precision; each result is decoded again and must equal the masked frame.
+// The attributes describing the new encoding are set in ds once every
+// frame is done.
+func (s *source) cleanToLossless(ds *dicom.Dataset, mask []bool, dec func([]byte, *Info) (*raster, error)) ([][]byte, error) {
+	in := s.info
+	out := *in // the encoding written: the frames decode to this
+	switch in.Photometric {
+	case "YBR_RCT", "YBR_ICT":
+		out.Photometric = "RGB"
+	case "YBR_FULL_422":
+		out.Photometric = "YBR_FULL"
+	case "YBR_PARTIAL_420", "YBR_PARTIAL_422":
+		return nil, fmt.Errorf("%w: cannot black out %s", ErrUnsupported, in.Photometric)
+	}
+	precision := max(in.BitsStored, 2)
+	black, err := out.losslessBlack(precision)
+	if err != nil {
+		return nil, err
+	}
+	ids := []byte{1, 2, 3}[:in.SamplesPerPixel]
+	frags := make([][]byte, s.frames)
+	for f := 0; f < s.frames; f++ {
+		data, err := s.frameData(f)
+		if err != nil {
+			return nil, err
+		}
+		r, err := dec(data, in)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", f, err)
+		}
+		for p, keep := range mask {
+			if !keep {
+				copy(r.Pix[p*r.SPP:(p+1)*r.SPP], black)
+			}
+		}
+		enc, err := encodeLossless(r, precision, ids)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", f, err)
+		}
+		back, err := decodeLossless(enc, in)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: re-encoded JPEG lossless does not decode: %w", f, err)
+		}
+		for k, v := range back.Pix {
+			if v != r.Pix[k] {
+				return nil, fmt.Errorf("frame %d: re-encoded JPEG lossless differs at sample %d (%d, want %d)", f, k, v, r.Pix[k])
+			}
+		}
+		frags[f] = enc
+	}
+	if out.Photometric != in.Photometric {
+		if err := setString(ds, tag.PhotometricInterpretation, "CS", out.Photometric); err != nil {
+			return nil, err
+		}
+	}
+	if in.SamplesPerPixel == 3 {
+		if e, err := ds.FindElementByTag(tag.PlanarConfiguration); err == nil {
+			e.Value, _ = dicom.NewValue([]int{0})
+		}
+	}
+	if in.Encoding == EncJPEGBaseline {
+		if err := setString(ds, tag.LossyImageCompression, "CS", "01"); err != nil {
+			return nil, err
+		}
+	}
+	return frags, setString(ds, tag.TransferSyntaxUID, "UI", tsJPEGLossSV1)
 }

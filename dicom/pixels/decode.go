@@ -79,6 +79,9 @@ func normalize(r *raster, in *Info) {
 type decoded struct {
 	r   *raster
 	img image.Image
+	// low: the raster holds each stored value in its low BitsStored bits
+	// (what the codecs return), not where the native layout puts it.
+	low bool
 }
 
 func (s *source) decode(i int) (*decoded, error) {
@@ -98,8 +101,15 @@ func (s *source) decode(i int) (*decoded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("frame %d: %w", i, err)
 		}
-		return &decoded{r: r}, nil
-	case EncJPEGBaseline:
+		return &decoded{r: r, low: true}, nil
+	case EncJPEGBaseline, EncJPEGLS, EncJPEG2000:
+		if dec := rasterCodec(in, data); dec != nil {
+			r, err := dec(data, in)
+			if err != nil {
+				return nil, fmt.Errorf("frame %d: %w", i, err)
+			}
+			return &decoded{r: r, low: true}, nil
+		}
 		img, err := decodeJPEG(data, in)
 		if err != nil {
 			return nil, fmt.Errorf("frame %d: %w", i, err)
@@ -145,7 +155,7 @@ func (s *source) display(i int) (image.Image, error) {
 	if d.img != nil {
 		return jpegToDisplay(d.img, s.info), nil
 	}
-	if s.info.Encoding != EncJPEGLossless {
+	if !d.low {
 		normalize(d.r, s.info)
 	}
 	return rasterToDisplay(d.r, s.info), nil
@@ -329,7 +339,7 @@ func NewDecoderRef(ds *dicom.Dataset, ref *dicomfile.PixelRef) (*Decoder, error)
 		return nil, err
 	}
 	if s.info.Encoding == EncOther {
-		return nil, fmt.Errorf("%w: transfer syntax %s (JPEG-LS, JPEG 2000 and video are not decoded)", ErrUnsupported, s.info.TransferSyntax)
+		return nil, fmt.Errorf("%w: transfer syntax %s (video and JPEG 2000 Part 2 are not decoded)", ErrUnsupported, s.info.TransferSyntax)
 	}
 	return &Decoder{s: s}, nil
 }

@@ -155,8 +155,8 @@ func openRef(ds *dicom.Dataset, ref *dicomfile.PixelRef) (*source, error) {
 
 // groupFragments assigns fragments to frames: by the basic offset table when
 // there is one, one fragment per frame when the counts agree, otherwise at
-// the fragments that start a new codestream (a JPEG SOI marker or an RLE
-// header).
+// the fragments that start a new codestream (a JPEG or JPEG-LS SOI marker,
+// a JPEG 2000 SOC marker or JP2 signature, or an RLE header).
 func groupFragments(frags []fragment, offsets []uint32, in *Info) ([][]int, error) {
 	n := in.Frames
 	if len(offsets) == n && n > 0 && offsets[0] == 0 {
@@ -202,6 +202,10 @@ func groupFragments(frags []fragment, offsets []uint32, in *Info) ([][]int, erro
 		switch in.Encoding {
 		case EncRLE:
 			starts = validRLEHeader(f)
+		case EncJPEG2000:
+			// A J2K codestream (SOC, SIZ) or a JP2 signature box.
+			starts = len(f) >= 4 && f[0] == 0xFF && f[1] == 0x4F && f[2] == 0xFF && f[3] == 0x51 ||
+				len(f) >= 8 && f[4] == 'j' && f[5] == 'P' && f[6] == ' ' && f[7] == ' '
 		default:
 			starts = len(f) >= 3 && f[0] == 0xFF && f[1] == 0xD8 && f[2] == 0xFF
 		}

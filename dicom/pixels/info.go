@@ -29,6 +29,13 @@ const (
 	tsJPEGExt     = uid.JPEGExtended
 	tsJPEGLossNH  = uid.JPEGLosslessNH
 	tsJPEGLossSV1 = uid.JPEGLosslessSV1
+	tsJPEGLS      = uid.JPEGLSLossless
+	tsJPEGLSNear  = uid.JPEGLSNearLossless
+	tsJ2KLossless = uid.JPEG2000Lossless
+	tsJ2K         = uid.JPEG2000
+	tsHTJ2KLoss   = uid.HTJ2KLossless
+	tsHTJ2KRPCL   = uid.HTJ2KLosslessRPCL
+	tsHTJ2K       = uid.HTJ2K
 )
 
 // Encoding says how the pixel data is stored.
@@ -37,9 +44,11 @@ type Encoding int
 const (
 	EncNative       Encoding = iota // uncompressed
 	EncRLE                          // RLE Lossless (PS3.5 Annex G)
-	EncJPEGBaseline                 // JPEG Baseline / Extended 8-bit (lossy DCT)
+	EncJPEGBaseline                 // JPEG Baseline / Extended, 8- or 12-bit (lossy DCT)
 	EncJPEGLossless                 // JPEG Lossless Process 14 (any predictor)
-	EncOther                        // JPEG-LS, JPEG 2000, HTJ2K, MPEG…: not decodable here
+	EncOther                        // MPEG, HEVC, JPEG 2000 Part 2…: not decodable here
+	EncJPEGLS                       // JPEG-LS lossless and near-lossless (CharLS, cgo builds)
+	EncJPEG2000                     // JPEG 2000 and HTJ2K (OpenJPEG, cgo builds)
 )
 
 func (e Encoding) String() string {
@@ -52,6 +61,10 @@ func (e Encoding) String() string {
 		return "JPEG baseline"
 	case EncJPEGLossless:
 		return "JPEG lossless"
+	case EncJPEGLS:
+		return "JPEG-LS"
+	case EncJPEG2000:
+		return "JPEG 2000"
 	}
 	return "other"
 }
@@ -68,6 +81,10 @@ func encodingOf(ts string) Encoding {
 		return EncJPEGBaseline
 	case tsJPEGLossNH, tsJPEGLossSV1:
 		return EncJPEGLossless
+	case tsJPEGLS, tsJPEGLSNear:
+		return EncJPEGLS
+	case tsJ2KLossless, tsJ2K, tsHTJ2KLoss, tsHTJ2KRPCL, tsHTJ2K:
+		return EncJPEG2000
 	}
 	return EncOther
 }
@@ -78,11 +95,21 @@ func encodingOf(ts string) Encoding {
 // syntaxes when a sender offers a choice; adding a decoder here moves its
 // syntax among them.
 //
-// JPEG Extended is left out although its 8-bit images decode: most of them
-// are 12-bit, which does not. Deflated data is decodable once inflated, but
-// dicomfile does not read deflated files.
+// JPEG 2000, HTJ2K and JPEG-LS are decodable in builds with cgo (OpenJPEG
+// and CharLS); a build without cgo stores them as received. Deflated data
+// is decodable once inflated, but dicomfile does not read deflated files.
 func Decodable(ts string) bool {
-	return ts != tsJPEGExt && ts != tsDeflatedLE && encodingOf(ts) != EncOther
+	switch encodingOf(ts) {
+	case EncNative:
+		return ts != tsDeflatedLE
+	case EncJPEG2000:
+		return haveJ2K
+	case EncJPEGLS:
+		return haveJPEGLS
+	case EncOther:
+		return false
+	}
+	return true
 }
 
 // Info is what the Image Pixel module says about the pixel data.
@@ -191,7 +218,13 @@ func ReadInfo(ds *dicom.Dataset) (*Info, error) {
 		if in.Photometric == "YBR_FULL_422" && in.Encoding == EncNative && in.Columns%2 != 0 {
 			return nil, fmt.Errorf("%w: native YBR_FULL_422 with an odd number of columns", ErrUnsupported)
 		}
-	case "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "YBR_PARTIAL_422":
+	case "YBR_ICT", "YBR_RCT":
+		// JPEG 2000 only: OpenJPEG undoes the transform (the frame decodes
+		// to RGB).
+		if in.SamplesPerPixel != 3 || in.Encoding != EncOther && in.Encoding != EncJPEG2000 && in.Encoding != EncJPEGBaseline {
+			return nil, fmt.Errorf("%w: photometric %s", ErrUnsupported, in.Photometric)
+		}
+	case "YBR_PARTIAL_420", "YBR_PARTIAL_422":
 		if in.Encoding != EncOther && in.Encoding != EncJPEGBaseline {
 			return nil, fmt.Errorf("%w: photometric %s", ErrUnsupported, in.Photometric)
 		}

@@ -1,15 +1,22 @@
 // Package pixels decodes, masks and re-encodes DICOM pixel data: native gray
 // and colour (RGB planar 0/1, YBR_FULL, YBR_FULL_422, palette), RLE Lossless,
-// JPEG Baseline and JPEG Lossless SV1. The anonymizer uses it to black out
-// burned-in text; the renderer uses it to turn frames into browser images.
+// JPEG Baseline, JPEG Extended (8- and 12-bit, a pure-Go decoder), JPEG
+// Lossless Process 14, and, in builds with cgo, JPEG 2000 and HTJ2K
+// (OpenJPEG, libopenjp2) and JPEG-LS lossless and near-lossless (CharLS). The
+// anonymizer uses it to black out burned-in text; the renderer uses it to
+// turn frames into browser images.
 //
 // Datasets must come from dicom/dicomfile (pixel data unprocessed). Every
 // size the dataset declares is checked against the data that is really
-// there before anything is allocated for it.
+// there before anything is allocated for it; a codestream is checked
+// against the declared frame (dimensions, components, a size that can hold
+// it) before a decoder allocates for the image.
 //
-// Not supported (ErrUnsupported): JPEG-LS, JPEG 2000, HTJ2K, video
-// transfer syntaxes, 12-bit lossy JPEG, and Bits Allocated other than 8 or
-// 16.
+// Not supported (ErrUnsupported, with the reason): video transfer syntaxes,
+// JPEG 2000 Part 2, progressive and arithmetic-coded JPEG, Bits Allocated
+// other than 8 or 16, and, in a build without cgo, JPEG 2000, HTJ2K and
+// JPEG-LS ("decoder not available in this build"), so such objects stay
+// residual rather than failing the build.
 package pixels
 
 import (
