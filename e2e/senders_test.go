@@ -249,8 +249,10 @@ public class PixelmedSend {
 // pixel data does not match the transfer syntax) and pixelmed aborted.
 func sendPixelmed(t *testing.T, n *ingestNode, files []string) (map[string]bool, string) {
 	java := testenv.Tool(t, "java")
-	testenv.Tool(t, "javac") // java runs the program from source with the JDK's compiler
-	const jar = "/usr/share/java/pixelmed.jar" // Debian libpixelmed-java
+	// java runs the program from source with the JDK's compiler.
+	testenv.Tool(t, "javac")
+	// Where Debian's libpixelmed-java puts it.
+	const jar = "/usr/share/java/pixelmed.jar"
 	if _, err := os.Stat(jar); err != nil {
 		testenv.Tool(t, "pixelmed.jar (libpixelmed-java)")
 	}
