@@ -17,12 +17,15 @@ package e2e
 //
 // Stored content: the stored original and the sample must hold the same
 // data elements after the file meta group, compared by decoded value at
-// every depth (ingestCompare: byte order normalised, because CTN and
-// pixelmed send a Big Endian file as Explicit Little Endian, and trailing
-// padding, group lengths and Data Set Trailing Padding ignored). None of the
-// senders decompresses or compresses a sample here: each proposes the
-// file's own transfer syntax, and sonolink accepts it, so encapsulated pixel
-// data is compared fragment by fragment and native pixel data byte by byte.
+// every depth (ingestCompare: trailing padding, group lengths and Data Set
+// Trailing Padding ignored). None of the senders decompresses or compresses
+// a sample: each proposes the file's own transfer syntax, so encapsulated
+// pixel data is compared fragment by fragment. dcmsend, CTN and pixelmed
+// also propose Explicit VR Little Endian for an Implicit VR or Big Endian
+// file and sonolink takes it (the first proposed it can decode), so those
+// samples arrive re-encoded: their values are compared decoded, and native
+// pixel data byte for byte after byte-order normalisation. The test logs
+// which samples were re-encoded by each sender.
 
 import (
 	"bufio"
@@ -40,6 +43,7 @@ import (
 	"time"
 
 	"sonolink/internal/testenv"
+	"sonolink/store"
 )
 
 // sendersReadable is every sample of the groups a modality sends that
@@ -332,6 +336,26 @@ func TestE2ESendersStoreEverySample(t *testing.T) {
 			n.stop()
 			st := ingestOpenStore(t, n.dataDir)
 			ingestVerify(t, st, files)
+			// Which comparison applied: a sample stored in another
+			// transfer syntax than its file's was re-encoded by the sender.
+			// (Two samples sharing a SOP Instance UID are two versions.)
+			var reencoded []string
+			for _, f := range files {
+				h := ingestHeader(t, f)
+				in, err := st.Instance(h.sop)
+				if err != nil {
+					continue // ingestVerify said so
+				}
+				cv, _ := st.ConflictVersions(h.sop)
+				var stored []string
+				for _, v := range append([]store.Instance{*in}, cv...) {
+					stored = append(stored, v.TransferSyntax)
+				}
+				if !slices.Contains(stored, h.ts) {
+					reencoded = append(reencoded, fmt.Sprintf("%s (%s as %s)", filepath.Base(f), h.ts, strings.Join(stored, "/")))
+				}
+			}
+			t.Logf("%s: %d samples stored in the syntax they were held in; re-encoded by the sender: %v", s.name, len(files)-len(reencoded), reencoded)
 			all := ingestAllInstances(t, st)
 			ingestCheckFiles(t, st, all)
 			if len(all) != len(files) {
