@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -69,7 +70,8 @@ type serveConfig struct {
 
 	exposed *exposedConfig // the config file is world-readable and holds secrets
 
-	cpuProfile string // hidden: write a CPU profile until shutdown (performance work)
+	cpuProfile   string // hidden: write a CPU profile until shutdown (performance work)
+	blockProfile string // hidden: write a blocking profile at shutdown (performance work)
 }
 
 func newServeCmd() *cobra.Command {
@@ -132,6 +134,8 @@ being sent, so a fresh install works without any account.`,
 	c.delivery.register(f)
 	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&c.blockProfile, "blockprofile", "", "write a profile of where goroutines blocked to this file at shutdown")
+	_ = f.MarkHidden("blockprofile")
 	return cmd
 }
 
@@ -168,6 +172,14 @@ func runServe(parent context.Context, c *serveConfig) error {
 			return err
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
+	if c.blockProfile != "" {
+		bf, err := os.Create(c.blockProfile)
+		if err != nil {
+			return err
+		}
+		runtime.SetBlockProfileRate(int(time.Microsecond))
+		defer func() { _ = pprof.Lookup("block").WriteTo(bf, 0); bf.Close() }()
 	}
 
 	n, err := newNode(c, logger)
