@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -75,6 +76,13 @@ type Store struct {
 	confirmed map[string]bool // files of acknowledged objects whose marker is still in the index
 	pendTimer *time.Timer
 	closed    bool
+
+	// Background work of the store itself (the search index build), ended
+	// and joined by Close.
+	searchReady atomic.Bool // the search index holds the current layout
+	bgCtx       context.Context
+	bgStop      context.CancelFunc
+	bg          sync.WaitGroup
 }
 
 const (
@@ -105,6 +113,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir, tmpDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
 			return nil, fmt.Errorf("%w: creating data directory: %w", ErrStorage, err)
@@ -152,7 +161,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: initialising index: %w", ErrStorage, err)
 	}
-	if err := s.openSearchIndex(); err != nil {
+	buildSearch, err := s.openSearchIndex()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.openInflight(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -160,11 +174,16 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if buildSearch {
+		s.startSearchBuild()
+	}
 	return s, nil
 }
 
 // Close closes the index. Ingests in progress finish first.
 func (s *Store) Close() error {
+	s.bgStop()
+	s.bg.Wait()
 	s.flushConfirmed()
 	s.pendMu.Lock()
 	s.closed = true
