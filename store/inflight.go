@@ -49,7 +49,7 @@ const arrivingHorizon = 24 * time.Hour
 // is built (a seek), else by reading every study once (an upgrade from a
 // version before the search index).
 func (s *Store) openInflight() error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := updateIfMissing(s.db, inflightBuckets, func(tx *bolt.Tx) error {
 		fresh := tx.Bucket(bArriving) == nil
 		for _, b := range inflightBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

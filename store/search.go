@@ -533,6 +533,22 @@ func (s *Store) searchByScan(q Query) ([]Study, error) {
 // layout yet. A new, empty archive needs no build.
 func (s *Store) openSearchIndex() (build bool, err error) {
 	current, empty := false, false
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bSearchMeta); meta != nil {
+			current = string(meta.Get([]byte("version"))) == searchVersion
+		}
+		for _, b := range searchBkts {
+			current = current && tx.Bucket(b) != nil
+		}
+		return nil
+	}); err != nil {
+		return false, fmt.Errorf("%w: opening the search index: %w", ErrStorage, err)
+	}
+	if current {
+		s.searchReady.Store(true)
+		metricSearchReady.Set(1)
+		return false, nil
+	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bSearchMeta)
 		if err != nil {
