@@ -210,7 +210,10 @@ func (s *Store) syncFreelist() {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		// Read by Commit under the same writer lock.
 		tx.DB().NoFreelistSync = false
-		return tx.Bucket(bWorkMeta).Put([]byte("stopped"), []byte(time.Now().UTC().Format(time.RFC3339)))
+		if b := tx.Bucket(bWorkMeta); b != nil {
+			return b.Put([]byte("stopped"), []byte(time.Now().UTC().Format(time.RFC3339)))
+		}
+		return nil
 	})
 	if err != nil {
 		s.log.Warn("writing the index's free list at stop failed; the next start rebuilds it", "err", err)
