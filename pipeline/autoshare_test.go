@@ -92,6 +92,15 @@ func testAutoShareDecidedOnce(t *testing.T) {
 		}
 		return len(l)
 	}
+	// arriving: whether the study is in the store's arriving set, what a
+	// restart reads instead of every study.
+	arriving := func() bool {
+		a, err := st.Arriving()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(a) == 1 && a[0].StudyUID == studyUID
+	}
 
 	if err := sh.UpdateSetting(settings.KeyAutoShare, "aet:PATIENT"); err != nil {
 		t.Fatal(err)
@@ -106,6 +115,9 @@ func testAutoShareDecidedOnce(t *testing.T) {
 	}
 	if d, ok := sh.AutoShareDecided(studyUID); !ok || d.Outcome != "rule" {
 		t.Fatalf("decision %+v %v", d, ok)
+	}
+	if arriving() {
+		t.Error("a decided study is still in the arriving set")
 	}
 
 	// Restart with the rule back to "all": the decided study stays unshared.
@@ -125,6 +137,9 @@ func testAutoShareDecidedOnce(t *testing.T) {
 	// restart): it is decided again under today's rule.
 	time.Sleep(5 * time.Millisecond)
 	ingest("b.dcm")
+	if !arriving() {
+		t.Fatal("a new object did not put its study back in the arriving set")
+	}
 	p = newPipeline()
 	if n := p.watchUnshared(); n != 1 {
 		t.Fatalf("restart after a new object watches %d studies, want 1", n)
@@ -132,6 +147,9 @@ func testAutoShareDecidedOnce(t *testing.T) {
 	complete(p)
 	if links() != 1 {
 		t.Fatalf("study with a new object: %d links, want 1", links())
+	}
+	if arriving() {
+		t.Error("a shared study is still in the arriving set")
 	}
 
 	// A late object: the study completes again and joins the link.

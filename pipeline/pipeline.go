@@ -179,8 +179,8 @@ func (p *Pipeline) AssociationClosed(a *dimse.Association) {
 // Run de-identifies and renders queued objects and shares complete studies
 // until ctx ends. At start it picks up work a previous run left undone.
 func (p *Pipeline) Run(ctx context.Context) error {
-	p.recover()
 	var wg sync.WaitGroup
+	p.recover(ctx, &wg)
 	for i := 0; i < p.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -307,7 +307,7 @@ func (p *Pipeline) Process(sopUID string) error {
 		// The store found the received file gone: nothing to make a copy
 		// of, and nothing of it is shown.
 		p.log.Warn("stored file missing; object not processed", logid.Study(inst.StudyUID), logid.Object(sopUID))
-		return nil
+		return st.Processed(sopUID)
 	}
 	a, err := p.anonymizer()
 	if err != nil {
@@ -354,9 +354,9 @@ func (p *Pipeline) Process(sopUID string) error {
 		redoRender = true
 	}
 	if redoRender {
-		return p.render(inst, a.Profile())
+		return p.render(inst, a.Profile()) // its SetRender takes it out of the work set
 	}
-	return nil
+	return st.Processed(sopUID) // already done under this profile
 }
 
 // Reasons recorded for an object without a de-identified copy. Before
@@ -499,8 +499,13 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 	// this study again: the clinic's rule, or the technician's choice of AE
 	// title, at the time the study was complete stands.
 	decided := func(outcome string) {
-		if err := p.cfg.Share.RecordAutoShareDecision(ps.StudyUID, p.cfg.Now(), outcome); err != nil {
+		at := p.cfg.Now()
+		if err := p.cfg.Share.RecordAutoShareDecision(ps.StudyUID, at, outcome); err != nil {
 			log.Error("recording the auto-share decision", "err", err)
+			return
+		}
+		if err := p.cfg.Store.Settle(ps.StudyUID, at); err != nil {
+			log.Error("taking the study out of the arriving set", "err", err)
 		}
 	}
 	if p.mpps != nil && p.mpps.held(ps.StudyUID) {
@@ -555,34 +560,84 @@ func (p *Pipeline) contacts(ds *dicom.Dataset) []string {
 	return contact.FromDataset(ds, p.cfg.ContactTags)
 }
 
-// recover queues objects whose copies or renders are missing or stale, and
-// watches recent studies that were never shared (the process may have
-// stopped before they were complete).
-func (p *Pipeline) recover() {
-	queued := p.requeueStale()
+// recover picks up what a previous run left in flight, reading only the
+// store's in-flight sets, never every study: the objects not processed yet
+// (work set) and the studies not decided yet (arriving set). When the
+// processing profile is not the one the work set was completed for (new
+// de-identification options or renderer, or an archive from before the
+// sets), a pass over every object fills the work set again; it runs in the
+// background, so the start does not wait for it.
+func (p *Pipeline) recover(ctx context.Context, wg *sync.WaitGroup) {
+	queued := p.requeueUnprocessed()
 	watched := p.watchUnshared()
 	if queued+watched > 0 {
 		p.log.Info("recovery: resuming work", "objects_queued", queued, "studies_watched", watched)
 	}
+	key, err := p.workProfile()
+	if err != nil {
+		p.log.Error("de-identification options", "err", err)
+		return
+	}
+	if had, err := p.cfg.Store.WorkProfile(); err != nil {
+		p.log.Error("reading the work profile; stale objects are not queued until the next start", "err", err)
+		return
+	} else if had == key {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t0 := time.Now()
+		p.log.Info("processing profile changed; looking for objects to process again in the background")
+		n := p.requeueStaleCtx(ctx)
+		if ctx.Err() == nil {
+			p.log.Info("objects to process again queued", "objects_queued", n, "took", time.Since(t0).Round(time.Millisecond))
+		}
+	}()
 }
 
-// allStudies lists every study for the start-up passes; on an error it
-// logs what the pass will not do (consequence) and reports false.
-func (p *Pipeline) allStudies(consequence string) ([]store.Study, bool) {
-	studies, err := p.cfg.Store.Studies(store.Query{})
+// RenderProfile is the profile of renders made by this build (renders of
+// another profile are redone).
+func RenderProfile() string { return currentRenderProfile() }
+
+// WorkProfile is what the store's work set is kept complete for: the
+// de-identification profile (anonymize.Anonymizer.Profile) and this
+// build's RenderProfile. An archive built outside the pipeline with
+// objects already processed under them records it (store.SetWorkProfile).
+func WorkProfile(deidProfile string) string { return deidProfile + "|" + currentRenderProfile() }
+
+func (p *Pipeline) workProfile() (string, error) {
+	a, err := p.anonymizer()
 	if err != nil {
-		p.log.Error("listing studies; "+consequence, "err", err)
-		return nil, false
+		return "", err
 	}
-	return studies, true
+	return WorkProfile(a.Profile()), nil
+}
+
+// requeueUnprocessed queues the objects of the store's work set.
+func (p *Pipeline) requeueUnprocessed() int {
+	sops, err := p.cfg.Store.Unprocessed()
+	if err != nil {
+		p.log.Error("listing unprocessed objects; they are not queued until the next start", "err", err)
+		return 0
+	}
+	for _, sop := range sops {
+		p.queue.push(sop)
+	}
+	return len(sops)
 }
 
 // requeueStale queues every object whose de-identified copy or render is
-// missing or was made with another profile.
-func (p *Pipeline) requeueStale() int {
+// missing or was made with another profile, puts it in the store's work
+// set, and records the profile the set is now complete for. It reads every
+// study: it runs when the profile changes, not at every start.
+func (p *Pipeline) requeueStale() int { return p.requeueStaleCtx(context.Background()) }
+
+func (p *Pipeline) requeueStaleCtx(ctx context.Context) int {
 	st := p.cfg.Store
-	studies, ok := p.allStudies("stale objects are not queued until the next start")
-	if !ok {
+	studies, err := st.Studies(store.Query{})
+	if err != nil {
+		p.log.Error("listing studies; stale objects are not queued until the next start", "err", err)
 		return 0
 	}
 	a, err := p.anonymizer()
@@ -590,8 +645,11 @@ func (p *Pipeline) requeueStale() int {
 		p.log.Error("de-identification options", "err", err)
 		return 0
 	}
-	queued := 0
+	var stale []string
 	for _, s := range studies {
+		if ctx.Err() != nil {
+			return 0
+		}
 		insts, err := st.Instances(s.StudyUID)
 		if err != nil {
 			continue
@@ -601,31 +659,59 @@ func (p *Pipeline) requeueStale() int {
 				continue
 			}
 			if needsDeid(in.Deid, a.Profile()) || in.Render == nil || in.Render.Profile != currentRenderProfile() {
-				p.queue.push(in.SOPInstanceUID)
-				queued++
+				stale = append(stale, in.SOPInstanceUID)
 			}
 		}
 	}
-	return queued
+	// Durable first: a stop before these are processed finds them in the
+	// work set at the next start.
+	if err := st.MarkUnprocessed(stale); err != nil {
+		p.log.Error("recording objects to process again; they are queued until the next start only", "err", err)
+	} else if err := st.SetWorkProfile(WorkProfile(a.Profile())); err != nil {
+		p.log.Error("recording the work profile", "err", err)
+	}
+	for _, sop := range stale {
+		p.queue.push(sop)
+	}
+	return len(stale)
 }
 
-// watchUnshared puts studies received in the last day that have no link and
-// were not complete when the process stopped (no auto-share decision since
-// their last object) back under watch, so auto-share still happens after a
-// restart, and only for them.
+// watchUnshared puts the studies of the store's arriving set (objects
+// received and no auto-share decision since) that arrived in the last day
+// and have no link back under watch, so auto-share still happens after a
+// restart, and only for them. Entries that need no watch (older, decided,
+// or shared by hand) leave the set.
 func (p *Pipeline) watchUnshared() int {
 	st := p.cfg.Store
-	all, ok := p.allStudies("unshared studies are not watched until the next start")
-	if !ok {
+	arriving, err := st.Arriving()
+	if err != nil {
+		p.log.Error("listing studies still arriving; they are not watched until the next start", "err", err)
 		return 0
 	}
 	watched := 0
 	horizon := p.cfg.Now().Add(-24 * time.Hour)
-	for _, s := range all {
+	for _, a := range arriving {
+		settle := func() {
+			if err := st.Settle(a.StudyUID, a.LastReceived); err != nil {
+				p.log.Error("taking a study out of the arriving set", logid.Study(a.StudyUID), "err", err)
+			}
+		}
+		s, err := st.Study(a.StudyUID)
+		if err != nil {
+			continue // gone; its entry went with it
+		}
 		if !s.LastReceived.After(horizon) {
+			settle()
 			continue
 		}
 		if d, ok := p.cfg.Share.AutoShareDecided(s.StudyUID); ok && !s.LastReceived.After(d.At) {
+			settle()
+			continue
+		}
+		if links, err := p.cfg.Share.StudyLinks(s.StudyUID); err != nil {
+			continue
+		} else if len(links) > 0 {
+			settle()
 			continue
 		}
 		insts, err := st.Instances(s.StudyUID)
@@ -637,9 +723,6 @@ func (p *Pipeline) watchUnshared() int {
 			if !in.Missing && !in.Conflict {
 				contacts = append(contacts, p.readContacts(st.ObjectPath(&in))...)
 			}
-		}
-		if links, err := p.cfg.Share.StudyLinks(s.StudyUID); err != nil || len(links) > 0 {
-			continue
 		}
 		p.tracker.arrived(s.StudyUID, "", "", contacts, s.LastReceived)
 		for _, aet := range s.CalledAETs {

@@ -58,7 +58,7 @@ func (s *Store) PutDerived(sopUID, name string, write func(io.Writer) error) (st
 }
 
 // RemoveDerived removes every derived file of an instance and clears its
-// de-identification and render records.
+// de-identification and render records: it is back in the work set.
 func (s *Store) RemoveDerived(sopUID string) error {
 	dir := filepath.Join(s.dir, derivedDir, InstanceKey(sopUID))
 	if err := os.RemoveAll(dir); err != nil {
@@ -68,7 +68,7 @@ func (s *Store) RemoveDerived(sopUID string) error {
 	if err := s.syncDir(filepath.Join(s.dir, derivedDir)); err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	err := s.updateInstance(sopUID, func(in *Instance) { in.Deid, in.Render = nil, nil })
+	err := s.updateInstance(sopUID, true, func(in *Instance) { in.Deid, in.Render = nil, nil })
 	if err != nil && !isNotFound(err) {
 		return err
 	}
@@ -77,10 +77,11 @@ func (s *Store) RemoveDerived(sopUID string) error {
 
 // SetDeid records the de-identification result of an instance.
 func (s *Store) SetDeid(sopUID string, d Deid) error {
-	return s.updateInstance(sopUID, func(in *Instance) { in.Deid = &d })
+	return s.updateInstance(sopUID, false, func(in *Instance) { in.Deid = &d })
 }
 
-// SetRender records what the renderer made of an instance.
+// SetRender records what the renderer made of an instance, the last step
+// of its processing: it leaves the work set (inflight.go).
 func (s *Store) SetRender(sopUID string, r Render) error {
-	return s.updateInstance(sopUID, func(in *Instance) { in.Render = &r })
+	return s.updateInstance(sopUID, true, func(in *Instance) { in.Render = &r })
 }

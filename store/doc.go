@@ -14,8 +14,11 @@
 // Start-up does work in proportion to what was in flight, never to the
 // archive: it empties spool/ and tmp/ and checks the objects whose flushes
 // a crash may have caught (pending markers, see pending.go); it never lists
-// objects/ or derived/. The full check of the index against the files and
-// of the files against the index is the scrub (Scrub, Scrubber): small
+// objects/ or derived/, nor every study: what the pipeline has left to do
+// is kept as it changes in small durable sets (inflight.go), and a search
+// index of a new layout is built in the background (search.go). The full
+// check of the index against the files and of the files against the index
+// is the scrub (Scrub, Scrubber): small
 // batches at low priority, yielding to ingest, resumed after a restart
 // where it stopped, its findings logged, counted (sonolink_store_scrub_*)
 // and kept (LastScrub). A file renamed into place whose index commit a

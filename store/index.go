@@ -177,6 +177,9 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 	if err := tx.Bucket(bStudyInst).Put(key(inst.StudyUID, inst.SOPInstanceUID), nil); err != nil {
 		return err
 	}
+	if err := noteWork(tx, inst); err != nil {
+		return err
+	}
 
 	// Study.
 	sb := tx.Bucket(bStudies)
@@ -226,6 +229,9 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 		s.LastReceived = inst.ReceivedAt
 	}
 	if err := putStudy(tx, &s); err != nil {
+		return err
+	}
+	if err := noteArrival(tx, &s); err != nil {
 		return err
 	}
 
@@ -301,6 +307,9 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 	if err := tx.Bucket(bInstances).Delete(ref); err != nil {
 		return err
 	}
+	if err := tx.Bucket(bWork).Delete(ref); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bStudyInst).Delete(key(inst.StudyUID, inst.SOPInstanceUID)); err != nil {
 		return err
 	}
@@ -318,6 +327,9 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 		return putStudy(tx, &st)
 	}
 	if err := deleteStudy(tx, &st); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bArriving).Delete([]byte(st.StudyUID)); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bShortIDs).Delete([]byte(st.ShortID)); err != nil {
@@ -543,8 +555,9 @@ func (s *Store) ConflictVersions(sopUID string) ([]Instance, error) {
 	return out, err
 }
 
-// updateInstance applies fn to the primary version of sopUID.
-func (s *Store) updateInstance(sopUID string, fn func(*Instance)) error {
+// updateInstance applies fn to the primary version of sopUID and, when
+// work, brings its membership of the work set in step (noteWork).
+func (s *Store) updateInstance(sopUID string, work bool, fn func(*Instance)) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bInstances)
 		var inst Instance
@@ -556,6 +569,11 @@ func (s *Store) updateInstance(sopUID string, fn func(*Instance)) error {
 			return fmt.Errorf("%w: instance", ErrNotFound)
 		}
 		fn(&inst)
+		if work {
+			if err := noteWork(tx, &inst); err != nil {
+				return err
+			}
+		}
 		return putJSON(b, []byte(sopUID), &inst)
 	})
 	return err

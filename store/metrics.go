@@ -71,3 +71,15 @@ func scrubReport(r ScrubResult) {
 	metricScrubLast.Set(float64(r.Finished.Unix()))
 	metricScrubProblems.Set(float64(r.Problems()))
 }
+
+// The search index's background build (search.go).
+var (
+	metricSearchReady = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "sonolink_store_search_index_ready",
+		Help: "1 when the search index is built; 0 while it is being built in the background (searches read every study meanwhile).",
+	})
+	metricSearchBuilt = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "sonolink_store_search_index_build_studies",
+		Help: "Studies the running background build of the search index has indexed so far.",
+	})
+)

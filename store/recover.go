@@ -60,7 +60,7 @@ func (s *Store) recover() (Recovery, error) {
 	}
 	s.recovery = r
 	s.log.Info("start-up check done", "spool_removed", r.SpoolRemoved, "temp_removed", r.TempRemoved,
-		"incomplete", r.Incomplete, "ms", time.Since(t0).Milliseconds())
+		"incomplete", r.Incomplete, "ms", time.Since(t0).Milliseconds(), "index_open_ms", s.openTook.Milliseconds())
 	return r, nil
 }
 

@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,11 +19,11 @@ import (
 // that writes the study record (putStudy, deleteStudy), so a search never
 // reads every study.
 //
-//	search_rows   study UID → row: sort key \0 last received (8 bytes) date \0 folded name \0 lower-case patient ID \0 lower-case accession
-//	search_date   sort key \0 last received (8 bytes) study UID → ""   (Studies' default order)
-//	search_recv   last received (8 bytes) study UID → ""                 (SortReceived)
-//	search_terms  term \0 study UID → ""                                 (text candidates)
-//	search_meta   "version" → searchVersion
+//	search_rows    study UID → row: sort key \0 last received (8 bytes) date \0 folded name \0 lower-case patient ID \0 lower-case accession
+//	search_date    sort key \0 last received (8 bytes) study UID → ""   (Studies' default order)
+//	search_recv    last received (8 bytes) study UID → ""                 (SortReceived)
+//	search_terms2  term \0 study number (short id, 8 bytes) → ""          (text candidates)
+//	search_meta    "version" → searchVersion
 //
 // Terms are every suffix of at least minTerm characters of each word of
 // the folded patient name, of the lower-case patient ID and of the
@@ -29,19 +31,30 @@ import (
 // Query), so any query word of minTerm characters or more is the start of
 // some term: a prefix seek finds every candidate, which is then checked
 // against the row exactly as a scan would. Shorter queries walk the order
-// bucket and stop when the page is full.
+// bucket and stop when the page is full. A term names its study by the
+// study's short id (bShortIDs gives the UID), which keeps the most numerous
+// keys short.
+//
+// An index.db without the current layout gets it in the background
+// (buildSearchIndex): Open does not wait, and until the build is done
+// Studies answers by reading every study (searchByScan), as it did before
+// the index existed.
 var (
 	bSearchRows  = []byte("search_rows")
 	bSearchDate  = []byte("search_date")
 	bSearchRecv  = []byte("search_recv")
-	bSearchTerms = []byte("search_terms")
+	bSearchTerms = []byte("search_terms2")
 	bSearchMeta  = []byte("search_meta")
 	searchBkts   = [][]byte{bSearchRows, bSearchDate, bSearchRecv, bSearchTerms}
+	// Buckets of earlier layouts, dropped once the current one is built.
+	oldSearchBkts = [][]byte{[]byte("search_terms")}
 )
 
 const (
-	searchVersion = "1"
-	minTerm       = 3 // characters
+	// searchVersion names the layout. 1: terms of 3 characters or more
+	// keyed by study UID; 2: terms of 2 or more keyed by study number.
+	searchVersion = "2"
+	minTerm       = 2 // characters
 )
 
 // maxCandidates: past this many term hits a query is not selective, and
@@ -81,6 +94,9 @@ type Query struct {
 // total (ties go to the greater Study Instance UID), so Offset pages are
 // stable while no study arrives.
 func (s *Store) Studies(q Query) ([]Study, error) {
+	if !s.searchReady.Load() {
+		return s.searchByScan(q)
+	}
 	m := newMatcher(q)
 	var out []Study
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -190,11 +206,17 @@ func (m *matcher) candidates(tx *bolt.Tx) (map[string]bool, bool) {
 		cands[u] = true
 	}
 	c := tx.Bucket(bSearchTerms).Cursor()
+	ids := tx.Bucket(bShortIDs)
 	for _, t := range seeks {
 		p := []byte(t)
 		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			if i := bytes.IndexByte(k, 0); i >= 0 {
-				cands[string(k[i+1:])] = true
+			i := bytes.IndexByte(k, 0)
+			if i < 0 || len(k) != i+9 {
+				continue
+			}
+			short := strconv.FormatUint(binary.BigEndian.Uint64(k[i+1:]), 10)
+			if uid := ids.Get([]byte(short)); uid != nil {
+				cands[string(uid)] = true
 			}
 			if len(cands) > maxCandidates {
 				return nil, false
@@ -443,14 +465,14 @@ func reindexStudy(tx *bolt.Tx, old, nw *Study) error {
 	}
 	for _, t := range oldTerms {
 		if _, keep := slices.BinarySearch(newTerms, t); !keep {
-			if err := terms.Delete(key(t, old.StudyUID)); err != nil {
+			if err := terms.Delete(termKey(t, old)); err != nil {
 				return err
 			}
 		}
 	}
 	for _, t := range newTerms {
 		if _, had := slices.BinarySearch(oldTerms, t); !had {
-			if err := terms.Put(key(t, nw.StudyUID), nil); err != nil {
+			if err := terms.Put(termKey(t, nw), nil); err != nil {
 				return err
 			}
 		}
@@ -458,43 +480,138 @@ func reindexStudy(tx *bolt.Tx, old, nw *Study) error {
 	return nil
 }
 
-// openSearchIndex creates the search buckets, and fills them from the
-// study records when the index was written by a version without them (or
-// with an older layout). It runs in Open before anything else uses the
-// index; the version is recorded last, so an interrupted build starts
-// again at the next Open.
-func (s *Store) openSearchIndex() error {
-	current := false
+// termKey is the search_terms2 key of term t of study st: t \0 the study's
+// number (its short id) in 8 bytes.
+func termKey(t string, st *Study) []byte {
+	n, _ := strconv.ParseUint(st.ShortID, 10, 64) // always a number (indexInstance)
+	k := append([]byte(t), 0)
+	return binary.BigEndian.AppendUint64(k, n)
+}
+
+// searchByScan is the search without the index: every study read and
+// matched, as before the index existed. Studies uses it until the index is
+// built; tests hold the index to it.
+func (s *Store) searchByScan(q Query) ([]Study, error) {
+	m := newMatcher(q)
+	var out []Study
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bStudies).ForEach(func(k, v []byte) error {
+			var st Study
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("%w: corrupt study entry: %w", ErrStorage, err)
+			}
+			if r := studyRow(&st); m.match([]byte(st.StudyUID), &r) {
+				out = append(out, st)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b Study) int {
+		if q.Sort == SortDate {
+			if c := strings.Compare(sortKey(b), sortKey(a)); c != 0 {
+				return c
+			}
+		}
+		if c := b.LastReceived.Compare(a.LastReceived); c != 0 {
+			return c
+		}
+		return strings.Compare(b.StudyUID, a.StudyUID)
+	})
+	out = out[min(q.Offset, len(out)):]
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// openSearchIndex makes sure the search buckets exist (so putStudy can
+// keep them in step from the first ingest), and says whether they need
+// buildSearchIndex (startSearchBuild) because they do not hold the current
+// layout yet. A new, empty archive needs no build.
+func (s *Store) openSearchIndex() (build bool, err error) {
+	current, empty := false, false
 	if err := s.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bSearchMeta); b != nil {
-			current = string(b.Get([]byte("version"))) == searchVersion
+		if meta := tx.Bucket(bSearchMeta); meta != nil {
+			current = string(meta.Get([]byte("version"))) == searchVersion
+		}
+		for _, b := range searchBkts {
+			current = current && tx.Bucket(b) != nil
 		}
 		return nil
-	}); err != nil || current {
-		return err
+	}); err != nil {
+		return false, fmt.Errorf("%w: opening the search index: %w", ErrStorage, err)
 	}
-	start := time.Now()
-	if err := s.db.Update(func(tx *bolt.Tx) error {
+	if current {
+		s.searchReady.Store(true)
+		metricSearchReady.Set(1)
+		return false, nil
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bSearchMeta)
+		if err != nil {
+			return err
+		}
 		for _, b := range searchBkts {
-			if tx.Bucket(b) != nil {
-				if err := tx.DeleteBucket(b); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.CreateBucket(b); err != nil {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		_, err := tx.CreateBucketIfNotExists(bSearchMeta)
-		return err
-	}); err != nil {
-		return err
+		current = string(meta.Get([]byte("version"))) == searchVersion
+		if k, _ := tx.Bucket(bStudies).Cursor().First(); k == nil && !current {
+			empty = true
+			return meta.Put([]byte("version"), []byte(searchVersion))
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("%w: opening the search index: %w", ErrStorage, err)
 	}
-	// Batches keep each transaction's memory small.
-	const batch = 5000
+	if current || empty {
+		s.searchReady.Store(true)
+		metricSearchReady.Set(1)
+		return false, nil
+	}
+	metricSearchReady.Set(0)
+	return true, nil
+}
+
+// startSearchBuild runs buildSearchIndex in the background until it is
+// done or the store closes.
+func (s *Store) startSearchBuild() {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := s.buildSearchIndex(s.bgCtx, searchBuildPause); err != nil && s.bgCtx.Err() == nil {
+			s.log.Error("search index build failed; searches read every study until the next start", "err", err)
+		}
+	}()
+}
+
+// searchBuildPause is the rest between batches of the background build
+// (which also waits while objects arrive, as the scrub does).
+var searchBuildPause = 5 * time.Millisecond
+
+// buildSearchIndex is the migration of the search index to the current
+// layout (searchVersion): it fills the search buckets from the study
+// records in small batches at low priority, records the version, marks
+// the index ready and drops the buckets of earlier layouts. Ingest keeps
+// the entries of the studies it writes in step meanwhile (putStudy), and
+// writing a study's entries twice is harmless, so the build and ingest
+// may interleave. Interrupted (Close), it starts again at the next Open.
+func (s *Store) buildSearchIndex(ctx context.Context, pause time.Duration) error {
+	start := time.Now()
+	s.log.Info("search index: building in the background; searches read every study until it is done", "version", searchVersion)
+	const batch = 1000
 	var after []byte
 	n := 0
+	lastLog := time.Now()
 	for done := false; !done; {
+		if err := s.scrubRest(ctx, pause); err != nil {
+			return err
+		}
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bStudies).Cursor()
 			var k, v []byte
@@ -513,7 +630,7 @@ func (s *Store) openSearchIndex() error {
 				}
 				var st Study
 				if err := json.Unmarshal(v, &st); err != nil {
-					// Unsearchable, as it was to the scan before the index.
+					// Unsearchable, as it is to the scan.
 					s.log.Warn("search index: skipping a damaged study record", "err", err)
 				} else if err := reindexStudy(tx, nil, &st); err != nil {
 					return err
@@ -526,7 +643,26 @@ func (s *Store) openSearchIndex() error {
 		if err != nil {
 			return fmt.Errorf("%w: building the search index: %w", ErrStorage, err)
 		}
+		metricSearchBuilt.Set(float64(n))
+		if time.Since(lastLog) > 10*time.Second {
+			s.log.Info("search index: building", "studies_done", n, "elapsed", time.Since(start).Round(time.Second))
+			lastLog = time.Now()
+		}
 	}
+	s.searchReady.Store(true)
+	metricSearchReady.Set(1)
 	s.log.Info("search index built", "studies", n, "took", time.Since(start).Round(time.Millisecond))
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range oldSearchBkts {
+			if tx.Bucket(b) != nil {
+				if err := tx.DeleteBucket(b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		s.log.Warn("search index: dropping the previous layout's buckets failed; they stay unused", "err", err)
+	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -220,27 +221,67 @@ func TestSearchMatchesScan(t *testing.T) {
 }
 
 // TestSearchIndexBuiltAtOpen: an index.db from before the search index
-// (no search buckets) gets them at Open, and they answer like the scan.
+// (no search buckets), or with the previous layout, gets the current one
+// in the background after Open; searches answer like the scan while it is
+// built and after, and the previous layout's bucket is dropped.
 func TestSearchIndexBuiltAtOpen(t *testing.T) {
-	dir := t.TempDir()
-	s := openTest(t, dir)
-	rng := rand.New(rand.NewPCG(3, 4))
-	seedRandom(t, s, rng, 200)
-	if err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range append(slices.Clone(searchBkts), bSearchMeta) {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
+	for _, from := range []string{"none", "v1"} {
+		t.Run(from, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openTest(t, dir)
+			rng := rand.New(rand.NewPCG(3, 4))
+			seedRandom(t, s, rng, 200)
+			if err := s.db.Update(func(tx *bolt.Tx) error {
+				for _, b := range append(slices.Clone(searchBkts), bSearchMeta) {
+					if err := tx.DeleteBucket(b); err != nil {
+						return err
+					}
+				}
+				if from == "v1" {
+					old, err := tx.CreateBucket(oldSearchBkts[0])
+					if err != nil {
+						return err
+					}
+					return old.Put([]byte("munoz\x001.2.3"), nil)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
 			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openTest(t, dir)
+			compareSearches(t, s, rng, 100) // during the build or after it
+			deadline := time.Now().Add(30 * time.Second)
+			for !s.searchReady.Load() {
+				if time.Now().After(deadline) {
+					t.Fatal("search index not built after 30 s")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			compareSearches(t, s, rng, 300)
+			s.bg.Wait()
+			if err := s.db.View(func(tx *bolt.Tx) error {
+				if tx.Bucket(oldSearchBkts[0]) != nil {
+					return fmt.Errorf("bucket %s of the previous layout still there", oldSearchBkts[0])
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openTest(t, dir)
-	compareSearches(t, s, rng, 1000)
+}
+
+// TestSearchByScanMatchesScan: the fallback Studies uses while the index
+// is being built answers like the reference scan.
+func TestSearchByScanMatchesScan(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	rng := rand.New(rand.NewPCG(5, 6))
+	seedRandom(t, s, rng, 300)
+	s.searchReady.Store(false)
+	compareSearches(t, s, rng, 200)
 }
 
 // BenchmarkSearchVsScan compares the indexed search with the scan it
@@ -270,7 +311,10 @@ func BenchmarkSearchVsScan(b *testing.B) {
 				b.Fatal(err)
 			}
 			t0 := time.Now()
-			if err := s.openSearchIndex(); err != nil {
+			if _, err := s.openSearchIndex(); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.buildSearchIndex(context.Background(), 0); err != nil {
 				b.Fatal(err)
 			}
 			b.Logf("search index of %d studies built in %v", n, time.Since(t0).Round(time.Millisecond))

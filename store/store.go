@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -75,6 +76,15 @@ type Store struct {
 	confirmed map[string]bool // files of acknowledged objects whose marker is still in the index
 	pendTimer *time.Timer
 	closed    bool
+
+	// Background work of the store itself (the search index build), ended
+	// and joined by Close.
+	searchReady atomic.Bool // the search index holds the current layout
+	bgCtx       context.Context
+	bgStop      context.CancelFunc
+	bg          sync.WaitGroup
+
+	openTook time.Duration // opening index.db (logged by recover)
 }
 
 const (
@@ -105,6 +115,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir, tmpDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
 			return nil, fmt.Errorf("%w: creating data directory: %w", ErrStorage, err)
@@ -129,10 +140,14 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
-	// The free list is not written at each commit (it is rebuilt when the
-	// index is opened), and kept as a map: fewer pages written per object.
+	// The free list is kept as a map and not written at each commit: fewer
+	// pages written per object. Close writes it once (syncFreelist), so
+	// Open reads it; only after a crash does Open rebuild it by reading
+	// every page of the index, which with a cold cache means the whole file.
+	t0 := time.Now()
 	db, err := bolt.Open(filepath.Join(abs, indexFile), 0o600, &bolt.Options{Timeout: opts.LockTimeout,
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	s.openTook = time.Since(t0)
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w (%s): %w", ErrInUse, abs, err)
@@ -141,7 +156,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	s.db = db
 	db.MaxBatchDelay = 2 * time.Millisecond
-	if err := db.Update(func(tx *bolt.Tx) error {
+	if err := updateIfMissing(db, allBuckets, func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -152,7 +167,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: initialising index: %w", ErrStorage, err)
 	}
-	if err := s.openSearchIndex(); err != nil {
+	buildSearch, err := s.openSearchIndex()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.openInflight(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -160,19 +180,44 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if buildSearch {
+		s.startSearchBuild()
+	}
 	return s, nil
 }
 
 // Close closes the index. Ingests in progress finish first.
 func (s *Store) Close() error {
+	s.bgStop()
+	s.bg.Wait()
 	s.flushConfirmed()
 	s.pendMu.Lock()
+	again := s.closed
 	s.closed = true
 	if s.pendTimer != nil {
 		s.pendTimer.Stop()
 	}
 	s.pendMu.Unlock()
+	if !again {
+		s.syncFreelist()
+	}
 	return s.db.Close()
+}
+
+// syncFreelist writes the index's free list with one last commit, so the
+// next Open need not rebuild it (see Open). A failure costs only that.
+func (s *Store) syncFreelist() {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Read by Commit under the same writer lock.
+		tx.DB().NoFreelistSync = false
+		if b := tx.Bucket(bWorkMeta); b != nil {
+			return b.Put([]byte("stopped"), []byte(time.Now().UTC().Format(time.RFC3339)))
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("writing the index's free list at stop failed; the next start rebuilds it", "err", err)
+	}
 }
 
 // Dir is the data directory (absolute).
@@ -295,4 +340,22 @@ func (s *Store) writeAtomic(path string, write func(io.Writer) error) (err error
 		return err
 	}
 	return s.syncDir(dir)
+}
+
+// updateIfMissing runs fn in a write transaction only when one of the
+// buckets is missing: a start that finds the index as it left it does not
+// pay for a commit (and its fsync).
+func updateIfMissing(db *bolt.DB, buckets [][]byte, fn func(*bolt.Tx) error) error {
+	missing := false
+	if err := db.View(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if tx.Bucket(b) == nil {
+				missing = true
+			}
+		}
+		return nil
+	}); err != nil || !missing {
+		return err
+	}
+	return db.Update(fn)
 }
