@@ -141,6 +141,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	s.db = db
 	db.MaxBatchDelay = 2 * time.Millisecond
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
