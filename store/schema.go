@@ -62,3 +62,12 @@ func (s *Store) SchemaVersion() (int, error) {
 	})
 	return v, err
 }
+
+func schemaOf(tx *bolt.Tx) (int, error) { return dbschema.Version(tx) }
+
+// RestoreMarker is a file a restore keeps in the data directory until it
+// has finished; Open refuses a directory that holds it.
+const RestoreMarker = ".restore-incomplete"
+
+// ErrRestoreUnfinished: a restore into the data directory did not finish.
+var ErrRestoreUnfinished = errors.New("a restore into this data directory has not finished: run sonolink restore again (the directory holds " + RestoreMarker + ")")

@@ -104,6 +104,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(abs, RestoreMarker)); err == nil {
+		return nil, fmt.Errorf("%s: %w", abs, ErrRestoreUnfinished)
+	}
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir, tmpDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
