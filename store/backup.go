@@ -56,6 +56,10 @@ type BackupResult struct {
 	Redo         int   `json:"redo"`    // instances whose derived files the restored node makes again
 }
 
+// backupAfterSnapshot, when set (tests), runs between the snapshot and
+// the copy of the files.
+var backupAfterSnapshot func()
+
 // FileSum is told about every file Backup writes: its path relative to the
 // backup directory (slash-separated), its size and its SHA-256 in hex.
 type FileSum func(rel string, size int64, sha256hex string)
@@ -71,6 +75,9 @@ func (s *Store) Backup(ctx context.Context, dst string, sum FileSum) (BackupResu
 	snap := filepath.Join(dst, indexFile)
 	if err := s.writeSnapshot(snap); err != nil {
 		return r, fmt.Errorf("copying the index: %w", err)
+	}
+	if backupAfterSnapshot != nil {
+		backupAfterSnapshot()
 	}
 	db, err := bolt.Open(snap, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
