@@ -137,8 +137,8 @@ func (s *Service) writeBackup(ctx context.Context, stage string) (*Manifest, err
 	dataDir := s.be.st.Dir()
 	for _, name := range []string{anonymize.SecretFile, share.KeyFile, "sonolink.conf"} {
 		n, h, err := store.CopyFile(filepath.Join(dataDir, name), filepath.Join(stage, name))
-		if errors.Is(err, fs.ErrNotExist) && name == "sonolink.conf" {
-			continue
+		if errors.Is(err, fs.ErrNotExist) && name != share.KeyFile {
+			continue // no config file; no secret yet (serve never ran)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("copying %s: %w", name, err)
