@@ -120,3 +120,26 @@ func copyTree(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestE2ENewerDataDirectoryRefused: a data directory whose index a newer
+// sonolink wrote is refused, with what to do, and left as it was.
+func TestE2ENewerDataDirectoryRefused(t *testing.T) {
+	testenv.Long(t, "drives the built binary")
+	data := filepath.Join(shortTempDir(t), "data")
+	copyTree(t, filepath.Join("..", "testdata", "datadir-cfee779"), data)
+	db, err := bolt.Open(filepath.Join(data, store.IndexFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return dbschema.SetVersion(tx, store.Schema()+1) })
+	db.Close()
+	for _, args := range [][]string{{"check"}, {"studies"}, {"serve", "--dicom-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}} {
+		r := runCLI(t, data, args...)
+		if r.code != 2 || !strings.Contains(r.err, "newer sonolink") {
+			t.Errorf("sonolink %s on a newer data directory: want exit 2 saying a newer sonolink wrote it, got %s", args[0], r)
+		}
+	}
+	if v := schemaOf(t, filepath.Join(data, store.IndexFile)); v != store.Schema()+1 {
+		t.Errorf("schema %d after the refusals, want it left at %d", v, store.Schema()+1)
+	}
+}
