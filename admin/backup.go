@@ -164,6 +164,10 @@ func (s *Service) writeBackup(ctx context.Context, stage string) (*Manifest, err
 			sum(rel, n, h)
 		}
 	}
+	// Everything copied reaches the disk before the files that vouch for it.
+	if err := store.SyncFS(stage); err != nil {
+		return nil, err
+	}
 	if err := w.Flush(); err != nil {
 		return nil, err
 	}
@@ -240,7 +244,6 @@ func Restore(ctx context.Context, src, dataDir string) (*Manifest, error) {
 		return nil, err
 	}
 	defer sums.Close()
-	dirs := map[string]bool{dataDir: true}
 	sc := bufio.NewScanner(sums)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	files := 0
@@ -256,9 +259,6 @@ func Restore(ctx context.Context, src, dataDir string) (*Manifest, error) {
 		to := filepath.Join(dataDir, clean)
 		if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
 			return nil, err
-		}
-		for d := filepath.Dir(to); len(d) > len(dataDir); d = filepath.Dir(d) {
-			dirs[d] = true
 		}
 		os.Remove(to) // an unfinished restore's copy
 		_, got, err := store.CopyFile(filepath.Join(src, clean), to)
@@ -279,10 +279,9 @@ func Restore(ctx context.Context, src, dataDir string) (*Manifest, error) {
 	if files != m.Files {
 		return nil, errorf(KindInvalid, "backup %s: %s lists %d files, the manifest %d", src, SumsName, files, m.Files)
 	}
-	for d := range dirs {
-		if err := syncDir(d); err != nil {
-			return nil, err
-		}
+	// Every file and directory on disk before the marker goes.
+	if err := store.SyncFS(dataDir); err != nil {
+		return nil, err
 	}
 	if err := os.Remove(filepath.Join(dataDir, restoreMarker)); err != nil {
 		return nil, err

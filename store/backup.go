@@ -39,7 +39,7 @@ import (
 //     loses both records in the copy, so the restored node makes them
 //     again from the original (counted Redo).
 //
-// Every file written is flushed to disk (fsync) before Backup returns.
+// Every file written is flushed to disk (SyncFS) before Backup returns.
 
 // BackupResult says what Backup copied.
 type BackupResult struct {
@@ -95,11 +95,8 @@ func (s *Store) Backup(ctx context.Context, dst string, sum FileSum) (BackupResu
 	if err != nil {
 		return r, err
 	}
-	if err := syncPath(snap); err != nil {
-		return r, err
-	}
 	sum(indexFile, n, h)
-	return r, c.syncDirs()
+	return r, SyncFS(dst)
 }
 
 // writeSnapshot writes the index as one read transaction sees it.
@@ -127,7 +124,7 @@ type backupCopy struct {
 	dst  string
 	sum  FileSum
 	r    *BackupResult
-	dirs map[string]bool // directories created in dst, fsynced at the end
+	dirs map[string]bool // directories created in dst
 }
 
 type missingRef struct {
@@ -397,17 +394,6 @@ func (c *backupCopy) mkdir(dir string) error {
 	return nil
 }
 
-// syncDirs flushes every directory the copy created, deepest first
-// (their entries), then dst itself.
-func (c *backupCopy) syncDirs() error {
-	for d := range c.dirs {
-		if err := syncPath(d); err != nil {
-			return err
-		}
-	}
-	return syncPath(c.dst)
-}
-
 // updateRef changes the instance a files-bucket reference names.
 func updateRef(tx *bolt.Tx, ref []byte, fn func(*Instance)) error {
 	bn, k := bInstances, ref
@@ -423,9 +409,10 @@ func updateRef(tx *bolt.Tx, ref []byte, fn func(*Instance)) error {
 	return putJSON(b, k, &in)
 }
 
-// CopyFile copies src to dst (created, not replaced; mode 0600), flushes
-// dst to disk, and returns its size and SHA-256 in hex. When src does not
-// exist the error is fs.ErrNotExist and nothing is created.
+// CopyFile copies src to dst (created, not replaced; mode 0600) and
+// returns its size and SHA-256 in hex. It does not flush dst: call SyncFS
+// once the files are all copied. When src does not exist the error is
+// fs.ErrNotExist and nothing is created.
 func CopyFile(src, dst string) (int64, string, error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -438,9 +425,6 @@ func CopyFile(src, dst string) (int64, string, error) {
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(out, h), in)
-	if err == nil {
-		err = out.Sync()
-	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
