@@ -56,6 +56,10 @@ type BackupResult struct {
 	Redo         int   `json:"redo"`    // instances whose derived files the restored node makes again
 }
 
+// backupBatch instances have their derived files copied, then their live
+// records compared, at a time (a variable for tests).
+var backupBatch = 256
+
 // backupAfterSnapshot, when set (tests), runs between the snapshot and
 // the copy of the files.
 var backupAfterSnapshot func()
@@ -226,31 +230,24 @@ func (c *backupCopy) copyObjects(ctx context.Context) ([]missingRef, error) {
 // de-identification or render record, a batch at a time, and returns the
 // instances whose records the backup must drop.
 func (c *backupCopy) copyDerived(ctx context.Context) ([]string, error) {
-	const batch = 256
 	var redo []string
-	var after []byte
+	var next []byte // the first instance of the next batch; nil: start
 	for {
 		var recs []Instance
 		if err := c.db.View(func(tx *bolt.Tx) error {
 			cur := tx.Bucket(bInstances).Cursor()
 			k, v := cur.First()
-			if after != nil {
-				if k, v = cur.Seek(after); k != nil && bytes.Equal(k, after) {
-					k, v = cur.Next()
-				}
+			if next != nil {
+				k, v = cur.Seek(next)
 			}
-			for ; k != nil && len(recs) < batch; k, v = cur.Next() {
+			for ; k != nil && len(recs) < backupBatch; k, v = cur.Next() {
 				var in Instance
 				if json.Unmarshal(v, &in) != nil || (in.Deid == nil && in.Render == nil) {
 					continue
 				}
 				recs = append(recs, in)
 			}
-			if k != nil {
-				after = bytes.Clone(k)
-			} else {
-				after = nil
-			}
+			next = bytes.Clone(k) // nil at the end
 			return nil
 		}); err != nil {
 			return nil, err
@@ -288,7 +285,7 @@ func (c *backupCopy) copyDerived(ctx context.Context) ([]string, error) {
 		}); err != nil {
 			return nil, err
 		}
-		if after == nil {
+		if next == nil {
 			break
 		}
 	}

@@ -52,7 +52,8 @@ func TestBackupCopiesWhatTheSnapshotNames(t *testing.T) {
 		}
 		put(uids[3]) // arrives after the snapshot
 	}
-	t.Cleanup(func() { backupAfterSnapshot = nil })
+	backupBatch = 1 // every instance its own batch
+	t.Cleanup(func() { backupAfterSnapshot, backupBatch = nil, 256 })
 	dst := t.TempDir()
 	sums := map[string]string{}
 	r, err := s.Backup(context.Background(), dst, func(rel string, _ int64, h string) { sums[rel] = h })
