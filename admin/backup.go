@@ -119,21 +119,24 @@ func (s *Service) writeBackup(ctx context.Context, stage string) (*Manifest, err
 		m.Files++
 		m.Bytes += size
 	}
-	// The index first: links in the share copy, taken after it, can only
-	// name studies the index copy has.
-	if m.Store, err = s.be.st.Backup(ctx, stage, sum); err != nil {
+	// share.db is copied right after the index, before the files: links
+	// in the copy then name only studies the index copy has (a study
+	// is shared only once complete, long after its objects arrived).
+	shareCopy := func() (err error) {
+		if m.Share, err = s.be.sh.WriteSnapshot(filepath.Join(stage, share.DBFile)); err != nil {
+			return fmt.Errorf("copying %s: %w", share.DBFile, err)
+		}
+		n, h, err := hashFile(filepath.Join(stage, share.DBFile))
+		if err != nil {
+			return err
+		}
+		sum(share.DBFile, n, h)
+		return nil
+	}
+	if m.Store, err = s.be.st.Backup(ctx, stage, sum, shareCopy); err != nil {
 		return nil, err
 	}
-	m.IndexSchema = m.Store.Schema
-	if m.Share, err = s.be.sh.WriteSnapshot(filepath.Join(stage, share.DBFile)); err != nil {
-		return nil, fmt.Errorf("copying %s: %w", share.DBFile, err)
-	}
-	m.ShareSchema = m.Share.Schema
-	n, h, err := hashFile(filepath.Join(stage, share.DBFile))
-	if err != nil {
-		return nil, err
-	}
-	sum(share.DBFile, n, h)
+	m.IndexSchema, m.ShareSchema = m.Store.Schema, m.Share.Schema
 	dataDir := s.be.st.Dir()
 	for _, name := range []string{anonymize.SecretFile, share.KeyFile, "sonolink.conf"} {
 		n, h, err := store.CopyFile(filepath.Join(dataDir, name), filepath.Join(stage, name))

@@ -39,7 +39,8 @@ import (
 //     loses both records in the copy, so the restored node makes them
 //     again from the original (counted Redo).
 //
-// Every file written is flushed to disk (SyncFS) before Backup returns.
+// The copy yields to ingest as the scrub does (see yield). Every file
+// written is flushed to disk (SyncFS) before Backup returns.
 
 // BackupResult says what Backup copied.
 type BackupResult struct {
@@ -73,12 +74,20 @@ const IndexFile = indexFile
 
 // Backup copies the store into dst (an empty directory that becomes a
 // data directory: index.db, objects/, derived/), reporting each file to
-// sum. It may run while objects arrive.
-func (s *Store) Backup(ctx context.Context, dst string, sum FileSum) (BackupResult, error) {
+// sum. It may run while objects arrive. then, when not nil, runs right
+// after the index snapshot and before the files are copied (the caller's
+// other snapshots go there, taken at nearly the same moment); its error
+// stops the backup.
+func (s *Store) Backup(ctx context.Context, dst string, sum FileSum, then func() error) (BackupResult, error) {
 	var r BackupResult
 	snap := filepath.Join(dst, indexFile)
 	if err := s.writeSnapshot(snap); err != nil {
 		return r, fmt.Errorf("copying the index: %w", err)
+	}
+	if then != nil {
+		if err := then(); err != nil {
+			return r, err
+		}
 	}
 	if backupAfterSnapshot != nil {
 		backupAfterSnapshot()
@@ -129,6 +138,8 @@ type backupCopy struct {
 	sum  FileSum
 	r    *BackupResult
 	dirs map[string]bool // directories created in dst
+
+	sinceYield int64 // bytes copied since the last yield to ingest
 }
 
 type missingRef struct {
@@ -375,7 +386,27 @@ func (c *backupCopy) copy(rel string) (int64, error) {
 		return 0, err
 	}
 	c.sum(rel, n, h)
+	c.yield(n)
 	return n, nil
+}
+
+// The backup yields to ingest as the scrub does: after each backupChunk
+// bytes copied it pauses while objects arrive, up to backupMaxYield, so a
+// scanner's C-STORE waits less for the disk, and a backup still advances
+// by at least backupChunk per backupMaxYield under a steady stream.
+const (
+	backupChunk    = 4 << 20
+	backupMaxYield = 200 * time.Millisecond
+)
+
+func (c *backupCopy) yield(n int64) {
+	if c.sinceYield += n; c.sinceYield < backupChunk {
+		return
+	}
+	c.sinceYield = 0
+	for deadline := time.Now().Add(backupMaxYield); c.s.receiving() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (c *backupCopy) mkdir(dir string) error {

@@ -56,7 +56,7 @@ func TestBackupCopiesWhatTheSnapshotNames(t *testing.T) {
 	t.Cleanup(func() { backupAfterSnapshot, backupBatch = nil, 256 })
 	dst := t.TempDir()
 	sums := map[string]string{}
-	r, err := s.Backup(context.Background(), dst, func(rel string, _ int64, h string) { sums[rel] = h })
+	r, err := s.Backup(context.Background(), dst, func(rel string, _ int64, h string) { sums[rel] = h }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
