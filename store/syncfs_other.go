@@ -4,6 +4,7 @@ package store
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
 )
 
@@ -16,4 +17,16 @@ func SyncFS(dir string) error {
 		}
 		return syncPath(p)
 	})
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
