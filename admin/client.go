@@ -17,6 +17,7 @@ import (
 type Client struct {
 	path string
 	hc   *http.Client
+	long *http.Client // no overall timeout: backups take as long as the data directory needs
 }
 
 var _ Ops = (*Client)(nil)
@@ -32,7 +33,7 @@ func NewClient(socketPath string) *Client {
 		MaxIdleConns:    2,
 		IdleConnTimeout: 10 * time.Second,
 	}
-	return &Client{path: socketPath, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+	return &Client{path: socketPath, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}, long: &http.Client{Transport: tr}}
 }
 
 // Close releases idle connections.
@@ -138,6 +139,19 @@ func setNonEmpty(v url.Values, k, s string) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.doOn(ctx, c.hc, method, path, body, out)
+}
+
+// Backup asks the server to write a backup; it waits as long as that takes.
+func (c *Client) Backup(ctx context.Context, req BackupRequest) (*Manifest, error) {
+	var out Manifest
+	if err := c.doOn(ctx, c.long, http.MethodPost, "/v1/backup", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func (c *Client) doOn(ctx context.Context, hc *http.Client, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -153,7 +167,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin socket %s: %w (is sonolink serve still running?)", c.path, err)
 	}

@@ -24,6 +24,8 @@ type Ops interface {
 	SetSetting(ctx context.Context, req SettingRequest) (*Setting, error)
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 	UseVersion(ctx context.Context, req VersionRequest) (*Object, error)
+	// Backup writes a consistent backup of the data directory (backup.go).
+	Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 }
 
 // Error kinds. They decide the HTTP status on the socket and the CLI's exit

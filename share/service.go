@@ -163,6 +163,10 @@ func Open(dataDir string, opts Options) (*Service, error) {
 	}
 	s := &Service{db: db, dir: dataDir, opts: opts, log: opts.Logger.With("component", "share"), keys: k,
 		email: es, sms: ss, wake: make(chan struct{}, 1)}
+	if err := migrate(db, s); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("share: %w", err)
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

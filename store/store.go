@@ -114,6 +114,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(abs, RestoreMarker)); err == nil {
+		return nil, fmt.Errorf("%s: %w", abs, ErrRestoreUnfinished)
+	}
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir, tmpDir} {
@@ -156,6 +159,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	s.db = db
 	db.MaxBatchDelay = 2 * time.Millisecond
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := updateIfMissing(db, allBuckets, func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -73,8 +73,10 @@ built-in default.`,
 		newSettingsCmd(),
 		newPurgeCmd(),
 		newStaffCmd(),
-		// Maintenance of the data directory (no node running).
+		// Maintenance of the data directory (backup also while a node runs).
 		newCheckCmd(),
+		newBackupCmd(),
+		newRestoreCmd(),
 		// DICOM tools that need no node.
 		newSendCmd(),
 		newEchoCmd(),
