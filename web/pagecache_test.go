@@ -2,6 +2,7 @@ package web
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -10,7 +11,10 @@ import (
 // once, and every visit still counts; another language or gate state is
 // another page; a visit after the time sees what changed.
 func TestLandingPageCache(t *testing.T) {
-	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1; c.PageCacheTTL = 300 * time.Millisecond })
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1; c.PageCacheTTL = time.Minute; c.Now = now })
 	base := fx.srv.URL + "/p/" + tokOpen
 	calls := func() int { fx.b.mu.Lock(); defer fx.b.mu.Unlock(); return fx.b.itemCalls }
 
@@ -35,7 +39,9 @@ func TestLandingPageCache(t *testing.T) {
 	l := fx.b.links[hashToken(tokOpen)]
 	l.items = l.items[:len(l.items)-1]
 	fx.b.mu.Unlock()
-	time.Sleep(350 * time.Millisecond)
+	mu.Lock()
+	clock = clock.Add(time.Minute)
+	mu.Unlock()
 	if _, after := getc(t, a, base); after == first {
 		t.Error("a change was not shown once the cache time had passed")
 	}
