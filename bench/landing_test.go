@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -98,10 +99,17 @@ func BenchmarkLanding(b *testing.B) {
 		wrk := testenv.Tool(b, "wrk")
 		fresh := landingWrk(b, wrk, link, "")
 		returning := landingWrk(b, wrk, link, cookie)
+		// The peer: Go's http.FileServer serving the same bytes (the page
+		// as the returning patient gets it) on the same machine, in the
+		// same run, under the same wrk.
+		_, page := landingGet(b, client, link, cookie)
+		static := landingStatic(b, wrk, []byte(page))
 		b.ReportMetric(fresh.p50.Seconds()*1000, "first-visit-p50-ms")
 		b.ReportMetric(fresh.p99.Seconds()*1000, "first-visit-p99-ms")
 		b.ReportMetric(returning.p50.Seconds()*1000, "returning-p50-ms")
 		b.ReportMetric(returning.p99.Seconds()*1000, "returning-p99-ms")
+		b.ReportMetric(static.p99.Seconds()*1000, "static-p99-ms")
+		b.ReportMetric(returning.p99.Seconds()/static.p99.Seconds(), "returning/static-p99")
 
 		node.stop()
 		b.Logf("30-object study with three 60-frame cines, --stable-time 1s:\n"+
@@ -111,12 +119,16 @@ func BenchmarkLanding(b *testing.B) {
 			"  page before images                       %9.1f KB (%s) — target < 150 KB: %s\n"+
 			"  landing page under wrk -t2 -c50 -d10s:   %9s %9s %9s %9s\n"+
 			"    first visit (no session, 25 ms floor)  %9s %9s %9s %9.0f\n"+
-			"    returning (session cookie, no floor)   %9s %9s %9s %9.0f",
+			"    returning (session cookie, no floor)   %9s %9s %9s %9.0f\n"+
+			"    http.FileServer, the same bytes        %9s %9s %9s %9.0f\n"+
+			"  returning p99 / static p99: %.2f× — target ≤ 1.5×: %s",
 			shareMS(sendEnd.Sub(sendStart)), shareMS(fromComplete), shareMS(fromStore),
 			float64(weight)/1024, strings.Join(parts, ", "), map[bool]string{true: "met", false: "MISSED"}[weight < 150<<10],
 			"p50", "p90", "p99", "req/s",
 			shareMS(fresh.p50), shareMS(fresh.p90), shareMS(fresh.p99), fresh.rps,
-			shareMS(returning.p50), shareMS(returning.p90), shareMS(returning.p99), returning.rps)
+			shareMS(returning.p50), shareMS(returning.p90), shareMS(returning.p99), returning.rps,
+			shareMS(static.p50), shareMS(static.p90), shareMS(static.p99), static.rps,
+			returning.p99.Seconds()/static.p99.Seconds(), map[bool]string{true: "met", false: "MISSED"}[returning.p99 <= static.p99*3/2])
 	}
 }
 
@@ -292,6 +304,23 @@ var (
 	landingWrkRPSRe = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 	landingWrkBadRe = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
+
+// landingStatic serves page with Go's http.FileServer on a loopback port
+// and measures it with landingWrk.
+func landingStatic(b *testing.B, wrk string, page []byte) landingLatency {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), page, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(dir))}
+	go srv.Serve(ln)
+	defer srv.Close()
+	return landingWrk(b, wrk, "http://"+ln.Addr().String()+"/", "")
+}
 
 // landingWrk runs wrk with 50 connections for 10 s and parses its latency
 // distribution; cookie "" means every request comes without a session.

@@ -213,11 +213,11 @@ func TestSearchMatchesScan(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	rng := rand.New(rand.NewPCG(1, 2))
 	seedRandom(t, s, rng, 400)
-	compareSearches(t, s, rng, 1000)
+	compareSearches(t, s, rng, queries(1000))
 	// Queries that hit many terms walk the order bucket instead.
 	defer func(n int) { maxCandidates = n }(maxCandidates)
 	maxCandidates = 10
-	compareSearches(t, s, rng, 500)
+	compareSearches(t, s, rng, queries(500))
 }
 
 // TestSearchIndexBuiltAtOpen: an index.db from before the search index
@@ -252,7 +252,7 @@ func TestSearchIndexBuiltAtOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			s = openTest(t, dir)
-			compareSearches(t, s, rng, 100) // during the build or after it
+			compareSearches(t, s, rng, queries(100)) // during the build or after it
 			deadline := time.Now().Add(30 * time.Second)
 			for !s.searchReady.Load() {
 				if time.Now().After(deadline) {
@@ -260,7 +260,7 @@ func TestSearchIndexBuiltAtOpen(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			compareSearches(t, s, rng, 300)
+			compareSearches(t, s, rng, queries(300))
 			s.bg.Wait()
 			if err := s.db.View(func(tx *bolt.Tx) error {
 				if tx.Bucket(oldSearchBkts[0]) != nil {
@@ -281,7 +281,7 @@ func TestSearchByScanMatchesScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	seedRandom(t, s, rng, 300)
 	s.searchReady.Store(false)
-	compareSearches(t, s, rng, 200)
+	compareSearches(t, s, rng, queries(200))
 }
 
 // BenchmarkSearchVsScan compares the indexed search with the scan it
@@ -340,4 +340,12 @@ func BenchmarkSearchVsScan(b *testing.B) {
 			}
 		})
 	}
+}
+
+// queries is n, or a sixth of it under the race detector (raceEnabled).
+func queries(n int) int {
+	if raceEnabled {
+		return max(n/6, 20)
+	}
+	return n
 }
