@@ -342,26 +342,43 @@ var ErrInflatedTooLarge = fmt.Errorf("%w: deflated data set too large once infla
 // deflate, RFC 1951, PS3.5 A.5), or ErrInflatedTooLarge when the data set
 // inflates to more than max bytes.
 func inflate(r io.ReaderAt, size, metaEnd, max int64) (*bytes.Reader, error) {
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.NewSectionReader(r, 0, metaEnd)); err != nil {
+	// A first pass only counts, so a bomb is refused without holding
+	// anything and a valid data set gets a buffer of its exact size (a
+	// growing buffer could reach twice the limit). Inflating is cheap next
+	// to what reading the data set costs afterwards.
+	n, err := inflateTo(io.Discard, r, size, metaEnd, max)
+	if err != nil {
+		return nil, err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, metaEnd+n))
+	if _, err := io.Copy(buf, io.NewSectionReader(r, 0, metaEnd)); err != nil {
 		return nil, fmt.Errorf("reading DICOM file meta information: %w", err)
 	}
+	if _, err := inflateTo(buf, r, size, metaEnd, n); err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(buf.Bytes()), nil
+}
+
+// inflateTo writes the inflated data set that starts at metaEnd in r to w
+// and returns its size, or ErrInflatedTooLarge past max bytes.
+func inflateTo(w io.Writer, r io.ReaderAt, size, metaEnd, max int64) (int64, error) {
 	fr := flate.NewReader(io.NewSectionReader(r, metaEnd, size-metaEnd))
 	defer fr.Close()
-	n, err := io.Copy(&buf, io.LimitReader(fr, max+1))
+	n, err := io.Copy(w, io.LimitReader(fr, max+1))
 	switch {
 	case n > max:
-		return nil, fmt.Errorf("%w: more than %d bytes (the limit); refused", ErrInflatedTooLarge, max)
+		return 0, fmt.Errorf("%w: more than %d bytes (the limit); refused", ErrInflatedTooLarge, max)
 	case err != nil && errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, invalidf("deflated data set ends early (%d bytes inflated)", n)
+		return 0, invalidf("deflated data set ends early (%d bytes inflated)", n)
 	case err != nil:
 		var ce flate.CorruptInputError
 		if errors.As(err, &ce) {
-			return nil, invalidf("deflated data set is corrupt at byte %d of the compressed stream", int64(ce))
+			return 0, invalidf("deflated data set is corrupt at byte %d of the compressed stream", int64(ce))
 		}
-		return nil, fmt.Errorf("reading deflated data set: %w", err)
+		return 0, fmt.Errorf("reading deflated data set: %w", err)
 	}
-	return bytes.NewReader(buf.Bytes()), nil
+	return n, nil
 }
 
 // scanMeta finds the File Meta Information (group 0002, always explicit VR
