@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"compress/flate"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"sonolink/admin"
 	"sonolink/dicom/dicomfile"
+	"sonolink/dicom/uid"
 	"sonolink/internal/testenv"
 )
 
@@ -143,5 +145,94 @@ func TestE2EDeflatedStoredAndCleaned(t *testing.T) {
 		if inst.Deid == nil || !inst.Deid.Clean {
 			t.Errorf("%s de-identification: %+v", filepath.Base(f), inst.Deid)
 		}
+	}
+}
+
+// deflateBomb writes a deflated Part 10 object of a few hundred KB whose
+// data set inflates to more than 256 MiB (sonolink's limit): a private OB
+// element of zeros.
+func deflateBomb(t *testing.T, path string) (sop string) {
+	t.Helper()
+	le := binary.LittleEndian
+	el := func(w *bytes.Buffer, g, e uint16, vr string, v []byte) {
+		if len(v)%2 == 1 {
+			v = append(v, 0)
+		}
+		binary.Write(w, le, [2]uint16{g, e})
+		w.WriteString(vr)
+		if vr == "OB" {
+			binary.Write(w, le, uint16(0))
+			binary.Write(w, le, uint32(len(v)))
+		} else {
+			binary.Write(w, le, uint16(len(v)))
+		}
+		w.Write(v)
+	}
+	const class = "1.2.840.10008.5.1.4.1.1.7" // Secondary Capture
+	sop = uid.New()
+	var ds bytes.Buffer
+	el(&ds, 0x0008, 0x0016, "UI", []byte(class))
+	el(&ds, 0x0008, 0x0018, "UI", []byte(sop))
+	el(&ds, 0x0010, 0x0020, "LO", []byte("BOMB"))
+	el(&ds, 0x0020, 0x000D, "UI", []byte(uid.New()))
+	el(&ds, 0x0020, 0x000E, "UI", []byte(uid.New()))
+	el(&ds, 0x7FE1, 0x0010, "LO", []byte("SONOLINK TEST"))
+	const big = 300 << 20
+	binary.Write(&ds, le, [2]uint16{0x7FE1, 0x1001})
+	ds.WriteString("OB")
+	binary.Write(&ds, le, uint16(0))
+	binary.Write(&ds, le, uint32(big))
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestCompression)
+	fw.Write(ds.Bytes())
+	zero := make([]byte, 1<<20)
+	for range big >> 20 {
+		fw.Write(zero)
+	}
+	fw.Close()
+	if z.Len()%2 == 1 {
+		z.WriteByte(0)
+	}
+	var meta bytes.Buffer
+	el(&meta, 2, 1, "OB", []byte{0, 1})
+	el(&meta, 2, 2, "UI", []byte(class))
+	el(&meta, 2, 3, "UI", []byte(sop))
+	el(&meta, 2, 0x10, "UI", []byte(deflatedTS))
+	el(&meta, 2, 0x12, "UI", []byte(uid.ImplementationClassUID))
+	var f bytes.Buffer
+	f.Write(make([]byte, 128))
+	f.WriteString("DICM")
+	el(&f, 2, 0, "UL", le.AppendUint32(nil, uint32(meta.Len())))
+	f.Write(meta.Bytes())
+	f.Write(z.Bytes())
+	if err := os.WriteFile(path, f.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sop
+}
+
+// A deflate bomb (300 MiB of zeros in some 300 KB) sent by storescu -xd is
+// refused with C000 Cannot Understand and a log line that says why, and
+// not stored; sonolink holds none of it in memory.
+func TestE2EDeflateBombRefused(t *testing.T) {
+	testenv.Long(t, "storescu sends a deflate bomb")
+	t.Parallel()
+	f := filepath.Join(t.TempDir(), "bomb.dcm")
+	sop := deflateBomb(t, f)
+	dataDir := filepath.Join(shortTempDir(t), "data")
+	log := &shareE2ELog{}
+	n := ingestStart(t, dataDir, log)
+	out, err := ingestTool(t, "storescu", "-xd", "+cl", "1", "-aet", "MODALITY", "-aec", "SONOLINK", n.host, n.port, f)
+	if err == nil {
+		t.Errorf("storescu reported no failure:\n%s", out)
+	}
+	if !shareE2EWait(10*time.Second, func() bool {
+		return log.has("C-STORE answered", `"status":"cannot understand (0xC000)"`) && log.has("deflated data set too large once inflated", "268435456")
+	}) {
+		t.Fatalf("no C000 with the reason in the log:\n%s", log)
+	}
+	n.stop()
+	if _, err := ingestOpenStore(t, dataDir).Instance(sop); err == nil {
+		t.Error("the bomb was stored")
 	}
 }
