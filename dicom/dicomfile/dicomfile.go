@@ -7,6 +7,13 @@
 // PixelDataInfo.UnprocessedValueData (raw bytes in the file's byte order),
 // encapsulated pixel data is PixelDataInfo.Frames (one entry per fragment)
 // plus PixelDataInfo.Offsets (the basic offset table).
+//
+// Where the library is weak, this package stands in front of it: a
+// deflated data set (Deflated Explicit VR Little Endian) is inflated into
+// memory, at most Limits.MaxInflated bytes, before it is checked and parsed;
+// transfer syntaxes the library does not know (HTJ2K) are parsed as the
+// encapsulated explicit VR little endian syntaxes they are. Either way the
+// file stays as received and the dataset holds its own transfer syntax.
 package dicomfile
 
 import (
