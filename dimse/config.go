@@ -117,9 +117,9 @@ func SOPClassPolicy(name string) ([]string, error) {
 }
 
 // DefaultTransferSyntaxes returns every transfer syntax sonolink can store
-// as received: those of uid.TransferSyntaxes that dicomfile reads (all but
-// deflated and the syntaxes the DICOM library does not know yet, such as
-// HTJ2K).
+// as received: those of uid.TransferSyntaxes that dicomfile reads (all of
+// them: deflated data sets are read inflated, and HTJ2K, unknown to the DICOM
+// library, as the encapsulated syntax it is).
 //
 // Which one a presentation context gets is not a fixed order of ours (see
 // chooseTS): it is the first syntax the sender proposed that sonolink can

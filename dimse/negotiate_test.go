@@ -120,7 +120,7 @@ func TestContextLogNamesSyntaxes(t *testing.T) {
 	ts := startServer(t, Config{SOPClasses: UltrasoundSOPClasses(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
 	c, p := rawAssociate(t, ts.addr, echoRQ("SONOLINK",
 		presCtx{ID: 1, Abstract: "1.2.840.10008.5.1.4.1.1.2", Transfer: []string{uidExplicitVRLE, "1.2.840.10008.1.2.4.70"}},
-		presCtx{ID: 3, Abstract: "1.2.840.10008.5.1.4.1.1.6.1", Transfer: []string{"1.2.840.10008.1.2.1.99", "1.2.3.4"}},
+		presCtx{ID: 3, Abstract: "1.2.840.10008.5.1.4.1.1.6.1", Transfer: []string{"1.2.840.10008.1.2.4.94", "1.2.3.4"}},
 		presCtx{ID: 5, Abstract: "1.2.840.10008.5.1.4.1.1.6.1", Transfer: []string{"1.2.840.10008.1.2.4.100"}},
 	))
 	defer c.Close()
@@ -137,7 +137,7 @@ func TestContextLogNamesSyntaxes(t *testing.T) {
 		`msg="presentation context refused: abstract syntax not supported"`,
 		`context_id=1 abstract_syntax="CT Image Storage (1.2.840.10008.5.1.4.1.1.2)" proposed_transfer_syntaxes="[Explicit VR Little Endian (1.2.840.10008.1.2.1) JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, Selection Value 1) (1.2.840.10008.1.2.4.70)]"`,
 		`msg="presentation context refused: transfer syntaxes not supported"`,
-		`context_id=3 abstract_syntax="Ultrasound Image Storage (1.2.840.10008.5.1.4.1.1.6.1)" proposed_transfer_syntaxes="[Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99) 1.2.3.4]"`,
+		`context_id=3 abstract_syntax="Ultrasound Image Storage (1.2.840.10008.5.1.4.1.1.6.1)" proposed_transfer_syntaxes="[1.2.840.10008.1.2.4.94 1.2.3.4]"`,
 		`context_id=5 abstract_syntax="Ultrasound Image Storage (1.2.840.10008.5.1.4.1.1.6.1)" transfer_syntax="MPEG2 Main Profile @ Main Level (1.2.840.10008.1.2.4.100)"`,
 	} {
 		if !strings.Contains(out, want) {

@@ -147,7 +147,7 @@ func TestPresentationContextNegotiation(t *testing.T) {
 		// The sender's order decides among syntaxes sonolink decodes.
 		presCtx{ID: 3, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.4.50", uidImplicitVRLE, uidExplicitVRLE}},
 		presCtx{ID: 5, Abstract: "1.2.840.113619.4.2", Transfer: []string{uidExplicitVRLE}},        // a private class
-		presCtx{ID: 7, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.1.99", "1.2.3.4"}}, // deflated, made up
+		presCtx{ID: 7, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.4.94", "1.2.3.4"}}, // JPIP referenced, made up
 		presCtx{ID: 9, Abstract: "1.2.840.10008.5.1.4.1.1.3.1", Transfer: []string{"1.2.840.10008.1.2.5"}},
 		presCtx{ID: 11, Abstract: usImage, Transfer: []string{"1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.2"}}, // MPEG2, big endian
 		presCtx{ID: 13, Abstract: "1.2.840.10008.5.1.4.1.1.2", Transfer: []string{"1.2.840.10008.1.2.4.100"}},    // CT in MPEG2: stored as received
@@ -385,7 +385,8 @@ func TestChooseTransferSyntax(t *testing.T) {
 		jpegLossless, rle, jpegBaseline = "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50"
 		j2k, jls, h264, bigEndian       = "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.2"
 		usImage, basicSR, pdf, kos      = "1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.88.11", "1.2.840.10008.5.1.4.1.1.104.1", "1.2.840.10008.5.1.4.1.1.88.59"
-		deflated, madeUp                = "1.2.840.10008.1.2.1.99", "1.2.3.4.5.6.7"
+		deflated, madeUp, jpip          = "1.2.840.10008.1.2.1.99", "1.2.3.4.5.6.7", "1.2.840.10008.1.2.4.94"
+		htj2k                           = "1.2.840.10008.1.2.4.201"
 	)
 	s, err := NewServer(Config{SpoolDir: t.TempDir()}, newTestHandler(t))
 	mustf(t, err, "NewServer")
@@ -421,7 +422,13 @@ func TestChooseTransferSyntax(t *testing.T) {
 		{kos, []string{rle}, rle, true},
 		// Nothing storable.
 		{usImage, []string{madeUp}, "", false},
-		{usImage, []string{deflated}, "", false},
+		{usImage, []string{jpip}, "", false},
+		// Deflated: read inflated, so decodable, in the sender's order.
+		{usImage, []string{deflated, uidExplicitVRLE}, deflated, true},
+		{basicSR, []string{deflated}, deflated, true},
+		// HTJ2K: decodable in a cgo build, else stored as received.
+		{usImage, []string{htj2k, uidExplicitVRLE}, map[bool]string{true: htj2k, false: uidExplicitVRLE}[codecs], true},
+		{usImage, []string{htj2k}, htj2k, codecs},
 		{uidVerification, []string{uidImplicitVRLE}, uidImplicitVRLE, true},
 	} {
 		got, dec := s.chooseTS(c.abstract, c.proposed)

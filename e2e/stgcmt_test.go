@@ -170,8 +170,8 @@ func sortedSOPs(refs []commitReq) []string {
 // is failed with 0112 once --commitment-wait is over, by callback. Then a
 // request for stored instances only: its report is ready at once, but
 // Orthanc is already releasing, so it too goes by callback (the report on
-// the requesting association is covered in dimse, with a requester that
-// waits for it). Last, a request that arrives before its instances does not
+// the requesting association, with dcmjs-dimse as a requester that waits
+// for it, is in stgcmt_same_test.go). Last, a request that arrives before its instances does not
 // commit them early: it stays pending across a restart of sonolink, and
 // once the instances arrive they are committed by callback.
 func TestE2EStorageCommitmentWithOrthanc(t *testing.T) {

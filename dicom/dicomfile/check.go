@@ -2,6 +2,7 @@ package dicomfile
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,8 +20,11 @@ import (
 // that is there, nesting exceeds lim.MaxDepth, or the structure is broken.
 //
 // The walk follows the transfer syntax named in the File Meta Information
-// (explicit or implicit VR, little or big endian); deflated data is refused as
-// unsupported. The preamble, the "DICM" prefix and the File Meta Information
+// (explicit or implicit VR, little or big endian). A deflated data set
+// (Deflated Explicit VR Little Endian) is inflated first, into memory and at
+// most lim.MaxInflated bytes (ErrInflatedTooLarge past that, so a deflate
+// bomb costs nothing), and the walk and the parser read the inflated bytes.
+// The preamble, the "DICM" prefix and the File Meta Information
 // Group Length are optional; a wrong group length is tolerated because
 // ReadFile and ReadHeader rebuild the header before parsing. Without a
 // transfer syntax, the syntax under which the whole dataset walks cleanly is
@@ -74,12 +78,43 @@ type layout struct {
 	skips      []span // pixel data bytes a header-only parse need not read
 	pixels     pixelForm
 	pixelSpans []span // see src.pixelSpans
+	// r is what the walk read and the parser reads: the file itself, or for
+	// a deflated data set the file meta information followed by the
+	// inflated data set (size is then that of this view).
+	r io.ReaderAt
+	// tsAt is the first (0002,0010) element, header included.
+	tsAt span
+	// libTS is the transfer syntax given to the DICOM library in place of
+	// tsUID, when they differ (see libraryTS).
+	libTS string
 }
 
 // canonical reports whether the library can parse the file as it is:
 // preamble, a correct group length, and an explicit transfer syntax.
 func (l *layout) canonical() bool {
-	return l.preamble && !l.tsMissing && l.groupLen == l.metaEnd-l.metaStart
+	return l.preamble && !l.tsMissing && l.libTS == l.tsUID && l.groupLen == l.metaEnd-l.metaStart
+}
+
+// libraryTS returns the transfer syntax under which the DICOM library
+// (github.com/suyashkumar/dicom v1.1.0) parses a data set in ts, and how
+// that data set is encoded; ok is false when neither knows ts. The library
+// reads encapsulated Pixel Data by its undefined length, whatever the
+// syntax, but refuses syntaxes missing from its dictionary (HTJ2K among
+// them): those of sonolink's table are all explicit VR little endian, so
+// the library is told Explicit VR Little Endian. A deflated data set is
+// inflated before the library sees it, so it too is given as Explicit VR
+// Little Endian.
+func libraryTS(ts string) (lib string, syn syntax, ok bool) {
+	if ts == uid.DeflatedExplicitVRLittleEndian {
+		return uid.ExplicitVRLittleEndian, explicitLE, true
+	}
+	if bo, implicit, err := uid.ParseTransferSyntaxUID(ts); err == nil && bo != nil {
+		return ts, syntax{bo, implicit}, true
+	}
+	if suid.IsTransferSyntax(ts) {
+		return uid.ExplicitVRLittleEndian, explicitLE, true
+	}
+	return "", syntax{}, false
 }
 
 func invalidf(format string, args ...any) error {
@@ -144,15 +179,13 @@ func checkPixelForm(s *src, ts string) error {
 }
 
 // Readable reports whether Check and the parser read objects in transfer
-// syntax ts: uncompressed (deflated aside) and the encapsulated syntaxes the
-// DICOM library knows, whose data sets are explicit VR little endian. An
-// object in any of them can be stored as received.
+// syntax ts: uncompressed ones, deflated, and every encapsulated syntax of
+// sonolink's table or of the DICOM library's dictionary (their data sets
+// are explicit VR little endian). An object in any of them can be stored as
+// received.
 func Readable(ts string) bool {
-	if ts == uid.DeflatedExplicitVRLittleEndian {
-		return false
-	}
-	bo, _, err := uid.ParseTransferSyntaxUID(ts)
-	return err == nil && bo != nil
+	_, _, ok := libraryTS(ts)
+	return ok
 }
 
 // span is a byte range [start, end) of a file.
@@ -230,20 +263,29 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 	if size <= 0 {
 		return nil, invalidf("empty file")
 	}
+	if lim.MaxInflated <= 0 {
+		lim.MaxInflated = DefaultMaxInflated
+	}
 	s := newSrc(r, size)
-	l := &layout{size: size, groupLen: -1}
+	l := &layout{size: size, groupLen: -1, r: r}
 	if err := scanMeta(s, l); err != nil {
 		return nil, err
 	}
+	l.libTS = l.tsUID
 	if !l.tsMissing {
-		if l.tsUID == uid.DeflatedExplicitVRLittleEndian {
-			return nil, invalidf("deflated transfer syntax (%s) is not supported", l.tsUID)
-		}
-		bo, implicit, err := uid.ParseTransferSyntaxUID(l.tsUID)
-		if err != nil || bo == nil {
+		lib, syn, ok := libraryTS(l.tsUID)
+		if !ok {
 			return nil, invalidf("unsupported transfer syntax %q", l.tsUID)
 		}
-		l.syn = syntax{bo, implicit}
+		l.libTS, l.syn = lib, syn
+		if l.tsUID == uid.DeflatedExplicitVRLittleEndian {
+			view, err := inflate(r, size, l.metaEnd, lim.MaxInflated)
+			if err != nil {
+				return nil, err
+			}
+			l.r, l.size = view, view.Size()
+			s = newSrc(l.r, l.size)
+		}
 		if err := walk(s, l.metaEnd, l.syn, lim.MaxDepth); err != nil {
 			return nil, err
 		}
@@ -281,6 +323,7 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 			default:
 				l.tsUID = uid.ExplicitVRBigEndian
 			}
+			l.libTS = l.tsUID
 			return l, nil
 		}
 		if first == nil {
@@ -288,6 +331,54 @@ func scan(r io.ReaderAt, size int64, lim Limits) (*layout, error) {
 		}
 	}
 	return nil, first
+}
+
+// ErrInflatedTooLarge marks a deflated data set that inflates to more than
+// Limits.MaxInflated bytes. It wraps ErrInvalid.
+var ErrInflatedTooLarge = fmt.Errorf("%w: deflated data set too large once inflated", ErrInvalid)
+
+// inflate returns the file meta information of r (its first metaEnd
+// bytes) followed by the data set that follows it in r, inflated (raw
+// deflate, RFC 1951, PS3.5 A.5), or ErrInflatedTooLarge when the data set
+// inflates to more than max bytes.
+func inflate(r io.ReaderAt, size, metaEnd, max int64) (*bytes.Reader, error) {
+	// A first pass only counts, so a bomb is refused without holding
+	// anything and a valid data set gets a buffer of its exact size (a
+	// growing buffer could reach twice the limit). Inflating is cheap next
+	// to what reading the data set costs afterwards.
+	n, err := inflateTo(io.Discard, r, size, metaEnd, max)
+	if err != nil {
+		return nil, err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, metaEnd+n))
+	if _, err := io.Copy(buf, io.NewSectionReader(r, 0, metaEnd)); err != nil {
+		return nil, fmt.Errorf("reading DICOM file meta information: %w", err)
+	}
+	if _, err := inflateTo(buf, r, size, metaEnd, n); err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(buf.Bytes()), nil
+}
+
+// inflateTo writes the inflated data set that starts at metaEnd in r to w
+// and returns its size, or ErrInflatedTooLarge past max bytes.
+func inflateTo(w io.Writer, r io.ReaderAt, size, metaEnd, max int64) (int64, error) {
+	fr := flate.NewReader(io.NewSectionReader(r, metaEnd, size-metaEnd))
+	defer fr.Close()
+	n, err := io.Copy(w, io.LimitReader(fr, max+1))
+	switch {
+	case n > max:
+		return 0, fmt.Errorf("%w: more than %d bytes (the limit); refused", ErrInflatedTooLarge, max)
+	case err != nil && errors.Is(err, io.ErrUnexpectedEOF):
+		return 0, invalidf("deflated data set ends early (%d bytes inflated)", n)
+	case err != nil:
+		var ce flate.CorruptInputError
+		if errors.As(err, &ce) {
+			return 0, invalidf("deflated data set is corrupt at byte %d of the compressed stream", int64(ce))
+		}
+		return 0, fmt.Errorf("reading deflated data set: %w", err)
+	}
+	return n, nil
 }
 
 // scanMeta finds the File Meta Information (group 0002, always explicit VR
@@ -379,6 +470,7 @@ func scanMeta(s *src, l *layout) error {
 				return err
 			}
 			if !tsFound { // the library uses the first one
+				l.tsAt = span{start: pos, end: pos + hdr + vl}
 				l.tsUID = strings.Trim(string(v), " \x00")
 				if l.tsUID == "" {
 					return invalidf("transfer syntax UID (0002,0010) at offset %d is empty", pos)
@@ -691,9 +783,12 @@ func (l *layout) normalized(r io.ReaderAt, skipPixels bool) (io.Reader, int64) {
 	if l.canonical() {
 		return &skipReader{r: r, off: 0, end: l.size, skips: skips}, l.size - dropped
 	}
+	// The group-2 elements, with the transfer syntax element added when
+	// the file had none, or replaced by the one the library reads.
 	var ts []byte
-	if l.tsMissing {
-		v := l.tsUID
+	metaA, metaB := span{start: l.metaStart, end: l.metaEnd}, span{start: l.metaEnd, end: l.metaEnd}
+	if l.tsMissing || l.libTS != l.tsUID {
+		v := l.libTS
 		if len(v)%2 == 1 {
 			v += "\x00"
 		}
@@ -703,8 +798,11 @@ func (l *layout) normalized(r io.ReaderAt, skipPixels bool) (io.Reader, int64) {
 		copy(ts[4:], "UI")
 		binary.LittleEndian.PutUint16(ts[6:], uint16(len(v)))
 		ts = append(ts, v...)
+		if !l.tsMissing {
+			metaA.end, metaB.start = l.tsAt.start, l.tsAt.end
+		}
 	}
-	metaLen := l.metaEnd - l.metaStart + int64(len(ts))
+	metaLen := metaA.end - metaA.start + int64(len(ts)) + metaB.end - metaB.start
 	head := make([]byte, 132+12)
 	copy(head[128:], "DICM")
 	binary.LittleEndian.PutUint16(head[132:], 0x0002)
@@ -714,8 +812,9 @@ func (l *layout) normalized(r io.ReaderAt, skipPixels bool) (io.Reader, int64) {
 	binary.LittleEndian.PutUint32(head[140:], uint32(metaLen))
 	rd := io.MultiReader(
 		bytes.NewReader(head),
-		io.NewSectionReader(r, l.metaStart, l.metaEnd-l.metaStart),
+		io.NewSectionReader(r, metaA.start, metaA.end-metaA.start),
 		bytes.NewReader(ts),
+		io.NewSectionReader(r, metaB.start, metaB.end-metaB.start),
 		&skipReader{r: r, off: l.metaEnd, end: l.size, skips: skips},
 	)
 	return rd, int64(len(head)) + metaLen + (l.size - l.metaEnd) - dropped

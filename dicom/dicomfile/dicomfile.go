@@ -7,6 +7,13 @@
 // PixelDataInfo.UnprocessedValueData (raw bytes in the file's byte order),
 // encapsulated pixel data is PixelDataInfo.Frames (one entry per fragment)
 // plus PixelDataInfo.Offsets (the basic offset table).
+//
+// Where the library is weak, this package stands in front of it: a
+// deflated data set (Deflated Explicit VR Little Endian) is inflated into
+// memory, at most Limits.MaxInflated bytes, before it is checked and parsed;
+// transfer syntaxes the library does not know (HTJ2K) are parsed as the
+// encapsulated explicit VR little endian syntaxes they are. Either way the
+// file stays as received and the dataset holds its own transfer syntax.
 package dicomfile
 
 import (
@@ -30,7 +37,15 @@ var ErrInvalid = errors.New("invalid DICOM object")
 // Limits bound what a file may demand of the parser.
 type Limits struct {
 	MaxDepth int // deepest sequence nesting accepted; 0 means DefaultMaxDepth
+	// MaxInflated bounds a deflated data set once inflated (it is held in
+	// memory); 0 means DefaultMaxInflated.
+	MaxInflated int64
 }
+
+// DefaultMaxInflated is far above any real deflated object (structured
+// reports, small images: deflate is rarely used for large pixel data) and
+// small enough to hold in memory.
+const DefaultMaxInflated = 256 << 20
 
 // DefaultMaxDepth is deep enough for every real SR tree and far too shallow
 // to exhaust a goroutine stack.
@@ -74,7 +89,7 @@ func Parse(r io.ReaderAt, size int64, lim Limits, headerOnly bool) (ds *dicom.Da
 		return nil, Layout{}, err
 	}
 	lay = Layout{DatasetOffset: l.metaEnd, TransferSyntaxUID: l.tsUID, TransferSyntaxInferred: l.tsMissing}
-	ds, err = parseChecked(r, l, headerOnly)
+	ds, err = parseChecked(l, headerOnly)
 	return ds, lay, err
 }
 
@@ -83,8 +98,11 @@ func parse(r io.ReaderAt, size int64, lim Limits, headerOnly bool) (*dicom.Datas
 	return ds, err
 }
 
-func parseChecked(r io.ReaderAt, l *layout, headerOnly bool) (ds *dicom.Dataset, err error) {
-	rd, n := l.normalized(r, headerOnly)
+// parseChecked parses what scan checked (l.r). The dataset holds the
+// file's own transfer syntax even where the library was given another
+// (libraryTS).
+func parseChecked(l *layout, headerOnly bool) (ds *dicom.Dataset, err error) {
+	rd, n := l.normalized(l.r, headerOnly)
 	opts := []dicom.ParseOption{dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet()}
 	if headerOnly {
 		opts = append(opts, dicom.SkipPixelData())
@@ -113,6 +131,17 @@ func parseChecked(r io.ReaderAt, l *layout, headerOnly bool) (ds *dicom.Dataset,
 			msg = msg[:i] + "(element omitted)"
 		}
 		return nil, &parseError{msg: ErrInvalid.Error() + ": " + msg, cause: err}
+	}
+	if l.libTS != l.tsUID && !l.tsMissing {
+		e, err := parsed.FindElementByTag(tag.TransferSyntaxUID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the transfer syntax element is missing after parsing", ErrInvalid)
+		}
+		v, err := dicom.NewValue([]string{l.tsUID})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		e.Value = v
 	}
 	return &parsed, nil
 }

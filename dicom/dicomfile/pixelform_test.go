@@ -54,8 +54,9 @@ func TestReadable(t *testing.T) {
 	for ts, want := range map[string]bool{
 		"1.2.840.10008.1.2": true, "1.2.840.10008.1.2.1": true, "1.2.840.10008.1.2.2": true,
 		"1.2.840.10008.1.2.4.90": true, "1.2.840.10008.1.2.4.80": true, "1.2.840.10008.1.2.4.102": true,
-		"1.2.840.10008.1.2.1.99": false, // deflated: Check does not inflate
-		"1.2.3.4.5.6":            false, // not a transfer syntax
+		"1.2.840.10008.1.2.1.99":  true,                                                                   // deflated: inflated before the walk
+		"1.2.840.10008.1.2.4.201": true, "1.2.840.10008.1.2.4.202": true, "1.2.840.10008.1.2.4.203": true, // HTJ2K: unknown to the library
+		"1.2.3.4.5.6": false, // not a transfer syntax
 	} {
 		if got := Readable(ts); got != want {
 			t.Errorf("Readable(%s) = %v, want %v", ts, got, want)

@@ -10,7 +10,8 @@ import (
 
 // PixelRef says where the top-level Pixel Data of a parsed file lies, so
 // that it can be read frame by frame instead of into memory. Offsets are
-// those of R, the file as it is.
+// those of R, the file as it is (or, for a deflated data set, the file meta
+// information followed by the inflated data set).
 type PixelRef struct {
 	R io.ReaderAt
 	// Encapsulated is true for undefined-length (compressed) pixel data.
@@ -61,7 +62,8 @@ func Open(path string) (*File, error) {
 
 // ParseRef is Open of size bytes from r: the dataset without the value of
 // its top-level Pixel Data, and where that value lies in r. Only the
-// headers of the pixel data (and of its items) are read from r.
+// headers of the pixel data (and of its items) are read from r. For a
+// deflated data set, PixelRef.R is the inflated data set in memory, not r.
 func ParseRef(r io.ReaderAt, size int64, lim Limits) (ds *dicom.Dataset, ref *PixelRef, lay Layout, err error) {
 	l, err := scan(r, size, lim)
 	if err != nil {
@@ -76,12 +78,12 @@ func ParseRef(r io.ReaderAt, size int64, lim Limits) (ds *dicom.Dataset, ref *Pi
 			pl.skips = append(pl.skips, sk)
 		}
 	}
-	ds, err = parseChecked(r, &pl, true)
+	ds, err = parseChecked(&pl, true)
 	if err != nil {
 		return nil, nil, Layout{}, err
 	}
 	if l.pixels != pixelsAbsent {
-		ref = &PixelRef{R: r, Encapsulated: l.pixels == pixelsEncapsulated}
+		ref = &PixelRef{R: l.r, Encapsulated: l.pixels == pixelsEncapsulated}
 		for _, sp := range l.pixelSpans {
 			ref.Spans = append(ref.Spans, Span{Offset: sp.start, Length: sp.end - sp.start})
 		}

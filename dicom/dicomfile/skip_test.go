@@ -47,9 +47,9 @@ func TestHeaderParseSkipsPixelBytesUnchanged(t *testing.T) {
 			if len(dropped) > 0 {
 				withDrops++
 			}
-			fast, ferr := parseChecked(r, l, true)
+			fast, ferr := parseChecked(l, true)
 			l.skips = nil
-			full, perr := parseChecked(r, l, true)
+			full, perr := parseChecked(l, true)
 			if (ferr == nil) != (perr == nil) {
 				t.Fatalf("errors differ: with skips %v, without %v", ferr, perr)
 			}

@@ -97,11 +97,9 @@ func encodingOf(ts string) Encoding {
 //
 // JPEG 2000, HTJ2K and JPEG-LS are decodable in builds with cgo (OpenJPEG
 // and CharLS); a build without cgo stores them as received. Deflated data
-// is decodable once inflated, but dicomfile does not read deflated files.
+// sets are native once inflated (dicomfile reads them inflated).
 func Decodable(ts string) bool {
 	switch encodingOf(ts) {
-	case EncNative:
-		return ts != tsDeflatedLE
 	case EncJPEG2000:
 		return haveJ2K
 	case EncJPEGLS:
