@@ -28,7 +28,8 @@ type StoreBackend struct {
 	Store *store.Store
 
 	mu     sync.Mutex
-	proofs map[string]proof // link ID → proof of a verified one-time code
+	proofs map[string]proof     // link ID → proof of a verified one-time code
+	facts  map[string]linkFacts // link ID → what Link needs from the store (factsTTL)
 }
 
 type proof struct {
@@ -60,10 +61,11 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 		}
 		return nil, err
 	}
-	_, residual, err := b.items(ctx, l)
+	facts, err := b.linkFacts(ctx, l)
 	if err != nil {
 		return nil, err
 	}
+	residual := facts.residual
 	needsCode, err := b.Share.NeedsLinkCode(l)
 	if err != nil {
 		return nil, err
@@ -76,11 +78,7 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 		HasPassword:   l.PasswordSet,
 		Lang:          l.Lang,
 	}
-	if st, err := b.Store.Study(l.StudyUID); err == nil {
-		if d, err := time.Parse("20060102", st.Date); err == nil {
-			out.ExamDate = d
-		}
-	}
+	out.ExamDate = facts.exam
 	// Any residual object the link carries puts the study behind the
 	// patient password, whether or not the page can show it (structured
 	// reports and PDFs always are residual).
@@ -99,6 +97,48 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 		}
 	}
 	return out, nil
+}
+
+// factsTTL is how long what every request of a link needs from the store
+// (whether any of its objects is residual, the exam date) is kept between
+// requests: reading it decodes every object record of the study, most of
+// a returning visit's work. The password gate may therefore appear up to
+// factsTTL after an object's verdict; the objects themselves are checked
+// on every request that serves them (mayReveal), so nothing residual is
+// shown meanwhile.
+const factsTTL = time.Second
+
+type linkFacts struct {
+	residual bool
+	exam     time.Time
+	at       time.Time
+}
+
+func (b *StoreBackend) linkFacts(ctx context.Context, l *share.Link) (linkFacts, error) {
+	now := time.Now()
+	b.mu.Lock()
+	f, ok := b.facts[l.ID]
+	b.mu.Unlock()
+	if ok && now.Sub(f.at) < factsTTL && !now.Before(f.at) {
+		return f, nil
+	}
+	_, residual, err := b.items(ctx, l)
+	if err != nil {
+		return linkFacts{}, err
+	}
+	f = linkFacts{residual: residual, at: now}
+	if st, err := b.Store.Study(l.StudyUID); err == nil {
+		if d, err := time.Parse("20060102", st.Date); err == nil {
+			f.exam = d
+		}
+	}
+	b.mu.Lock()
+	if b.facts == nil || len(b.facts) >= 4096 {
+		b.facts = map[string]linkFacts{}
+	}
+	b.facts[l.ID] = f
+	b.mu.Unlock()
+	return f, nil
 }
 
 // Clinic returns the clinic's name, contact details, language and logo.
