@@ -144,3 +144,7 @@ func checkTemplate(name, text string) error {
 	}
 	return err
 }
+
+// SettingsGeneration changes whenever a setting does: a reader may keep what
+// it derived from the settings while it stays the same.
+func (s *Service) SettingsGeneration() uint64 { return s.settingsGen.Load() }

@@ -366,3 +366,15 @@ func updateIfMissing(db *bolt.DB, buckets [][]byte, fn func(*bolt.Tx) error) err
 	}
 	return db.Update(fn)
 }
+
+// Generation is the index's last committed write (bbolt's transaction id):
+// it changes whenever anything in the index does, so a reader may keep what
+// it derived from the index for as long as Generation stays the same.
+func (s *Store) Generation() uint64 {
+	var g uint64
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		g = uint64(tx.ID())
+		return nil
+	})
+	return g
+}

@@ -42,6 +42,8 @@ type fakeBackend struct {
 	otpOK     map[string]bool
 	otpLang   map[string]string // link ID → the language the last code was asked in
 	itemCalls int
+	gen       int  // Generation's value
+	stableGen bool // Generation stays gen until the test bumps it
 	passwords map[string]string
 	codes     map[string]string // link ID → link code
 	fails     map[string]int    // link ID + client → wrong link codes
@@ -145,6 +147,18 @@ func (f *fakeBackend) byID(id string) *fakeLink {
 		}
 	}
 	return nil
+}
+
+// Generation is new on every call, so pages are never kept, unless a test
+// sets stableGen: then it is gen, which the test bumps when it changes
+// what a page shows.
+func (f *fakeBackend) Generation(ctx context.Context) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.stableGen {
+		f.gen++
+	}
+	return strconv.Itoa(f.gen)
 }
 
 func (f *fakeBackend) Items(ctx context.Context, linkID string) ([]Item, error) {

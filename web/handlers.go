@@ -298,7 +298,7 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.gate(w, rc, http.StatusOK, "")
 		return
 	}
-	key, now := landingKey(rc), s.cfg.Now()
+	key, now := landingKey(rc, s.b.Generation(r.Context())), s.cfg.Now()
 	if body, ok := s.pages.get(key, now); ok {
 		s.b.RecordView(r.Context(), rc.link.ID, rc.addr, r.UserAgent())
 		writePage(w, http.StatusOK, body)

@@ -6,16 +6,15 @@ import (
 	"time"
 )
 
-// pageCache keeps rendered landing pages for a moment. A link's page is
-// the same bytes for every visit until the link, its objects or the
-// clinic's settings change, but building it reads every object's record,
-// sizes the downloads and runs the template: the larger part of a view's
-// work. Under many visitors (a clinic's whole day opening their links at
-// once, or one phone reloading) the page is built at most once per
-// PageCacheTTL for each link, language and gate state; the link itself is
-// still resolved, its expiry and revocation checked and its session read on
-// every request. A change shows on the next build, at most PageCacheTTL
-// later.
+// pageCache keeps rendered landing pages. A link's page is the same bytes
+// for every visit until the link, its objects or the clinic's settings
+// change, but building it reads every object's record, sizes the downloads
+// and runs the template: the larger part of a view's work. So a page is
+// kept under a key naming everything it depends on: the link's URL and
+// expiry, the language, whether the session passed the password, and the
+// backend's Generation (the stored objects and the settings). The link
+// itself is still resolved, its revocation checked and its session read on
+// every request; PageCacheTTL only bounds how long an entry lives.
 type pageCache struct {
 	ttl time.Duration
 	mu  sync.Mutex
@@ -55,10 +54,10 @@ func (c *pageCache) put(key string, body []byte, now time.Time) {
 	c.m[key] = cachedPage{body: body, at: now}
 }
 
-// landingKey names what a landing page depends on besides the stored
-// objects and settings: the link's URL, its expiry, the language and
+// landingKey names what a landing page depends on: the stored objects and
+// settings (generation), the link's URL, its expiry, the language and
 // whether this session may see what is behind the password.
-func landingKey(rc *reqCtx) string {
-	return rc.base + "\x00" + rc.loc.Lang() + "\x00" + strconv.FormatBool(rc.sess.has(fPassword)) + "\x00" +
+func landingKey(rc *reqCtx, generation string) string {
+	return generation + "\x00" + rc.base + "\x00" + rc.loc.Lang() + "\x00" + strconv.FormatBool(rc.sess.has(fPassword)) + "\x00" +
 		strconv.FormatInt(rc.link.Expires.UnixNano(), 10) + "\x00" + strconv.FormatInt(rc.link.ExamDate.UnixNano(), 10)
 }

@@ -99,34 +99,29 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 	return out, nil
 }
 
-// factsTTL is how long what every request of a link needs from the store
-// (whether any of its objects is residual, the exam date) is kept between
-// requests: reading it decodes every object record of the study, most of
-// a returning visit's work. The password gate may therefore appear up to
-// factsTTL after an object's verdict; the objects themselves are checked
-// on every request that serves them (mayReveal), so nothing residual is
-// shown meanwhile.
-const factsTTL = time.Second
-
+// linkFacts are what every request of a link needs from the store
+// (whether any of its objects is residual, the exam date). Reading them
+// decodes every object record of the study, most of a returning visit's
+// work, so they are kept while the index is unchanged (Store.Generation).
 type linkFacts struct {
 	residual bool
 	exam     time.Time
-	at       time.Time
+	gen      uint64
 }
 
 func (b *StoreBackend) linkFacts(ctx context.Context, l *share.Link) (linkFacts, error) {
-	now := time.Now()
+	gen := b.Store.Generation()
 	b.mu.Lock()
 	f, ok := b.facts[l.ID]
 	b.mu.Unlock()
-	if ok && now.Sub(f.at) < factsTTL && !now.Before(f.at) {
+	if ok && f.gen == gen {
 		return f, nil
 	}
 	_, residual, err := b.items(ctx, l)
 	if err != nil {
 		return linkFacts{}, err
 	}
-	f = linkFacts{residual: residual, at: now}
+	f = linkFacts{residual: residual, gen: gen}
 	if st, err := b.Store.Study(l.StudyUID); err == nil {
 		if d, err := time.Parse("20060102", st.Date); err == nil {
 			f.exam = d
@@ -139,6 +134,12 @@ func (b *StoreBackend) linkFacts(ctx context.Context, l *share.Link) (linkFacts,
 	b.facts[l.ID] = f
 	b.mu.Unlock()
 	return f, nil
+}
+
+// Generation changes whenever what the pages show may have: the stored
+// objects (the index) or the clinic's settings.
+func (b *StoreBackend) Generation(ctx context.Context) string {
+	return strconv.FormatUint(b.Store.Generation(), 10) + "." + strconv.FormatUint(b.Share.SettingsGeneration(), 10)
 }
 
 // Clinic returns the clinic's name, contact details, language and logo.

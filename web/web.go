@@ -126,6 +126,10 @@ type Backend interface {
 	// a new one, for the clinic's attention. A *WaitError says the client
 	// asked too often (an earlier request stands).
 	RequestRenewal(ctx context.Context, linkID, client string) error
+	// Generation changes whenever what a page shows may have changed
+	// besides its link: the stored objects or the clinic's settings. Pages
+	// are kept (pageCache) while it stays the same.
+	Generation(ctx context.Context) string
 	// RecordView records one landing-page view (audit log, shares view).
 	RecordView(ctx context.Context, linkID, remoteAddr, userAgent string)
 }
@@ -225,8 +229,9 @@ type Config struct {
 	// gates and the view record; nil: the host of RemoteAddr, or the client
 	// a trusted proxy names (IPv6 grouped by /64).
 	ClientAddr func(*http.Request) string
-	// PageCacheTTL is how long a rendered landing page is served again to
-	// visitors of the same link (see pageCache); 0: 1 s; negative: never.
+	// PageCacheTTL is the longest a rendered landing page is served again
+	// to visitors of the same link while nothing it shows has changed (see
+	// pageCache); 0: 1 min; negative: never.
 	PageCacheTTL time.Duration
 }
 
@@ -264,7 +269,7 @@ func New(cfg Config, b Backend) (http.Handler, error) {
 		cfg.ClientAddr = clientAddr(cfg.TrustedProxies)
 	}
 	if cfg.PageCacheTTL == 0 {
-		cfg.PageCacheTTL = time.Second
+		cfg.PageCacheTTL = time.Minute
 	}
 	tm, err := parseTemplates()
 	if err != nil {
