@@ -26,6 +26,8 @@ type Ops interface {
 	UseVersion(ctx context.Context, req VersionRequest) (*Object, error)
 	// Backup writes a consistent backup of the data directory (backup.go).
 	Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
+	// RecordStaff writes a staff console event to the audit log (staff.go).
+	RecordStaff(ctx context.Context, ev StaffEvent) (*StaffEvent, error)
 }
 
 // Error kinds. They decide the HTTP status on the socket and the CLI's exit

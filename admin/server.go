@@ -217,6 +217,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST /v1/version", postJSON(s, s.ops.UseVersion))
 	mux.HandleFunc("POST /v1/purge", postJSON(s, s.purge))
 	mux.HandleFunc("POST /v1/backup", postJSON(s, s.ops.Backup))
+	mux.HandleFunc("POST /v1/staff-event", postJSON(s, s.ops.RecordStaff))
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
 		q, err := auditQueryFromURL(r.URL.Query())
 		if err != nil {

@@ -34,6 +34,7 @@ type Ops interface {
 	Audit(ctx context.Context, q admin.AuditQuery) ([]admin.AuditEvent, error)
 	Thumbnail(ctx context.Context, study string, n int) (string, error)
 	UseVersion(ctx context.Context, req admin.VersionRequest) (*admin.Object, error)
+	RecordStaff(ctx context.Context, ev admin.StaffEvent) (*admin.StaffEvent, error)
 }
 
 // Config configures the console.

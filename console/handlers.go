@@ -202,8 +202,11 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	client := s.client(r)
 	id, sess, err := s.auth.login(r.Context(), name, r.PostFormValue("password"), client)
 	var wait *WaitError
+	var locked *LockedError
 	switch {
 	case errors.As(err, &wait):
+		// Not recorded in the audit log: refused without looking at the
+		// password, and an outsider could fill the log with them.
 		s.log.Warn("staff console: login throttled", "actor", "staff:"+name, "client", client)
 		v.Error = loc.T("staff.login.wait", "seconds", int(time.Until(wait.Until).Seconds())+1)
 		v.Data = name
@@ -211,6 +214,12 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, errLogin):
 		s.log.Warn("staff console: login failed", "actor", "staff:"+name, "client", client)
+		if errors.As(err, &locked) {
+			s.record(r.Context(), admin.StaffLoginLocked, typedActor(name), client,
+				fmt.Sprintf("%d wrong passwords in a row; the next try from that address waits until %s", locked.Failures, locked.Until.UTC().Format(time.RFC3339)))
+		} else {
+			s.record(r.Context(), admin.StaffLoginFailed, typedActor(name), client, "wrong name or password")
+		}
 		v.Error = loc.T("staff.login.wrong")
 		v.Data = name
 		s.render(w, http.StatusUnauthorized, "login", v)
@@ -220,6 +229,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, v, http.StatusInternalServerError, "staff.error.internal")
 		return
 	}
+	s.record(r.Context(), admin.StaffLogin, "staff:"+sess.name, client, "role "+sess.role)
 	s.log.Info("staff console: logged in", "actor", "staff:"+sess.name, "role", sess.role, "client", client)
 	secure := s.secure(r)
 	n := cookiePlain
@@ -231,12 +241,31 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/studies", http.StatusSeeOther)
 }
 
+// record writes a login, logout or account event to the audit log. A
+// failure is logged: the login itself does not depend on it.
+func (s *Server) record(ctx context.Context, event, actor, client, detail string) {
+	if _, err := s.ops.RecordStaff(ctx, admin.StaffEvent{Event: event, Actor: actor, Client: client, Detail: detail}); err != nil {
+		s.log.Error("staff console: could not write the audit log", "event", event, "actor", actor, "error", err)
+	}
+}
+
+// typedActor names who tried to log in by the name typed, when it could be
+// an account name at all; anything else (a password typed into the name
+// field, say) stays out of the audit log.
+func typedActor(name string) string {
+	if nameRe.MatchString(name) {
+		return "staff:" + name
+	}
+	return "staff:(not an account name)"
+}
+
 func (s *Server) logout(q *req) {
 	s.auth.logout(s.cookie(q.r))
 	for _, n := range []string{cookieSecure, cookiePlain} {
 		http.SetCookie(q.w, &http.Cookie{Name: n, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: n == cookieSecure, SameSite: http.SameSiteStrictMode})
 	}
 	s.log.Info("staff console: logged out", "actor", q.actor())
+	s.record(q.ctx, admin.StaffLogout, q.actor(), s.client(q.r), "")
 	http.Redirect(q.w, q.r, "/login", http.StatusSeeOther)
 }
 
