@@ -28,6 +28,9 @@ type Ops interface {
 	Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 	// RecordStaff writes a staff console event to the audit log (staff.go).
 	RecordStaff(ctx context.Context, ev StaffEvent) (*StaffEvent, error)
+	// Clinic and LinkCodeReach serve the staff console (clinic.go).
+	Clinic(ctx context.Context) (*Clinic, error)
+	LinkCodeReach(ctx context.Context) (*CodeReach, error)
 }
 
 // Error kinds. They decide the HTTP status on the socket and the CLI's exit

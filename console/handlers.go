@@ -30,6 +30,8 @@ type searchForm struct {
 // view is what every page template gets.
 type view struct {
 	L      *i18n.Locale
+	Zone   *time.Location // the clinic's clock
+	Logo   bool           // the clinic has a logo (/logo)
 	Title  string
 	Clinic string
 	User   string
@@ -42,6 +44,35 @@ type view struct {
 }
 
 func (v *view) T(key string, args ...any) string { return v.L.T(key, args...) }
+
+// When writes t on the clinic's clock, its date in the language's long
+// form: "1 December 2026 14:03". The zero time is "".
+func (v *view) When(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.In(v.Zone)
+	return v.L.Date(t) + " " + t.Format("15:04")
+}
+
+// Day writes a t's date on the clinic's clock in the long form.
+func (v *view) Day(t time.Time) string { return v.L.Date(t.In(v.Zone)) }
+
+// DayOf writes a study date given as YYYY-MM-DD in the long form (as it
+// is when it is not such a date).
+func (v *view) DayOf(date string) string {
+	t, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		return date
+	}
+	return v.L.Date(t)
+}
+
+// newView is a page's view with the clinic's name, language, clock and logo.
+func (s *Server) newView(ctx context.Context) *view {
+	c := s.clinic(ctx)
+	return &view{L: c.L, Clinic: c.Name, Zone: c.Zone, Logo: len(c.Logo) > 0}
+}
 
 // req is one request with its session.
 type req struct {
@@ -61,6 +92,7 @@ func (s *Server) routes() {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		static.ServeHTTP(w, r)
 	})
+	m.HandleFunc("GET /logo", s.logo)
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.loginPost)
 	m.HandleFunc("POST /logout", s.with(false, s.logout))
@@ -94,9 +126,9 @@ func (s *Server) with(adminOnly bool, h func(*req)) http.HandlerFunc {
 			}
 			return
 		}
-		name, loc, _ := s.clinic(r.Context())
-		q := &req{w: w, r: r, sess: sess, ctx: r.Context(),
-			v: &view{L: loc, Clinic: name, User: sess.name, Admin: sess.role == RoleAdmin, CSRF: sess.csrf}}
+		v := s.newView(r.Context())
+		v.User, v.Admin, v.CSRF = sess.name, sess.role == RoleAdmin, sess.csrf
+		q := &req{w: w, r: r, sess: sess, ctx: r.Context(), v: v}
 		if adminOnly && sess.role != RoleAdmin {
 			s.log.Warn("staff console: admin page refused", "actor", q.actor(), "path", r.URL.Path)
 			s.fail(w, r, q.v, http.StatusForbidden, "staff.error.admin")
@@ -155,8 +187,7 @@ func (s *Server) render(w http.ResponseWriter, status int, page string, v *view)
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, v *view, status int, key string, args ...any) {
 	if v == nil {
-		name, loc, _ := s.clinic(r.Context())
-		v = &view{L: loc, Clinic: name}
+		v = s.newView(r.Context())
 	}
 	v.Title = v.L.T("staff.error.title")
 	v.Error = v.L.T(key, args...)
@@ -180,6 +211,19 @@ func (s *Server) opErr(q *req, err error) {
 	s.render(q.w, status, "error", q.v)
 }
 
+// logo serves the clinic's logo (branding.logo), as the patient pages
+// show it; it is no secret, so the login page has it too.
+func (s *Server) logo(w http.ResponseWriter, r *http.Request) {
+	c := s.clinic(r.Context())
+	if len(c.Logo) == 0 {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", c.LogoType)
+	w.Header().Set("Cache-Control", "private, max-age=60")
+	w.Write(c.Logo)
+}
+
 // Login.
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -187,13 +231,15 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/studies", http.StatusSeeOther)
 		return
 	}
-	name, loc, _ := s.clinic(r.Context())
-	s.render(w, http.StatusOK, "login", &view{L: loc, Clinic: name, Title: loc.T("staff.login.title")})
+	v := s.newView(r.Context())
+	v.Title = v.L.T("staff.login.title")
+	s.render(w, http.StatusOK, "login", v)
 }
 
 func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
-	clinic, loc, _ := s.clinic(r.Context())
-	v := &view{L: loc, Clinic: clinic, Title: loc.T("staff.login.title")}
+	v := s.newView(r.Context())
+	loc := v.L
+	v.Title = loc.T("staff.login.title")
 	if !s.sameOrigin(r) {
 		s.fail(w, r, v, http.StatusForbidden, "staff.error.csrf")
 		return
@@ -406,7 +452,7 @@ func (s *Server) study(q *req) {
 		lv := linkView{Link: l, RevokedBy: revokedBy[l.ID]}
 		switch l.Status {
 		case "expired":
-			lv.ResendWhy = q.v.L.T("staff.link.expiredwhy", "date", l.Expires.Local().Format("2006-01-02"))
+			lv.ResendWhy = q.v.L.T("staff.link.expiredwhy", "date", q.v.Day(l.Expires))
 		case "revoked":
 			lv.ResendWhy = q.v.L.T("staff.link.revokedwhy")
 		}
@@ -537,7 +583,7 @@ func selection(vals []string) []int {
 // renderSend shows the send form with the notes for what is typed;
 // offerResend lists the active links already sent to those contacts.
 func (s *Server) renderSend(q *req, d *admin.StudyDetail, sel []int, to string, offerResend bool) {
-	_, _, region := s.clinic(q.ctx)
+	region := s.clinic(q.ctx).Region
 	sd := &sendData{D: d, Patient: patientName(d.PatientName), To: to}
 	var nums []string
 	for _, o := range objectViews(q.v.L, d, sel) {
@@ -596,7 +642,7 @@ func (s *Server) sendPost(q *req) {
 		return
 	}
 	if q.r.PostFormValue("force") == "" {
-		_, _, region := s.clinic(q.ctx)
+		region := s.clinic(q.ctx).Region
 		parsed := contact.Parse(to, region)
 		for _, l := range d.Shares {
 			if l.Status == "active" && slices.ContainsFunc(l.Contacts, func(c admin.Delivery) bool {
@@ -733,8 +779,9 @@ func (s *Server) setSetting(q *req) {
 		q.v.Error = err.Error()
 	}
 	// Read the settings again: a change of clinic name or language shows at once.
-	name, loc, _ := s.clinic(q.ctx)
-	q.v.Clinic, q.v.L = name, loc
+	s.forgetClinic()
+	nv := s.newView(q.ctx)
+	q.v.Clinic, q.v.L, q.v.Zone, q.v.Logo = nv.Clinic, nv.L, nv.Zone, nv.Logo
 	st, lerr := s.ops.Settings(q.ctx)
 	if lerr != nil {
 		s.opErr(q, lerr)

@@ -103,6 +103,10 @@ func (s *Service) Record(e AuditEvent) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return s.audit(tx, e) })
 }
 
+// Location is the server's time zone this service was opened with (the
+// clinic's clock when clinic.timezone is not set).
+func (s *Service) Location() *time.Location { return s.opts.Location }
+
 // Audit returns the events matching f, oldest first.
 func (s *Service) Audit(f AuditFilter) ([]AuditEvent, error) {
 	var out []AuditEvent
