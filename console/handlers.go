@@ -328,7 +328,14 @@ type studyRow struct {
 type studiesData struct {
 	Search searchForm
 	Rows   []studyRow
+	// Paging: studies From to To of this page (1-based), and the pages
+	// before and after it (0: none).
+	From, To   int
+	Prev, Next int
 }
+
+// pageSize is how many studies one page of the list shows.
+const pageSize = 100
 
 func (s *Server) search(q *req) {
 	q.sess.search = searchForm{Text: strings.TrimSpace(q.r.PostFormValue("q")),
@@ -336,10 +343,16 @@ func (s *Server) search(q *req) {
 	http.Redirect(q.w, q.r, "/studies", http.StatusSeeOther)
 }
 
+// studies lists the studies found by the session's search, newest arrival
+// first, pageSize to a page (?page=N: a number, no patient data).
 func (s *Server) studies(q *req) {
 	f := q.sess.search
-	sq := admin.StudyQuery{Text: f.Text, Sort: admin.SortReceived, Limit: 100}
-	var err error
+	page, err := strconv.Atoi(q.r.URL.Query().Get("page"))
+	if err != nil || page < 1 {
+		page = 1
+	}
+	// One more than a page: whether there is a next page.
+	sq := admin.StudyQuery{Text: f.Text, Sort: admin.SortReceived, Limit: pageSize + 1, Offset: (page - 1) * pageSize}
 	if sq.From, err = parseDay(f.From); err != nil {
 		s.opErr(q, err)
 		return
@@ -354,6 +367,15 @@ func (s *Server) studies(q *req) {
 		return
 	}
 	d := &studiesData{Search: f}
+	if len(list) > pageSize {
+		list, d.Next = list[:pageSize], page+1
+	}
+	if page > 1 {
+		d.Prev = page - 1
+	}
+	if len(list) > 0 {
+		d.From, d.To = sq.Offset+1, sq.Offset+len(list)
+	}
 	for _, st := range list {
 		d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: attention(q.v.L, st)})
 	}
