@@ -401,7 +401,7 @@ func attention(l *i18n.Locale, st admin.StudySummary) string {
 		return l.T("staff.attention.renewal")
 	case strings.HasPrefix(st.ShareStatus, "no contact"):
 		return l.T("staff.attention.nocontact")
-	case strings.HasPrefix(st.ShareStatus, "delivery failed"):
+	case deliveryFailed(st):
 		return l.T("staff.attention.failed")
 	}
 	return ""
@@ -743,39 +743,55 @@ func (s *Server) useVersion(q *req) {
 
 // Needs attention.
 
-// conflictScan is how many of the latest studies the attention list
-// checks for objects received in several versions.
-const conflictScan = 30
+// attentionScan is how many of the latest studies the attention list
+// reads for missing contacts and failed deliveries; requests for a new
+// link (ListStudies adds them however old) and conflict versions (the
+// store's conflict index) are listed whatever their age.
+const attentionScan = 500
 
 func (s *Server) attention(q *req) {
-	list, err := s.ops.ListStudies(q.ctx, admin.StudyQuery{Sort: admin.SortReceived, Limit: 500})
+	list, err := s.ops.ListStudies(q.ctx, admin.StudyQuery{Sort: admin.SortReceived, Limit: attentionScan})
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	conflicts, err := s.ops.ConflictStudies(q.ctx)
 	if err != nil {
 		s.opErr(q, err)
 		return
 	}
 	d := &studiesData{}
-	for i, st := range list {
+	listed := map[string]bool{}
+	for _, st := range list {
 		a := attention(q.v.L, st)
-		if a == "" && i < conflictScan {
-			if det, err := s.ops.StudyDetail(q.ctx, st.ShortID); err == nil && slices.ContainsFunc(det.Objects, func(o admin.Object) bool { return len(o.Versions) > 0 }) {
-				d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: q.v.L.T("staff.attention.conflict"),
-					Action: q.v.L.T("staff.attention.conflictaction"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "#objects"})
-			}
-			continue
-		}
 		if a == "" {
 			continue
 		}
 		row := studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: a,
 			Action: q.v.L.T("staff.attention.action"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "/send"}
-		if strings.HasPrefix(st.ShareStatus, "delivery failed") {
+		if deliveryFailed(st) && st.RenewalAsked.IsZero() {
 			// The panel says why; Resend or a new link to a corrected contact.
 			row.Action, row.ActionURL = q.v.L.T("staff.attention.failedaction"), "/study/"+url.PathEscape(st.ShortID)+"#shares"
 		}
 		d.Rows = append(d.Rows, row)
+		listed[st.StudyUID] = true
+	}
+	for _, st := range conflicts {
+		if listed[st.StudyUID] {
+			continue
+		}
+		d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: q.v.L.T("staff.attention.conflict"),
+			Action: q.v.L.T("staff.attention.conflictaction"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "#objects"})
 	}
 	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.attention.title"), "attention", d
 	s.render(q.w, http.StatusOK, "attention", q.v)
+}
+
+// deliveryFailed reports whether a delivery of the study's current link
+// failed on any channel ("delivery failed", or "sent …, delivery failed to
+// some contacts").
+func deliveryFailed(st admin.StudySummary) bool {
+	return strings.Contains(st.ShareStatus, "delivery failed")
 }
 
 // Settings (admin role).

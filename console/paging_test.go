@@ -30,7 +30,7 @@ func TestStudiesPaging(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-	})
+	}, nil)
 	const client = "10.0.0.1"
 	cookie, csrf := f.login("tech", techPW, client)
 	row := regexp.MustCompile(`<tr>\s*<td><a href="/study/[^"]+">([^<]+)</a>`)
