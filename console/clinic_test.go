@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/png"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,40 @@ func TestDatesOnTheClinicsClockAndLogo(t *testing.T) {
 	studies := html.UnescapeString(f.do("GET", "/studies", "10.0.0.1", cookie, nil).Body.String())
 	if !strings.Contains(studies, "20 de noviembre de 2026") {
 		t.Errorf("studies list lacks the long date:\n%s", studies)
+	}
+}
+
+// TestLinkCodeDryCount: before a patient link code is saved, the settings
+// page says how many active links will start asking for it, and reading
+// the page changes nothing.
+func TestLinkCodeDryCount(t *testing.T) {
+	f := newFixture(t, 1)
+	for _, to := range []string{"jose@example.com", "+46701234567"} {
+		if _, err := f.ops.Send(t.Context(), admin.SendRequest{Study: f.study, To: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cookie, csrf := f.login("boss", adminPW, "10.0.0.1")
+	note := func(body string) string {
+		_, after, _ := strings.Cut(html.UnescapeString(body), `id="code-reach">`)
+		before, _, _ := strings.Cut(after, "<")
+		return before
+	}
+	// Scope "new": links sent while no code was set keep opening without one.
+	if got := note(f.do("GET", "/settings", "10.0.0.1", cookie, nil).Body.String()); !strings.Contains(got, "0 of the 2 active links will ask") {
+		t.Errorf("note before saving a code (scope new): %q", got)
+	}
+	if w := f.do("POST", "/settings", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "key": {"link.code_scope"}, "value": {"all"}}); w.Code != http.StatusOK {
+		t.Fatalf("link.code_scope all: %d", w.Code)
+	}
+	if got := note(f.do("GET", "/settings", "10.0.0.1", cookie, nil).Body.String()); !strings.Contains(got, "2 of the 2 active links will ask") {
+		t.Errorf("note before saving a code (scope all): %q", got)
+	}
+	if r, err := f.ops.LinkCodeReach(t.Context()); err != nil || r.CodeSet || r.AskNow != 0 {
+		t.Fatalf("the dry count changed something: %+v %v", r, err)
+	}
+	w := f.do("POST", "/settings", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "key": {"link.code"}, "value": {"4711"}})
+	if got := note(w.Body.String()); !strings.Contains(got, "2 of the 2 active links ask for a code now") {
+		t.Errorf("note once a code is set: %q", got)
 	}
 }

@@ -799,6 +799,23 @@ func deliveryFailed(st admin.StudySummary) bool {
 type settingsData struct {
 	Settings []admin.Setting
 	Changed  *admin.Setting
+	// CodeNote says, before a patient link code is saved, how many active
+	// links will ask for it.
+	CodeNote string
+}
+
+// codeNote counts, without changing anything, the active links that would
+// ask for a patient link code once one is saved.
+func (s *Server) codeNote(q *req) string {
+	r, err := s.ops.LinkCodeReach(q.ctx)
+	if err != nil {
+		s.log.Warn("staff console: could not count the active links", "error", err)
+		return ""
+	}
+	if r.CodeSet {
+		return q.v.L.T("staff.settings.linkcodechange", "n", r.AskNow, "active", r.Active)
+	}
+	return q.v.L.T("staff.settings.linkcodedry", "n", r.WouldAsk, "active", r.Active)
 }
 
 func (s *Server) settings(q *req) {
@@ -807,7 +824,7 @@ func (s *Server) settings(q *req) {
 		s.opErr(q, err)
 		return
 	}
-	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, CodeNote: s.codeNote(q)}
 	s.render(q.w, http.StatusOK, "settings", q.v)
 }
 
@@ -828,7 +845,7 @@ func (s *Server) setSetting(q *req) {
 	if res != nil {
 		s.log.Info("staff console: setting changed", "actor", q.actor(), "key", res.Key)
 	}
-	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, Changed: res}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, Changed: res, CodeNote: s.codeNote(q)}
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusConflict
