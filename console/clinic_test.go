@@ -83,6 +83,15 @@ func TestDatesOnTheClinicsClockAndLogo(t *testing.T) {
 	if !strings.Contains(studies, "20 de noviembre de 2026") {
 		t.Errorf("studies list lacks the long date:\n%s", studies)
 	}
+	// The share status's stamp too ("… not sent 2026-12-02 09:05" from admin).
+	stamp := link.LastSent
+	if stamp.IsZero() {
+		stamp = link.Created
+	}
+	stamp = stamp.In(tokyo)
+	if !strings.Contains(studies, es.Date(stamp)+" "+stamp.Format("15:04")) || isoStamp.MatchString(studies) {
+		t.Errorf("studies list's share status is not on the clinic's clock in the long form:\n%s", studies)
+	}
 }
 
 // TestLinkCodeDryCount: before a patient link code is saved, the settings

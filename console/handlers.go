@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,24 @@ func (v *view) DayOf(date string) string {
 		return date
 	}
 	return v.L.Date(t)
+}
+
+// isoStamp is a date, maybe with a time, as admin writes them into a
+// study's share status ("sent 2026-11-20 14:03"), on the server's clock.
+var isoStamp = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?\b`)
+
+// Status writes a study's share status with its dates in the long form
+// on the clinic's clock.
+func (v *view) Status(status string) string {
+	return isoStamp.ReplaceAllStringFunc(status, func(m string) string {
+		if t, err := time.ParseInLocation("2006-01-02 15:04", m, time.Local); err == nil {
+			return v.When(t)
+		}
+		if t, err := time.Parse("2006-01-02", m); err == nil {
+			return v.L.Date(t)
+		}
+		return m
+	})
 }
 
 // newView is a page's view with the clinic's name, language, clock and logo.
