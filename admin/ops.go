@@ -26,6 +26,13 @@ type Ops interface {
 	UseVersion(ctx context.Context, req VersionRequest) (*Object, error)
 	// Backup writes a consistent backup of the data directory (backup.go).
 	Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
+	// RecordStaff writes a staff console event to the audit log (staff.go).
+	RecordStaff(ctx context.Context, ev StaffEvent) (*StaffEvent, error)
+	// Clinic and LinkCodeReach serve the staff console (clinic.go).
+	Clinic(ctx context.Context) (*Clinic, error)
+	LinkCodeReach(ctx context.Context) (*CodeReach, error)
+	// ConflictStudies: the studies with objects in two versions (attention.go).
+	ConflictStudies(ctx context.Context) ([]StudySummary, error)
 }
 
 // Error kinds. They decide the HTTP status on the socket and the CLI's exit

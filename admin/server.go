@@ -217,6 +217,19 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST /v1/version", postJSON(s, s.ops.UseVersion))
 	mux.HandleFunc("POST /v1/purge", postJSON(s, s.purge))
 	mux.HandleFunc("POST /v1/backup", postJSON(s, s.ops.Backup))
+	mux.HandleFunc("POST /v1/staff-event", postJSON(s, s.ops.RecordStaff))
+	mux.HandleFunc("GET /v1/clinic", func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.ops.Clinic(r.Context())
+		s.reply(w, r, res, err)
+	})
+	mux.HandleFunc("GET /v1/conflict-studies", func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.ops.ConflictStudies(r.Context())
+		s.reply(w, r, res, err)
+	})
+	mux.HandleFunc("GET /v1/link-code-reach", func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.ops.LinkCodeReach(r.Context())
+		s.reply(w, r, res, err)
+	})
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
 		q, err := auditQueryFromURL(r.URL.Query())
 		if err != nil {

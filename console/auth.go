@@ -103,6 +103,16 @@ func (e *WaitError) Error() string { return "too many wrong passwords; wait" }
 
 var errLogin = errors.New("wrong name or password")
 
+// LockedError is a wrong password that made the (account, address) pair
+// wait before its next try: the throttle started or grew.
+type LockedError struct {
+	Failures int
+	Until    time.Time
+}
+
+func (e *LockedError) Error() string { return "wrong name or password; further tries must wait" }
+func (e *LockedError) Unwrap() error { return errLogin }
+
 // login checks name and password from client and returns a new session
 // and its cookie value.
 func (a *auth) login(ctx context.Context, name, password, client string) (string, *session, error) {
@@ -146,6 +156,8 @@ func (a *auth) login(ctx context.Context, name, password, client string) (string
 		if f.n >= freeFailures {
 			wait := firstWait << min(f.n-freeFailures, 20)
 			f.until = now.Add(min(wait, maxWait))
+			a.pruneLocked(now)
+			return "", nil, &LockedError{Failures: f.n, Until: f.until}
 		}
 		a.pruneLocked(now)
 		return "", nil, errLogin

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"sonolink/admin"
@@ -32,8 +33,12 @@ type Ops interface {
 	Settings(ctx context.Context) ([]admin.Setting, error)
 	SetSetting(ctx context.Context, req admin.SettingRequest) (*admin.Setting, error)
 	Audit(ctx context.Context, q admin.AuditQuery) ([]admin.AuditEvent, error)
+	Clinic(ctx context.Context) (*admin.Clinic, error)
+	LinkCodeReach(ctx context.Context) (*admin.CodeReach, error)
+	ConflictStudies(ctx context.Context) ([]admin.StudySummary, error)
 	Thumbnail(ctx context.Context, study string, n int) (string, error)
 	UseVersion(ctx context.Context, req admin.VersionRequest) (*admin.Object, error)
+	RecordStaff(ctx context.Context, ev admin.StaffEvent) (*admin.StaffEvent, error)
 }
 
 // Config configures the console.
@@ -55,6 +60,10 @@ type Server struct {
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
 	static  fs.FS
+
+	cmu   sync.Mutex
+	cinfo *clinicInfo // the clinic's settings, read at cat
+	cat   time.Time
 }
 
 // New returns the console.
@@ -182,27 +191,58 @@ var funcs = template.FuncMap{
 	"join": strings.Join,
 }
 
-// locale is the clinic's language and its name.
-func (s *Server) clinic(ctx context.Context) (name string, loc *i18n.Locale, region string) {
-	st, err := s.ops.Settings(ctx)
-	name, lang := "Sonolink", ""
-	if err == nil {
-		for _, v := range st {
-			val := v.Value
-			if val == "" {
-				val = v.Default
-			}
-			switch v.Key {
-			case "clinic.name":
-				if val != "" {
-					name = val
-				}
-			case "clinic.language":
-				lang = val
-			case "clinic.region":
-				region = val
-			}
-		}
-	}
-	return name, i18n.Lookup(lang), region
+// clinicInfo is the clinic as every page shows it.
+type clinicInfo struct {
+	Name     string
+	L        *i18n.Locale
+	Region   string
+	Zone     *time.Location // the clinic's clock
+	Logo     []byte
+	LogoType string
 }
+
+// clinicTTL is how long the clinic's settings are reused between pages; a
+// change made in the console's settings page shows at once (forgetClinic).
+const clinicTTL = 2 * time.Second
+
+// clinic returns the clinic's name, language, clock and logo.
+func (s *Server) clinic(ctx context.Context) clinicInfo {
+	now := time.Now()
+	s.cmu.Lock()
+	if s.cinfo != nil && now.Sub(s.cat) < clinicTTL {
+		c := *s.cinfo
+		s.cmu.Unlock()
+		return c
+	}
+	s.cmu.Unlock()
+	c := clinicInfo{Name: "Sonolink", L: i18n.Lookup(""), Zone: time.Local}
+	ci, err := s.ops.Clinic(ctx)
+	if err != nil {
+		s.log.Warn("staff console: could not read the clinic settings", "error", err)
+		return c
+	}
+	if ci.Name != "" {
+		c.Name = ci.Name
+	}
+	c.L, c.Region = i18n.Lookup(ci.Language), ci.Region
+	if z, err := time.LoadLocation(ci.TimeZone); err == nil && ci.TimeZone != "" {
+		c.Zone = z
+	}
+	if logoTypes[ci.LogoType] && len(ci.Logo) > 0 {
+		c.Logo, c.LogoType = ci.Logo, ci.LogoType
+	}
+	s.cmu.Lock()
+	s.cinfo, s.cat = &c, now
+	s.cmu.Unlock()
+	return c
+}
+
+// forgetClinic makes the next page read the clinic's settings again.
+func (s *Server) forgetClinic() {
+	s.cmu.Lock()
+	s.cinfo = nil
+	s.cmu.Unlock()
+}
+
+// logoTypes are the logo formats shown, as on the patient pages.
+var logoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/webp": true, "image/gif": true}

@@ -18,7 +18,15 @@
 //   - No page but the login page answers without a session. Session ids
 //     are 256 random bits; the server keeps only their SHA-256. Sessions end
 //     after 30 minutes idle or 12 hours in all, when the account is disabled
-//     or its password changes, and at restart.
+//     or its password changes, and at restart. They are kept in memory on
+//     purpose: keeping them in staff.db would mean a disk write (and fsync)
+//     on every page to keep the idle timeout honest, and the session holds
+//     the last search (patient names) that must not reach the disk; a
+//     restart costs each person one login.
+//   - Logins (and wrong passwords, and the wait they start), logouts and
+//     account changes (`sonolink staff add|disable|passwd`) are in share's
+//     audit log as staff.* events naming the person and the client
+//     address, never a password.
 //   - The session cookie is HttpOnly and SameSite=Strict, and Secure when
 //     the console is reached over TLS or through a trusted proxy that says
 //     https. On plain HTTP (the loopback default) it cannot be Secure: the
@@ -30,5 +38,8 @@
 //     typed them, with a doubling wait; the account stays usable from
 //     every other address, so an outsider cannot lock a colleague out.
 //   - No patient data in URLs: searches are POSTed and kept in the session;
-//     studies are addressed by their short id, links by their link id.
+//     studies are addressed by their short id, links by their link id, the
+//     pages of the list by their number.
+//   - Dates are the clinic's language's long form, times on the clinic's
+//     clock (clinic.timezone), as the patient pages and messages have them.
 package console

@@ -46,7 +46,12 @@ type fixture struct {
 // cine loop; object 3 was left residual by de-identification. The study's
 // contact field holds an e-mail and a phone number. Accounts: "tech"
 // (technician) and "boss" (admin).
-func newFixture(t testing.TB, n int) *fixture {
+func newFixture(t testing.TB, n int) *fixture { return newFixtureWith(t, n, nil, nil) }
+
+// newFixtureWith is newFixture with more done to the store (more studies,
+// say) before the console opens it, and other options for admin (delivery
+// providers, say).
+func newFixtureWith(t testing.TB, n int, more func(st *store.Store), opts func(*admin.LocalOptions)) *fixture {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
@@ -109,11 +114,17 @@ func newFixture(t testing.TB, n int) *fixture {
 		t.Fatal(err)
 	}
 	short := s.ShortID
+	if more != nil {
+		more(st)
+	}
 	st.Close()
 
-	ops, err := admin.Open(context.Background(), dir, admin.LocalOptions{Share: share.Options{BaseURL: "https://images.clinic.example", Location: time.UTC},
-		Configured: admin.Configured{BaseURL: true, EmailProvider: true, SMSProvider: true}},
-		slog.New(slog.DiscardHandler))
+	lo := admin.LocalOptions{Share: share.Options{BaseURL: "https://images.clinic.example", Location: time.UTC},
+		Configured: admin.Configured{BaseURL: true, EmailProvider: true, SMSProvider: true}}
+	if opts != nil {
+		opts(&lo)
+	}
+	ops, err := admin.Open(context.Background(), dir, lo, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

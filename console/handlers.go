@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ type searchForm struct {
 // view is what every page template gets.
 type view struct {
 	L      *i18n.Locale
+	Zone   *time.Location // the clinic's clock
+	Logo   bool           // the clinic has a logo (/logo)
 	Title  string
 	Clinic string
 	User   string
@@ -42,6 +45,53 @@ type view struct {
 }
 
 func (v *view) T(key string, args ...any) string { return v.L.T(key, args...) }
+
+// When writes t on the clinic's clock, its date in the language's long
+// form: "1 December 2026 14:03". The zero time is "".
+func (v *view) When(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.In(v.Zone)
+	return v.L.Date(t) + " " + t.Format("15:04")
+}
+
+// Day writes a t's date on the clinic's clock in the long form.
+func (v *view) Day(t time.Time) string { return v.L.Date(t.In(v.Zone)) }
+
+// DayOf writes a study date given as YYYY-MM-DD in the long form (as it
+// is when it is not such a date).
+func (v *view) DayOf(date string) string {
+	t, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		return date
+	}
+	return v.L.Date(t)
+}
+
+// isoStamp is a date, maybe with a time, as admin writes them into a
+// study's share status ("sent 2026-11-20 14:03"), on the server's clock.
+var isoStamp = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?\b`)
+
+// Status writes a study's share status with its dates in the long form
+// on the clinic's clock.
+func (v *view) Status(status string) string {
+	return isoStamp.ReplaceAllStringFunc(status, func(m string) string {
+		if t, err := time.ParseInLocation("2006-01-02 15:04", m, time.Local); err == nil {
+			return v.When(t)
+		}
+		if t, err := time.Parse("2006-01-02", m); err == nil {
+			return v.L.Date(t)
+		}
+		return m
+	})
+}
+
+// newView is a page's view with the clinic's name, language, clock and logo.
+func (s *Server) newView(ctx context.Context) *view {
+	c := s.clinic(ctx)
+	return &view{L: c.L, Clinic: c.Name, Zone: c.Zone, Logo: len(c.Logo) > 0}
+}
 
 // req is one request with its session.
 type req struct {
@@ -61,6 +111,7 @@ func (s *Server) routes() {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		static.ServeHTTP(w, r)
 	})
+	m.HandleFunc("GET /logo", s.logo)
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.loginPost)
 	m.HandleFunc("POST /logout", s.with(false, s.logout))
@@ -94,9 +145,9 @@ func (s *Server) with(adminOnly bool, h func(*req)) http.HandlerFunc {
 			}
 			return
 		}
-		name, loc, _ := s.clinic(r.Context())
-		q := &req{w: w, r: r, sess: sess, ctx: r.Context(),
-			v: &view{L: loc, Clinic: name, User: sess.name, Admin: sess.role == RoleAdmin, CSRF: sess.csrf}}
+		v := s.newView(r.Context())
+		v.User, v.Admin, v.CSRF = sess.name, sess.role == RoleAdmin, sess.csrf
+		q := &req{w: w, r: r, sess: sess, ctx: r.Context(), v: v}
 		if adminOnly && sess.role != RoleAdmin {
 			s.log.Warn("staff console: admin page refused", "actor", q.actor(), "path", r.URL.Path)
 			s.fail(w, r, q.v, http.StatusForbidden, "staff.error.admin")
@@ -155,8 +206,7 @@ func (s *Server) render(w http.ResponseWriter, status int, page string, v *view)
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, v *view, status int, key string, args ...any) {
 	if v == nil {
-		name, loc, _ := s.clinic(r.Context())
-		v = &view{L: loc, Clinic: name}
+		v = s.newView(r.Context())
 	}
 	v.Title = v.L.T("staff.error.title")
 	v.Error = v.L.T(key, args...)
@@ -180,6 +230,19 @@ func (s *Server) opErr(q *req, err error) {
 	s.render(q.w, status, "error", q.v)
 }
 
+// logo serves the clinic's logo (branding.logo), as the patient pages
+// show it; it is no secret, so the login page has it too.
+func (s *Server) logo(w http.ResponseWriter, r *http.Request) {
+	c := s.clinic(r.Context())
+	if len(c.Logo) == 0 {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", c.LogoType)
+	w.Header().Set("Cache-Control", "private, max-age=60")
+	w.Write(c.Logo)
+}
+
 // Login.
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -187,13 +250,15 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/studies", http.StatusSeeOther)
 		return
 	}
-	name, loc, _ := s.clinic(r.Context())
-	s.render(w, http.StatusOK, "login", &view{L: loc, Clinic: name, Title: loc.T("staff.login.title")})
+	v := s.newView(r.Context())
+	v.Title = v.L.T("staff.login.title")
+	s.render(w, http.StatusOK, "login", v)
 }
 
 func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
-	clinic, loc, _ := s.clinic(r.Context())
-	v := &view{L: loc, Clinic: clinic, Title: loc.T("staff.login.title")}
+	v := s.newView(r.Context())
+	loc := v.L
+	v.Title = loc.T("staff.login.title")
 	if !s.sameOrigin(r) {
 		s.fail(w, r, v, http.StatusForbidden, "staff.error.csrf")
 		return
@@ -202,8 +267,11 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	client := s.client(r)
 	id, sess, err := s.auth.login(r.Context(), name, r.PostFormValue("password"), client)
 	var wait *WaitError
+	var locked *LockedError
 	switch {
 	case errors.As(err, &wait):
+		// Not recorded in the audit log: refused without looking at the
+		// password, and an outsider could fill the log with them.
 		s.log.Warn("staff console: login throttled", "actor", "staff:"+name, "client", client)
 		v.Error = loc.T("staff.login.wait", "seconds", int(time.Until(wait.Until).Seconds())+1)
 		v.Data = name
@@ -211,6 +279,12 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, errLogin):
 		s.log.Warn("staff console: login failed", "actor", "staff:"+name, "client", client)
+		if errors.As(err, &locked) {
+			s.record(r.Context(), admin.StaffLoginLocked, typedActor(name), client,
+				fmt.Sprintf("%d wrong passwords in a row; the next try from that address waits until %s", locked.Failures, locked.Until.UTC().Format(time.RFC3339)))
+		} else {
+			s.record(r.Context(), admin.StaffLoginFailed, typedActor(name), client, "wrong name or password")
+		}
 		v.Error = loc.T("staff.login.wrong")
 		v.Data = name
 		s.render(w, http.StatusUnauthorized, "login", v)
@@ -220,6 +294,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, v, http.StatusInternalServerError, "staff.error.internal")
 		return
 	}
+	s.record(r.Context(), admin.StaffLogin, "staff:"+sess.name, client, "role "+sess.role)
 	s.log.Info("staff console: logged in", "actor", "staff:"+sess.name, "role", sess.role, "client", client)
 	secure := s.secure(r)
 	n := cookiePlain
@@ -231,12 +306,31 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/studies", http.StatusSeeOther)
 }
 
+// record writes a login, logout or account event to the audit log. A
+// failure is logged: the login itself does not depend on it.
+func (s *Server) record(ctx context.Context, event, actor, client, detail string) {
+	if _, err := s.ops.RecordStaff(ctx, admin.StaffEvent{Event: event, Actor: actor, Client: client, Detail: detail}); err != nil {
+		s.log.Error("staff console: could not write the audit log", "event", event, "actor", actor, "error", err)
+	}
+}
+
+// typedActor names who tried to log in by the name typed, when it could be
+// an account name at all; anything else (a password typed into the name
+// field, say) stays out of the audit log.
+func typedActor(name string) string {
+	if nameRe.MatchString(name) {
+		return "staff:" + name
+	}
+	return "staff:(not an account name)"
+}
+
 func (s *Server) logout(q *req) {
 	s.auth.logout(s.cookie(q.r))
 	for _, n := range []string{cookieSecure, cookiePlain} {
 		http.SetCookie(q.w, &http.Cookie{Name: n, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: n == cookieSecure, SameSite: http.SameSiteStrictMode})
 	}
 	s.log.Info("staff console: logged out", "actor", q.actor())
+	s.record(q.ctx, admin.StaffLogout, q.actor(), s.client(q.r), "")
 	http.Redirect(q.w, q.r, "/login", http.StatusSeeOther)
 }
 
@@ -253,7 +347,14 @@ type studyRow struct {
 type studiesData struct {
 	Search searchForm
 	Rows   []studyRow
+	// Paging: studies From to To of this page (1-based), and the pages
+	// before and after it (0: none).
+	From, To   int
+	Prev, Next int
 }
+
+// pageSize is how many studies one page of the list shows.
+const pageSize = 100
 
 func (s *Server) search(q *req) {
 	q.sess.search = searchForm{Text: strings.TrimSpace(q.r.PostFormValue("q")),
@@ -261,10 +362,16 @@ func (s *Server) search(q *req) {
 	http.Redirect(q.w, q.r, "/studies", http.StatusSeeOther)
 }
 
+// studies lists the studies found by the session's search, newest arrival
+// first, pageSize to a page (?page=N: a number, no patient data).
 func (s *Server) studies(q *req) {
 	f := q.sess.search
-	sq := admin.StudyQuery{Text: f.Text, Sort: admin.SortReceived, Limit: 100}
-	var err error
+	page, err := strconv.Atoi(q.r.URL.Query().Get("page"))
+	if err != nil || page < 1 {
+		page = 1
+	}
+	// One more than a page: whether there is a next page.
+	sq := admin.StudyQuery{Text: f.Text, Sort: admin.SortReceived, Limit: pageSize + 1, Offset: (page - 1) * pageSize}
 	if sq.From, err = parseDay(f.From); err != nil {
 		s.opErr(q, err)
 		return
@@ -279,6 +386,15 @@ func (s *Server) studies(q *req) {
 		return
 	}
 	d := &studiesData{Search: f}
+	if len(list) > pageSize {
+		list, d.Next = list[:pageSize], page+1
+	}
+	if page > 1 {
+		d.Prev = page - 1
+	}
+	if len(list) > 0 {
+		d.From, d.To = sq.Offset+1, sq.Offset+len(list)
+	}
 	for _, st := range list {
 		d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: attention(q.v.L, st)})
 	}
@@ -304,7 +420,7 @@ func attention(l *i18n.Locale, st admin.StudySummary) string {
 		return l.T("staff.attention.renewal")
 	case strings.HasPrefix(st.ShareStatus, "no contact"):
 		return l.T("staff.attention.nocontact")
-	case strings.HasPrefix(st.ShareStatus, "delivery failed"):
+	case deliveryFailed(st):
 		return l.T("staff.attention.failed")
 	}
 	return ""
@@ -377,7 +493,7 @@ func (s *Server) study(q *req) {
 		lv := linkView{Link: l, RevokedBy: revokedBy[l.ID]}
 		switch l.Status {
 		case "expired":
-			lv.ResendWhy = q.v.L.T("staff.link.expiredwhy", "date", l.Expires.Local().Format("2006-01-02"))
+			lv.ResendWhy = q.v.L.T("staff.link.expiredwhy", "date", q.v.Day(l.Expires))
 		case "revoked":
 			lv.ResendWhy = q.v.L.T("staff.link.revokedwhy")
 		}
@@ -508,7 +624,7 @@ func selection(vals []string) []int {
 // renderSend shows the send form with the notes for what is typed;
 // offerResend lists the active links already sent to those contacts.
 func (s *Server) renderSend(q *req, d *admin.StudyDetail, sel []int, to string, offerResend bool) {
-	_, _, region := s.clinic(q.ctx)
+	region := s.clinic(q.ctx).Region
 	sd := &sendData{D: d, Patient: patientName(d.PatientName), To: to}
 	var nums []string
 	for _, o := range objectViews(q.v.L, d, sel) {
@@ -567,7 +683,7 @@ func (s *Server) sendPost(q *req) {
 		return
 	}
 	if q.r.PostFormValue("force") == "" {
-		_, _, region := s.clinic(q.ctx)
+		region := s.clinic(q.ctx).Region
 		parsed := contact.Parse(to, region)
 		for _, l := range d.Shares {
 			if l.Status == "active" && slices.ContainsFunc(l.Contacts, func(c admin.Delivery) bool {
@@ -646,39 +762,55 @@ func (s *Server) useVersion(q *req) {
 
 // Needs attention.
 
-// conflictScan is how many of the latest studies the attention list
-// checks for objects received in several versions.
-const conflictScan = 30
+// attentionScan is how many of the latest studies the attention list
+// reads for missing contacts and failed deliveries; requests for a new
+// link (ListStudies adds them however old) and conflict versions (the
+// store's conflict index) are listed whatever their age.
+const attentionScan = 500
 
 func (s *Server) attention(q *req) {
-	list, err := s.ops.ListStudies(q.ctx, admin.StudyQuery{Sort: admin.SortReceived, Limit: 500})
+	list, err := s.ops.ListStudies(q.ctx, admin.StudyQuery{Sort: admin.SortReceived, Limit: attentionScan})
+	if err != nil {
+		s.opErr(q, err)
+		return
+	}
+	conflicts, err := s.ops.ConflictStudies(q.ctx)
 	if err != nil {
 		s.opErr(q, err)
 		return
 	}
 	d := &studiesData{}
-	for i, st := range list {
+	listed := map[string]bool{}
+	for _, st := range list {
 		a := attention(q.v.L, st)
-		if a == "" && i < conflictScan {
-			if det, err := s.ops.StudyDetail(q.ctx, st.ShortID); err == nil && slices.ContainsFunc(det.Objects, func(o admin.Object) bool { return len(o.Versions) > 0 }) {
-				d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: q.v.L.T("staff.attention.conflict"),
-					Action: q.v.L.T("staff.attention.conflictaction"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "#objects"})
-			}
-			continue
-		}
 		if a == "" {
 			continue
 		}
 		row := studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: a,
 			Action: q.v.L.T("staff.attention.action"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "/send"}
-		if strings.HasPrefix(st.ShareStatus, "delivery failed") {
+		if deliveryFailed(st) && st.RenewalAsked.IsZero() {
 			// The panel says why; Resend or a new link to a corrected contact.
 			row.Action, row.ActionURL = q.v.L.T("staff.attention.failedaction"), "/study/"+url.PathEscape(st.ShortID)+"#shares"
 		}
 		d.Rows = append(d.Rows, row)
+		listed[st.StudyUID] = true
+	}
+	for _, st := range conflicts {
+		if listed[st.StudyUID] {
+			continue
+		}
+		d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: q.v.L.T("staff.attention.conflict"),
+			Action: q.v.L.T("staff.attention.conflictaction"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "#objects"})
 	}
 	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.attention.title"), "attention", d
 	s.render(q.w, http.StatusOK, "attention", q.v)
+}
+
+// deliveryFailed reports whether a delivery of the study's current link
+// failed on any channel ("delivery failed", or "sent …, delivery failed to
+// some contacts").
+func deliveryFailed(st admin.StudySummary) bool {
+	return strings.Contains(st.ShareStatus, "delivery failed")
 }
 
 // Settings (admin role).
@@ -686,6 +818,23 @@ func (s *Server) attention(q *req) {
 type settingsData struct {
 	Settings []admin.Setting
 	Changed  *admin.Setting
+	// CodeNote says, before a patient link code is saved, how many active
+	// links will ask for it.
+	CodeNote string
+}
+
+// codeNote counts, without changing anything, the active links that would
+// ask for a patient link code once one is saved.
+func (s *Server) codeNote(q *req) string {
+	r, err := s.ops.LinkCodeReach(q.ctx)
+	if err != nil {
+		s.log.Warn("staff console: could not count the active links", "error", err)
+		return ""
+	}
+	if r.CodeSet {
+		return q.v.L.T("staff.settings.linkcodechange", "n", r.AskNow, "active", r.Active)
+	}
+	return q.v.L.T("staff.settings.linkcodedry", "n", r.WouldAsk, "active", r.Active)
 }
 
 func (s *Server) settings(q *req) {
@@ -694,7 +843,7 @@ func (s *Server) settings(q *req) {
 		s.opErr(q, err)
 		return
 	}
-	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, CodeNote: s.codeNote(q)}
 	s.render(q.w, http.StatusOK, "settings", q.v)
 }
 
@@ -704,8 +853,9 @@ func (s *Server) setSetting(q *req) {
 		q.v.Error = err.Error()
 	}
 	// Read the settings again: a change of clinic name or language shows at once.
-	name, loc, _ := s.clinic(q.ctx)
-	q.v.Clinic, q.v.L = name, loc
+	s.forgetClinic()
+	nv := s.newView(q.ctx)
+	q.v.Clinic, q.v.L, q.v.Zone, q.v.Logo = nv.Clinic, nv.L, nv.Zone, nv.Logo
 	st, lerr := s.ops.Settings(q.ctx)
 	if lerr != nil {
 		s.opErr(q, lerr)
@@ -714,7 +864,7 @@ func (s *Server) setSetting(q *req) {
 	if res != nil {
 		s.log.Info("staff console: setting changed", "actor", q.actor(), "key", res.Key)
 	}
-	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, Changed: res}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, Changed: res, CodeNote: s.codeNote(q)}
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusConflict

@@ -69,6 +69,23 @@ func TestE2EStaffConsole(t *testing.T) {
 		t.Fatalf("admin's settings page: %s\n%s", res.Status, body)
 	}
 
+	// The account added while serve ran and the login are in the audit
+	// log (the CLI recorded through serve's admin socket), with the person.
+	aud := exec.Command(sonolinkBin, "--data-dir", dir, "audit", "--json")
+	aud.Env = cleanEnv()
+	out, err := aud.CombinedOutput()
+	if err != nil {
+		t.Fatalf("audit: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"event": "staff.added"`, `"detail": "account anna (admin)"`, `"event": "staff.login"`, `"actor": "staff:anna"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("audit log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "anna-password-1") {
+		t.Errorf("audit log holds a password:\n%s", out)
+	}
+
 	// The patient port has none of it.
 	for _, p := range []string{"/login", "/studies", "/settings"} {
 		res, err := noRedirect.Get(n.httpURL + p)

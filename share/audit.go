@@ -3,6 +3,8 @@ package share
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,7 +33,20 @@ const (
 	EventSettingChanged   = "setting.changed"
 	EventInstancesJoined  = "link.instances"
 	EventVersionChosen    = "object.version" // the technician chose which received object an instance serves
+
+	// The staff console's accounts and sessions (Record). Actor is the
+	// staff member ("staff:anna"), or who changed the account.
+	EventStaffLogin       = "staff.login"
+	EventStaffLoginFailed = "staff.login.failed" // wrong name or password
+	EventStaffLoginLocked = "staff.login.locked" // refused: too many wrong passwords from that address
+	EventStaffLogout      = "staff.logout"
+	EventStaffAdded       = "staff.added"
+	EventStaffDisabled    = "staff.disabled"
+	EventStaffPasswordSet = "staff.password"
 )
+
+// ErrNotStaffEvent is Record's answer to an event it does not take.
+var ErrNotStaffEvent = errors.New("share: Record takes staff.* events only")
 
 // AuditEvent is one entry of the append-only audit log. It never holds a
 // token, code or password; contacts appear masked (n•••@example.com).
@@ -76,6 +91,21 @@ func (s *Service) audit(tx *bolt.Tx, e AuditEvent) error {
 	binary.BigEndian.PutUint64(k[:], seq)
 	return b.Put(k[:], data)
 }
+
+// Record appends an event of the staff console (a type starting with
+// "staff.") to the audit log, in its own transaction. The caller keeps
+// passwords and tokens out of it.
+func (s *Service) Record(e AuditEvent) error {
+	if !strings.HasPrefix(e.Type, "staff.") {
+		return ErrNotStaffEvent
+	}
+	e.Seq, e.LinkID, e.StudyUID, e.To = 0, "", "", ""
+	return s.db.Update(func(tx *bolt.Tx) error { return s.audit(tx, e) })
+}
+
+// Location is the server's time zone this service was opened with (the
+// clinic's clock when clinic.timezone is not set).
+func (s *Service) Location() *time.Location { return s.opts.Location }
 
 // Audit returns the events matching f, oldest first.
 func (s *Service) Audit(f AuditFilter) ([]AuditEvent, error) {

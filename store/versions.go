@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -118,4 +119,37 @@ func moveSeries(tx *bolt.Tx, old, nw *Instance) error {
 		return err
 	}
 	return countInSeries(tx, nw)
+}
+
+// ConflictStudies returns the Study Instance UIDs of the studies holding an
+// instance received in more than one version, in UID order. It reads the
+// conflict index (conflict versions only, usually empty) and one primary
+// per instance in it, never the whole study table.
+func (s *Store) ConflictStudies() ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ib := tx.Bucket(bInstances)
+		c := tx.Bucket(bConflicts).Cursor()
+		var last string
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			sop, _, _ := strings.Cut(string(k), "\x00")
+			if sop == last {
+				continue
+			}
+			last = sop
+			var prim Instance
+			ok, err := getJSON(ib, []byte(sop), &prim)
+			if err != nil {
+				return err
+			}
+			if ok && !seen[prim.StudyUID] {
+				seen[prim.StudyUID] = true
+				out = append(out, prim.StudyUID)
+			}
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
 }

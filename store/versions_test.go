@@ -81,3 +81,25 @@ func TestUseVersion(t *testing.T) {
 		t.Errorf("conflict versions after restart: %v %+v", err, vs)
 	}
 }
+
+// ConflictStudies lists the studies of the instances kept in two versions,
+// from the conflict index: a study without conflicts is not in it.
+func TestConflictStudies(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	if got, err := s.ConflictStudies(); err != nil || len(got) != 0 {
+		t.Fatalf("empty store: %v %v", got, err)
+	}
+	a := obj{SOP: "1.2.5.1.1", Study: "1.2.5", Series: "1.2.5.9", Name: "Doe^Jane", Pixels: 64, Fill: 1}
+	a2 := a
+	a2.Fill = 2
+	b := obj{SOP: "1.2.6.1.1", Study: "1.2.6", Series: "1.2.6.9", Name: "Roe^Rita", Pixels: 64, Fill: 1}
+	for _, o := range []obj{a, b, a2, a2} {
+		if _, err := s.Ingest(spool(t, s, o.bytes()), Source{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ConflictStudies()
+	if err != nil || len(got) != 1 || got[0] != "1.2.5" {
+		t.Fatalf("ConflictStudies = %v %v, want [1.2.5]", got, err)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"sonolink/admin"
 	"sonolink/console"
 )
 
@@ -44,6 +46,20 @@ func staffAccounts(cmd *cobra.Command) *console.Accounts {
 	return console.NewAccounts(console.AccountsPath(dir))
 }
 
+// auditStaff records an account change in the audit log, naming who made
+// it. The change itself is already made; a failure to record it is said on
+// stderr, not turned into a failure of the command.
+func auditStaff(cmd *cobra.Command, event, detail string) {
+	dir, _ := cmd.Flags().GetString("data-dir")
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := admin.RecordStaffEvent(ctx, dir, admin.StaffEvent{Event: event, Actor: actor(), Detail: detail}); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the change is made but not in the audit log: %v\n", err)
+	}
+}
+
 // staffErr maps the account store's errors onto exit codes.
 func staffErr(err error) error {
 	switch {
@@ -72,6 +88,7 @@ func newStaffAddCmd() *cobra.Command {
 				return staffErr(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s); the audit log names their actions staff:%s\n", a.Name, a.Role, a.Name)
+			auditStaff(cmd, admin.StaffAdded, fmt.Sprintf("account %s (%s)", a.Name, a.Role))
 			return nil
 		},
 	}
@@ -129,6 +146,7 @@ func newStaffPasswdCmd() *cobra.Command {
 				return staffErr(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; their open sessions have ended\n", a.Name)
+			auditStaff(cmd, admin.StaffPasswordSet, "account "+a.Name)
 			return nil
 		},
 	}
@@ -146,6 +164,7 @@ func newStaffDisableCmd() *cobra.Command {
 				return staffErr(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s disabled; their open sessions have ended\n", a.Name)
+			auditStaff(cmd, admin.StaffDisabled, "account "+a.Name)
 			return nil
 		},
 	}

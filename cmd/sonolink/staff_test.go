@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"sonolink/internal/testenv"
+	"sonolink/share"
 )
 
 // runStaff runs `sonolink staff ARGS` on dir with stdin and returns its
@@ -81,6 +82,31 @@ func TestStaffCommands(t *testing.T) {
 	out, _ = runStaff(t, dir, "", "list")
 	if !strings.Contains(out, "erik") || strings.Contains(out, "disabled") {
 		t.Fatalf("after passwd, erik is not active again:\n%s", out)
+	}
+	// Every account change is in the audit log, naming who made it,
+	// without a password.
+	sh, err := share.Open(dir, share.Options{NoWorker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := sh.Audit(share.AuditFilter{})
+	sh.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ev {
+		if !strings.HasPrefix(e.Actor, "cli:") {
+			t.Errorf("%s by %q, want the person at the terminal (cli:NAME)", e.Type, e.Actor)
+		}
+		if b, _ := json.Marshal(e); strings.Contains(string(b), "a-new-password") || strings.Contains(string(b), "a-long-password") {
+			t.Errorf("audit event holds a password: %s", b)
+		}
+		got = append(got, e.Type+" "+e.Detail)
+	}
+	want := []string{"staff.added account anna (admin)", "staff.added account erik (technician)", "staff.disabled account erik", "staff.password account erik"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("audit log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
