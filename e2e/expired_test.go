@@ -1,7 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,7 +28,8 @@ import (
 // the clinic and "ask for a new link" reaches the technician's list
 // (`sonolink studies`, `sonolink study`), in Swedish, Spanish and English;
 // with link.self_renew on, the patient has a new link sent to the same
-// contact after a one-time code, which answers the request.
+// contact after a one-time code, which answers the request; a link sent
+// while the code is set says so in its message, in each language.
 func TestE2EExpiredPage(t *testing.T) {
 	testenv.Long(t, "browser scenario")
 	testenv.Tool(t, "chromium")
@@ -193,9 +201,55 @@ func TestE2EExpiredPage(t *testing.T) {
 		mustCLI(t, 0, dataDir, "settings", "set", "link.self_renew", "off")
 	})
 
-	// Sending a new link still works (the request was answered above).
-	mustCLI(t, 0, dataDir, "send", uid, "--to", "late.patient@example.com")
+	// A link sent while the clinic's code is set says so in its message,
+	// in the patient's language.
+	for _, tc := range []struct{ lang, says string }{{"sv", "klinikens kod"}, {"es", "código de la clínica"}, {"en", "clinic's code"}} {
+		seen := shareE2EOutboxFiles(dataDir)
+		mustCLI(t, 0, dataDir, "send", uid, "--to", "late.patient@example.com", "--lang", tc.lang)
+		var text string
+		shareE2EWait(10*time.Second, func() bool {
+			for f := range shareE2EOutboxFiles(dataDir) {
+				if !seen[f] && strings.HasSuffix(f, ".eml") {
+					text = emlPlainText(t, f)
+					return true
+				}
+			}
+			return false
+		})
+		if !strings.Contains(text, tc.says) {
+			t.Errorf("send --lang %s with a link code set: the message does not mention %q:\n%s", tc.lang, tc.says, text)
+		}
+	}
 	if r := mustCLI(t, 0, dataDir, "studies"); strings.Contains(r.out, "! new link asked") {
 		t.Errorf("request still open after a new link was sent:\n%s", r.out)
+	}
+}
+
+// emlPlainText is the text/plain part of an outbox e-mail, decoded.
+func emlPlainText(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	typ, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if !strings.HasPrefix(typ, "multipart/") {
+		b, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+		return string(b)
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("%s has no text/plain part: %v", path, err)
+		}
+		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+			b, _ := io.ReadAll(p) // NextPart decodes quoted-printable
+			return string(b)
+		}
 	}
 }
