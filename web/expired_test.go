@@ -141,3 +141,31 @@ func TestExpiredSelfRenew(t *testing.T) {
 		})
 	}
 }
+
+// An expired link's page is in the patient's language when the clinic
+// knew it, unless the phone asks for one sonolink speaks; so is the code
+// for a new link.
+func TestExpiredPatientLanguage(t *testing.T) {
+	fx := newFixture(t, func(c *Config) { c.LookupFloor = -1 })
+	const tok = "ExpiredSpanishTokenFFFFFFFFFFFFFFFFFFFFFFFF"
+	fx.b.add(tok, &fakeLink{link: Link{ID: "L-exp-es", Lang: "es", Contacts: []MaskedContact{{Kind: "sms", Label: "+34 ••• •• 78"}}}, items: study(1, nil), expired: true})
+	fx.b.mu.Lock()
+	fx.b.selfRenew = true
+	fx.b.mu.Unlock()
+	base := fx.srv.URL + "/p/" + tok
+	c := clientAt("10.4.0.1", "de")
+	_, body := getc(t, c, base)
+	if !strings.Contains(body, `<html lang="es">`) || !strings.Contains(html.UnescapeString(body), "Pedir un enlace nuevo") {
+		t.Fatalf("a German phone on a Spanish patient's expired link:\n%s", body)
+	}
+	post(t, c, base+"/renew/code", url.Values{"csrf": {csrfRe.FindStringSubmatch(body)[1]}, "contact": {"0"}})
+	fx.b.mu.Lock()
+	lang := fx.b.renewLang["L-exp-es"]
+	fx.b.mu.Unlock()
+	if lang != "es" {
+		t.Errorf("the code for a new link was asked in %q, want es", lang)
+	}
+	if _, body := getc(t, clientAt("10.4.0.2", "sv"), base); !strings.Contains(body, `<html lang="sv">`) {
+		t.Error("a Swedish phone does not get the page in Swedish")
+	}
+}

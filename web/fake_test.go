@@ -132,7 +132,7 @@ func (f *fakeBackend) Link(ctx context.Context, token string) (*Link, error) {
 	case l.revoked:
 		return nil, &RevokedError{At: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	case l.expired:
-		return nil, &ExpiredError{At: l.link.Expires, LinkID: l.link.ID}
+		return nil, &ExpiredError{At: l.link.Expires, LinkID: l.link.ID, Lang: l.link.Lang}
 	}
 	cp := l.link
 	cp.HasPassword = f.passwords[cp.ID] != ""

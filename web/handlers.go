@@ -93,6 +93,9 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 			s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 			return
 		case errors.As(err, &exp):
+			if exp.Lang != "" { // the patient's language, unless the phone asks for another
+				loc = s.pageLocale(r, exp.Lang)
+			}
 			s.expired(w, r, exp, loc, clinic, addr)
 			return
 		default:

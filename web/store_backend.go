@@ -50,7 +50,11 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 		var exp *share.ExpiredError
 		var rev *share.RevokedError
 		if errors.As(err, &exp) {
-			return nil, &ExpiredError{At: exp.Expired, LinkID: exp.LinkID}
+			out := &ExpiredError{At: exp.Expired, LinkID: exp.LinkID}
+			if l, err := b.Share.Link(exp.LinkID); err == nil {
+				out.Lang = l.Lang
+			}
+			return nil, out
 		}
 		if errors.As(err, &rev) {
 			return nil, &RevokedError{At: rev.Revoked}

@@ -45,6 +45,9 @@ var ErrWrongCode = errors.New("wrong code or password")
 type ExpiredError struct {
 	At     time.Time
 	LinkID string
+	// Lang is the patient's language, as Link.Lang: the page falls back
+	// to it rather than to the clinic's.
+	Lang string
 }
 
 func (e *ExpiredError) Error() string { return "link expired at " + e.At.UTC().Format(time.RFC3339) }
