@@ -39,11 +39,14 @@ const (
 	// KeyLinkReminder: how long before a link expires the patient is
 	// reminded to save what they want to keep; "off" sends none.
 	KeyLinkReminder = "link.reminder"
-	KeyLogo         = "branding.logo"
-	KeyTextPrefix   = "branding.text." // + a message name, e.g. branding.text.sms
-	KeyAutoShare    = "autoshare.rule"
-	KeyStableTime   = "autoshare.stable_time"
-	KeyDeidOptions  = "deid.options"
+	// KeyLinkSelfRenew: the expired page also offers "send me a new link"
+	// to the link's own contacts after a one-time code ("on"/"off").
+	KeyLinkSelfRenew = "link.self_renew"
+	KeyLogo          = "branding.logo"
+	KeyTextPrefix    = "branding.text." // + a message name, e.g. branding.text.sms
+	KeyAutoShare     = "autoshare.rule"
+	KeyStableTime    = "autoshare.stable_time"
+	KeyDeidOptions   = "deid.options"
 	// KeyOutboxRetention: how long the files of delivered messages stay in
 	// the outbox directory.
 	KeyOutboxRetention = "outbox.retention"
@@ -209,6 +212,18 @@ func New(cfg Config) *Registry {
 					return "off"
 				}
 				return FormatDuration(v.LinkReminder)
+			},
+		},
+		{
+			key: KeyLinkSelfRenew, dflt: "off",
+			desc:   "on: an expired link's page also offers \"send me a new link\": after a one-time code sent to one of the link's contacts, a new link goes to the same contacts; off: the patient can only ask the clinic",
+			parse:  parseOnOff,
+			decode: func(v *Values, _, s string) error { v.LinkSelfRenew = s == "on"; return nil },
+			show: func(v *Values, _ string) string {
+				if v.LinkSelfRenew {
+					return "on"
+				}
+				return "off"
 			},
 		},
 		{
@@ -625,6 +640,14 @@ func parseCodeScope(_ *Registry, key, v string) (string, string, error) {
 		return v, v, nil
 	}
 	return "", "", invalid(key, "%q: give new (only links issued while a code is set ask for it) or all", v)
+}
+
+func parseOnOff(_ *Registry, key, v string) (string, string, error) {
+	switch v = strings.ToLower(v); v {
+	case "on", "off":
+		return v, v, nil
+	}
+	return "", "", invalid(key, "%q: give on or off", v)
 }
 
 func parseReminder(_ *Registry, key, v string) (string, string, error) {

@@ -86,6 +86,7 @@ func TestRoundTrip(t *testing.T) {
 		KeyLinkCode:                     {"ab-12 cd", "set"},
 		KeyLinkCodeScope:                {"ALL", "all"},
 		KeyLinkReminder:                 {"168h", "7d"},
+		KeyLinkSelfRenew:                {"On", "on"},
 		KeyLogo:                         {logo, "set (image/png, 1 KB)"},
 		KeyAutoShare:                    {"AET:PATIENT", "aet:PATIENT"},
 		KeyStableTime:                   {"90s", "1m30s"},

@@ -26,12 +26,15 @@ type Values struct {
 	// LinkReminder is how long before expiry a link's reminder goes out;
 	// 0: none (link.reminder off).
 	LinkReminder time.Duration
-	Logo         []byte // branding logo, nil if none
-	LogoType     string // its content type (image/png, image/jpeg, image/gif, image/webp)
-	Texts        map[string]string
-	AutoShare    AutoShareRule
-	StableTime   time.Duration // quiet time after which a study is complete
-	DeidOptions  []string      // anonymize option names, as the clinic gave them
+	// LinkSelfRenew: the expired page offers a new link to the same
+	// contacts after a one-time code (link.self_renew on).
+	LinkSelfRenew bool
+	Logo          []byte // branding logo, nil if none
+	LogoType      string // its content type (image/png, image/jpeg, image/gif, image/webp)
+	Texts         map[string]string
+	AutoShare     AutoShareRule
+	StableTime    time.Duration // quiet time after which a study is complete
+	DeidOptions   []string      // anonymize option names, as the clinic gave them
 	// OutboxRetention is how long delivered messages' files stay in the
 	// outbox directory.
 	OutboxRetention time.Duration

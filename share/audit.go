@@ -19,6 +19,7 @@ const (
 	EventLinkReminded     = "link.reminded"     // the expiry reminder was queued
 	EventRenewalRequested = "renewal.requested" // the patient asked for a new link on the expired page
 	EventRenewalAnswered  = "renewal.answered"  // a resend, new link or revoke closed the request
+	EventRenewalCode      = "renewal.code"      // a one-time code for a new link was sent (link.self_renew)
 	EventDeliverySent     = "delivery.sent"
 	EventDeliveryRetry    = "delivery.retry"  // failed, will retry
 	EventDeliveryFailed   = "delivery.failed" // failed for good

@@ -65,7 +65,10 @@
 //     forget one, which then starts again from FreeFailures.
 //   - Message the patient through sonolink. Only to the link's own
 //     contacts, only one-time codes, at most OTPSendsPerSource per source
-//     and OTPSendsPerLink per link a day.
+//     and OTPSendsPerLink per link a day, whether for the password or,
+//     on an expired link with link.self_renew on, for a new link
+//     (selfrenew.go): the new link's own message goes out only after the
+//     code sent to one of those contacts was typed back.
 //   - Learn who the patient is. Sources are kept as HMACs under share.key,
 //     per link; contacts are shown masked; the audit log holds no secret.
 package share

@@ -93,6 +93,9 @@ type linkRecord struct {
 	OTP          *otpState      `json:"otp,omitempty"`
 	OTPSends     []time.Time    `json:"otp_sends,omitempty"` // code messages within SourceMemory
 	Proof        *proofState    `json:"proof,omitempty"`
+	// RenewOTP is the one-time code for a new link from the expired page
+	// (RequestRenewalCode, SelfRenew); it opens nothing else.
+	RenewOTP *otpState `json:"renew_otp,omitempty"`
 	// RemindedFor is the expiry the last reminder announced: one reminder
 	// per lifetime, and a resend (a new expiry) makes the next one due.
 	RemindedFor time.Time `json:"reminded_for,omitzero"`
@@ -328,7 +331,7 @@ func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, 
 			return nil
 		}
 		rec.RevokedAt, rec.RevokedReason, rec.RevokedBy = s.now(), reason, actor
-		rec.SealedToken, rec.OTP, rec.Proof = nil, nil, nil
+		rec.SealedToken, rec.OTP, rec.Proof, rec.RenewOTP = nil, nil, nil, nil
 		if err := s.cancelPending(tx, rec.ID, "link revoked"); err != nil {
 			return err
 		}

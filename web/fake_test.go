@@ -49,6 +49,13 @@ type fakeBackend struct {
 	fails     map[string]int    // link ID + client → wrong link codes
 	sends     map[string]int    // link ID + client → one-time codes sent
 	renewals  map[string]int    // link ID → requests for a new link recorded
+	// selfRenew: the clinic offers a new link from the expired page
+	// (link.self_renew); renewCodes the last code sent for one, renewed
+	// the new links sent, renewLang the language the code was asked in.
+	selfRenew  bool
+	renewCodes map[string]string
+	renewed    map[string]int
+	renewLang  map[string]string
 
 	// The structured report of "report" items: title and (label, value)
 	// pairs.
@@ -127,7 +134,7 @@ func (f *fakeBackend) Link(ctx context.Context, token string) (*Link, error) {
 	case l.revoked:
 		return nil, &RevokedError{At: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	case l.expired:
-		return nil, &ExpiredError{At: l.link.Expires, LinkID: l.link.ID}
+		return nil, &ExpiredError{At: l.link.Expires, LinkID: l.link.ID, Lang: l.link.Lang}
 	}
 	cp := l.link
 	cp.HasPassword = f.passwords[cp.ID] != ""
@@ -397,6 +404,49 @@ func (f *fakeBackend) RequestRenewal(ctx context.Context, linkID, client string)
 		return &WaitError{Until: time.Now().Add(time.Hour)}
 	}
 	f.renewals[linkID]++
+	return nil
+}
+
+func (f *fakeBackend) SelfRenewContacts(ctx context.Context, linkID string) ([]MaskedContact, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.byID(linkID)
+	if !f.selfRenew || l == nil || !l.expired {
+		return nil, nil
+	}
+	return l.link.Contacts, nil
+}
+
+func (f *fakeBackend) RequestRenewalCode(ctx context.Context, linkID, client string, contactIndex int, lang string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l := f.byID(linkID); !f.selfRenew || l == nil || !l.expired || contactIndex >= len(l.link.Contacts) {
+		return fmt.Errorf("no new link for %s", linkID)
+	}
+	if f.sends[linkID+client] >= fakeCodeMessages {
+		return &CodeLimitError{Until: time.Now().Add(5 * time.Hour)}
+	}
+	f.sends[linkID+client]++
+	if f.renewCodes == nil {
+		f.renewCodes, f.renewed, f.renewLang = map[string]string{}, map[string]int{}, map[string]string{}
+	}
+	f.renewCodes[linkID] = fmt.Sprintf("%06d", 654321-contactIndex)
+	f.renewLang[linkID] = lang
+	return nil
+}
+
+func (f *fakeBackend) SelfRenew(ctx context.Context, linkID, client, code string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.renewCodes[linkID] == "" || code != f.renewCodes[linkID] {
+		f.fails[linkID+client]++
+		if f.fails[linkID+client] >= 3 {
+			return &WaitError{Until: time.Now().Add(10 * time.Minute), Wrong: true}
+		}
+		return ErrWrongCode
+	}
+	f.renewCodes[linkID] = ""
+	f.renewed[linkID]++
 	return nil
 }
 

@@ -93,6 +93,9 @@ func (s *server) withLink(h func(http.ResponseWriter, *http.Request, *reqCtx)) h
 			s.errorPage(w, loc, http.StatusNotFound, "err.notfound.title", "err.notfound.text")
 			return
 		case errors.As(err, &exp):
+			if exp.Lang != "" { // the patient's language, unless the phone asks for another
+				loc = s.pageLocale(r, exp.Lang)
+			}
 			s.expired(w, r, exp, loc, clinic, addr)
 			return
 		default:
@@ -164,6 +167,10 @@ type pageData struct {
 	// Expired page: the request for a new link was sent (and the client
 	// had asked often enough).
 	Asked, AskedWait bool
+	// … a new link went to the link's contacts (link.self_renew), named
+	// masked in RenewedTo.
+	Renewed   bool
+	RenewedTo string
 }
 
 // Asset returns the content-hashed URL of an embedded asset.
@@ -397,6 +404,12 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 // …/renew, with the session's CSRF token like every form). After the
 // request the page says it reached the clinic; the session remembers it,
 // so a reload does not ask again.
+//
+// When the clinic offers it (link.self_renew), the page also lets the
+// patient have a new link sent at once: pick one of the link's contacts
+// (masked), get a one-time code there (…/renew/code), type it
+// (…/renew/verify), and the new link goes to the same contacts; the page
+// then names them, masked. …/renew/restart asks for another code.
 func (s *server) expired(w http.ResponseWriter, r *http.Request, exp *ExpiredError, loc *i18n.Locale, clinic Clinic, addr string) {
 	link := &Link{ID: exp.LinkID}
 	rc := &reqCtx{ctx: r.Context(), base: s.cfg.BasePath + "/p/" + r.PathValue("token"), link: link, loc: loc, clinic: clinic, addr: addr}
@@ -409,36 +422,148 @@ func (s *server) expired(w http.ResponseWriter, r *http.Request, exp *ExpiredErr
 	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
 		info.linkID = exp.LinkID
 	}
-	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/renew") && exp.LinkID != "" {
+	if r.Method == http.MethodPost && exp.LinkID != "" {
 		if !s.post(w, r, rc) {
 			return
 		}
-		if !rc.sess.has(fAsked) {
-			err := s.b.RequestRenewal(r.Context(), exp.LinkID, addr)
-			var wait *WaitError
-			switch {
-			case err == nil:
-				rc.sess.flags |= fAsked
-			case errors.As(err, &wait):
-				rc.sess.flags |= fAsked | fAskedWait
-			default:
-				s.cfg.Logger.Error("web: recording a request for a new link failed", "link", exp.LinkID, "err", err)
-				s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+		switch strings.TrimPrefix(r.URL.Path, rc.base) {
+		case "/renew":
+			if !rc.sess.has(fAsked) {
+				err := s.b.RequestRenewal(r.Context(), exp.LinkID, addr)
+				var wait *WaitError
+				switch {
+				case err == nil:
+					rc.sess.flags |= fAsked
+				case errors.As(err, &wait):
+					rc.sess.flags |= fAsked | fAskedWait
+				default:
+					s.cfg.Logger.Error("web: recording a request for a new link failed", "link", exp.LinkID, "err", err)
+					s.errorPage(w, loc, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+					return
+				}
+			}
+		case "/renew/code":
+			if !s.renewCode(w, r, rc) {
 				return
 			}
+		case "/renew/verify":
+			if !s.renewVerify(w, r, rc) {
+				return
+			}
+		case "/renew/restart":
+			rc.sess.flags &^= fOTPSent
 		}
 		s.back(w, r, rc)
 		return
 	}
+	s.expiredPage(w, rc, http.StatusGone, "")
+}
+
+// expiredPage shows the expired page, with msg (translated) as its alert.
+func (s *server) expiredPage(w http.ResponseWriter, rc *reqCtx, status int, msg string) {
+	loc := rc.loc
 	d := &pageData{L: loc, Base: rc.base, BodyClass: "gate-page", Title: loc.T("err.expired.title"), Clinic: &rc.clinic,
-		Asked: rc.sess.has(fAsked), AskedWait: rc.sess.has(fAskedWait)}
-	if exp.LinkID != "" {
+		Asked: rc.sess.has(fAsked), AskedWait: rc.sess.has(fAskedWait), Error: msg}
+	if rc.link.ID != "" {
 		d.CSRF = s.csrf(rc.sess)
 		if rc.fresh {
 			s.setSession(w, rc)
 		}
+		cs, err := s.b.SelfRenewContacts(rc.ctx, rc.link.ID)
+		if err != nil {
+			s.cfg.Logger.Error("web: contacts for a new link failed", "link", rc.link.ID, "err", err)
+		}
+		switch {
+		case rc.sess.has(fRenewed):
+			d.Renewed = true
+			var to []string
+			for _, c := range cs {
+				to = append(to, c.Label)
+			}
+			d.RenewedTo = strings.Join(to, ", ")
+		case len(cs) == 0:
+		case rc.sess.has(fOTPSent):
+			d.Step = "renew-otp"
+		default:
+			d.Step, d.Contacts = "renew-contacts", cs
+			left, next, err := s.b.CodeMessages(rc.ctx, rc.link.ID, rc.addr)
+			switch {
+			case err != nil:
+				s.cfg.Logger.Error("web: code messages failed", "link", rc.link.ID, "err", err)
+			case left > 0:
+				d.Codes = loc.N("gate.codes.left", left)
+			default:
+				d.Codes, d.NoCodes = s.codesAgain(rc, next), true
+			}
+		}
 	}
-	s.render(w, http.StatusGone, "expired", d)
+	s.render(w, status, "expired", d)
+}
+
+// renewCode sends a one-time code for a new link to the chosen contact.
+// It reports whether the page should go back (false: it answered).
+func (s *server) renewCode(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
+	if rc.sess.has(fRenewed) {
+		return true
+	}
+	cs, err := s.b.SelfRenewContacts(r.Context(), rc.link.ID)
+	if err != nil {
+		s.renewFailed(w, rc, err, "")
+		return false
+	}
+	i, err := strconv.Atoi(r.PostFormValue("contact"))
+	if err != nil || i < 0 || i >= len(cs) {
+		s.expiredPage(w, rc, http.StatusBadRequest, rc.loc.T("gate.contacts.choose"))
+		return false
+	}
+	if err := s.b.RequestRenewalCode(r.Context(), rc.link.ID, rc.addr, i, rc.loc.Lang()); err != nil {
+		s.renewFailed(w, rc, err, "gate.contacts.choose")
+		return false
+	}
+	rc.sess.flags |= fOTPSent
+	return true
+}
+
+// renewVerify checks the typed code; when right, the new link is sent.
+func (s *server) renewVerify(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
+	if rc.sess.has(fRenewed) || !rc.sess.has(fOTPSent) {
+		return true
+	}
+	code := strings.Join(strings.Fields(r.PostFormValue("code")), "")
+	if code == "" || len(code) > 32 {
+		s.expiredPage(w, rc, http.StatusUnauthorized, rc.loc.T("gate.otp.wrong"))
+		return false
+	}
+	if err := s.b.SelfRenew(r.Context(), rc.link.ID, rc.addr, code); err != nil {
+		s.renewFailed(w, rc, err, "gate.otp.wrong")
+		return false
+	}
+	rc.sess.flags = rc.sess.flags&^fOTPSent | fRenewed
+	return true
+}
+
+// renewFailed answers a failed step of the new link on the expired page,
+// as failed does on the gates.
+func (s *server) renewFailed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey string) {
+	var wait *WaitError
+	var limit *CodeLimitError
+	switch {
+	case errors.As(err, &wait):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
+		msg, status := s.waitText(rc, wait.Until), http.StatusTooManyRequests
+		if wait.Wrong {
+			msg, status = rc.loc.T(wrongKey)+" "+msg, http.StatusUnauthorized
+		}
+		s.expiredPage(w, rc, status, msg)
+	case errors.As(err, &limit):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(limit.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
+		s.expiredPage(w, rc, http.StatusTooManyRequests, "") // the contacts step says when
+	case errors.Is(err, ErrWrongCode) && wrongKey != "":
+		s.expiredPage(w, rc, http.StatusUnauthorized, rc.loc.T(wrongKey))
+	default:
+		s.cfg.Logger.Error("web: new link from the expired page failed", "link", rc.link.ID, "err", err)
+		s.brandedError(w, rc.loc, &rc.clinic, http.StatusInternalServerError, "err.internal.title", "err.internal.text")
+	}
 }
 
 // postRenew is reached only for a link that still works (an expired one

@@ -14,12 +14,13 @@ import (
 // Session flags: which gates this browser has passed for the link.
 const (
 	fCode      = 1 << iota // clinic link code accepted
-	fOTPSent               // a one-time code was sent; show the code form
+	fOTPSent               // a one-time code was sent; show the code form (on the expired page: for a new link)
 	fOTP                   // one-time code verified: may set a password
 	fPassword              // password accepted (or just set)
 	fForgot                // "forgot password": take the one-time code path
 	fAsked                 // asked for a new link on the expired page
 	fAskedWait             // … and was told it had asked often enough
+	fRenewed               // had a new link sent with a one-time code (link.self_renew)
 )
 
 const cookieName = "sonolink_s"

@@ -51,7 +51,11 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 		var exp *share.ExpiredError
 		var rev *share.RevokedError
 		if errors.As(err, &exp) {
-			return nil, &ExpiredError{At: exp.Expired, LinkID: exp.LinkID}
+			out := &ExpiredError{At: exp.Expired, LinkID: exp.LinkID}
+			if l, err := b.Share.Link(exp.LinkID); err == nil {
+				out.Lang = l.Lang
+			}
+			return nil, out
 		}
 		if errors.As(err, &rev) {
 			return nil, &RevokedError{At: rev.Revoked}
@@ -88,13 +92,7 @@ func (b *StoreBackend) Link(ctx context.Context, token string) (*Link, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range cs {
-			kind := "sms"
-			if c.Channel == share.ChannelEmail {
-				kind = "email"
-			}
-			out.Contacts = append(out.Contacts, MaskedContact{Kind: kind, Label: c.Masked})
-		}
+		out.Contacts = masked(cs)
 	}
 	return out, nil
 }
@@ -423,6 +421,50 @@ func (b *StoreBackend) RequestRenewal(ctx context.Context, linkID, client string
 		return &WaitError{Until: we.Until}
 	}
 	return err
+}
+
+// SelfRenewContacts lists the expired link's contacts a new link can go
+// to, masked; none while link.self_renew is off.
+func (b *StoreBackend) SelfRenewContacts(ctx context.Context, linkID string) ([]MaskedContact, error) {
+	cs, err := b.Share.SelfRenewContacts(linkID)
+	if errors.Is(err, share.ErrSelfRenewOff) || errors.Is(err, share.ErrNotExpired) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return masked(cs), nil
+}
+
+// RequestRenewalCode sends a one-time code for a new link to the expired
+// link's contact number i (in the order of SelfRenewContacts).
+func (b *StoreBackend) RequestRenewalCode(ctx context.Context, linkID, client string, i int, lang string) error {
+	cs, err := b.Share.SelfRenewContacts(linkID)
+	if err != nil {
+		return err
+	}
+	if i < 0 || i >= len(cs) {
+		return ErrWrongCode
+	}
+	return gateErr(b.Share.RequestRenewalCode(ctx, linkID, client, cs[i].Ref, lang))
+}
+
+// SelfRenew checks the code and has a new link sent to the same contacts.
+func (b *StoreBackend) SelfRenew(ctx context.Context, linkID, client, code string) error {
+	_, err := b.Share.SelfRenew(ctx, linkID, client, code)
+	return gateErr(err)
+}
+
+func masked(cs []share.OTPContact) []MaskedContact {
+	var out []MaskedContact
+	for _, c := range cs {
+		kind := "sms"
+		if c.Channel == share.ChannelEmail {
+			kind = "email"
+		}
+		out = append(out, MaskedContact{Kind: kind, Label: c.Masked})
+	}
+	return out
 }
 
 func gateErr(err error) error {

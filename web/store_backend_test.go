@@ -2,11 +2,13 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sonolink/internal/testdicom"
 	"sonolink/share"
@@ -129,5 +131,56 @@ func TestPasswordFollowsEveryObject(t *testing.T) {
 	}
 	if l2.NeedsPassword {
 		t.Error("a link to the clean image alone asks for the password")
+	}
+}
+
+// StoreBackend over the real share service: an expired link names the
+// patient's language, offers its contacts for a new link only while
+// link.self_renew is on, and a wrong code is a wrong code.
+func TestStoreBackendSelfRenew(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	st, err := store.Open(dir, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	ctx := context.Background()
+	_, url, err := sh.Create(ctx, share.CreateRequest{StudyUID: "1.2.3.4", Phones: []string{"+34612345678"}, Emails: []string{"pat@example.com"}, Lang: "es"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := url[strings.LastIndex(url, "/")+1:]
+	b := NewStoreBackend(sh, st)
+	now = now.Add(100 * 24 * time.Hour)
+	_, err = b.Link(ctx, token)
+	var exp *ExpiredError
+	if !errors.As(err, &exp) || exp.Lang != "es" || exp.LinkID == "" {
+		t.Fatalf("expired link: %v", err)
+	}
+	if cs, err := b.SelfRenewContacts(ctx, exp.LinkID); err != nil || len(cs) != 0 {
+		t.Fatalf("contacts while link.self_renew is off: %v, %v", cs, err)
+	}
+	if err := sh.UpdateSetting("link.self_renew", "on"); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := b.SelfRenewContacts(ctx, exp.LinkID)
+	if err != nil || len(cs) != 2 || cs[0].Kind != "email" || cs[1].Kind != "sms" || strings.Contains(cs[0].Label, "pat@") {
+		t.Fatalf("contacts %+v, %v", cs, err)
+	}
+	if err := b.RequestRenewalCode(ctx, exp.LinkID, "10.0.0.1", 5, "es"); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("a contact the link does not have: %v", err)
+	}
+	if err := b.RequestRenewalCode(ctx, exp.LinkID, "10.0.0.1", 1, "es"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SelfRenew(ctx, exp.LinkID, "10.0.0.1", "12345"); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
 	}
 }

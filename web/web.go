@@ -45,6 +45,9 @@ var ErrWrongCode = errors.New("wrong code or password")
 type ExpiredError struct {
 	At     time.Time
 	LinkID string
+	// Lang is the patient's language, as Link.Lang: the page falls back
+	// to it rather than to the clinic's.
+	Lang string
 }
 
 func (e *ExpiredError) Error() string { return "link expired at " + e.At.UTC().Format(time.RFC3339) }
@@ -130,6 +133,20 @@ type Backend interface {
 	// besides its link: the stored objects or the clinic's settings. Pages
 	// are kept (pageCache) while it stays the same.
 	Generation(ctx context.Context) string
+	// SelfRenewContacts lists, masked, the contacts of an expired link a
+	// new link can be sent to once the patient typed a one-time code sent
+	// to one of them; none when the clinic does not offer it
+	// (link.self_renew off).
+	SelfRenewContacts(ctx context.Context, linkID string) ([]MaskedContact, error)
+	// RequestRenewalCode sends a one-time code for a new link to
+	// SelfRenewContacts[contactIndex], in lang (the page's language),
+	// within the same limits as RequestOTP (*CodeLimitError, and
+	// CodeMessages counts them).
+	RequestRenewalCode(ctx context.Context, linkID, client string, contactIndex int, lang string) error
+	// SelfRenew checks a code from RequestRenewalCode; when it is right a
+	// new link has gone to the same contacts. ErrWrongCode or *WaitError
+	// otherwise.
+	SelfRenew(ctx context.Context, linkID, client, code string) error
 	// RecordView records one landing-page view (audit log, shares view).
 	RecordView(ctx context.Context, linkID, remoteAddr, userAgent string)
 }
@@ -311,6 +328,9 @@ func (s *server) routes() {
 	m.HandleFunc("POST "+p+"/p/{token}/forgot", s.withLink(s.postForgot))
 	m.HandleFunc("POST "+p+"/p/{token}/password", s.withLink(s.postPassword))
 	m.HandleFunc("POST "+p+"/p/{token}/renew", s.withLink(s.postRenew))
+	m.HandleFunc("POST "+p+"/p/{token}/renew/code", s.withLink(s.postRenew))
+	m.HandleFunc("POST "+p+"/p/{token}/renew/verify", s.withLink(s.postRenew))
+	m.HandleFunc("POST "+p+"/p/{token}/renew/restart", s.withLink(s.postRenew))
 	m.HandleFunc("GET "+p+"/p/{token}/all.zip", s.withLink(s.zipAll))
 	m.HandleFunc("GET "+p+"/p/{token}/images.zip", s.withLink(s.zipImages))
 	m.HandleFunc("GET "+p+"/p/{token}/i/{n}/thumb.jpg", s.withLink(s.file))
