@@ -189,9 +189,11 @@ func objectKind(sopClass string, frames int) string {
 	return "other"
 }
 
-// dicomContacts reads the contact tags of the study's first objects.
+// dicomContacts reads the contact tags of the study's first objects
+// (only those are looked up, not the study's every object: the studies
+// list asks this of each unshared study of its page).
 func (b *realBackend) dicomContacts(ctx context.Context, studyUID string) ([]ContactNote, error) {
-	insts, err := b.st.Instances(studyUID)
+	insts, err := b.st.StudyHeads(studyUID, 3)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
@@ -200,9 +202,6 @@ func (b *realBackend) dicomContacts(ctx context.Context, studyUID string) ([]Con
 	}
 	var values []string
 	for i := range insts {
-		if i >= 3 {
-			break
-		}
 		ds, err := dicomfile.ReadHeader(b.st.ObjectPath(&insts[i]))
 		if err != nil {
 			continue
