@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,11 +22,23 @@ import (
 // showed when it read every object of the study (store.Instances, first
 // three), on a generated archive whose objects arrive in random order with
 // a valid e-mail, an invalid phone or nothing, so which three come first
-// decides the status.
+// decides the status. With kept is true the store keeps the contacts at
+// ingest (StoreContacts, as serve opens it) and the list is checked again
+// once the files are gone: it no longer reads them.
 func TestListContactsAsBefore(t *testing.T) {
+	for _, kept := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kept=%v", kept), func(t *testing.T) { testListContacts(t, kept) })
+	}
+}
+
+func testListContacts(t *testing.T, kept bool) {
 	ctx := context.Background()
 	dir := shortDir(t)
-	st, err := store.Open(dir, store.Options{Logger: discardLogger()})
+	so := store.Options{Logger: discardLogger()}
+	if kept {
+		StoreContacts(&so, nil)
+	}
+	st, err := store.Open(dir, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +106,26 @@ func TestListContactsAsBefore(t *testing.T) {
 	}
 	if kinds["not shared"] == 0 || kinds["no contact"] == 0 {
 		t.Fatalf("the archive does not exercise both statuses: %v", kinds)
+	}
+	if !kept {
+		return
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "objects", "*", "*.dcm"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no object files: %v", err)
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := svc.ListStudies(ctx, StudyQuery{Limit: 50})
+	if err != nil || len(again) != len(list) {
+		t.Fatalf("list without files: %d studies, %v", len(again), err)
+	}
+	for i := range list {
+		if again[i].ShareStatus != list[i].ShareStatus {
+			t.Errorf("study %s without its files: %q, with them %q", list[i].StudyUID, again[i].ShareStatus, list[i].ShareStatus)
+		}
 	}
 }

@@ -98,9 +98,14 @@ type Instance struct {
 	// UID already stored; it is kept, not served as the instance.
 	Conflict bool `json:"conflict,omitempty"`
 	// Conflicts counts, on the primary version, the conflict versions kept.
-	Conflicts int     `json:"conflicts,omitempty"`
-	Deid      *Deid   `json:"deid,omitempty"`
-	Render    *Render `json:"render,omitempty"`
+	Conflicts int `json:"conflicts,omitempty"`
+	// Contacts are the contact values of the header as Options.Contacts
+	// read them at ingest, valid for the tags ContactsKey names (empty
+	// key: not read; read the file).
+	Contacts    []string `json:"ct,omitempty"`
+	ContactsKey string   `json:"ctk,omitempty"`
+	Deid        *Deid    `json:"deid,omitempty"`
+	Render      *Render  `json:"render,omitempty"`
 	// Position is the 1-based place in its study (Instances order).
 	Position int `json:"-"`
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/suyashkumar/dicom"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
@@ -50,6 +51,12 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the index; 0 means one second.
 	LockTimeout time.Duration
+	// Contacts, when set, returns the patient's contact values in a
+	// received header (the configured contact tags'); Ingest keeps them
+	// with the object (Instance.Contacts) under ContactsKey, which names
+	// those tags, so the studies list need not read the file again.
+	Contacts    func(*dicom.Dataset) []string
+	ContactsKey string
 }
 
 // Store is the object store of one data directory. It is safe for
@@ -63,6 +70,9 @@ type Store struct {
 
 	dirsMu sync.Mutex
 	dirs   map[string]bool // directories known to exist durably
+
+	contacts    func(*dicom.Dataset) []string // Options.Contacts
+	contactsKey string
 
 	// fault injection for tests (nil in production)
 	faultSync func(path string) error
@@ -118,6 +128,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", abs, ErrRestoreUnfinished)
 	}
 	s := &Store{dir: abs, log: opts.Logger.With("component", "store"), lim: dicomfile.Limits{MaxDepth: opts.MaxDepth}, dirs: map[string]bool{}, confirmed: map[string]bool{}}
+	if opts.Contacts != nil && opts.ContactsKey != "" {
+		s.contacts, s.contactsKey = opts.Contacts, opts.ContactsKey
+	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	for _, d := range []string{"", objectsDir, derivedDir, spoolDir, tmpDir} {
 		if err := s.mkdirSync(filepath.Join(abs, d)); err != nil {
