@@ -26,8 +26,10 @@ import (
 // (1,000,000 objects). The archive's objects have no files, so the
 // contacts the list reads from the first three files of each unshared
 // study (admin's dicomContacts) cost only a failed open here; on a real
-// archive each is a header parse (about 1.4 ms for a 2-frame ultrasound
-// file with a warm cache on a loaded 2-core machine).
+// archive each would be a header parse (about 1.4 ms for a 2-frame
+// ultrasound file with a warm cache on a loaded 2-core machine), which is
+// why serve has the store keep them at ingest (admin.StoreContacts); only
+// objects from before that are read from their files.
 // Run: go test ./bench/ -run '^$' -bench Search -benchtime 1x
 func BenchmarkSearch(b *testing.B) {
 	for _, n := range archiveSizes(b) {
