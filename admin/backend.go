@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strings"
 
+	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"sonolink/contact"
@@ -38,7 +40,32 @@ func New(st *store.Store, sh *share.Service, contactTags []tag.Tag, logger *slog
 	if len(contactTags) == 0 {
 		contactTags = contact.DefaultTags
 	}
-	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: contactTags}, log: logger.With("component", "admin")}
+	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: contactTags, ckey: contactsKey(contactTags)}, log: logger.With("component", "admin")}
+}
+
+// StoreContacts has the store keep, with each object it receives, the
+// values of the contact tags (nil: contact.DefaultTags) that the studies
+// list shows, so that listing a study does not read its files. serve sets
+// it on the store's options with the tags it gives New.
+func StoreContacts(o *store.Options, tags []tag.Tag) {
+	if len(tags) == 0 {
+		tags = contact.DefaultTags
+	}
+	o.Contacts = func(ds *dicom.Dataset) []string { return contact.FromDataset(ds, tags) }
+	o.ContactsKey = contactsKey(tags)
+}
+
+// contactsKey names a list of contact tags in a few bytes (the store keeps
+// it with each object's values: values read under other tags are not used).
+func contactsKey(tags []tag.Tag) string {
+	if len(tags) == 0 {
+		tags = contact.DefaultTags
+	}
+	h := fnv.New32a()
+	for _, t := range tags {
+		fmt.Fprintf(h, "%04x%04x.", t.Group, t.Element)
+	}
+	return fmt.Sprintf("%08x", h.Sum32())
 }
 
 // Open opens the store and share service of dataDir in this process (the
@@ -49,7 +76,9 @@ func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.L
 	if logger == nil {
 		logger = slog.Default()
 	}
-	st, err := store.Open(dataDir, store.Options{Logger: logger})
+	so := store.Options{Logger: logger}
+	StoreContacts(&so, opts.ContactTags)
+	st, err := store.Open(dataDir, so)
 	if err != nil {
 		if errors.Is(err, store.ErrInUse) {
 			return nil, &Error{Kind: KindInternal, Message: fmt.Sprintf("the data directory %s is in use by another sonolink process that does not answer on %s (still starting, or an older version); wait a moment and retry, or stop that process", dataDir, SocketPath(dataDir))}
@@ -57,11 +86,11 @@ func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.L
 		return nil, err
 	}
 	plan := planOffline(dataDir, &opts)
-	so := opts.Share
-	so.NoWorker = true
-	so.Logger = logger
-	so.Protected = st.Residual
-	sh, err := share.Open(dataDir, so)
+	sho := opts.Share
+	sho.NoWorker = true
+	sho.Logger = logger
+	sho.Protected = st.Residual
+	sh, err := share.Open(dataDir, sho)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -70,7 +99,7 @@ func Open(ctx context.Context, dataDir string, opts LocalOptions, logger *slog.L
 	if len(tags) == 0 {
 		tags = contact.DefaultTags
 	}
-	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: tags, owned: true},
+	return &Service{be: &realBackend{shareSide: shareSide{sh: sh}, st: st, tags: tags, ckey: contactsKey(tags), owned: true},
 		log: logger.With("component", "admin"), local: true, offline: &plan}, nil
 }
 
@@ -79,7 +108,8 @@ type realBackend struct {
 	shareSide
 	st    *store.Store
 	tags  []tag.Tag
-	owned bool // opened by Open: deliver and close on close
+	ckey  string // contactsKey(tags)
+	owned bool   // opened by Open: deliver and close on close
 }
 
 // studies searches the index (name, patient ID, accession, date), with
@@ -189,9 +219,11 @@ func objectKind(sopClass string, frames int) string {
 	return "other"
 }
 
-// dicomContacts reads the contact tags of the study's first objects.
+// dicomContacts reads the contact tags of the study's first objects
+// (only those are looked up, not the study's every object: the studies
+// list asks this of each unshared study of its page).
 func (b *realBackend) dicomContacts(ctx context.Context, studyUID string) ([]ContactNote, error) {
-	insts, err := b.st.Instances(studyUID)
+	insts, err := b.st.StudyHeads(studyUID, 3)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
@@ -200,14 +232,23 @@ func (b *realBackend) dicomContacts(ctx context.Context, studyUID string) ([]Con
 	}
 	var values []string
 	for i := range insts {
-		if i >= 3 {
-			break
+		in := &insts[i]
+		var found []string
+		if in.ContactsKey == b.ckey {
+			// Kept at ingest under these tags. A file gone (Missing) was
+			// unreadable, so it gave none.
+			if in.Missing {
+				continue
+			}
+			found = in.Contacts
+		} else {
+			ds, err := dicomfile.ReadHeader(b.st.ObjectPath(in))
+			if err != nil {
+				continue
+			}
+			found = contact.FromDataset(ds, b.tags)
 		}
-		ds, err := dicomfile.ReadHeader(b.st.ObjectPath(&insts[i]))
-		if err != nil {
-			continue
-		}
-		for _, v := range contact.FromDataset(ds, b.tags) {
+		for _, v := range found {
 			if !contains(values, v) {
 				values = append(values, v)
 			}

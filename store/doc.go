@@ -16,7 +16,9 @@
 // a crash may have caught (pending markers, see pending.go); it never lists
 // objects/ or derived/, nor every study: what the pipeline has left to do
 // is kept as it changes in small durable sets (inflight.go), and a search
-// index of a new layout is built in the background (search.go). The full
+// index of a new layout is built in the background (search.go); and
+// index.db writes its free list at every commit, so bbolt's Open does not
+// read every page after a crash (freelistSync). The full
 // check of the index against the files and of the files against the index
 // is the scrub (Scrub, Scrubber): small
 // batches at low priority, yielding to ingest, resumed after a restart

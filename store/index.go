@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,9 +98,14 @@ type Instance struct {
 	// UID already stored; it is kept, not served as the instance.
 	Conflict bool `json:"conflict,omitempty"`
 	// Conflicts counts, on the primary version, the conflict versions kept.
-	Conflicts int     `json:"conflicts,omitempty"`
-	Deid      *Deid   `json:"deid,omitempty"`
-	Render    *Render `json:"render,omitempty"`
+	Conflicts int `json:"conflicts,omitempty"`
+	// Contacts are the contact values of the header as Options.Contacts
+	// read them at ingest, valid for the tags ContactsKey names (empty
+	// key: not read; read the file).
+	Contacts    []string `json:"ct,omitempty"`
+	ContactsKey string   `json:"ctk,omitempty"`
+	Deid        *Deid    `json:"deid,omitempty"`
+	Render      *Render  `json:"render,omitempty"`
 	// Position is the 1-based place in its study (Instances order).
 	Position int `json:"-"`
 }
@@ -109,7 +116,7 @@ var (
 	bConflicts = []byte("conflicts")  // SOP UID \0 hash → Instance (conflict versions)
 	bFiles     = []byte("files")      // file (relative) → SOP UID [\0 hash for conflicts]
 	bStudies   = []byte("studies")    // study UID → Study
-	bStudyInst = []byte("study_inst") // study UID \0 SOP UID → ""
+	bStudyInst = []byte("study_inst") // study UID \0 SOP UID → headKey (empty before StudyHeads)
 	bShortIDs  = []byte("short_ids")  // short id → study UID
 	bAccession = []byte("accession")  // accession \0 study UID → ""
 	bSeries    = []byte("series")     // series UID → series
@@ -174,7 +181,7 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 	if err := tx.Bucket(bFiles).Put([]byte(inst.File), []byte(inst.SOPInstanceUID)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bStudyInst).Put(key(inst.StudyUID, inst.SOPInstanceUID), nil); err != nil {
+	if err := tx.Bucket(bStudyInst).Put(key(inst.StudyUID, inst.SOPInstanceUID), headKey(inst)); err != nil {
 		return err
 	}
 	if err := noteWork(tx, inst); err != nil {
@@ -517,6 +524,75 @@ func (s *Store) Instances(studyUID string) ([]Instance, error) {
 		out[i].Position = i + 1
 	}
 	return out, nil
+}
+
+// StudyHeads returns the first n objects of a study in Instances order
+// (with their Position), as Instances(studyUID)[:n] would, reading only
+// those n entries: the order is in the study_inst values (headKey), so
+// the study's other objects are not decoded. An entry written before the
+// values existed has none; a study with one is read by Instances.
+func (s *Store) StudyHeads(studyUID string, n int) ([]Instance, error) {
+	type head struct{ order, sop []byte }
+	var out []Instance
+	old := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bStudies).Get([]byte(studyUID)) == nil {
+			return fmt.Errorf("%w: study", ErrNotFound)
+		}
+		var heads []head
+		c := tx.Bucket(bStudyInst).Cursor()
+		prefix := key(studyUID, "")
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(v) != headKeyLen {
+				old = true
+				return nil
+			}
+			heads = append(heads, head{v, k[len(prefix):]})
+		}
+		slices.SortFunc(heads, func(a, b head) int {
+			if c := bytes.Compare(a.order, b.order); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.sop, b.sop)
+		})
+		ib := tx.Bucket(bInstances)
+		for _, h := range heads {
+			if len(out) == n {
+				break
+			}
+			var inst Instance
+			if ok, err := getJSON(ib, h.sop, &inst); err != nil {
+				return err
+			} else if ok {
+				inst.Position = len(out) + 1
+				out = append(out, inst)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if old {
+		all, err := s.Instances(studyUID)
+		if err != nil {
+			return nil, err
+		}
+		return all[:min(n, len(all))], nil
+	}
+	return out, nil
+}
+
+const headKeyLen = 24
+
+// headKey orders a study's objects as Instances does: series number,
+// instance number, arrival (then SOP Instance UID, the key), each 8 bytes
+// whose byte order is the numeric order.
+func headKey(inst *Instance) []byte {
+	b := make([]byte, 0, headKeyLen)
+	b = binary.BigEndian.AppendUint64(b, uint64(int64(inst.SeriesNumber))^(1<<63))
+	b = binary.BigEndian.AppendUint64(b, uint64(int64(inst.InstanceNumber))^(1<<63))
+	return append(b, receivedKey(inst.ReceivedAt)...)
 }
 
 // Instance returns the primary version of an instance (ErrNotFound).

@@ -539,6 +539,9 @@ func (s *Store) describe(f *os.File, size int64, opt IngestOptions) (*described,
 		}
 	}
 	inst.Key = InstanceKey(inst.SOPInstanceUID)
+	if s.contacts != nil {
+		inst.Contacts, inst.ContactsKey = s.contacts(ds), s.contactsKey
+	}
 	if len(opt.DatasetSHA256) == sha256.Size && opt.DatasetSize == size-lay.DatasetOffset {
 		inst.Hash = hex.EncodeToString(opt.DatasetSHA256)
 	} else {

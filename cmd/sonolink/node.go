@@ -81,7 +81,9 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("--base-url %q: want an absolute URL such as https://images.clinic.example", c.baseURL)
 	}
 
-	if n.store, err = store.Open(c.dataDir, store.Options{Logger: logger}); err != nil {
+	so := store.Options{Logger: logger}
+	admin.StoreContacts(&so, contactTags)
+	if n.store, err = store.Open(c.dataDir, so); err != nil {
 		return nil, err
 	}
 	n.scrub = store.NewScrubber(n.store, store.ScrubberOptions{})
