@@ -270,7 +270,7 @@ func landingWeight(b *testing.B, c *http.Client, link, cookie string) (int, []st
 			u.Fragment = ""
 			p := u.Path
 			// Images and downloads are what "before images" leaves out.
-			if strings.Contains(p, "/i/") || strings.HasSuffix(p, "/all.zip") || strings.HasSuffix(p, "/logo") || p == base.Path {
+			if strings.Contains(p, "/i/") || strings.HasSuffix(p, ".zip") || strings.HasSuffix(p, "/logo") || p == base.Path {
 				continue
 			}
 			if !seen[u.String()] {
