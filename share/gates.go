@@ -289,17 +289,8 @@ func (s *Service) RequestOTP(ctx context.Context, id, source, ref, lang string) 
 		if err := s.audit(tx, AuditEvent{Type: EventOTPRequested, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: "patient", Channel: ch, To: contact.Mask(to)}); err != nil {
 			return err
 		}
-		if !slices.Contains(i18n.Languages(), lang) {
-			lang = rec.Lang
-		}
-		r := s.rendererIn(st, lang)
-		minutes := int(OTPLifetime / time.Minute)
-		content := r.otpSMS(code, minutes)
-		if ch == ChannelEmail {
-			content = r.otpEmail(code, minutes)
-		}
 		channel = ch
-		return s.enqueue(tx, rec, kindOTP, ch, to, content)
+		return s.enqueueCode(tx, rec, st, ch, to, code, lang)
 	})
 	if err != nil {
 		return err
@@ -307,6 +298,21 @@ func (s *Service) RequestOTP(ctx context.Context, id, source, ref, lang string) 
 	s.kick()
 	s.log.Info("one-time code requested", "link", NormalizeLinkID(id), "channel", channel)
 	return nil
+}
+
+// enqueueCode queues a one-time code message to one contact of rec, in
+// lang (the page's language) when sonolink speaks it, else the link's.
+func (s *Service) enqueueCode(tx *bolt.Tx, rec *linkRecord, st settings.Values, ch, to, code, lang string) error {
+	if !slices.Contains(i18n.Languages(), lang) {
+		lang = rec.Lang
+	}
+	r := s.rendererIn(st, lang)
+	minutes := int(OTPLifetime / time.Minute)
+	content := r.otpSMS(code, minutes)
+	if ch == ChannelEmail {
+		content = r.otpEmail(code, minutes)
+	}
+	return s.enqueue(tx, rec, kindOTP, ch, to, content)
 }
 
 // VerifyOTP checks a one-time code of link id typed by source. On success

@@ -5,14 +5,12 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"sonolink/contact"
-	"sonolink/i18n"
 	"sonolink/internal/logid"
 	"sonolink/settings"
 )
@@ -115,17 +113,8 @@ func (s *Service) RequestRenewalCode(ctx context.Context, id, source, ref, lang 
 			Channel: ch, To: contact.Mask(to), Detail: "one-time code for a new link"}); err != nil {
 			return err
 		}
-		if !slices.Contains(i18n.Languages(), lang) {
-			lang = rec.Lang
-		}
-		r := s.rendererIn(st, lang)
-		minutes := int(OTPLifetime / time.Minute)
-		content := r.otpSMS(code, minutes)
-		if ch == ChannelEmail {
-			content = r.otpEmail(code, minutes)
-		}
 		channel = ch
-		return s.enqueue(tx, rec, kindOTP, ch, to, content)
+		return s.enqueueCode(tx, rec, st, ch, to, code, lang)
 	})
 	if err != nil {
 		return err

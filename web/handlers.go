@@ -545,19 +545,11 @@ func (s *server) renewVerify(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 // renewFailed answers a failed step of the new link on the expired page,
 // as failed does on the gates.
 func (s *server) renewFailed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey string) {
-	var wait *WaitError
-	var limit *CodeLimitError
-	switch {
-	case errors.As(err, &wait):
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
-		msg, status := s.waitText(rc, wait.Until), http.StatusTooManyRequests
-		if wait.Wrong {
-			msg, status = rc.loc.T(wrongKey)+" "+msg, http.StatusUnauthorized
-		}
+	if status, msg, ok := s.throttled(w, rc, err, wrongKey); ok {
 		s.expiredPage(w, rc, status, msg)
-	case errors.As(err, &limit):
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(limit.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
-		s.expiredPage(w, rc, http.StatusTooManyRequests, "") // the contacts step says when
+		return
+	}
+	switch {
 	case errors.Is(err, ErrWrongCode) && wrongKey != "":
 		s.expiredPage(w, rc, http.StatusUnauthorized, rc.loc.T(wrongKey))
 	default:
@@ -708,23 +700,38 @@ func (s *server) back(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	http.Redirect(w, r, rc.base, http.StatusSeeOther)
 }
 
-// failed answers a wrong attempt on the current gate, or one that must
-// wait: the page says how long (Retry-After too), and whether the try was
-// wrong.
-func (s *server) failed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey string) {
+// throttled answers what every form shares when a try is refused for
+// time: a source that must wait (how long, and whether the try was also
+// wrong) or a code-message limit (the contacts step says when); it sets
+// Retry-After and returns the status and message for the page, ok false
+// for any other error.
+func (s *server) throttled(w http.ResponseWriter, rc *reqCtx, err error, wrongKey string) (status int, msg string, ok bool) {
 	var wait *WaitError
 	var limit *CodeLimitError
 	switch {
 	case errors.As(err, &wait):
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
-		msg, status := s.waitText(rc, wait.Until), http.StatusTooManyRequests
+		msg, status = s.waitText(rc, wait.Until), http.StatusTooManyRequests
 		if wait.Wrong {
 			msg, status = rc.loc.T(wrongKey)+" "+msg, http.StatusUnauthorized
 		}
-		s.gateMsg(w, rc, status, msg)
+		return status, msg, true
 	case errors.As(err, &limit):
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(limit.Until.Sub(s.cfg.Now()), time.Second).Seconds()))))
-		s.gateMsg(w, rc, http.StatusTooManyRequests, "") // the contacts step says when
+		return http.StatusTooManyRequests, "", true
+	}
+	return 0, "", false
+}
+
+// failed answers a wrong attempt on the current gate, or one that must
+// wait: the page says how long (Retry-After too), and whether the try was
+// wrong.
+func (s *server) failed(w http.ResponseWriter, rc *reqCtx, err error, wrongKey string) {
+	if status, msg, ok := s.throttled(w, rc, err, wrongKey); ok {
+		s.gateMsg(w, rc, status, msg)
+		return
+	}
+	switch {
 	case errors.Is(err, ErrWrongCode):
 		s.gate(w, rc, http.StatusUnauthorized, wrongKey)
 	default:
