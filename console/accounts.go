@@ -1,9 +1,6 @@
 package console
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/argon2"
+
+	"sonolink/internal/phc"
 )
 
 // Roles.
@@ -252,52 +250,23 @@ var rfc9106 = argonParams{time: 3, memory: 64 * 1024, threads: 4}
 // hashWith is what hashPassword uses (tests lower it to stay fast).
 var hashWith = rfc9106
 
-const (
-	argonSaltLen = 16
-	argonKeyLen  = 32
-)
-
-// hashPassword returns the PHC string of password's argon2id hash.
+// hashPassword returns the PHC string of password's argon2id hash
+// (package phc).
 func hashPassword(password string) (string, error) {
 	if len([]rune(password)) < MinPasswordLen {
 		return "", ErrWeakPassword
 	}
-	salt := make([]byte, argonSaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
 	p := hashWith
-	key := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, argonKeyLen)
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
-		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+	return phc.Hash(password, phcParams(p)), nil
+}
+
+func phcParams(p argonParams) phc.Params {
+	return phc.Params{Time: p.time, Memory: p.memory, Threads: p.threads}
 }
 
 // checkPassword compares password with a PHC string made by hashPassword
 // (its own parameters are used, so they may change later).
-func checkPassword(phc, password string) bool {
-	parts := strings.Split(phc, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var version int
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 || m > 1<<20 || t > 16 {
-		return false
-	}
-	enc := base64.RawStdEncoding
-	salt, err1 := enc.DecodeString(parts[4])
-	want, err2 := enc.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
-	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
-}
+func checkPassword(encoded, password string) bool { return phc.Verify(encoded, password) }
 
 // dummyHash is checked against when the account does not exist, so that
 // an unknown name takes as long as a wrong password.

@@ -6,14 +6,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
-	"golang.org/x/crypto/argon2"
+	"sonolink/internal/phc"
 )
 
 // keys are derived from the 32-byte secret in DATA/share.key (mode 0600).
@@ -115,45 +113,11 @@ func tokenHash(token string) []byte {
 }
 
 // argon2id parameters (OWASP's second recommended set: 19 MiB, 2 passes).
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-	argonKeyLen  = 32
-)
+var argonParams = phc.Params{Time: 2, Memory: 19 * 1024, Threads: 1}
 
-// hashSecret returns a PHC-style argon2id string:
-// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.
-func hashSecret(secret string) string {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	h := argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(h))
-}
+// hashSecret returns a PHC-style argon2id string (package phc).
+func hashSecret(secret string) string { return phc.Hash(secret, argonParams) }
 
 // verifySecret checks secret against a hashSecret string, using the
 // parameters recorded in it.
-func verifySecret(encoded, secret string) bool {
-	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var v int
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return false
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || m > 1<<20 || t == 0 || t > 16 || p == 0 {
-		return false
-	}
-	enc := base64.RawStdEncoding
-	salt, err1 := enc.DecodeString(parts[4])
-	want, err2 := enc.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
-	}
-	got := argon2.IDKey([]byte(secret), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
-}
+func verifySecret(encoded, secret string) bool { return phc.Verify(encoded, secret) }
