@@ -83,6 +83,13 @@ func File(path string, put func(name string, write func(io.Writer) error) error)
 		slog.Warn("render: object refused", "reason", ErrUnsupported.Error()+": no pixel data")
 		return nil, fmt.Errorf("render: %w: no pixel data", ErrUnsupported)
 	}
+	if codec := videoCodecOf(f.Dataset); codec != "" {
+		out, err := videoStream(f.Dataset, f.Pixels, codec, put)
+		if err != nil {
+			slog.Warn("render: object refused", "reason", err.Error())
+		}
+		return out, err
+	}
 	return object(f.Dataset, f.Pixels, put)
 }
 
