@@ -138,3 +138,23 @@ func testH264(t *testing.T, remux bool, x264args ...string) {
 	}
 	t.Logf("MP4 %d bytes, %s", len(m.files[VideoName]), b)
 }
+
+// Without ffmpeg a video object is not rendered, and the reason says that
+// playback needs ffmpeg.
+func TestVideoObjectWithoutFFmpeg(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "v.dcm")
+	testdicom.WriteFile(t, p, testdicom.Spec{StudyUID: "2.25.1", SeriesUID: "2.25.2", SOPUID: "2.25.3",
+		SOPClassUID: "1.2.840.10008.5.1.4.1.1.77.1.4.1", TransferSyntax: "1.2.840.10008.1.2.4.107",
+		Rows: 240, Columns: 320, Frames: 20, FrameTimeMS: 100, Fragments: [][]byte{{0, 0, 0, 1}}})
+	saved := ffmpegPath
+	ffmpegPath = func() string { return "" }
+	defer func() { ffmpegPath = saved }()
+	var m memPut
+	_, err := File(p, m.put)
+	if !IsUnsupported(err) || !strings.Contains(err.Error(), "video (HEVC): playback needs ffmpeg") {
+		t.Fatalf("err = %v, want unsupported: playback needs ffmpeg", err)
+	}
+	if len(m.files) != 0 {
+		t.Errorf("files written without ffmpeg: %d", len(m.files))
+	}
+}
