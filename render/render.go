@@ -36,7 +36,7 @@ type Output struct {
 	FramePattern string // fmt pattern of the frame files, e.g. "render/f%04d.jpg" (frame index from 0)
 	Thumbnail    string // "render/thumb.jpg"
 	Animation    string // "render/loop.gif" for multi-frame objects, else ""
-	Video        string // "render/loop.mp4" for multi-frame objects when HasVideo, else ""
+	Video        string // "render/loop.mp4" for multi-frame objects when HasVideo, and for video objects (MPEG-2, H.264, HEVC), else ""
 }
 
 // File names and sizes.

@@ -158,3 +158,42 @@ func TestVideoObjectWithoutFFmpeg(t *testing.T) {
 		t.Errorf("files written without ffmpeg: %d", len(m.files))
 	}
 }
+
+// An MPEG-2 video object (browsers do not play MPEG-2) is transcoded to an
+// H.264 MP4 of its 2 seconds.
+func TestVideoObjectMPEG2(t *testing.T) {
+	ffmpeg := testenv.Tool(t, "ffmpeg")
+	ffprobe := testenv.Tool(t, "ffprobe")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "clip.m2v")
+	if msg, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-t", "2", "-c:v", "mpeg2video", "-f", "mpeg2video", raw).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, msg)
+	}
+	bs, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "v.dcm")
+	testdicom.WriteFile(t, p, testdicom.Spec{StudyUID: "2.25.1", SeriesUID: "2.25.2", SOPUID: "2.25.3",
+		SOPClassUID: "1.2.840.10008.5.1.4.1.1.77.1.4.1", TransferSyntax: "1.2.840.10008.1.2.4.100",
+		Rows: 240, Columns: 320, Frames: 50, FrameTimeMS: 40, Fragments: [][]byte{bs}})
+	var m memPut
+	out, err := File(p, m.put)
+	if err != nil || out.Video != VideoName || m.files[ThumbnailName] == nil {
+		t.Fatalf("render: %v %+v", err, out)
+	}
+	mp4 := filepath.Join(dir, "v.mp4")
+	if err := os.WriteFile(mp4, m.files[VideoName], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command(ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name:format=duration",
+		"-of", "default=noprint_wrappers=1", mp4).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	_, dur, _ := strings.Cut(string(b), "duration=")
+	if d, _ := strconv.ParseFloat(strings.TrimSpace(dur), 64); !strings.Contains(string(b), "codec_name=h264") || d < 1.9 || d > 2.1 {
+		t.Errorf("MP4 is %s, want h264 of 2 s", b)
+	}
+}
