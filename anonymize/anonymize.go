@@ -215,6 +215,10 @@ func (j *job) residual(reason string) {
 // returns the cleaned Pixel Data value, or nil when the pixels cannot be
 // cleaned (the reason is recorded), and whether they were cleaned.
 func (j *job) cleanPixels(ds *dicom.Dataset, ref *dicomfile.PixelRef) (*pixels.Value, bool) {
+	if ts := dicomfile.String(ds, tag.TransferSyntaxUID); pixels.VideoCodec(ts) != "" {
+		j.residual(pixels.VideoReason(ts))
+		return nil, false
+	}
 	regions, err := pixels.Regions(ds)
 	switch {
 	case err != nil:

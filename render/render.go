@@ -36,7 +36,7 @@ type Output struct {
 	FramePattern string // fmt pattern of the frame files, e.g. "render/f%04d.jpg" (frame index from 0)
 	Thumbnail    string // "render/thumb.jpg"
 	Animation    string // "render/loop.gif" for multi-frame objects, else ""
-	Video        string // "render/loop.mp4" for multi-frame objects when HasVideo, else ""
+	Video        string // "render/loop.mp4" for multi-frame objects when HasVideo, and for video objects (MPEG-2, H.264, HEVC), else ""
 }
 
 // File names and sizes.
@@ -82,6 +82,13 @@ func File(path string, put func(name string, write func(io.Writer) error) error)
 	if f.Pixels == nil {
 		slog.Warn("render: object refused", "reason", ErrUnsupported.Error()+": no pixel data")
 		return nil, fmt.Errorf("render: %w: no pixel data", ErrUnsupported)
+	}
+	if codec := videoCodecOf(f.Dataset); codec != "" {
+		out, err := videoStream(f.Dataset, f.Pixels, codec, put)
+		if err != nil {
+			slog.Warn("render: object refused", "reason", err.Error())
+		}
+		return out, err
 	}
 	return object(f.Dataset, f.Pixels, put)
 }

@@ -354,6 +354,9 @@ func (s *server) landing(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			if it.Video {
 				v.Video = p + "loop.mp4"
 			}
+			if it.VideoOnly {
+				v.Full = v.Video // a video object has no GIF
+			}
 			v.Duration = duration(it.Frames, frameMS(it.FrameTimeMS))
 		case "pdf":
 			v.Full = p + "report.pdf"

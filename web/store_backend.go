@@ -216,6 +216,7 @@ func (b *StoreBackend) Items(ctx context.Context, linkID string) ([]Item, error)
 			w.Ready = true
 			w.Frames, w.FrameTimeMS, w.Width, w.Height = r.Frames, r.FrameTimeMS, r.Width, r.Height
 			w.Video = it.kind == "cine" && r.Video != ""
+			w.VideoOnly = w.Video && r.Animation == ""
 		}
 		if it.kind == "pdf" || it.kind == "report" {
 			// Documents have no renders: ready once the verdict is known.

@@ -204,6 +204,7 @@ type Item struct {
 	Height      int
 	Ready       bool   // renders done
 	Video       bool   // a cine loop that has an MP4 ("loop.mp4") beside its GIF
+	VideoOnly   bool   // a video object: the MP4 is its only animation (no GIF)
 	Title       string // non-identifying, e.g. "Image 3"
 	// Label names the item as in its whole study (share.LabelItems), the
 	// same on every link and in `sonolink study`; zero: numbered among

@@ -51,6 +51,13 @@ type Spec struct {
 	// from 0) as is; Rows, Columns and Frames still describe them.
 	PixelData []byte
 	Fill      byte
+	// Fragments, when not nil, are written as encapsulated pixel data (an
+	// empty Basic Offset Table, then one item per fragment) under
+	// TransferSyntax, e.g. a video bitstream; Photometric then names the
+	// colour model of 3 samples per pixel (default YBR_PARTIAL_420).
+	Fragments      [][]byte
+	TransferSyntax string
+	Photometric    string
 
 	// Extra elements, e.g. the patient's telephone numbers.
 	Extra []Element
@@ -103,7 +110,11 @@ func WriteFile(t testing.TB, path string, s Spec) {
 func Write(w io.Writer, s Spec) error {
 	sop, ds, pixels := build(s)
 	bw := bufio.NewWriterSize(w, 1<<16)
-	bw.Write(encode(sop, s.SOPUID, ds))
+	ts := explicitLE
+	if s.Fragments != nil && s.TransferSyntax != "" {
+		ts = s.TransferSyntax
+	}
+	bw.Write(encode(sop, s.SOPUID, ts, ds))
 	if pixels != nil {
 		pixels(bw)
 	}
@@ -205,8 +216,18 @@ func build(s Spec) (string, []el, func(*bufio.Writer)) {
 			el{0x0018, 0x601E, "UL", ul(s.Region[3])},
 		)))
 	}
-	add(0x0028, 0x0002, "US", us(1))
-	add(0x0028, 0x0004, "CS", str("MONOCHROME2"))
+	if s.Fragments != nil {
+		ph := s.Photometric
+		if ph == "" {
+			ph = "YBR_PARTIAL_420"
+		}
+		add(0x0028, 0x0002, "US", us(3))
+		add(0x0028, 0x0004, "CS", str(ph))
+		add(0x0028, 0x0006, "US", us(0))
+	} else {
+		add(0x0028, 0x0002, "US", us(1))
+		add(0x0028, 0x0004, "CS", str("MONOCHROME2"))
+	}
 	if s.Frames > 1 {
 		add(0x0018, 0x1063, "DS", str(strconv.FormatFloat(s.FrameTimeMS, 'f', -1, 64)))
 		add(0x0028, 0x0008, "IS", str(strconv.Itoa(s.Frames)))
@@ -218,6 +239,27 @@ func build(s Spec) (string, []el, func(*bufio.Writer)) {
 	add(0x0028, 0x0101, "US", us(8))
 	add(0x0028, 0x0102, "US", us(7))
 	add(0x0028, 0x0103, "US", us(0))
+	if s.Fragments != nil {
+		return sop, ds, func(w *bufio.Writer) {
+			binary.Write(w, binary.LittleEndian, [2]uint16{0x7FE0, 0x0010})
+			w.WriteString("OB\x00\x00")
+			binary.Write(w, binary.LittleEndian, uint32(0xFFFFFFFF))
+			itemOf := func(v []byte) {
+				binary.Write(w, binary.LittleEndian, [2]uint16{0xFFFE, 0xE000})
+				binary.Write(w, binary.LittleEndian, uint32(len(v)+len(v)%2))
+				w.Write(v)
+				if len(v)%2 == 1 {
+					w.WriteByte(0)
+				}
+			}
+			itemOf(nil) // the Basic Offset Table, empty
+			for _, f := range s.Fragments {
+				itemOf(f)
+			}
+			binary.Write(w, binary.LittleEndian, [2]uint16{0xFFFE, 0xE0DD})
+			binary.Write(w, binary.LittleEndian, uint32(0))
+		}
+	}
 	if s.PixelData != nil {
 		add(0x7FE0, 0x0010, "OB", s.PixelData)
 		return sop, ds, nil
@@ -241,7 +283,7 @@ func build(s Spec) (string, []el, func(*bufio.Writer)) {
 }
 
 // encode returns the preamble, the file meta and ds, in tag order.
-func encode(sop, sopUID string, ds []el) []byte {
+func encode(sop, sopUID, ts string, ds []el) []byte {
 	str := func(v string) []byte { return []byte(v) }
 	sort.SliceStable(ds, func(i, j int) bool {
 		return uint32(ds[i].g)<<16|uint32(ds[i].e) < uint32(ds[j].g)<<16|uint32(ds[j].e)
@@ -251,7 +293,7 @@ func encode(sop, sopUID string, ds []el) []byte {
 	write(&meta, el{0x0002, 0x0001, "OB", []byte{0, 1}})
 	write(&meta, el{0x0002, 0x0002, "UI", str(sop)})
 	write(&meta, el{0x0002, 0x0003, "UI", str(sopUID)})
-	write(&meta, el{0x0002, 0x0010, "UI", str(explicitLE)})
+	write(&meta, el{0x0002, 0x0010, "UI", str(ts)})
 	write(&meta, el{0x0002, 0x0012, "UI", str("2.25.1")})
 	var out bytes.Buffer
 	out.Write(make([]byte, 128))
@@ -320,7 +362,7 @@ func seq(items ...[]byte) []byte { return bytes.Join(items, nil) }
 // it. The DICOM library allocates what an element declares, so a raw parse
 // of this small file asks for gigabytes; sonolink's readers must refuse it.
 func HugeLength() []byte {
-	out := encode(usImage, "2.25.4242", nil)
+	out := encode(usImage, "2.25.4242", explicitLE, nil)
 	var b bytes.Buffer
 	binary.Write(&b, binary.LittleEndian, [2]uint16{0x0009, 0x1010})
 	b.WriteString("OB\x00\x00")
