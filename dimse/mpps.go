@@ -237,8 +237,10 @@ func (a *scpAssoc) respondMPPS(m *message, inst string, st Status, errID uint16,
 	return nil
 }
 
-// csString trims a CS value's padding.
-func csString(b []byte) string { return strings.TrimSpace(strings.TrimRight(string(b), "\x00")) }
+// csString is a CS or UI value without its padding: trailing spaces and NULs
+// in any order (some writers pad a UI with NUL, then a space), and leading
+// spaces.
+func csString(b []byte) string { return strings.TrimLeft(strings.TrimRight(string(b), " \x00"), " ") }
 
 // decodeProcedureStep reads an N-CREATE or N-SET data set.
 func decodeProcedureStep(b []byte, explicit bool) (*ProcedureStep, error) {
