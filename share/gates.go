@@ -315,6 +315,39 @@ func (s *Service) enqueueCode(tx *bolt.Tx, rec *linkRecord, st settings.Values, 
 	return s.enqueue(tx, rec, kindOTP, ch, to, content)
 }
 
+// codeTexts are the audit details of a code's outcomes; the zero value is
+// the password gate's.
+type codeTexts struct{ prefix, expired, verified string }
+
+// settleCode records in ev how a try of the one-time code held in *slot
+// ended (none requested, expired, wrong, void after OTPMaxAttempts, or
+// right), clears the code when it is spent, and reports whether it was
+// right. The password gate and self-renewal keep their codes in separate
+// slots and share these rules.
+func settleCode(slot **otpState, ev *AuditEvent, verified bool, now time.Time, t codeTexts) bool {
+	o := *slot
+	ev.Type = EventOTPFailed
+	if t.expired == "" {
+		t.expired = "expired"
+	}
+	switch {
+	case o == nil:
+		ev.Detail = t.prefix + "no code requested or already used"
+	case !now.Before(o.Expires):
+		*slot, ev.Detail = nil, t.prefix+t.expired
+	case !verified:
+		o.Attempts++
+		ev.Detail = fmt.Sprintf("%swrong code, attempt %d; %s", t.prefix, o.Attempts, ev.Detail)
+		if o.Attempts >= OTPMaxAttempts {
+			*slot, ev.Detail = nil, ev.Detail+"; code void"
+		}
+	default:
+		*slot, ev.Type, ev.Channel, ev.Detail = nil, EventOTPVerified, o.Channel, t.verified
+		return true
+	}
+	return false
+}
+
 // VerifyOTP checks a one-time code of link id typed by source. On success
 // the code is used up and a proof is returned for SetPassword (valid
 // ProofLifetime, single use). A wrong, expired or used code gives
@@ -343,21 +376,7 @@ func (s *Service) VerifyOTP(id, source, code string) (proof string, err error) {
 		return o != nil && now.Before(o.Expires) && len(code) == 6 && hmac.Equal(o.MAC, mac)
 	}, func(rec *linkRecord, ev *AuditEvent, verified bool) {
 		now := s.now()
-		o := rec.OTP
-		ev.Type = EventOTPFailed
-		switch {
-		case o == nil:
-			ev.Detail = "no code requested or already used"
-		case !now.Before(o.Expires):
-			rec.OTP, ev.Detail = nil, "expired"
-		case !verified:
-			o.Attempts++
-			ev.Detail = fmt.Sprintf("wrong code, attempt %d; %s", o.Attempts, ev.Detail)
-			if o.Attempts >= OTPMaxAttempts {
-				rec.OTP, ev.Detail = nil, ev.Detail+"; code void"
-			}
-		default:
-			rec.OTP, ev.Type, ev.Channel, ev.Detail = nil, EventOTPVerified, o.Channel, ""
+		if settleCode(&rec.OTP, ev, verified, now, codeTexts{}) {
 			p := make([]byte, 32)
 			rand.Read(p)
 			proof = base64.RawURLEncoding.EncodeToString(p)

@@ -160,23 +160,7 @@ func (s *Service) SelfRenew(ctx context.Context, id, source, code string) (*Link
 		o := rec.RenewOTP
 		return o != nil && now.Before(o.Expires) && len(code) == 6 && hmac.Equal(o.MAC, mac) && rec.Status(now) == StatusExpired
 	}, func(rec *linkRecord, ev *AuditEvent, verified bool) {
-		now := s.now()
-		o := rec.RenewOTP
-		ev.Type = EventOTPFailed
-		switch {
-		case o == nil:
-			ev.Detail = "new link: no code requested or already used"
-		case !now.Before(o.Expires):
-			rec.RenewOTP, ev.Detail = nil, "new link: code expired"
-		case !verified:
-			o.Attempts++
-			ev.Detail = fmt.Sprintf("new link: wrong code, attempt %d; %s", o.Attempts, ev.Detail)
-			if o.Attempts >= OTPMaxAttempts {
-				rec.RenewOTP, ev.Detail = nil, ev.Detail+"; code void"
-			}
-		default:
-			rec.RenewOTP, ev.Type, ev.Channel, ev.Detail = nil, EventOTPVerified, o.Channel, "new link"
-		}
+		settleCode(&rec.RenewOTP, ev, verified, s.now(), codeTexts{prefix: "new link: ", expired: "code expired", verified: "new link"})
 	})
 	if err != nil {
 		return nil, err
