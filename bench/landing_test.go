@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,12 +99,28 @@ func BenchmarkLanding(b *testing.B) {
 		// Response time.
 		wrk := testenv.Tool(b, "wrk")
 		fresh := landingWrk(b, wrk, link, "")
-		returning := landingWrk(b, wrk, link, cookie)
 		// The peer: Go's http.FileServer serving the same bytes (the page
 		// as the returning patient gets it) on the same machine, in the
-		// same run, under the same wrk.
+		// same run, under the same wrk. A p99 over 10 s on a shared 2-core
+		// machine moves with whatever else runs, so the two alternate
+		// (ABBA…) for landingRounds rounds and each reports its median.
 		_, page := landingGet(b, client, link, cookie)
-		static := landingStatic(b, wrk, []byte(page))
+		staticURL := landingStatic(b, []byte(page))
+		var rets, stats []landingLatency
+		for r := 0; r < landingRounds; r++ {
+			if r%2 == 0 {
+				rets = append(rets, landingWrk(b, wrk, link, cookie))
+				stats = append(stats, landingWrk(b, wrk, staticURL, ""))
+			} else {
+				stats = append(stats, landingWrk(b, wrk, staticURL, ""))
+				rets = append(rets, landingWrk(b, wrk, link, cookie))
+			}
+		}
+		for r := range rets {
+			b.Logf("round %d: returning p99 %s, http.FileServer p99 %s (%.2f×)", r+1,
+				shareMS(rets[r].p99), shareMS(stats[r].p99), rets[r].p99.Seconds()/stats[r].p99.Seconds())
+		}
+		returning, static := landingMedian(rets), landingMedian(stats)
 		b.ReportMetric(fresh.p50.Seconds()*1000, "first-visit-p50-ms")
 		b.ReportMetric(fresh.p99.Seconds()*1000, "first-visit-p99-ms")
 		b.ReportMetric(returning.p50.Seconds()*1000, "returning-p50-ms")
@@ -119,15 +136,15 @@ func BenchmarkLanding(b *testing.B) {
 			"  page before images                       %9.1f KB (%s) — target < 150 KB: %s\n"+
 			"  landing page under wrk -t2 -c50 -d10s:   %9s %9s %9s %9s\n"+
 			"    first visit (no session, 25 ms floor)  %9s %9s %9s %9.0f\n"+
-			"    returning (session cookie, no floor)   %9s %9s %9s %9.0f\n"+
-			"    http.FileServer, the same bytes        %9s %9s %9s %9.0f\n"+
+			"    returning (session cookie, no floor)   %9s %9s %9s %9.0f  (median p99 of %d rounds)\n"+
+			"    http.FileServer, the same bytes        %9s %9s %9s %9.0f  (median p99 of %d rounds)\n"+
 			"  returning p99 / static p99: %.2f× — target ≤ 1.5×: %s",
 			shareMS(sendEnd.Sub(sendStart)), shareMS(fromComplete), shareMS(fromStore),
 			float64(weight)/1024, strings.Join(parts, ", "), map[bool]string{true: "met", false: "MISSED"}[weight < 150<<10],
 			"p50", "p90", "p99", "req/s",
 			shareMS(fresh.p50), shareMS(fresh.p90), shareMS(fresh.p99), fresh.rps,
-			shareMS(returning.p50), shareMS(returning.p90), shareMS(returning.p99), returning.rps,
-			shareMS(static.p50), shareMS(static.p90), shareMS(static.p99), static.rps,
+			shareMS(returning.p50), shareMS(returning.p90), shareMS(returning.p99), returning.rps, landingRounds,
+			shareMS(static.p50), shareMS(static.p90), shareMS(static.p99), static.rps, landingRounds,
 			returning.p99.Seconds()/static.p99.Seconds(), map[bool]string{true: "met", false: "MISSED"}[returning.p99 <= static.p99*3/2])
 	}
 }
@@ -307,7 +324,21 @@ var (
 
 // landingStatic serves page with Go's http.FileServer on a loopback port
 // and measures it with landingWrk.
-func landingStatic(b *testing.B, wrk string, page []byte) landingLatency {
+// landingRounds is how many times the returning visit and the static
+// file server are measured, alternately.
+const landingRounds = 3
+
+// landingMedian is the round with the median p99 (its other figures come
+// with it).
+func landingMedian(ls []landingLatency) landingLatency {
+	s := append([]landingLatency(nil), ls...)
+	sort.Slice(s, func(i, j int) bool { return s[i].p99 < s[j].p99 })
+	return s[len(s)/2]
+}
+
+// landingStatic serves page with http.FileServer for the rest of the
+// benchmark and returns its URL.
+func landingStatic(b *testing.B, page []byte) string {
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "index.html"), page, 0o644); err != nil {
 		b.Fatal(err)
@@ -318,8 +349,8 @@ func landingStatic(b *testing.B, wrk string, page []byte) landingLatency {
 	}
 	srv := &http.Server{Handler: http.FileServer(http.Dir(dir))}
 	go srv.Serve(ln)
-	defer srv.Close()
-	return landingWrk(b, wrk, "http://"+ln.Addr().String()+"/", "")
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/"
 }
 
 // landingWrk runs wrk with 50 connections for 10 s and parses its latency

@@ -186,6 +186,9 @@ func shareStartServe(b *testing.B, bin string, extra ...string) *shareNode {
 		"--dicom-addr", fmt.Sprintf("127.0.0.1:%d", n.dicomPort),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", n.httpPort), "--base-url", n.base,
 		"--log-format", "json", "--log-level", "info"}, extra...)
+	// SONOLINK_BENCH_SERVE_ARGS adds flags for performance work, e.g.
+	// "--cpuprofile /tmp/cpu.out".
+	args = append(args, strings.Fields(os.Getenv("SONOLINK_BENCH_SERVE_ARGS"))...)
 	n.cmd = exec.Command(bin, args...)
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {

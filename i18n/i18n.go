@@ -47,7 +47,17 @@ type Catalogue struct {
 
 	mu       sync.Mutex
 	matchers map[string]language.Matcher // by default tag
+
+	// matched remembers Match's answers: every page view asks, with one
+	// of a few Accept-Language values, and parsing and matching cost more
+	// than the rest of a cached page. Bounded: past matchMemo entries it
+	// starts again empty (the header is the client's to choose).
+	matchMu sync.RWMutex
+	matched map[[2]string]*Locale
 }
+
+// matchMemo bounds Catalogue.matched.
+const matchMemo = 512
 
 // catalogueFile is the JSON form of one language; see the package doc.
 type catalogueFile struct {
@@ -184,12 +194,30 @@ func (c *Catalogue) Keys() []string {
 // Lookup is the locale for a clinic's language: the best match for lang,
 // or English when lang is empty or no language matches it.
 func (c *Catalogue) Lookup(lang string) *Locale {
-	return c.byTag[c.fallback(lang)]
+	return c.Match("", lang)
 }
 
 // Match is the locale for a page: the best match for the Accept-Language
 // header value accept, else Lookup(clinicLang).
 func (c *Catalogue) Match(accept, clinicLang string) *Locale {
+	key := [2]string{accept, clinicLang}
+	c.matchMu.RLock()
+	l, ok := c.matched[key]
+	c.matchMu.RUnlock()
+	if ok {
+		return l
+	}
+	l = c.match(accept, clinicLang)
+	c.matchMu.Lock()
+	if c.matched == nil || len(c.matched) >= matchMemo {
+		c.matched = map[[2]string]*Locale{}
+	}
+	c.matched[key] = l
+	c.matchMu.Unlock()
+	return l
+}
+
+func (c *Catalogue) match(accept, clinicLang string) *Locale {
 	def := c.fallback(clinicLang)
 	want, _, _ := language.ParseAcceptLanguage(accept)
 	_, i, _ := c.matcher(def).Match(want...)

@@ -381,20 +381,26 @@ func (s *Service) Resolve(token string) (*Link, error) {
 		if id == nil {
 			return ErrNotFound
 		}
-		rec, err := s.getLink(tx, string(id))
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return err
+		raw := tx.Bucket(bktLinks).Get([]byte(NormalizeLinkID(string(id))))
+		l, ok := s.resolved.get(string(id), raw)
+		if !ok {
+			rec, err := s.getLink(tx, string(id))
+			if err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return err
+				}
+				return fmt.Errorf("%w: %w", ErrNotFound, err) // damaged: still "not found" to the patient
 			}
-			return fmt.Errorf("%w: %w", ErrNotFound, err) // damaged: still "not found" to the patient
+			l = rec.Link
+			s.resolved.put(string(id), raw, l)
 		}
-		switch rec.Status(s.now()) {
+		switch l.Status(s.now()) {
 		case StatusRevoked:
-			return &RevokedError{LinkID: rec.ID, Revoked: rec.RevokedAt}
+			return &RevokedError{LinkID: l.ID, Revoked: l.RevokedAt}
 		case StatusExpired:
-			return &ExpiredError{LinkID: rec.ID, Expired: rec.Expires}
+			return &ExpiredError{LinkID: l.ID, Expired: l.Expires}
 		}
-		out = rec.Link
+		out = l
 		return nil
 	})
 	if err != nil {

@@ -84,7 +84,10 @@ type Service struct {
 	// settingsCache holds Settings between changes (settingsGen).
 	settingsCache atomic.Pointer[cachedSettings]
 	settingsGen   atomic.Uint64
-	inflight      sync.WaitGroup // Flush and RunOutbox calls
+	// resolved keeps decoded links for Resolve while their records are
+	// unchanged.
+	resolved resolvedCache
+	inflight sync.WaitGroup // Flush and RunOutbox calls
 }
 
 var (

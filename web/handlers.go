@@ -232,6 +232,9 @@ func (s *server) renderBytes(w http.ResponseWriter, name string, d *pageData) ([
 func writePage(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	// A length, not chunks: one write of the whole page, as a file server
+	// answers.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
