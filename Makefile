@@ -1,6 +1,6 @@
 # sonolink — see README.md. `make run` and `make test` are the contract.
 GO ?= go
-PKGS_RACE := ./dimse/... ./store/... ./pipeline/... ./share/... ./delivery/... ./web/... ./admin/...
+PKGS_RACE := ./dimse/... ./store/... ./pipeline/... ./share/... ./delivery/... ./web/... ./admin/... ./console/...
 
 .PHONY: run build deps test test-short test-race fuzz bench bench-deps lint clean
 

@@ -168,10 +168,13 @@ func (a *auth) login(ctx context.Context, name, password, client string) (string
 	s.csrf, _ = newToken()
 	a.sessions[sum] = s
 	a.pruneLocked(now)
-	return id, s, nil
+	cp := *s
+	return id, &cp, nil
 }
 
-// session returns the live session of a cookie value, touching it.
+// session returns a copy of the live session of a cookie value, touching
+// it. A copy: a staff member's requests run concurrently (a page and its
+// thumbnails), and the session itself changes only under a.mu.
 func (a *auth) session(cookie string) (*session, bool) {
 	if cookie == "" {
 		return nil, false
@@ -198,7 +201,19 @@ func (a *auth) session(cookie string) (*session, bool) {
 	}
 	s.role = r.Role
 	s.last = now
-	return s, true
+	cp := *s
+	return &cp, true
+}
+
+// remember keeps a search in the session of a cookie value, for the list
+// pages that follow.
+func (a *auth) remember(cookie string, f searchForm) {
+	sum := sha256.Sum256([]byte(cookie))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.sessions[sum]; s != nil {
+		s.search = f
+	}
 }
 
 // logout ends the session of a cookie value.

@@ -357,8 +357,8 @@ type studiesData struct {
 const pageSize = 100
 
 func (s *Server) search(q *req) {
-	q.sess.search = searchForm{Text: strings.TrimSpace(q.r.PostFormValue("q")),
-		From: strings.TrimSpace(q.r.PostFormValue("from")), To: strings.TrimSpace(q.r.PostFormValue("to"))}
+	s.auth.remember(s.cookie(q.r), searchForm{Text: strings.TrimSpace(q.r.PostFormValue("q")),
+		From: strings.TrimSpace(q.r.PostFormValue("from")), To: strings.TrimSpace(q.r.PostFormValue("to"))})
 	http.Redirect(q.w, q.r, "/studies", http.StatusSeeOther)
 }
 
