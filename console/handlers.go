@@ -688,7 +688,10 @@ func (s *Server) sendPost(q *req) {
 	res, err := s.ops.Send(q.ctx, admin.SendRequest{Study: d.ShortID, To: to, Objects: objects, Actor: q.actor()})
 	if err != nil {
 		if admin.KindOf(err) == admin.KindInvalid {
-			q.v.Error = err.Error()
+			q.v.Error = q.v.contactError(to)
+			if q.v.Error == "" {
+				q.v.Error = err.Error()
+			}
 			s.renderSend(q, d, selection([]string{images}), to, false)
 			return
 		}

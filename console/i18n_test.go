@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,6 +112,7 @@ func TestStatusWordsInClinicLanguage(t *testing.T) {
 var languageWant = map[string]struct {
 	rows           map[string]string
 	study, attends []string
+	refused        string // the send form's error for "0701, hello"
 }{
 	"sv": {
 		rows: map[string]string{
@@ -122,6 +124,7 @@ var languageWant = map[string]struct {
 			"skickad av personalen", "Kan visa patientuppgifter", "Avidentifierad", "Kunde inte avidentifieras helt",
 			"Inga ultraljudsområden: inbränd text i bilden kunde inte tas bort", "Patient-id:t hittades i den avidentifierade kopian"},
 		attends: []string{"Leveransen misslyckades", "Ingen användbar kontakt", "Ingen kontakt: ogiltigt telefonnummer"},
+		refused: "Kontaktuppgiften kan inte användas: 0701 (för kort för ett telefonnummer); hello (varken en e-postadress eller ett telefonnummer). Inget skickades.",
 	},
 	"es": {
 		rows: map[string]string{
@@ -133,6 +136,7 @@ var languageWant = map[string]struct {
 			"enviado por el personal", "Puede mostrar datos del paciente", "Anonimizada", "No se pudo anonimizar por completo",
 			"Sin regiones de ecografía: no se pudo eliminar el texto incrustado en la imagen", "Se encontró el ID del paciente en la copia anonimizada"},
 		attends: []string{"La entrega falló", "Sin contacto utilizable", "Sin contacto: teléfono no válido"},
+		refused: "Contacto no utilizable: 0701 (demasiado corto para un número de teléfono); hello (no es un correo ni un número de teléfono). No se envió nada.",
 	},
 }
 
@@ -233,7 +237,7 @@ func statusWordsIn(t *testing.T, lang string) {
 	if f.srv, err = New(Config{Ops: ops, Accounts: NewAccounts(AccountsPath(f.dir)), Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
-	cookie, _ := f.login("tech", techPW, "10.0.0.1")
+	cookie, csrf := f.login("tech", techPW, "10.0.0.1")
 	want := languageWant[lang]
 
 	page := func(path string) string {
@@ -295,5 +299,13 @@ func statusWordsIn(t *testing.T, lang string) {
 		if !strings.Contains(attention, w) {
 			t.Errorf("%s attention list lacks %q", lang, w)
 		}
+	}
+
+	// Contacts admin refuses to send to: each one and why.
+	w := f.do("POST", "/study/"+f.study+"/send", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "to": {"0701, hello"}})
+	refused := html.UnescapeString(w.Body.String())
+	english("/send", refused)
+	if !strings.Contains(refused, want.refused) {
+		t.Errorf("%s send form: no %q in\n%s", lang, want.refused, refused)
 	}
 }

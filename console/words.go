@@ -117,3 +117,26 @@ func (v *view) DeliveryWhy(d admin.Delivery) *why {
 	}
 	return &why{Text: v.L.T("staff.delivery.why.provider"), Detail: d.Reason}
 }
+
+// contactError says, when admin refused to send, what in the contacts
+// typed cannot be used and why (contact.Parse, with the clinic's region,
+// as admin reads them); "" when they are all usable and admin refused for
+// another reason.
+func (v *view) contactError(to string) string {
+	p := contact.Parse(to, v.Region)
+	if len(p.Invalid) == 0 {
+		if p.Empty() {
+			return v.L.T("staff.send.empty")
+		}
+		return ""
+	}
+	var what []string
+	for _, iv := range p.Invalid {
+		w := v.ContactWhy(admin.ContactNote{Code: iv.Code, Reason: iv.Reason})
+		if w.Text == "" {
+			w.Text = w.Detail // a reason without a known code, as contact gives it
+		}
+		what = append(what, iv.Value+" ("+w.Text+")")
+	}
+	return v.L.T("staff.send.invalid", "what", strings.Join(what, "; "))
+}
