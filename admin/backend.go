@@ -193,8 +193,9 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 		}
 		if in.Missing {
 			o.Deid = "missing"
-			o.Reasons = []string{"the stored file is gone"}
+			o.Reasons = []string{reasonMissing}
 		}
+		o.Why = deidReasons(o.Reasons)
 		var err error
 		if o.Versions, err = b.versions(&in); err != nil {
 			return nil, err

@@ -61,7 +61,7 @@ func (b shareSide) parseContacts(ctx context.Context, raw string) ([]string, []s
 	r := contact.Parse(raw, region)
 	var bad []ContactNote
 	for _, iv := range r.Invalid {
-		bad = append(bad, ContactNote{Kind: guessKind(iv.Value), Value: iv.Value, Reason: iv.Reason})
+		bad = append(bad, ContactNote{Kind: guessKind(iv.Value), Value: iv.Value, Reason: iv.Reason, Code: iv.Code})
 	}
 	return r.Emails, r.Phones, bad, nil
 }
@@ -76,7 +76,7 @@ func contactNotes(r contact.Result) []ContactNote {
 		out = append(out, ContactNote{Kind: "phone", Value: p, Valid: true})
 	}
 	for _, iv := range r.Invalid {
-		out = append(out, ContactNote{Kind: guessKind(iv.Value), Value: iv.Value, Reason: iv.Reason})
+		out = append(out, ContactNote{Kind: guessKind(iv.Value), Value: iv.Value, Reason: iv.Reason, Code: iv.Code})
 	}
 	return out
 }
@@ -155,7 +155,11 @@ func linkFromView(v share.LinkView) Link {
 		if st == "sent" && d.Via == share.ProviderFile {
 			st = StatusOutbox
 		}
-		l.Contacts = append(l.Contacts, Delivery{Channel: d.Channel, To: d.To, Status: st, Reason: d.Reason, At: at, Via: d.Via})
+		dl := Delivery{Channel: d.Channel, To: d.To, Status: st, Reason: d.Reason, At: at, Via: d.Via}
+		if st == "cancelled" {
+			dl.ReasonCode = cancelReasons[d.Reason]
+		}
+		l.Contacts = append(l.Contacts, dl)
 	}
 	for _, e := range v.Emails {
 		add(share.ChannelEmail, e)
@@ -164,6 +168,19 @@ func linkFromView(v share.LinkView) Link {
 		add(share.ChannelSMS, p)
 	}
 	return l
+}
+
+// Delivery.ReasonCode of a cancelled message.
+const (
+	DeliveryResent  = "resent"  // the link was sent again before this message went
+	DeliveryRevoked = "revoked" // the link was revoked before this message went
+)
+
+// cancelReasons are the share service's reasons for cancelling a queued
+// message, by their code.
+var cancelReasons = map[string]string{
+	"replaced by a resend": DeliveryResent,
+	"link revoked":         DeliveryRevoked,
 }
 
 // renewalStudies returns the UIDs of the studies whose patients asked for

@@ -499,9 +499,10 @@ func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error)
 			return sum, s.internal("read contacts", err)
 		}
 	}
-	sum.ShareStatus = shareStatus(links, contacts)
+	sum.Share = shareState(links, contacts)
+	sum.ShareStatus = sum.Share.String()
 	if len(links) == 0 && s.be.discontinued(r.UID) {
-		sum.Attention = attentionDiscontinued
+		sum.Attention, sum.AttentionCode = attentionDiscontinued, AttentionDiscontinued
 	}
 	for _, l := range links {
 		if !l.RenewalAsked.IsZero() && (sum.RenewalAsked.IsZero() || l.RenewalAsked.Before(sum.RenewalAsked)) {
@@ -513,36 +514,31 @@ func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error)
 
 // shareStatus summarises a study's shares in a few words.
 func shareStatus(links []Link, contacts []ContactNote) string {
+	return shareState(links, contacts).String()
+}
+
+// shareState is what shareStatus says, in parts.
+func shareState(links []Link, contacts []ContactNote) ShareState {
 	if len(links) == 0 {
 		var valid bool
-		var bad []string
+		var bad []Unusable
 		for _, c := range contacts {
 			if c.Valid {
 				valid = true
-			} else {
-				what := "contact"
-				switch c.Kind {
-				case "email":
-					what = "e-mail"
-				case "phone":
-					what = "phone"
-				}
-				r := "invalid " + what
-				if c.Reason != "" && c.Kind == "" {
-					r = c.Reason
-				}
-				if !slices.Contains(bad, r) {
-					bad = append(bad, r)
-				}
+				continue
+			}
+			u := Unusable{Kind: c.Kind}
+			if c.Kind == "" {
+				u = Unusable{Reason: c.Reason, Code: c.Code}
+			}
+			if !slices.ContainsFunc(bad, func(b Unusable) bool { return b.String() == u.String() }) {
+				bad = append(bad, u)
 			}
 		}
-		switch {
-		case valid:
-			return "not shared"
-		case len(bad) > 0:
-			return "no contact: " + strings.Join(bad, ", ")
+		if !valid && len(bad) > 0 {
+			return ShareState{Kind: ShareNoContact, Unusable: bad}
 		}
-		return "not shared"
+		return ShareState{Kind: ShareNotShared}
 	}
 	// The most recently sent (else created) link that still works wins;
 	// otherwise the most recent one.
@@ -553,28 +549,73 @@ func shareStatus(links []Link, contacts []ContactNote) string {
 		}
 	}
 	l := links[best]
-	more := ""
-	if n := countActive(links); n > 1 {
-		more = fmt.Sprintf(" (+%d links)", n-1)
+	at := l.LastSent
+	if at.IsZero() {
+		at = l.Created
 	}
 	switch l.Status {
 	case "revoked":
-		return "revoked " + fmtStamp(l.LastSent, l.Created)
+		return ShareState{Kind: ShareRevoked, At: at}
 	case "expired":
-		return "expired " + l.Expires.Local().Format("2006-01-02")
+		return ShareState{Kind: ShareExpired, At: l.Expires}
 	}
+	st := ShareState{Kind: ShareSent, At: at, More: max(countActive(links)-1, 0)}
 	switch {
 	case anyFailed(l) && !anySent(l):
-		return "delivery failed" + more
+		st.Kind = ShareFailed
 	case anyQueued(l) && !anySent(l):
-		return "queued" + more
+		st.Kind = ShareQueued
 	case !anySent(l):
-		return "local outbox only, not sent " + fmtStamp(l.LastSent, l.Created) + more
+		st.Kind = ShareOutbox
 	case anyFailed(l):
 		// Sent to some contacts: the failure stays visible.
-		return "sent " + fmtStamp(l.LastSent, l.Created) + ", delivery failed to some contacts" + more
+		st.Kind = ShareSentSomeFailed
 	}
-	return "sent " + fmtStamp(l.LastSent, l.Created) + more
+	return st
+}
+
+// String is the state in English, as the CLI shows it (ShareStatus).
+func (s ShareState) String() string {
+	more := ""
+	if s.More > 0 {
+		more = fmt.Sprintf(" (+%d links)", s.More)
+	}
+	switch s.Kind {
+	case ShareNoContact:
+		var bad []string
+		for _, u := range s.Unusable {
+			bad = append(bad, u.String())
+		}
+		return "no contact: " + strings.Join(bad, ", ")
+	case ShareRevoked:
+		return "revoked " + fmtStamp(s.At)
+	case ShareExpired:
+		return "expired " + s.At.Local().Format("2006-01-02")
+	case ShareFailed:
+		return "delivery failed" + more
+	case ShareQueued:
+		return "queued" + more
+	case ShareOutbox:
+		return "local outbox only, not sent " + fmtStamp(s.At) + more
+	case ShareSentSomeFailed:
+		return "sent " + fmtStamp(s.At) + ", delivery failed to some contacts" + more
+	case ShareSent:
+		return "sent " + fmtStamp(s.At) + more
+	}
+	return "not shared"
+}
+
+// String is how the English share status names an unusable contact.
+func (u Unusable) String() string {
+	switch {
+	case u.Kind == "email":
+		return "invalid e-mail"
+	case u.Kind == "phone":
+		return "invalid phone"
+	case u.Kind == "" && u.Reason != "":
+		return u.Reason
+	}
+	return "invalid contact"
 }
 
 // StatusOutbox is a Delivery's status when the message was only written to

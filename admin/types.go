@@ -36,13 +36,58 @@ type StudySummary struct {
 	Images      int       `json:"images"`               // objects stored for the study
 	ReceivedAt  time.Time `json:"received_at,omitzero"` // last object's arrival
 	ShareStatus string    `json:"share_status"`         // e.g. "sent 2026-11-20 14:03", "not shared", "no contact: invalid phone"
+	// Share is ShareStatus in parts, for a caller that says it in its own
+	// words (the staff console, in the clinic's language).
+	Share ShareState `json:"share"`
 	// RenewalAsked: the earliest open request of the study's patient for a
 	// new link (from an expired link's page); the study needs attention.
 	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
 	// Attention says why else the study needs the technician, e.g. its
 	// exam was discontinued on the scanner (MPPS) and it was not shared.
 	Attention string `json:"attention,omitempty"`
+	// AttentionCode is Attention as a code (AttentionDiscontinued).
+	AttentionCode string `json:"attention_code,omitempty"`
 }
+
+// ShareState is a study's share status in parts: what the study's most
+// telling link says (ShareStatus is its English).
+type ShareState struct {
+	Kind string `json:"kind"` // one of the Share constants
+	// At is when the link was last sent (else created); for ShareExpired,
+	// when it expired (ShareStatus gives only its date).
+	At time.Time `json:"at,omitzero"`
+	// More counts the study's other active links.
+	More int `json:"more,omitempty"`
+	// Unusable is, for ShareNoContact, what was found and could not be
+	// used, one entry for each way it reads.
+	Unusable []Unusable `json:"unusable,omitempty"`
+}
+
+// ShareState kinds.
+const (
+	ShareNotShared      = "not_shared"       // no link; a usable contact, or none at all
+	ShareNoContact      = "no_contact"       // no link, and every contact found is unusable
+	ShareRevoked        = "revoked"          // the link was revoked
+	ShareExpired        = "expired"          // the link expired
+	ShareFailed         = "failed"           // delivery failed to every contact
+	ShareQueued         = "queued"           // not delivered yet
+	ShareOutbox         = "outbox"           // only written to the local outbox, not sent
+	ShareSent           = "sent"             // sent
+	ShareSentSomeFailed = "sent_some_failed" // sent, but delivery failed to some contacts
+)
+
+// Unusable is one way a study's contacts could not be used.
+type Unusable struct {
+	Kind string `json:"kind,omitempty"` // email or phone; "" when it is neither
+	// Reason and Code say, for a value that is neither, why (English, and
+	// the contact package's code).
+	Reason string `json:"reason,omitempty"`
+	Code   string `json:"code,omitempty"`
+}
+
+// AttentionDiscontinued is StudySummary.AttentionCode of a study held back
+// because its exam was discontinued on the scanner (MPPS).
+const AttentionDiscontinued = "discontinued"
 
 // StudyDetail is `sonolink study`: the study, its numbered objects and its
 // shares panel.
@@ -61,6 +106,7 @@ type ContactNote struct {
 	Value  string `json:"value"`
 	Valid  bool   `json:"valid"`
 	Reason string `json:"reason,omitempty"` // why it is not used
+	Code   string `json:"code,omitempty"`   // and as the contact package's code
 }
 
 // Object is one stored object of a study, in the study's order.
@@ -78,6 +124,8 @@ type Object struct {
 	Frames      int      `json:"frames,omitempty"`
 	Deid        string   `json:"deid"` // "clean", "residual" or "pending"
 	Reasons     []string `json:"reasons,omitempty"`
+	// Why is Reasons in parts, one for each (deid.go).
+	Why []DeidReason `json:"why,omitempty"`
 	// Versions lists, when different objects arrived under this SOP
 	// Instance UID, each of them in the order received; the one in use is
 	// what views and links serve (`sonolink study --use-version`).
@@ -142,9 +190,12 @@ type Delivery struct {
 	Status string `json:"status"`
 	// Via is the provider that took a sent message (smtp, twilio, file…);
 	// empty when not sent or not recorded.
-	Via    string    `json:"via,omitempty"`
-	Reason string    `json:"reason,omitempty"`
-	At     time.Time `json:"at,omitzero"`
+	Via    string `json:"via,omitempty"`
+	Reason string `json:"reason,omitempty"` // the provider's error, or why cancelled
+	// ReasonCode is Reason when sonolink gave it (DeliveryResent,
+	// DeliveryRevoked); "" for a provider's error.
+	ReasonCode string    `json:"reason_code,omitempty"`
+	At         time.Time `json:"at,omitzero"`
 }
 
 // SendRequest asks for a new link.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,10 @@ func TestDatesOnTheClinicsClockAndLogo(t *testing.T) {
 		t.Errorf("studies list's share status is not on the clinic's clock in the long form:\n%s", studies)
 	}
 }
+
+// isoStamp is a date, maybe with a time, as admin writes them into the
+// English share status ("sent 2026-11-20 14:03").
+var isoStamp = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?\b`)
 
 // TestLinkCodeDryCount: before a patient link code is saved, the settings
 // page says how many active links will start asking for it, and reading

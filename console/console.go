@@ -75,7 +75,7 @@ func New(c Config) (*Server, error) {
 		c.Logger = slog.Default()
 	}
 	s := &Server{ops: c.Ops, auth: newAuth(c.Accounts), proxies: c.TrustedProxies, log: c.Logger, pages: map[string]*template.Template{}}
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
+	base, err := template.New("layout.html").ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, err
 	}
@@ -185,10 +185,6 @@ func (s *Server) secure(r *http.Request) bool {
 		return true
 	}
 	return s.trusted(remoteAddr(r)) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
-}
-
-var funcs = template.FuncMap{
-	"join": strings.Join,
 }
 
 // clinicInfo is the clinic as every page shows it.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ type searchForm struct {
 type view struct {
 	L      *i18n.Locale
 	Zone   *time.Location // the clinic's clock
+	Region string         // the clinic's country (clinic.region)
 	Logo   bool           // the clinic has a logo (/logo)
 	Title  string
 	Clinic string
@@ -69,28 +69,10 @@ func (v *view) DayOf(date string) string {
 	return v.L.Date(t)
 }
 
-// isoStamp is a date, maybe with a time, as admin writes them into a
-// study's share status ("sent 2026-11-20 14:03"), on the server's clock.
-var isoStamp = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?\b`)
-
-// Status writes a study's share status with its dates in the long form
-// on the clinic's clock.
-func (v *view) Status(status string) string {
-	return isoStamp.ReplaceAllStringFunc(status, func(m string) string {
-		if t, err := time.ParseInLocation("2006-01-02 15:04", m, time.Local); err == nil {
-			return v.When(t)
-		}
-		if t, err := time.Parse("2006-01-02", m); err == nil {
-			return v.L.Date(t)
-		}
-		return m
-	})
-}
-
 // newView is a page's view with the clinic's name, language, clock and logo.
 func (s *Server) newView(ctx context.Context) *view {
 	c := s.clinic(ctx)
-	return &view{L: c.L, Clinic: c.Name, Zone: c.Zone, Logo: len(c.Logo) > 0}
+	return &view{L: c.L, Clinic: c.Name, Zone: c.Zone, Region: c.Region, Logo: len(c.Logo) > 0}
 }
 
 // req is one request with its session.
@@ -706,7 +688,10 @@ func (s *Server) sendPost(q *req) {
 	res, err := s.ops.Send(q.ctx, admin.SendRequest{Study: d.ShortID, To: to, Objects: objects, Actor: q.actor()})
 	if err != nil {
 		if admin.KindOf(err) == admin.KindInvalid {
-			q.v.Error = err.Error()
+			q.v.Error = q.v.contactError(to)
+			if q.v.Error == "" {
+				q.v.Error = err.Error()
+			}
 			s.renderSend(q, d, selection([]string{images}), to, false)
 			return
 		}
@@ -855,7 +840,7 @@ func (s *Server) setSetting(q *req) {
 	// Read the settings again: a change of clinic name or language shows at once.
 	s.forgetClinic()
 	nv := s.newView(q.ctx)
-	q.v.Clinic, q.v.L, q.v.Zone, q.v.Logo = nv.Clinic, nv.L, nv.Zone, nv.Logo
+	q.v.Clinic, q.v.L, q.v.Zone, q.v.Region, q.v.Logo = nv.Clinic, nv.L, nv.Zone, nv.Region, nv.Logo
 	st, lerr := s.ops.Settings(q.ctx)
 	if lerr != nil {
 		s.opErr(q, lerr)

@@ -42,8 +42,33 @@ type Result struct {
 // Invalid is a value that was not used.
 type Invalid struct {
 	Value  string
-	Reason string
+	Reason string // why, in English (logs, the CLI)
+	// Code is why, for a caller that says it in its own words (a console
+	// in the clinic's language): one of the Code constants.
+	Code string
 }
+
+// Codes of Invalid.Code. Reason may say more (a limit, the country).
+const (
+	CodeFieldTooLong      = "field_too_long"       // the whole field is longer than MaxFieldLength
+	CodeNotContact        = "not_contact"          // neither an e-mail address nor a phone number
+	CodeTooManyWords      = "too_many_words"       // too many words in a row for phone numbers
+	CodePhoneTooLong      = "phone_too_long"       // too long for a phone number
+	CodePhoneTooShort     = "phone_too_short"      // too short for a phone number
+	CodeNoRegion          = "no_region"            // a national number, and the clinic's region is not set
+	CodePhoneInvalid      = "phone_invalid"        // not a valid phone number
+	CodePhoneCountry      = "phone_country"        // not a valid number for its +country code
+	CodePhoneRegion       = "phone_region"         // not a valid national number of the clinic's region
+	CodeEmailTooLong      = "email_too_long"       // longer than MaxEmailLength
+	CodeEmailLocalTooLong = "email_local_too_long" // the part before @ is longer than MaxLocalLength
+	CodeEmailInvalid      = "email_invalid"        // not a valid e-mail address
+	CodeEmailDisplayName  = "email_display_name"   // a display name ("Name <a@b.c>") instead of the bare address
+	CodeEmailNoDot        = "email_no_dot"         // the domain has no dot
+	CodeEmailBadDomain    = "email_bad_domain"     // the domain has characters a domain cannot have
+)
+
+// why is a value's reason for not being used: its code and its English.
+type why struct{ code, text string }
 
 // Empty reports whether no usable contact was found.
 func (r Result) Empty() bool { return len(r.Emails) == 0 && len(r.Phones) == 0 }
@@ -94,7 +119,7 @@ func ParseAll(values []string, defaultRegion string) Result {
 func Parse(raw, defaultRegion string) Result {
 	var r Result
 	if n := utf8.RuneCountInString(raw); n > MaxFieldLength {
-		r.addInvalid(raw, "the contact field has "+strconv.Itoa(n)+" characters; at most "+strconv.Itoa(MaxFieldLength)+" are read")
+		r.addInvalid(raw, why{CodeFieldTooLong, "the contact field has " + strconv.Itoa(n) + " characters; at most " + strconv.Itoa(MaxFieldLength) + " are read"})
 		return r
 	}
 	defaultRegion = strings.ToUpper(strings.TrimSpace(defaultRegion))
@@ -124,7 +149,7 @@ func Parse(raw, defaultRegion string) Result {
 			switch {
 			case strings.Contains(w, "@"):
 				flush()
-				if e, reason := parseEmail(w); reason != "" {
+				if e, reason := parseEmail(w); reason.code != "" {
 					r.addInvalid(w, reason)
 				} else {
 					r.Emails = appendUnique(r.Emails, e)
@@ -133,7 +158,7 @@ func Parse(raw, defaultRegion string) Result {
 				run = append(run, w)
 			default:
 				flush()
-				r.addInvalid(w, "not an e-mail address or a phone number")
+				r.addInvalid(w, why{CodeNotContact, "not an e-mail address or a phone number"})
 			}
 		}
 		flush()
@@ -141,7 +166,7 @@ func Parse(raw, defaultRegion string) Result {
 	return r
 }
 
-func (r *Result) addInvalid(v, reason string) {
+func (r *Result) addInvalid(v string, reason why) {
 	if rs := []rune(v); len(rs) > maxShown {
 		v = string(rs[:maxShown]) + "…"
 	}
@@ -150,7 +175,7 @@ func (r *Result) addInvalid(v, reason string) {
 			return
 		}
 	}
-	r.Invalid = append(r.Invalid, Invalid{Value: v, Reason: reason})
+	r.Invalid = append(r.Invalid, Invalid{Value: v, Reason: reason.text, Code: reason.code})
 }
 
 // languageLabels are the labels a technician may type before a language
@@ -247,7 +272,7 @@ func phoneish(w string) bool {
 // position it takes the longest sequence of words that is a valid number.
 func parsePhoneRun(r *Result, words []string, region string) {
 	if len(words) > 24 { // no field holds that many numbers; bound the work
-		r.addInvalid(strings.Join(words, " "), "too many words for phone numbers")
+		r.addInvalid(strings.Join(words, " "), why{CodeTooManyWords, "too many words for phone numbers"})
 		return
 	}
 	i := 0
@@ -256,8 +281,8 @@ func parsePhoneRun(r *Result, words []string, region string) {
 		if len(bad) > 0 {
 			v := strings.Join(bad, " ")
 			_, reason := parsePhone(v, region)
-			if reason == "" {
-				reason = "not a valid phone number"
+			if reason.code == "" {
+				reason = why{CodePhoneInvalid, "not a valid phone number"}
 			}
 			r.addInvalid(v, reason)
 			bad = nil
@@ -267,7 +292,7 @@ func parsePhoneRun(r *Result, words []string, region string) {
 		best := -1
 		var bestNum string
 		for j := len(words); j > i; j-- {
-			if n, reason := parsePhone(strings.Join(words[i:j], " "), region); reason == "" {
+			if n, reason := parsePhone(strings.Join(words[i:j], " "), region); reason.code == "" {
 				best, bestNum = j, n
 				break
 			}
@@ -285,9 +310,9 @@ func parsePhoneRun(r *Result, words []string, region string) {
 }
 
 // parsePhone returns the E.164 form of s, or the reason it is not valid.
-func parsePhone(s, region string) (string, string) {
+func parsePhone(s, region string) (string, why) {
 	if utf8.RuneCountInString(s) > MaxPhoneLength {
-		return "", "too long for a phone number (at most " + strconv.Itoa(MaxPhoneLength) + " characters)"
+		return "", why{CodePhoneTooLong, "too long for a phone number (at most " + strconv.Itoa(MaxPhoneLength) + " characters)"}
 	}
 	digits := 0
 	for _, c := range s {
@@ -300,53 +325,53 @@ func parsePhone(s, region string) (string, string) {
 		t = "+" + t[2:]
 	}
 	if !strings.HasPrefix(t, "+") && region == "" {
-		return "", "national number but no default country is set (set the clinic's region, or type the number with +country code)"
+		return "", why{CodeNoRegion, "national number but no default country is set (set the clinic's region, or type the number with +country code)"}
 	}
 	if digits < 6 {
-		return "", "too short for a phone number"
+		return "", why{CodePhoneTooShort, "too short for a phone number"}
 	}
 	if digits > 17 {
-		return "", "too long for a phone number"
+		return "", why{CodePhoneTooLong, "too long for a phone number"}
 	}
 	num, err := phonenumbers.Parse(t, region)
 	if err != nil {
-		return "", "not a valid phone number"
+		return "", why{CodePhoneInvalid, "not a valid phone number"}
 	}
 	if !phonenumbers.IsValidNumber(num) {
 		if strings.HasPrefix(t, "+") {
-			return "", "not a valid phone number for country code +" + strconv.Itoa(int(num.GetCountryCode()))
+			return "", why{CodePhoneCountry, "not a valid phone number for country code +" + strconv.Itoa(int(num.GetCountryCode()))}
 		}
-		return "", "not a valid phone number in " + region
+		return "", why{CodePhoneRegion, "not a valid phone number in " + region}
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), ""
+	return phonenumbers.Format(num, phonenumbers.E164), why{}
 }
 
 // parseEmail validates a bare address: no display name, a domain with a dot.
-func parseEmail(w string) (string, string) {
+func parseEmail(w string) (string, why) {
 	if n := utf8.RuneCountInString(w); n > MaxEmailLength {
-		return "", "e-mail address has " + strconv.Itoa(n) + " characters; at most " + strconv.Itoa(MaxEmailLength) + " are allowed"
+		return "", why{CodeEmailTooLong, "e-mail address has " + strconv.Itoa(n) + " characters; at most " + strconv.Itoa(MaxEmailLength) + " are allowed"}
 	}
 	if at := strings.LastIndexByte(w, '@'); utf8.RuneCountInString(w[:max(at, 0)]) > MaxLocalLength {
-		return "", "the part of the e-mail address before @ is longer than " + strconv.Itoa(MaxLocalLength) + " characters"
+		return "", why{CodeEmailLocalTooLong, "the part of the e-mail address before @ is longer than " + strconv.Itoa(MaxLocalLength) + " characters"}
 	}
 	a, err := mail.ParseAddress(w)
 	if err != nil || a.Address != w {
-		return "", "not a valid e-mail address"
+		return "", why{CodeEmailInvalid, "not a valid e-mail address"}
 	}
 	if a.Name != "" {
-		return "", "display names are not accepted; type the bare address"
+		return "", why{CodeEmailDisplayName, "display names are not accepted; type the bare address"}
 	}
 	at := strings.LastIndexByte(a.Address, '@')
 	local, domain := a.Address[:at], a.Address[at+1:]
 	if local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
-		return "", "e-mail address needs a domain with a dot (name@example.com)"
+		return "", why{CodeEmailNoDot, "e-mail address needs a domain with a dot (name@example.com)"}
 	}
 	for _, c := range domain {
 		if !(c == '-' || c == '.' || unicode.IsLetter(c) || unicode.IsDigit(c)) {
-			return "", "e-mail domain has characters a domain cannot have"
+			return "", why{CodeEmailBadDomain, "e-mail domain has characters a domain cannot have"}
 		}
 	}
-	return local + "@" + strings.ToLower(domain), ""
+	return local + "@" + strings.ToLower(domain), why{}
 }
 
 // Mask hides most of a contact for display to someone who must not learn it
