@@ -41,6 +41,9 @@ type view struct {
 	Nav    string
 	Flash  string
 	Error  string
+	// ErrorDetail is admin's own message beside a translated Error: it
+	// names the exact values, in English.
+	ErrorDetail string
 	Data   any
 }
 
@@ -205,11 +208,23 @@ func (s *Server) opErr(q *req, err error) {
 		status = http.StatusConflict
 	}
 	q.v.Title = q.v.L.T("staff.error.title")
-	q.v.Error = err.Error()
+	q.v.Error, q.v.ErrorDetail = q.v.L.T(opErrKeys[admin.KindOf(err)]), err.Error()
 	if errors.Is(err, context.Canceled) {
 		return
 	}
 	s.render(q.w, status, "error", q.v)
+}
+
+// opErrKeys say, in the clinic's language, what kind of failure an admin
+// operation met; anything else reads as internal.
+var opErrKeys = map[string]string{
+	admin.KindNotFound:      "staff.error.kind.notfound",
+	admin.KindExpired:       "staff.error.kind.expired",
+	admin.KindRevoked:       "staff.error.kind.revoked",
+	admin.KindInvalid:       "staff.error.kind.invalid",
+	admin.KindNotConfigured: "staff.error.kind.notconfigured",
+	admin.KindInternal:      "staff.error.internal",
+	"":                      "staff.error.internal",
 }
 
 // logo serves the clinic's logo (branding.logo), as the patient pages

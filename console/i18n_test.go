@@ -309,3 +309,29 @@ func statusWordsIn(t *testing.T, lang string) {
 		t.Errorf("%s send form: no %q in\n%s", lang, want.refused, refused)
 	}
 }
+
+// TestOperationErrorInClinicLanguage: a refused operation (resending a
+// withdrawn link) reads in the clinic's language, with admin's exact
+// message beside it, marked as English.
+func TestOperationErrorInClinicLanguage(t *testing.T) {
+	f := newFixture(t, 3)
+	ctx := t.Context()
+	if _, err := f.ops.SetSetting(ctx, admin.SettingRequest{Key: "clinic.language", Value: "sv"}); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.forgetClinic()
+	res, err := f.ops.Send(ctx, admin.SendRequest{Study: f.study, To: "jose@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ops.Revoke(ctx, admin.LinkRequest{Link: res.ID, Reason: "fel adress"}); err != nil {
+		t.Fatal(err)
+	}
+	cookie, csrf := f.login("tech", techPW, "10.0.0.1")
+	w := f.do("POST", "/link/"+res.ID+"/resend", "10.0.0.1", cookie, url.Values{"csrf": {csrf}})
+	body := w.Body.String()
+	if w.Code != http.StatusConflict || !strings.Contains(body, "Länken har dragits tillbaka") ||
+		!regexp.MustCompile(`<span class="muted detail" lang="en">[^<]*revoked`).MatchString(body) {
+		t.Fatalf("resend of a revoked link: %d\n%s", w.Code, body)
+	}
+}
