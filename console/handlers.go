@@ -44,7 +44,7 @@ type view struct {
 	// ErrorDetail is admin's own message beside a translated Error: it
 	// names the exact values, in English.
 	ErrorDetail string
-	Data   any
+	Data        any
 }
 
 func (v *view) T(key string, args ...any) string { return v.L.T(key, args...) }
