@@ -500,6 +500,9 @@ func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error)
 		}
 	}
 	sum.ShareStatus = shareStatus(links, contacts)
+	if err := s.be.attention(r.UID, &sum); err != nil {
+		return sum, s.internal("read the attention indexes", err)
+	}
 	if len(links) == 0 && s.be.discontinued(r.UID) {
 		sum.Attention = attentionDiscontinued
 	}
