@@ -23,7 +23,8 @@ import (
 // changes when a link message is final (deliver: set or cleared from the
 // link's deliveries), when a link is issued or resent for the study (every
 // entry of the study goes: that link is the current one now and its
-// messages are queued), when the link is revoked, and when the study is
+// messages are queued), when the link is revoked (then the study's next
+// current link is decided from its deliveries), and when the study is
 // purged. A link that expired stays until the hourly prune (pruneAttention)
 // and is skipped by the readers meanwhile. attn_nocontact changes with the
 // auto-share decision (RecordAutoShareDecision), when a link is issued for
@@ -102,6 +103,29 @@ func linkSentForStudy(tx *bolt.Tx, studyUID string) error {
 	return tx.Bucket(bktAttnNoContact).Delete([]byte(studyUID))
 }
 
+// linkRevoked takes a revoked link out of attn_failed; another link of its
+// study may be the current one now, and its deliveries decide.
+func linkRevoked(tx *bolt.Tx, rec *linkRecord, now time.Time) error {
+	if err := tx.Bucket(bktAttnFailed).Delete([]byte(rec.ID)); err != nil {
+		return err
+	}
+	return noteCurrent(tx, rec.StudyUID, now)
+}
+
+// noteCurrent decides the attention entry of the study's current link.
+func noteCurrent(tx *bolt.Tx, studyUID string, now time.Time) error {
+	var best *linkRecord
+	for _, r := range studyLinkRecords(tx, studyUID) {
+		if best == nil || better(r, best, now) {
+			best = r
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return noteDeliveries(tx, best, now)
+}
+
 // studyHasLinks reports whether any link was issued for the study.
 func studyHasLinks(tx *bolt.Tx, studyUID string) bool {
 	prefix := []byte(studyUID + "\x00")
@@ -137,17 +161,8 @@ func backfillAttention(tx *bolt.Tx, now time.Time) error {
 		}
 	}
 	for _, study := range studies {
-		recs := studyLinkRecords(tx, study)
-		var best *linkRecord
-		for _, r := range recs {
-			if best == nil || better(r, best, now) {
-				best = r
-			}
-		}
-		if best != nil {
-			if err := noteDeliveries(tx, best, now); err != nil {
-				return err
-			}
+		if err := noteCurrent(tx, study, now); err != nil {
+			return err
 		}
 	}
 	return tx.Bucket(bktAutoShare).ForEach(func(k, v []byte) error {

@@ -53,8 +53,9 @@ func indexed(t *testing.T, s *Service, b []byte) int {
 
 // A link whose SMS failed for good is in the attention index while it is
 // its study's current link: a resend, a new link for the study or a revoke
-// takes it out, a failed resend puts it back, an expired link is skipped
-// and pruned, and a purge takes the study's entries with it.
+// takes it out, a failed resend puts it back, revoking a newer link brings
+// back an older one's failure, an expired link is skipped and pruned, and a
+// purge takes the study's entries with it.
 func TestAttentionFailedDeliveries(t *testing.T) {
 	c := newClock()
 	sms := &switchSMS{}
@@ -113,7 +114,8 @@ func TestAttentionFailedDeliveries(t *testing.T) {
 	}
 	c.Add(time.Minute)
 	sms.fail.Store(false)
-	if _, _, err := s.Create(ctx, CreateRequest{StudyUID: "1.4", Emails: []string{"ana@example.com"}}); err != nil {
+	newer, _, err := s.Create(ctx, CreateRequest{StudyUID: "1.4", Emails: []string{"ana@example.com"}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	sms.fail.Store(true)
@@ -124,6 +126,14 @@ func TestAttentionFailedDeliveries(t *testing.T) {
 		t.Fatalf("the older link's SMS: %+v, want failed", d)
 	}
 	wantAttention(t, s, "an older link failed after a newer one was sent", nil, nil)
+	// Revoking the newer link makes the older one current again.
+	if _, err := s.Revoke(ctx, newer.ID, "sent by mistake", "tech"); err != nil {
+		t.Fatal(err)
+	}
+	wantAttention(t, s, "the newer link revoked", nil, []string{"1.4"})
+	if _, err := s.Revoke(ctx, old.ID, "wrong number", "tech"); err != nil {
+		t.Fatal(err)
+	}
 
 	create("1.5")
 	wantAttention(t, s, "1.5 failed", nil, []string{"1.5"})

@@ -344,10 +344,10 @@ func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, 
 		if err := s.closeRequests(tx, "", rec.ID, "revoked", actor); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bktAttnFailed).Delete([]byte(rec.ID)); err != nil {
+		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
-		if err := s.putLink(tx, rec); err != nil {
+		if err := linkRevoked(tx, rec, s.now()); err != nil {
 			return err
 		}
 		out = rec.Link
