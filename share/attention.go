@@ -25,8 +25,9 @@ import (
 // entry of the study goes: that link is the current one now and its
 // messages are queued), when the link is revoked (then the study's next
 // current link is decided from its deliveries), and when the study is
-// purged. A link that expired stays until the hourly prune (pruneAttention)
-// and is skipped by the readers meanwhile. attn_nocontact changes with the
+// purged. A link that expired stays until the hourly prune (PruneAttention,
+// which then decides the study's next current link) and is skipped by the
+// readers meanwhile. attn_nocontact changes with the
 // auto-share decision (RecordAutoShareDecision), when a link is issued for
 // the study, and when the study is purged.
 //
@@ -237,25 +238,29 @@ func (s *Service) StudyAttention(studyUID string) (noContact, deliveryFailed boo
 }
 
 // PruneAttention takes out of attn_failed the links that are no longer
-// active at the service's time (expired or gone) and returns how many.
-// RunOutbox calls it hourly.
+// active at the service's time (expired or gone) and returns how many;
+// another link of the study may be its current one now, and its deliveries
+// decide. RunOutbox calls it hourly.
 func (s *Service) PruneAttention() (int, error) {
 	now := s.now()
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		n = 0
 		b := tx.Bucket(bktAttnFailed)
-		var stale [][]byte
-		if err := b.ForEach(func(k, _ []byte) error {
+		var stale, studies [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
 			if rec, err := loadLink(tx, string(k)); err != nil || rec.Status(now) != StatusActive {
-				stale = append(stale, bytes.Clone(k))
+				stale, studies = append(stale, bytes.Clone(k)), append(studies, bytes.Clone(v))
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		for _, k := range stale {
+		for i, k := range stale {
 			if err := b.Delete(k); err != nil {
+				return err
+			}
+			if err := noteCurrent(tx, string(studies[i]), now); err != nil {
 				return err
 			}
 		}
