@@ -27,9 +27,9 @@ import (
 // current link is decided from its deliveries), and when the study is
 // purged. A link that expired stays until the hourly prune (PruneAttention,
 // which then decides the study's next current link) and is skipped by the
-// readers meanwhile. attn_nocontact changes with the
-// auto-share decision (RecordAutoShareDecision), when a link is issued for
-// the study, and when the study is purged.
+// readers meanwhile. attn_nocontact changes with the auto-share decision
+// (RecordAutoShareDecision), when a link is issued for the study, and when
+// the study is purged.
 //
 // Schema 2 fills both from what share.db already holds (backfillAttention).
 var (
