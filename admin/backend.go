@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/suyashkumar/dicom"
@@ -175,6 +176,10 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 		}
 	}
 	labels := share.LabelItems(kinds)
+	choose, err := b.st.VersionChoicePending(studyUID)
+	if err != nil {
+		return nil, err
+	}
 	loc, err := b.locale()
 	if err != nil {
 		return nil, err
@@ -199,6 +204,9 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 		var err error
 		if o.Versions, err = b.versions(&in); err != nil {
 			return nil, err
+		}
+		if len(o.Versions) > 0 && slices.Contains(choose, in.SOPInstanceUID) {
+			o.ChooseVersion = true
 		}
 		out = append(out, o)
 	}

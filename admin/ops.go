@@ -31,8 +31,8 @@ type Ops interface {
 	// Clinic and LinkCodeReach serve the staff console (clinic.go).
 	Clinic(ctx context.Context) (*Clinic, error)
 	LinkCodeReach(ctx context.Context) (*CodeReach, error)
-	// ConflictStudies: the studies with objects in two versions (attention.go).
-	ConflictStudies(ctx context.Context) ([]StudySummary, error)
+	// Attention: the studies that need a technician, however old (attention.go).
+	Attention(ctx context.Context) ([]StudySummary, error)
 }
 
 // Error kinds. They decide the HTTP status on the socket and the CLI's exit

@@ -222,8 +222,8 @@ func (s *Server) handler() http.Handler {
 		res, err := s.ops.Clinic(r.Context())
 		s.reply(w, r, res, err)
 	})
-	mux.HandleFunc("GET /v1/conflict-studies", func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.ops.ConflictStudies(r.Context())
+	mux.HandleFunc("GET /v1/attention", func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.ops.Attention(r.Context())
 		s.reply(w, r, res, err)
 	})
 	mux.HandleFunc("GET /v1/link-code-reach", func(w http.ResponseWriter, r *http.Request) {

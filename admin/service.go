@@ -501,6 +501,9 @@ func (s *Service) summary(ctx context.Context, r studyRec) (StudySummary, error)
 	}
 	sum.Share = shareState(links, contacts)
 	sum.ShareStatus = sum.Share.String()
+	if err := s.be.attention(r.UID, &sum); err != nil {
+		return sum, s.internal("read the attention indexes", err)
+	}
 	if len(links) == 0 && s.be.discontinued(r.UID) {
 		sum.Attention, sum.AttentionCode = attentionDiscontinued, AttentionDiscontinued
 	}

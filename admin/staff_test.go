@@ -42,7 +42,7 @@ func TestConsoleRoutesOverSocket(t *testing.T) {
 	if r, err := c.LinkCodeReach(ctx); err != nil || r.CodeSet {
 		t.Errorf("link code reach over the socket: %+v %v", r, err)
 	}
-	if list, err := c.ConflictStudies(ctx); err != nil || list == nil {
-		t.Errorf("conflict studies over the socket: %v %v", list, err)
+	if list, err := c.Attention(ctx); err != nil || list == nil {
+		t.Errorf("attention list over the socket: %v %v", list, err)
 	}
 }

@@ -47,6 +47,15 @@ type StudySummary struct {
 	Attention string `json:"attention,omitempty"`
 	// AttentionCode is Attention as a code (AttentionDiscontinued).
 	AttentionCode string `json:"attention_code,omitempty"`
+	// NoContact: auto-share found no usable contact for the study, and no
+	// link was issued for it since (attention.go).
+	NoContact bool `json:"no_contact,omitempty"`
+	// DeliveryFailed: the latest message of the study's current link to
+	// some contact failed for good.
+	DeliveryFailed bool `json:"delivery_failed,omitempty"`
+	// ChooseVersion: an object of the study was received in more than one
+	// version, and no technician has chosen the one in use.
+	ChooseVersion bool `json:"choose_version,omitempty"`
 }
 
 // ShareState is a study's share status in parts: what the study's most
@@ -130,6 +139,9 @@ type Object struct {
 	// Instance UID, each of them in the order received; the one in use is
 	// what views and links serve (`sonolink study --use-version`).
 	Versions []ObjectVersion `json:"versions,omitempty"`
+	// ChooseVersion: no technician has chosen among Versions yet (the
+	// first received is in use meanwhile).
+	ChooseVersion bool `json:"choose_version,omitempty"`
 }
 
 // ObjectVersion is one of the objects received under one SOP Instance UID.

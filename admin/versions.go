@@ -36,7 +36,7 @@ func (s *Service) UseVersion(ctx context.Context, req VersionRequest) (*Object, 
 	}
 	v := obj.Versions[req.Version-1]
 	detail := fmt.Sprintf("object %d: version %d of %d in use", obj.N, v.Version, len(obj.Versions))
-	changed, err := s.be.useVersion(ctx, r.UID, obj.SOPInstance, v.SHA256, actorOr(req.Actor), detail)
+	changed, err := s.be.useVersion(ctx, r.UID, obj.SOPInstance, v.SHA256, actorOr(req.Actor), detail, obj.ChooseVersion)
 	switch {
 	case errors.Is(err, store.ErrOtherStudy):
 		return nil, errorf(KindInvalid, "version %d of object %d names another study; it cannot be used in study %s", v.Version, obj.N, displayKey(r))
@@ -64,13 +64,15 @@ func (s *Service) object(ctx context.Context, r studyRec, n int) (*Object, error
 }
 
 // useVersion makes the version of sopUID with data set hash hash the one
-// in use, audits it, and reports whether anything changed.
-func (b *realBackend) useVersion(ctx context.Context, studyUID, sopUID, hash, actor, detail string) (bool, error) {
+// in use, audits it when that changed or answered an open choice (pending:
+// keeping the version in use is a choice too), and reports whether
+// anything changed.
+func (b *realBackend) useVersion(ctx context.Context, studyUID, sopUID, hash, actor, detail string, pending bool) (bool, error) {
 	_, changed, err := b.st.UseVersion(sopUID, hash)
-	if err != nil || !changed {
+	if err != nil || (!changed && !pending) {
 		return changed, err
 	}
-	return true, b.sh.RecordVersionChoice(studyUID, actor, detail)
+	return changed, b.sh.RecordVersionChoice(studyUID, actor, detail)
 }
 
 // versions lists the objects kept under an instance's SOP Instance UID,

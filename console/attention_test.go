@@ -6,13 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"sonolink/admin"
 	"sonolink/delivery"
-	"sonolink/internal/testdicom"
 	"sonolink/share"
 	"sonolink/store"
 )
@@ -20,8 +20,9 @@ import (
 // TestAttentionFailedChannelAndOldConflicts: a link whose e-mail was
 // delivered but whose SMS failed (a webhook provider on a closed port)
 // is in the attention list with the "delivery failed" badge and the way
-// to the shares panel; and the study with an object in two versions is
-// listed although forty studies arrived after it.
+// to the shares panel, although 600 studies arrived after its study; so
+// are the study without a usable contact and the one with an object in
+// two versions.
 func TestAttentionFailedChannelAndOldConflicts(t *testing.T) {
 	mail := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
 	defer mail.Close()
@@ -32,17 +33,19 @@ func TestAttentionFailedChannelAndOldConflicts(t *testing.T) {
 	closed := "http://" + ln.Addr().String() + "/sms"
 	ln.Close()
 
+	const later = 600
 	f := newFixtureWith(t, 1, func(st *store.Store) {
-		for i := 1; i <= 40; i++ {
-			sp := testdicom.Spec{PatientName: fmt.Sprintf("Later^L%02d", i), PatientID: fmt.Sprintf("L%d", i),
-				StudyUID: fmt.Sprintf("1.8.%d", i), SeriesUID: fmt.Sprintf("1.8.%d.1", i), SOPUID: fmt.Sprintf("1.8.%d.1.1", i),
-				InstanceNumber: 1, StudyDate: "20261125", SeriesNumber: "1",
-				Extra: []testdicom.Element{{Group: 0x0010, Element: 0x2155, VR: "LT", Value: fmt.Sprintf("l%d@example.com", i)}}}
-			p := filepath.Join(st.SpoolDir(), fmt.Sprintf("later%d.dcm", i))
-			testdicom.WriteFile(t, p, sp)
-			if _, err := st.Ingest(p, store.Source{CalledAET: "SONOLINK"}); err != nil {
-				t.Fatal(err)
-			}
+		// Index entries without files: the attention list must not read them.
+		objs := make([]store.BulkObject, 0, later)
+		now := time.Now()
+		for i := 1; i <= later; i++ {
+			uid := fmt.Sprintf("1.8.%d", i)
+			objs = append(objs, store.BulkObject{Instance: store.Instance{SOPInstanceUID: uid + ".1.1", StudyUID: uid, SeriesUID: uid + ".1",
+				InstanceNumber: 1, ReceivedAt: now.Add(time.Duration(i) * time.Second), Source: store.Source{CalledAET: "SONOLINK"}},
+				Patient: store.Patient{Name: fmt.Sprintf("Later^L%03d", i), ID: fmt.Sprintf("L%d", i)}, Date: "20261125"})
+		}
+		if err := st.LoadUnsynced(objs); err != nil {
+			t.Fatal(err)
 		}
 	}, func(o *admin.LocalOptions) {
 		o.Share.Delivery = delivery.Config{
@@ -59,6 +62,15 @@ func TestAttentionFailedChannelAndOldConflicts(t *testing.T) {
 	if err := f.ops.DeliverPending(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	latest, err := f.ops.ListStudies(t.Context(), admin.StudyQuery{Sort: admin.SortReceived, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range latest {
+		if s.ShortID == f.study {
+			t.Fatalf("study %s is among the 500 latest arrivals; the test needs it older", f.study)
+		}
+	}
 	d, err := f.ops.StudyDetail(t.Context(), f.study)
 	if err != nil {
 		t.Fatal(err)
@@ -73,18 +85,23 @@ func TestAttentionFailedChannelAndOldConflicts(t *testing.T) {
 		t.Fatalf("deliveries of %s: %v, want the e-mail sent and the SMS failed", res.ID, got)
 	}
 
-	cookie, _ := f.login("tech", techPW, "10.0.0.1")
+	cookie, csrf := f.login("tech", techPW, "10.0.0.1")
 	body := html.UnescapeString(f.do("GET", "/attention", "10.0.0.1", cookie, nil).Body.String())
 	li := rowOf(body, "Muñoz, José")
 	if !strings.Contains(li, `<span class="badge">Delivery failed</span>`) || !strings.Contains(li, `href="/study/`+f.study+`#shares"`) {
 		t.Errorf("attention list: no failed-delivery row leading to the shares panel for a link whose SMS failed:\n%s", body)
 	}
-	if !strings.Contains(body, "Versions, Vera") {
-		t.Errorf("attention list lacks the conflict study that 40 later studies pushed back:\n%s", body)
+	if !strings.Contains(body, "Versions, Vera") || !strings.Contains(rowOf(body, "Berg, Anna"), "No usable contact") {
+		t.Errorf("attention list lacks the conflict study or the one without a usable contact:\n%s", body)
 	}
+	if strings.Contains(body, "Later, L") {
+		t.Errorf("attention list shows studies that need nothing:\n%s", body)
+	}
+	// The studies list, searched for the patient, carries the same badge.
+	f.do("POST", "/studies", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "q": {"munoz"}})
 	studies := html.UnescapeString(f.do("GET", "/studies", "10.0.0.1", cookie, nil).Body.String())
 	if !strings.Contains(rowOf(studies, "Muñoz, José"), `<span class="badge">Delivery failed</span>`) {
-		t.Errorf("studies list: no failed-delivery badge on the study")
+		t.Errorf("studies list: no failed-delivery badge on the study:\n%s", studies)
 	}
 }
 

@@ -35,7 +35,7 @@ type Ops interface {
 	Audit(ctx context.Context, q admin.AuditQuery) ([]admin.AuditEvent, error)
 	Clinic(ctx context.Context) (*admin.Clinic, error)
 	LinkCodeReach(ctx context.Context) (*admin.CodeReach, error)
-	ConflictStudies(ctx context.Context) ([]admin.StudySummary, error)
+	Attention(ctx context.Context) ([]admin.StudySummary, error)
 	Thumbnail(ctx context.Context, study string, n int) (string, error)
 	UseVersion(ctx context.Context, req admin.VersionRequest) (*admin.Object, error)
 	RecordStaff(ctx context.Context, ev admin.StaffEvent) (*admin.StaffEvent, error)

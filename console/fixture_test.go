@@ -44,7 +44,9 @@ type fixture struct {
 
 // newFixture seeds one study of n objects: images, and every fifth a
 // cine loop; object 3 was left residual by de-identification. The study's
-// contact field holds an e-mail and a phone number. Accounts: "tech"
+// contact field holds an e-mail and a phone number. Berg's study has an
+// unusable contact, and auto-share decided so; Vera's has an object in
+// two versions. Accounts: "tech"
 // (technician) and "boss" (admin).
 func newFixture(t testing.TB, n int) *fixture { return newFixtureWith(t, n, nil, nil) }
 
@@ -118,6 +120,15 @@ func newFixtureWith(t testing.TB, n int, more func(st *store.Store), opts func(*
 		more(st)
 	}
 	st.Close()
+	// What the pipeline decided when Berg's study was complete.
+	sh, err := share.Open(dir, share.Options{NoWorker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.RecordAutoShareDecision("1.2.4", time.Now(), share.OutcomeNoContact); err != nil {
+		t.Fatal(err)
+	}
+	sh.Close()
 
 	lo := admin.LocalOptions{Share: share.Options{BaseURL: "https://images.clinic.example", Location: time.UTC},
 		Configured: admin.Configured{BaseURL: true, EmailProvider: true, SMSProvider: true}}

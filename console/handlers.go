@@ -410,14 +410,15 @@ func parseDay(s string) (time.Time, error) {
 	return t, nil
 }
 
-// attention says why a study needs a technician, "" when it does not.
+// attention says why a study needs a technician, "" when it does not
+// (an object's versions to choose from are shown on the study's page).
 func attention(l *i18n.Locale, st admin.StudySummary) string {
 	switch {
 	case !st.RenewalAsked.IsZero():
 		return l.T("staff.attention.renewal")
-	case strings.HasPrefix(st.ShareStatus, "no contact"):
+	case st.NoContact:
 		return l.T("staff.attention.nocontact")
-	case deliveryFailed(st):
+	case st.DeliveryFailed:
 		return l.T("staff.attention.failed")
 	}
 	return ""
@@ -762,55 +763,34 @@ func (s *Server) useVersion(q *req) {
 
 // Needs attention.
 
-// attentionScan is how many of the latest studies the attention list
-// reads for missing contacts and failed deliveries; requests for a new
-// link (ListStudies adds them however old) and conflict versions (the
-// store's conflict index) are listed whatever their age.
-const attentionScan = 500
-
+// attention lists every study that needs a technician, however old, from
+// the admin service's attention indexes (admin.Attention: the work grows
+// with what is listed, not with the archive), each with the action that
+// resolves it.
 func (s *Server) attention(q *req) {
-	list, err := s.ops.ListStudies(q.ctx, admin.StudyQuery{Sort: admin.SortReceived, Limit: attentionScan})
-	if err != nil {
-		s.opErr(q, err)
-		return
-	}
-	conflicts, err := s.ops.ConflictStudies(q.ctx)
+	list, err := s.ops.Attention(q.ctx)
 	if err != nil {
 		s.opErr(q, err)
 		return
 	}
 	d := &studiesData{}
-	listed := map[string]bool{}
 	for _, st := range list {
-		a := attention(q.v.L, st)
-		if a == "" {
+		id := url.PathEscape(st.ShortID)
+		row := studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: attention(q.v.L, st),
+			Action: q.v.L.T("staff.attention.action"), ActionURL: "/study/" + id + "/send"}
+		switch {
+		case row.Attention == "" && st.ChooseVersion:
+			row.Attention, row.Action, row.ActionURL = q.v.L.T("staff.attention.conflict"), q.v.L.T("staff.attention.conflictaction"), "/study/"+id+"#objects"
+		case row.Attention == "":
 			continue
-		}
-		row := studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: a,
-			Action: q.v.L.T("staff.attention.action"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "/send"}
-		if deliveryFailed(st) && st.RenewalAsked.IsZero() {
+		case st.DeliveryFailed && !st.NoContact && st.RenewalAsked.IsZero():
 			// The panel says why; Resend or a new link to a corrected contact.
-			row.Action, row.ActionURL = q.v.L.T("staff.attention.failedaction"), "/study/"+url.PathEscape(st.ShortID)+"#shares"
+			row.Action, row.ActionURL = q.v.L.T("staff.attention.failedaction"), "/study/"+id+"#shares"
 		}
 		d.Rows = append(d.Rows, row)
-		listed[st.StudyUID] = true
-	}
-	for _, st := range conflicts {
-		if listed[st.StudyUID] {
-			continue
-		}
-		d.Rows = append(d.Rows, studyRow{StudySummary: st, Patient: patientName(st.PatientName), Attention: q.v.L.T("staff.attention.conflict"),
-			Action: q.v.L.T("staff.attention.conflictaction"), ActionURL: "/study/" + url.PathEscape(st.ShortID) + "#objects"})
 	}
 	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.attention.title"), "attention", d
 	s.render(q.w, http.StatusOK, "attention", q.v)
-}
-
-// deliveryFailed reports whether a delivery of the study's current link
-// failed on any channel ("delivery failed", or "sent …, delivery failed to
-// some contacts").
-func deliveryFailed(st admin.StudySummary) bool {
-	return strings.Contains(st.ShareStatus, "delivery failed")
 }
 
 // Settings (admin role).

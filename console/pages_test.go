@@ -71,6 +71,9 @@ func TestClinicLanguageAndSettingNote(t *testing.T) {
 // TestConflictVersions: a study with two objects under one SOP Instance
 // UID is in the attention list with the action that resolves it, and the
 // study page chooses the version in use, audited under the person's name.
+// Once chosen, the study leaves the attention list and its page no longer
+// flags the object, but still lets staff choose again; keeping the version
+// in use is a choice too.
 func TestConflictVersions(t *testing.T) {
 	f := newFixture(t, 1)
 	cookie, csrf := f.login("tech", techPW, "10.0.0.1")
@@ -94,8 +97,15 @@ func TestConflictVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Objects) != 1 || len(d.Objects[0].Versions) != 2 || !d.Objects[0].Versions[1].InUse {
-		t.Fatalf("version 2 not in use: %+v", d.Objects)
+	if len(d.Objects) != 1 || len(d.Objects[0].Versions) != 2 || !d.Objects[0].Versions[1].InUse || d.Objects[0].ChooseVersion {
+		t.Fatalf("version 2 not in use, or still to choose: %+v", d.Objects)
+	}
+	if body := f.do("GET", "/attention", "10.0.0.1", cookie, nil).Body.String(); strings.Contains(body, "Versions, Vera") {
+		t.Errorf("the study stays in the attention list after a version was chosen:\n%s", body)
+	}
+	body = f.do("GET", "/study/"+vera.ShortID, "10.0.0.1", cookie, nil).Body.String()
+	if strings.Contains(body, `<span class="badge">Several versions</span>`) || !strings.Contains(body, `action="/study/`+vera.ShortID+`/version"`) {
+		t.Errorf("study page after the choice: the object is still flagged, or the choice is gone:\n%s", body)
 	}
 	ev, err := f.ops.Audit(t.Context(), admin.AuditQuery{Study: vera.ShortID})
 	if err != nil {

@@ -52,19 +52,19 @@ func TestCLIConflictVersions(t *testing.T) {
 		return d
 	}
 	r := mustCLI(t, 0, dataDir, "study", "1")
-	if !strings.Contains(r.out, "Image 1 has 2 versions") || !strings.Contains(r.out, "v1  in use") || !strings.Contains(r.out, "--use-version i1:VERSION") {
-		t.Fatalf("study does not list the versions:\n%s", r.out)
+	if !strings.Contains(r.out, "Image 1 has 2 versions") || !strings.Contains(r.out, "v1  in use") || !strings.Contains(r.out, "No version chosen yet") || !strings.Contains(r.out, "--use-version i1:VERSION") {
+		t.Fatalf("study does not list the versions to choose from:\n%s", r.out)
 	}
 	d := detail()
-	if len(d.Objects) != 1 || len(d.Objects[0].Versions) != 2 || !d.Objects[0].Versions[0].InUse || d.Objects[0].Versions[1].InUse {
+	if len(d.Objects) != 1 || len(d.Objects[0].Versions) != 2 || !d.Objects[0].Versions[0].InUse || d.Objects[0].Versions[1].InUse || !d.Objects[0].ChooseVersion || !d.ChooseVersion {
 		t.Fatalf("versions before the choice: %+v", d.Objects)
 	}
 	v2 := d.Objects[0].Versions[1].SHA256
 
 	mustCLI(t, 2, dataDir, "study", "1", "--use-version", "image1:3")
 	r = mustCLI(t, 0, dataDir, "study", "1", "--use-version", "2")
-	if !strings.Contains(r.out, "v2  in use") {
-		t.Fatalf("--use-version 2 did not switch:\n%s", r.out)
+	if !strings.Contains(r.out, "v2  in use") || strings.Contains(r.out, "No version chosen") || !strings.Contains(r.out, "Use another:") {
+		t.Fatalf("--use-version 2 did not switch, or the object is still to choose:\n%s", r.out)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for d = detail(); d.Objects[0].Deid == "pending"; d = detail() {

@@ -166,3 +166,55 @@ func testAutoShareDecidedOnce(t *testing.T) {
 		t.Errorf("%d error log records", n)
 	}
 }
+
+// A complete study whose only contact is unusable is decided "no usable
+// contact": nothing is sent, and the study is in share.db's attention
+// index, the staff's attention list, until a link is sent by hand.
+func TestAutoShareNoContactNeedsAttention(t *testing.T) {
+	synctest.Test(t, testAutoShareNoContactNeedsAttention)
+}
+
+func testAutoShareNoContactNeedsAttention(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	st, err := store.Open(dir, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	const studyUID = "1.2.826.0.1.3680043.10.4242.10"
+	p := filepath.Join(st.SpoolDir(), "a.dcm")
+	testdicom.WriteFile(t, p, testdicom.Spec{PatientName: "Pat^Test", PatientID: "P10", StudyUID: studyUID,
+		SeriesUID: studyUID + ".1", SOPUID: studyUID + ".1.1", StudyDate: "20261101", SeriesNumber: "1", InstanceNumber: 1,
+		Extra: []testdicom.Element{{Group: 0x0010, Element: 0x2154, VR: "SH", Value: "0701"}}})
+	if _, err := st.Ingest(p, store.Source{CalledAET: "SONOLINK"}); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := New(Config{Store: st, Share: sh, Secret: make([]byte, 32), StableTime: time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl.tracker.arrived(studyUID, "assoc1", "SONOLINK", []string{"0701"}, time.Now())
+	pl.tracker.closed("assoc1", time.Now())
+	time.Sleep(5 * time.Millisecond)
+	for _, ps := range pl.tracker.due(time.Now(), time.Millisecond) {
+		pl.studyComplete(context.Background(), ps)
+	}
+	if d, ok := sh.AutoShareDecided(studyUID); !ok || d.Outcome != share.OutcomeNoContact {
+		t.Fatalf("decision %+v %v, want %s", d, ok, share.OutcomeNoContact)
+	}
+	if a, err := sh.Attention(); err != nil || len(a.NoContact) != 1 || a.NoContact[0] != studyUID {
+		t.Fatalf("attention index %+v %v, want the study without a usable contact", a, err)
+	}
+	if _, _, err := sh.Create(context.Background(), share.CreateRequest{StudyUID: studyUID, Emails: []string{"pat@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := sh.Attention(); err != nil || len(a.NoContact) != 0 {
+		t.Fatalf("attention index %+v %v after a link was sent by hand", a, err)
+	}
+}

@@ -520,7 +520,7 @@ func (p *Pipeline) studyComplete(ctx context.Context, ps *pendingStudy) {
 	}
 	if c.Empty() {
 		log.Warn("study complete; no usable patient contact, nothing sent", "invalid_values", len(c.Invalid))
-		decided("no-contact")
+		decided(share.OutcomeNoContact)
 		return
 	}
 	key := ""

@@ -17,7 +17,7 @@ const OutcomeDiscontinued = "discontinued"
 // kept so that a restart does not apply the rule to it again (the rule, or
 // the contacts' validity, may have changed since; the technician's choice
 // at the time stands). The outcome is a short word such as "shared",
-// "joined", "rule" or "no-contact", with no patient data.
+// "joined", "rule" or OutcomeNoContact, with no patient data.
 type AutoShareDecision struct {
 	At      time.Time `json:"at"`
 	Outcome string    `json:"outcome"`
@@ -25,6 +25,8 @@ type AutoShareDecision struct {
 
 // RecordAutoShareDecision records that the auto-share rule was applied to
 // the study at time at (objects received later make it undecided again).
+// OutcomeNoContact puts a study without links in the attention list; any
+// other outcome takes it out.
 func (s *Service) RecordAutoShareDecision(studyUID string, at time.Time, outcome string) error {
 	if strings.TrimSpace(studyUID) == "" {
 		return nil
@@ -34,6 +36,9 @@ func (s *Service) RecordAutoShareDecision(studyUID string, at time.Time, outcome
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := noteDecision(tx, studyUID, outcome, at); err != nil {
+			return err
+		}
 		return tx.Bucket(bktAutoShare).Put([]byte(studyUID), v)
 	})
 }

@@ -13,11 +13,14 @@
 // are sealed the same way and dropped once delivered. Messages go to
 // DATA/outbox/<message id>.eml / .sms unless a provider is configured.
 // share.db also keeps what the auto-share rule decided for each complete
-// study (RecordAutoShareDecision), so a restart does not decide it again.
-// When retention purges a study, ForgetStudy removes its links, token
-// hashes, sealed tokens, contact entries and outbox records (and message
-// files) in one transaction with the audit entry, never while a link is
-// live, and once per purge.
+// study (RecordAutoShareDecision), so a restart does not decide it again,
+// and two small attention indexes for the staff's "needs attention" list
+// (attention.go): the studies auto-share found no usable contact for, and
+// the links whose delivery failed. When retention purges a study,
+// ForgetStudy removes its links, token hashes, sealed tokens, contact and
+// attention entries and outbox records (and message files) in one
+// transaction with the audit entry, never while a link is live, and once
+// per purge.
 //
 // Link code rule: while a clinic code is set, a link issued while a code
 // was in force asks for one (every active link does with link.code_scope

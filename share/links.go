@@ -227,6 +227,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 		if err := s.closeRequests(tx, rec.StudyUID, "", "new link "+rec.ID, req.Actor); err != nil {
 			return err
 		}
+		if err := linkSentForStudy(tx, rec.StudyUID); err != nil {
+			return err
+		}
 		if err := s.audit(tx, AuditEvent{Type: EventLinkCreated, LinkID: rec.ID, StudyUID: rec.StudyUID, Actor: req.Actor, Detail: req.Origin + ": " + detail}); err != nil {
 			return err
 		}
@@ -297,6 +300,9 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 		if err := s.closeRequests(tx, "", rec.ID, "resent", actor); err != nil {
 			return err
 		}
+		if err := linkSentForStudy(tx, rec.StudyUID); err != nil {
+			return err
+		}
 		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
@@ -339,6 +345,9 @@ func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, 
 			return err
 		}
 		if err := s.putLink(tx, rec); err != nil {
+			return err
+		}
+		if err := linkRevoked(tx, rec, s.now()); err != nil {
 			return err
 		}
 		out = rec.Link
@@ -505,11 +514,17 @@ func (s *Service) Deliveries(id string) ([]DeliveryStatus, error) {
 func studyKey(study, id string) []byte { return []byte(study + "\x00" + id) }
 
 func (s *Service) studyLinks(tx *bolt.Tx, studyUID string) []*linkRecord {
+	return studyLinkRecords(tx, studyUID)
+}
+
+// studyLinkRecords is studyLinks for code that runs without a Service (a
+// migration).
+func studyLinkRecords(tx *bolt.Tx, studyUID string) []*linkRecord {
 	var out []*linkRecord
 	prefix := []byte(studyUID + "\x00")
 	c := tx.Bucket(bktStudyLinks).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if r, err := s.getLink(tx, string(k[len(prefix):])); err == nil {
+		if r, err := loadLink(tx, string(k[len(prefix):])); err == nil {
 			out = append(out, r)
 		}
 	}
@@ -545,7 +560,10 @@ func (s *Service) updateLink(id string, fn func(tx *bolt.Tx, rec *linkRecord, no
 	})
 }
 
-func (s *Service) getLink(tx *bolt.Tx, id string) (*linkRecord, error) {
+func (s *Service) getLink(tx *bolt.Tx, id string) (*linkRecord, error) { return loadLink(tx, id) }
+
+// loadLink is getLink for code that runs without a Service (a migration).
+func loadLink(tx *bolt.Tx, id string) (*linkRecord, error) {
 	id = NormalizeLinkID(id)
 	v := tx.Bucket(bktLinks).Get([]byte(id))
 	if v == nil {

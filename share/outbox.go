@@ -183,6 +183,12 @@ func (s *Service) cancelPending(tx *bolt.Tx, linkID, reason string) error {
 }
 
 func (s *Service) deliveries(tx *bolt.Tx, linkID, kind string) []DeliveryStatus {
+	return linkDeliveries(tx, linkID, kind)
+}
+
+// linkDeliveries is deliveries for code that runs without a Service (a
+// migration): the latest message of kind to each contact of the link.
+func linkDeliveries(tx *bolt.Tx, linkID, kind string) []DeliveryStatus {
 	prefix := []byte(linkID + "\x00")
 	latest := map[string]int{}
 	var out []DeliveryStatus
@@ -244,6 +250,7 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 		if now := time.Now(); now.Sub(pruned) >= outboxPruneEvery {
 			s.pruneOutbox(now)
 			s.remind()
+			s.pruneAttention()
 			pruned = now
 		}
 		next := s.deliverDue(ctx)
@@ -348,6 +355,13 @@ func reminderDue(rec *linkRecord, lead time.Duration, now time.Time) bool {
 func (s *Service) remind() {
 	if _, err := s.SendReminders(); err != nil {
 		s.log.Error("outbox: expiry reminders", "error", err)
+	}
+}
+
+// pruneAttention is PruneAttention for the worker: it logs a failure.
+func (s *Service) pruneAttention() {
+	if _, err := s.PruneAttention(); err != nil {
+		s.log.Error("attention list: pruning links that ended", "error", err)
 	}
 }
 
@@ -532,6 +546,13 @@ func (s *Service) deliver(ctx context.Context, m *outboxMsg) {
 		}
 		if err := putMsg(tx, cur); err != nil {
 			return err
+		}
+		if final && cur.Kind == kindLink {
+			if rec, err := s.getLink(tx, cur.LinkID); err == nil {
+				if err := noteDeliveries(tx, rec, s.now()); err != nil {
+					return err
+				}
+			}
 		}
 		if ev.Type != "" {
 			return s.audit(tx, ev)

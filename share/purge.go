@@ -60,8 +60,9 @@ var bktPurged = []byte("purged")
 
 // ForgetStudy removes everything share.db keeps of a purged study, in one
 // transaction with its audit entry: its links, their token hashes and
-// sealed tokens, contact index entries and renewal requests, the outbox
-// records of their messages and the auto-share decision. The message files
+// sealed tokens, contact index entries, renewal requests and attention
+// index entries, the outbox records of their messages and the auto-share
+// decision. The message files
 // of the local outbox go afterwards. It refuses with ErrLiveLink while a
 // link of the study is live. A purge (p.ID) already done is not done or
 // audited again. It returns how many links went.
@@ -96,6 +97,9 @@ func (s *Service) ForgetStudy(studyUID string, p StudyPurge) (int, error) {
 			links++
 		}
 		if err := tx.Bucket(bktAutoShare).Delete([]byte(studyUID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktAttnNoContact).Delete([]byte(studyUID)); err != nil {
 			return err
 		}
 		if err := done.Put(pk, nil); err != nil {
@@ -150,6 +154,7 @@ func (s *Service) forgetLink(tx *bolt.Tx, r *linkRecord) ([]string, error) {
 	}
 	for _, del := range []struct{ b, k []byte }{
 		{bktRequests, []byte(r.ID)},
+		{bktAttnFailed, []byte(r.ID)},
 		{bktStudyLinks, studyKey(r.StudyUID, r.ID)},
 		{bktLinks, []byte(r.ID)}, // with the sealed token
 	} {

@@ -173,6 +173,9 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 			return err
 		}
 		prim.Conflicts++
+		if err := awaitChoice(tx, prim.StudyUID, prim.SOPInstanceUID); err != nil {
+			return err
+		}
 		return putJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), &prim)
 	}
 	if err := putJSON(tx.Bucket(bInstances), []byte(inst.SOPInstanceUID), inst); err != nil {
@@ -309,9 +312,17 @@ func unindexInstance(tx *bolt.Tx, ref, pk []byte) error {
 			return err
 		}
 		prim.Conflicts = max(prim.Conflicts-1, 0)
+		if prim.Conflicts == 0 {
+			if err := choiceDone(tx, prim.StudyUID, prim.SOPInstanceUID); err != nil {
+				return err
+			}
+		}
 		return putJSON(ib, []byte(inst.SOPInstanceUID), &prim)
 	}
 	if err := tx.Bucket(bInstances).Delete(ref); err != nil {
+		return err
+	}
+	if err := choiceDone(tx, inst.StudyUID, inst.SOPInstanceUID); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bWork).Delete(ref); err != nil {

@@ -248,6 +248,9 @@ func unindexStudy(tx *bolt.Tx, st *Study, insts []Instance) error {
 		if err := ib.Delete([]byte(sop)); err != nil {
 			return err
 		}
+		if err := choiceDone(tx, inst.StudyUID, sop); err != nil {
+			return err
+		}
 		if err := sib.Delete(key(st.StudyUID, sop)); err != nil {
 			return err
 		}

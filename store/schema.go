@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -20,12 +21,40 @@ import (
 // (scrub, search). Version 1 is that layout with every bucket present. The
 // search index, which version 0 lacks too, is built by openSearchIndex
 // under its own version key, so a change of the search layout alone needs
-// no migration here.
+// no migration here. Version 2 adds the choice index (versions.go): every
+// object kept in more than one version awaits a choice, since earlier
+// versions did not record whether a technician had made one.
 var indexMigrations = []dbschema.Migration{
 	{To: 1, What: "record the schema version; create the buckets an index from before versions lacks", Apply: func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
+			}
+		}
+		return nil
+	}},
+	{To: 2, What: "index the objects whose versions await a technician's choice", Apply: func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bChoose); err != nil {
+			return err
+		}
+		ib := tx.Bucket(bInstances)
+		c := tx.Bucket(bConflicts).Cursor()
+		var last string
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			sop, _, _ := strings.Cut(string(k), "\x00")
+			if sop == last {
+				continue
+			}
+			last = sop
+			var prim Instance
+			ok, err := getJSON(ib, []byte(sop), &prim)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := awaitChoice(tx, prim.StudyUID, sop); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -40,7 +41,8 @@ func (s *Store) Versions(sopUID string) ([]Instance, error) {
 // the series follow the new primary; the study's patient and descriptive
 // fields, set by the first object received, stay. A version of another
 // study is refused (ErrOtherStudy); choosing the primary changes nothing
-// and returns it with changed false.
+// and returns it with changed false. Either way the object no longer awaits
+// a choice (VersionChoicePending): the technician has made one.
 func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, err error) {
 	mu := s.uidLock(sopUID)
 	mu.Lock()
@@ -57,7 +59,7 @@ func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, e
 		}
 		if prim.Hash == hash {
 			nw = prim
-			return nil
+			return tx.Bucket(bChoose).Delete(key(prim.StudyUID, sopUID))
 		}
 		if ok, err := getJSON(cb, key(sopUID, hash), &nw); err != nil || !ok {
 			if err == nil {
@@ -67,6 +69,9 @@ func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, e
 		}
 		if nw.StudyUID != prim.StudyUID {
 			return ErrOtherStudy
+		}
+		if err := tx.Bucket(bChoose).Delete(key(prim.StudyUID, sopUID)); err != nil {
+			return err
 		}
 		old := prim
 		old.Conflict, old.Conflicts, old.Deid, old.Render = true, 0, nil, nil
@@ -121,35 +126,60 @@ func moveSeries(tx *bolt.Tx, old, nw *Instance) error {
 	return countInSeries(tx, nw)
 }
 
+// The choice index: the objects received in more than one version whose
+// version in use no technician has chosen yet, in one small bucket, so that
+// the attention list reads those and not every conflict version ever kept.
+//
+//	choose   study UID \0 SOP Instance UID → ""
+//
+// It changes in the transaction that changes what it describes:
+// indexInstance adds an object when it gets a conflict version (again,
+// after a choice: there is a new version to choose from); UseVersion takes
+// it out; unindexInstance and unindexStudy take it out when the conflict
+// versions or the object go. The key carries the primary's study, which a
+// choice never changes (ErrOtherStudy).
+var bChoose = []byte("choose")
+
+// awaitChoice records that the object sopUID of studyUID has versions to
+// choose from.
+func awaitChoice(tx *bolt.Tx, studyUID, sopUID string) error {
+	return tx.Bucket(bChoose).Put(key(studyUID, sopUID), nil)
+}
+
+// choiceDone takes the object out of the choice index.
+func choiceDone(tx *bolt.Tx, studyUID, sopUID string) error {
+	return tx.Bucket(bChoose).Delete(key(studyUID, sopUID))
+}
+
 // ConflictStudies returns the Study Instance UIDs of the studies holding an
-// instance received in more than one version, in UID order. It reads the
-// conflict index (conflict versions only, usually empty) and one primary
-// per instance in it, never the whole study table.
+// object received in more than one version whose version in use no
+// technician has chosen, in UID order. It reads the choice index only.
 func (s *Store) ConflictStudies() ([]string, error) {
-	seen := map[string]bool{}
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		ib := tx.Bucket(bInstances)
-		c := tx.Bucket(bConflicts).Cursor()
-		var last string
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			sop, _, _ := strings.Cut(string(k), "\x00")
-			if sop == last {
-				continue
-			}
-			last = sop
-			var prim Instance
-			ok, err := getJSON(ib, []byte(sop), &prim)
-			if err != nil {
-				return err
-			}
-			if ok && !seen[prim.StudyUID] {
-				seen[prim.StudyUID] = true
-				out = append(out, prim.StudyUID)
-			}
+		c := tx.Bucket(bChoose).Cursor()
+		for k, _ := c.First(); k != nil; {
+			study, _, _ := strings.Cut(string(k), "\x00")
+			out = append(out, study)
+			k, _ = c.Seek(key(study, "\xff"))
 		}
 		return nil
 	})
-	sort.Strings(out)
+	return out, err
+}
+
+// VersionChoicePending returns the SOP Instance UIDs of the study's objects
+// that were received in more than one version and await a technician's
+// choice of the one in use (none: nil).
+func (s *Store) VersionChoicePending(studyUID string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := key(studyUID, "")
+		c := tx.Bucket(bChoose).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			out = append(out, string(k[len(prefix):]))
+		}
+		return nil
+	})
 	return out, err
 }

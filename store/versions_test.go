@@ -5,7 +5,13 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sonolink/internal/dbschema"
 )
 
 // The technician chooses which of two objects received under one SOP
@@ -82,24 +88,96 @@ func TestUseVersion(t *testing.T) {
 	}
 }
 
-// ConflictStudies lists the studies of the instances kept in two versions,
-// from the conflict index: a study without conflicts is not in it.
+// ConflictStudies lists the studies with an object in two versions that
+// no technician has chosen between, from the choice index: a study without
+// conflicts is not in it; a choice, even of the version already in use,
+// takes the study out; a new version puts it back; a purge takes it out.
 func TestConflictStudies(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	if got, err := s.ConflictStudies(); err != nil || len(got) != 0 {
 		t.Fatalf("empty store: %v %v", got, err)
 	}
 	a := obj{SOP: "1.2.5.1.1", Study: "1.2.5", Series: "1.2.5.9", Name: "Doe^Jane", Pixels: 64, Fill: 1}
+	a2, a3 := a, a
+	a2.Fill, a3.Fill = 2, 3
+	b := obj{SOP: "1.2.6.1.1", Study: "1.2.6", Series: "1.2.6.9", Name: "Roe^Rita", Pixels: 64, Fill: 1}
+	b2 := b
+	b2.Fill = 2
+	var first string
+	for _, o := range []obj{a, b, a2, a2} {
+		r, err := s.Ingest(spool(t, s, o.bytes()), Source{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.SOP == a.SOP && first == "" {
+			first = r.Instance.Hash
+		}
+	}
+	want := func(what string, studies ...string) {
+		t.Helper()
+		got, err := s.ConflictStudies()
+		if err != nil || strings.Join(got, ",") != strings.Join(studies, ",") {
+			t.Fatalf("%s: ConflictStudies = %v %v, want %v", what, got, err, studies)
+		}
+	}
+	want("two versions of one object", "1.2.5")
+	if p, err := s.VersionChoicePending("1.2.5"); err != nil || len(p) != 1 || p[0] != a.SOP {
+		t.Fatalf("pending choices of 1.2.5: %v %v", p, err)
+	}
+	if _, changed, err := s.UseVersion(a.SOP, first); err != nil || changed {
+		t.Fatalf("keeping the first version: %v changed=%v", err, changed)
+	}
+	want("after keeping the version in use")
+	if p, err := s.VersionChoicePending("1.2.5"); err != nil || len(p) != 0 {
+		t.Fatalf("pending choices after the choice: %v %v", p, err)
+	}
+	if _, err := s.Ingest(spool(t, s, a3.bytes()), Source{}); err != nil {
+		t.Fatal(err)
+	}
+	want("after a third version arrived", "1.2.5")
+	if _, err := s.Ingest(spool(t, s, b2.bytes()), Source{}); err != nil {
+		t.Fatal(err)
+	}
+	want("after b got a second version", "1.2.5", "1.2.6")
+	if _, err := s.MarkPurge("1.2.5", "test"); err != nil {
+		t.Fatal(err)
+	}
+	want("after 1.2.5 was purged", "1.2.6")
+}
+
+// An index from before the choice index (schema 1) gets it at open: every
+// object kept in two versions awaits a choice.
+func TestChoiceIndexMigration(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	a := obj{SOP: "1.2.7.1.1", Study: "1.2.7", Series: "1.2.7.9", Name: "Doe^Jane", Pixels: 64, Fill: 1}
 	a2 := a
 	a2.Fill = 2
-	b := obj{SOP: "1.2.6.1.1", Study: "1.2.6", Series: "1.2.6.9", Name: "Roe^Rita", Pixels: 64, Fill: 1}
-	for _, o := range []obj{a, b, a2, a2} {
+	for _, o := range []obj{a, a2} {
 		if _, err := s.Ingest(spool(t, s, o.bytes()), Source{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.ConflictStudies()
-	if err != nil || len(got) != 1 || got[0] != "1.2.5" {
-		t.Fatalf("ConflictStudies = %v %v, want [1.2.5]", got, err)
+	s.Close()
+	db, err := bolt.Open(filepath.Join(dir, indexFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bChoose); err != nil {
+			return err
+		}
+		return dbschema.SetVersion(tx, 1)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir)
+	if v, err := s.SchemaVersion(); err != nil || v != Schema() {
+		t.Fatalf("schema after open: %d %v, want %d", v, err, Schema())
+	}
+	if got, err := s.ConflictStudies(); err != nil || len(got) != 1 || got[0] != "1.2.7" {
+		t.Fatalf("ConflictStudies after the upgrade = %v %v, want [1.2.7]", got, err)
 	}
 }

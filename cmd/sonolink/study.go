@@ -35,9 +35,11 @@ takes. Exit code 1 when there is no such study.
 When a different object arrived under the SOP Instance UID of one already
 stored (a modality that reused a UID, or an object corrected and sent
 again), both are kept and the study lists them as versions of that object;
-the first received is in use until you choose another with --use-version
+the first received is in use until you choose one with --use-version
 OBJECT:VERSION, OBJECT as labelled (image2:2), or just VERSION when one
-object has versions. The patient's link and pages then show the chosen one.`,
+object has versions. The patient's link and pages then show the chosen one.
+Until someone chooses (keeping the first is a choice too), the object is
+flagged here and the study is in the staff console's attention list.`,
 		Example: `  sonolink study 42
   sonolink study 1.2.840.113619.2.55.3.2831164356.781.1600000000.1
   sonolink study ACC12345 --json
@@ -180,7 +182,8 @@ func printStudy(w io.Writer, d *admin.StudyDetail) {
 }
 
 // printVersions lists the versions of the objects that have several, and
-// how to choose one.
+// how to choose one: flagged while no one has chosen (the attention list
+// names the study until then).
 func printVersions(w io.Writer, d *admin.StudyDetail) {
 	for _, o := range d.Objects {
 		if len(o.Versions) == 0 {
@@ -197,7 +200,11 @@ func printVersions(w io.Writer, d *admin.StudyDetail) {
 				dash(v.CallingAET), plural(v.Frames, "frame"), fmt.Sprintf("%d KB", (v.Size+1023)/1024), v.SHA256)
 		}
 		tw.Flush()
-		termf(w, "  Use another: sonolink study %s --use-version %s\n", d.ShortID, versionArg(o, 0))
+		if o.ChooseVersion {
+			termf(w, "  ! No version chosen yet; the first received is in use. Choose: sonolink study %s --use-version %s\n", d.ShortID, versionArg(o, 0))
+		} else {
+			termf(w, "  Use another: sonolink study %s --use-version %s\n", d.ShortID, versionArg(o, 0))
+		}
 	}
 }
 
