@@ -133,7 +133,7 @@ func linkFromView(v share.LinkView) Link {
 		Expires: v.Expires, Status: v.Status, RevokedReason: v.RevokedReason, Origin: v.Origin,
 		RevokedAt: v.RevokedAt, RevokedBy: v.RevokedBy,
 		WholeStudy: v.WholeStudy(), Instances: append([]string{}, v.Instances...), Views: v.Views,
-		Contacts: []Delivery{}, RenewalAsked: v.RenewalAsked,
+		Contacts: []Delivery{}, RenewalAsked: v.RenewalAsked, Current: v.Current,
 	}
 	// One row per contact, in the link's own order (e-mails, then phones):
 	// deliveries come back in message-ID order, which is not meaningful.

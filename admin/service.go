@@ -395,7 +395,7 @@ func (s *Service) onlyActiveLink(ctx context.Context, key string) (Link, error) 
 func lastContacts(links []Link) []string {
 	var best *Link
 	for i := range links {
-		if best == nil || lastTime(links[i]).After(lastTime(*best)) {
+		if best == nil || lastSentOrCreated(links[i]).After(lastSentOrCreated(*best)) {
 			best = &links[i]
 		}
 	}
@@ -543,15 +543,15 @@ func shareState(links []Link, contacts []ContactNote) ShareState {
 		}
 		return ShareState{Kind: ShareNotShared}
 	}
-	// The most recently sent (else created) link that still works wins;
-	// otherwise the most recent one.
-	best := -1
-	for i, l := range links {
-		if best < 0 || better(l, links[best]) {
-			best = i
+	// The study's current link, as share decides it (the first, newest,
+	// when none is marked).
+	l := links[0]
+	for _, c := range links {
+		if c.Current {
+			l = c
+			break
 		}
 	}
-	l := links[best]
 	at := l.LastSent
 	if at.IsZero() {
 		at = l.Created
@@ -639,14 +639,7 @@ func countActive(links []Link) int {
 	return n
 }
 
-func better(a, b Link) bool {
-	if (a.Status == "active") != (b.Status == "active") {
-		return a.Status == "active"
-	}
-	return lastTime(a).After(lastTime(b))
-}
-
-func lastTime(l Link) time.Time {
+func lastSentOrCreated(l Link) time.Time {
 	if l.LastSent.After(l.Created) {
 		return l.LastSent
 	}

@@ -20,6 +20,8 @@ func TestShareStateEnglish(t *testing.T) {
 	}
 	older := link("active", time.Time{}, "sent")
 	older.Created = created.Add(-time.Hour)
+	current := older
+	current.Current = true
 	for _, c := range []struct {
 		name     string
 		links    []Link
@@ -39,6 +41,8 @@ func TestShareStateEnglish(t *testing.T) {
 		{"outbox", []Link{link("active", time.Time{}, StatusOutbox)}, nil, ShareOutbox, "local outbox only, not sent " + stamp(created)},
 		{"some failed", []Link{link("active", sent, "sent", "failed")}, nil, ShareSentSomeFailed, "sent " + stamp(sent) + ", delivery failed to some contacts"},
 		{"sent", []Link{link("active", sent, "sent"), older, link("revoked", time.Time{})}, nil, ShareSent, "sent " + stamp(sent) + " (+1 links)"},
+		// share marks the current link; a newer revoked one does not speak.
+		{"current not first", []Link{link("revoked", sent, "sent"), current}, nil, ShareSent, "sent " + stamp(older.Created)},
 	} {
 		st := shareState(c.links, c.contacts)
 		if st.Kind != c.kind || st.String() != c.want || shareStatus(c.links, c.contacts) != c.want {

@@ -190,6 +190,9 @@ type Link struct {
 	// link's page, while the request is open (a resend, a new link or a
 	// revoke closes it).
 	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
+	// Current: the study's current link, as share decides it (active
+	// first, then the one sent last): its share status speaks of it.
+	Current bool `json:"current,omitempty"`
 }
 
 // Delivery is the state of the link's message to one contact.

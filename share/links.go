@@ -455,6 +455,9 @@ type LinkView struct {
 	// RenewalAsked: when the patient asked for a new link on this expired
 	// link's page, while that request is open (RequestRenewal).
 	RenewalAsked time.Time `json:"renewal_asked,omitzero"`
+	// Current: this is the study's current link (better), the one its
+	// share status and its attention entry speak of.
+	Current bool `json:"current,omitempty"`
 }
 
 // DeliveryStatus is the latest message of a link to one contact.
@@ -479,8 +482,15 @@ func (s *Service) Shares(studyUID string) ([]LinkView, error) {
 	var out []LinkView
 	now := s.now()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, r := range s.studyLinks(tx, studyUID) {
-			v := LinkView{Link: r.Link, Status: r.Status(now), Deliveries: s.deliveries(tx, r.ID, kindLink)}
+		recs := s.studyLinks(tx, studyUID)
+		cur := -1
+		for i, r := range recs {
+			if cur < 0 || better(r, recs[cur], now) {
+				cur = i
+			}
+		}
+		for i, r := range recs {
+			v := LinkView{Link: r.Link, Status: r.Status(now), Deliveries: s.deliveries(tx, r.ID, kindLink), Current: i == cur}
 			v.NeedsEmailHint = len(r.Emails) == 0 && len(r.Phones) > 0
 			if data := tx.Bucket(bktRequests).Get([]byte(r.ID)); data != nil {
 				var req RenewalRequest
