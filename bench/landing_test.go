@@ -126,6 +126,8 @@ func BenchmarkLanding(b *testing.B) {
 		b.ReportMetric(returning.p50.Seconds()*1000, "returning-p50-ms")
 		b.ReportMetric(returning.p99.Seconds()*1000, "returning-p99-ms")
 		b.ReportMetric(static.p99.Seconds()*1000, "static-p99-ms")
+		b.ReportMetric(returning.rps, "returning-req/s")
+		b.ReportMetric(static.rps, "static-req/s")
 		b.ReportMetric(returning.p99.Seconds()/static.p99.Seconds(), "returning/static-p99")
 
 		node.stop()
