@@ -29,7 +29,7 @@ func BenchmarkConsoleStudyPage(b *testing.B) {
 	dcmsend := testenv.Tool(b, "dcmsend")
 	dcmodify := testenv.Tool(b, "dcmodify")
 	bin := buildSonolink(b)
-	files, _ := landingStudy(b, dcmodify)
+	files, _ := landingStudy(b, dcmodify, 30)
 	const staff = 10
 	const dur = 10 * time.Second
 

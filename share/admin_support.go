@@ -111,7 +111,7 @@ func openContactIndex(tx *bolt.Tx) error {
 // objects received under one SOP Instance UID the study serves; detail
 // says which (object and version numbers, no patient data).
 func (s *Service) RecordVersionChoice(studyUID, actor, detail string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return s.audit(tx, AuditEvent{Type: EventVersionChosen, StudyUID: studyUID, Actor: actor, Detail: detail})
 	})
 }

@@ -244,7 +244,7 @@ func (s *Service) StudyAttention(studyUID string) (noContact, deliveryFailed boo
 func (s *Service) PruneAttention() (int, error) {
 	now := s.now()
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		n = 0
 		b := tx.Bucket(bktAttnFailed)
 		var stale, studies [][]byte

@@ -101,7 +101,7 @@ func (s *Service) Record(e AuditEvent) error {
 		return ErrNotStaffEvent
 	}
 	e.Seq, e.LinkID, e.StudyUID, e.To = 0, "", "", ""
-	return s.db.Update(func(tx *bolt.Tx) error { return s.audit(tx, e) })
+	return s.update(func(tx *bolt.Tx) error { return s.audit(tx, e) })
 }
 
 // Location is the server's time zone this service was opened with (the

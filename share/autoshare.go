@@ -35,7 +35,7 @@ func (s *Service) RecordAutoShareDecision(studyUID string, at time.Time, outcome
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if err := noteDecision(tx, studyUID, outcome, at); err != nil {
 			return err
 		}

@@ -147,7 +147,7 @@ func (s *Service) mayTry(rec *linkRecord, key, what string) error {
 		return nil
 	}
 	if register {
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			rec, err := s.getLink(tx, rec.ID)
 			if err != nil {
 				return err
@@ -400,7 +400,7 @@ func (s *Service) SetPassword(id, proof, password string) error {
 	}
 	ph := sha256.Sum256([]byte(proof))
 	hash := hashSecret(password) // outside the transaction: argon2 takes a while
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		rec, err := s.getLink(tx, id)
 		if err != nil {
 			return err

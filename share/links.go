@@ -188,7 +188,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Link, string,
 		Created: now, LastSent: now, SendCount: 1, Lang: lang,
 	}, TokenHash: tokenHash(token)}
 	var existing *Link
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		st, err := readSettings(tx)
 		if err != nil {
 			return err
@@ -327,7 +327,7 @@ func (s *Service) Resend(ctx context.Context, id, actor string) (*Link, error) {
 // and it can never be resent. Revoking a revoked link changes nothing.
 func (s *Service) Revoke(ctx context.Context, id, reason, actor string) (*Link, error) {
 	var out Link
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		rec, err := s.getLink(tx, id)
 		if err != nil {
 			return err
@@ -384,38 +384,42 @@ func (s *Service) Link(id string) (*Link, error) {
 // on how much of a guessed token matches.
 func (s *Service) Resolve(token string) (*Link, error) {
 	h := tokenHash(token)
-	var out Link
-	err := s.db.View(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bktTokens).Get(h)
-		if id == nil {
-			return ErrNotFound
-		}
-		raw := tx.Bucket(bktLinks).Get([]byte(NormalizeLinkID(string(id))))
-		l, ok := s.resolved.get(string(id), raw)
-		if !ok {
-			rec, err := s.getLink(tx, string(id))
-			if err != nil {
-				if errors.Is(err, ErrNotFound) {
-					return err
-				}
-				return fmt.Errorf("%w: %w", ErrNotFound, err) // damaged: still "not found" to the patient
+	key := string(h)
+	writes := s.writes.Load()
+	e, cached := s.resolved.get(key)
+	if !cached || e.writes != writes {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			id := tx.Bucket(bktTokens).Get(h)
+			if id == nil {
+				return ErrNotFound
 			}
-			l = rec.Link
-			s.resolved.put(string(id), raw, l)
+			raw := tx.Bucket(bktLinks).Get([]byte(NormalizeLinkID(string(id))))
+			if !cached || !e.same(string(id), raw) {
+				rec, err := s.getLink(tx, string(id))
+				if err != nil {
+					if errors.Is(err, ErrNotFound) {
+						return err
+					}
+					return fmt.Errorf("%w: %w", ErrNotFound, err) // damaged: still "not found" to the patient
+				}
+				e = resolvedEntry{id: string(id), raw: bytes.Clone(raw), link: cloneLink(rec.Link)}
+			}
+			e.writes = writes
+			s.resolved.put(key, e)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		switch l.Status(s.now()) {
-		case StatusRevoked:
-			return &RevokedError{LinkID: l.ID, Revoked: l.RevokedAt}
-		case StatusExpired:
-			return &ExpiredError{LinkID: l.ID, Expired: l.Expires}
-		}
-		out = l
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return &out, nil
+	l := cloneLink(e.link)
+	switch l.Status(s.now()) {
+	case StatusRevoked:
+		return nil, &RevokedError{LinkID: l.ID, Revoked: l.RevokedAt}
+	case StatusExpired:
+		return nil, &ExpiredError{LinkID: l.ID, Expired: l.Expires}
+	}
+	return &l, nil
 }
 
 // StudyLinks returns every link of a study, newest first.
@@ -561,7 +565,7 @@ func sameLinkID(a, b string) bool { return NormalizeLinkID(a) == NormalizeLinkID
 // the time now of the transaction; fn writes the record back itself if it
 // changes it. An unknown id gives getLink's error.
 func (s *Service) updateLink(id string, fn func(tx *bolt.Tx, rec *linkRecord, now time.Time) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		rec, err := s.getLink(tx, id)
 		if err != nil {
 			return err

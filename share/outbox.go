@@ -283,7 +283,7 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 func (s *Service) SendReminders() (int, error) {
 	now := s.now()
 	var done []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		st, err := readSettings(tx)
 		if err != nil || st.LinkReminder == 0 {
 			return err
@@ -466,7 +466,7 @@ func (s *Service) claim() (*outboxMsg, time.Time, error) {
 	var got *outboxMsg
 	var next time.Time
 	now := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktPending).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			m, err := getMsg(tx, string(k))
@@ -511,7 +511,7 @@ func (s *Service) deliver(ctx context.Context, m *outboxMsg) {
 	}
 	shutdown := err != nil && ctx.Err() != nil
 	var retryIn time.Duration
-	uerr := s.db.Update(func(tx *bolt.Tx) error {
+	uerr := s.update(func(tx *bolt.Tx) error {
 		cur, gerr := getMsg(tx, m.ID)
 		if gerr != nil {
 			return gerr

@@ -72,7 +72,7 @@ func (s *Service) ForgetStudy(studyUID string, p StudyPurge) (int, error) {
 	now := s.now()
 	// Batch: purges running side by side share a commit. fn may run
 	// again alone; it starts its counts afresh.
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		msgs, links = nil, 0
 		done, err := tx.CreateBucketIfNotExists(bktPurged)
 		if err != nil {

@@ -6,49 +6,51 @@ import (
 	"sync"
 )
 
-// resolvedCache keeps, per link, the record Resolve last decoded together
-// with the stored bytes it came from. Every page view resolves its token,
-// and decoding the link's JSON was the largest part of a cached page's
-// cost; a record whose stored bytes are unchanged decodes to the same
-// Link, so the cache is exact: any write to the link (a view counted, a
-// resend, a revocation) changes the bytes and the next Resolve decodes
-// again. Bounded: past maxResolved links it starts again empty.
+// resolvedCache keeps, per token, the link Resolve last found for it:
+// every page view resolves its token, and reading and decoding the link
+// was the larger part of a cached page's cost. An entry is used as it is
+// while share.db has had no write since it was read (Service.writes);
+// after a write, the link's stored bytes are read again and decoded only
+// if they changed. So the cache is exact: a revocation, a resend or a
+// purge is seen by the very next Resolve. Bounded: past maxResolved
+// tokens it starts again empty.
 type resolvedCache struct {
 	mu sync.RWMutex
 	m  map[string]resolvedEntry
 }
 
 type resolvedEntry struct {
-	raw  []byte
-	link Link
+	writes uint64 // Service.writes before the read
+	id     string
+	raw    []byte // the link record as stored
+	link   Link   // decoded from raw
 }
 
 const maxResolved = 4096
 
-// get returns the link decoded from raw, if that is what the cache holds
-// for id. The Link's slices are the caller's own.
-func (c *resolvedCache) get(id string, raw []byte) (Link, bool) {
+func (c *resolvedCache) get(key string) (resolvedEntry, bool) {
 	c.mu.RLock()
-	e, ok := c.m[id]
+	e, ok := c.m[key]
 	c.mu.RUnlock()
-	if !ok || !bytes.Equal(e.raw, raw) {
-		return Link{}, false
-	}
-	return cloneLink(e.link), true
+	return e, ok
 }
 
-// put remembers l as the decoding of raw, which is copied: bbolt's bytes
-// are valid only inside their transaction.
-func (c *resolvedCache) put(id string, raw []byte, l Link) {
-	e := resolvedEntry{raw: bytes.Clone(raw), link: cloneLink(l)}
+// put keeps e; its raw and link must not be shared with anyone else.
+func (c *resolvedCache) put(key string, e resolvedEntry) {
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxResolved {
 		c.m = map[string]resolvedEntry{}
 	}
-	c.m[id] = e
+	c.m[key] = e
 	c.mu.Unlock()
 }
 
+// same reports whether the entry was read from these stored bytes.
+func (e *resolvedEntry) same(id string, raw []byte) bool {
+	return e.id == id && e.raw != nil && bytes.Equal(e.raw, raw)
+}
+
+// cloneLink copies l's slices, so that no two callers share them.
 func cloneLink(l Link) Link {
 	l.Instances = slices.Clone(l.Instances)
 	l.Emails = slices.Clone(l.Emails)

@@ -87,6 +87,8 @@ type Service struct {
 	// resolved keeps decoded links for Resolve while their records are
 	// unchanged.
 	resolved resolvedCache
+	// writes counts share.db's write transactions (update, batch).
+	writes   atomic.Uint64
 	inflight sync.WaitGroup // Flush and RunOutbox calls
 }
 

@@ -109,7 +109,7 @@ func (s *Service) SetLogo(data []byte) error {
 
 // saveSetting keeps a parsed change and audits it in one transaction.
 func (s *Service) saveSetting(c settings.Change, actor string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bktSettings)
 		if c.Value == nil {
 			if err := b.Delete([]byte(c.Key)); err != nil {

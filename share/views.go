@@ -87,7 +87,7 @@ func (s *Service) FlushViews() error {
 	if closed {
 		return errClosed
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for _, k := range order {
 			a := pending[k]
 			rec, err := s.getLink(tx, k.link)

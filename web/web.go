@@ -353,16 +353,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
-	h.Set("Cache-Control", "no-store")
+	for k, v := range securityHeaders {
+		h[k] = []string{v} // canonical keys already; a fresh slice per response
+	}
 	if s.cfg.Secure {
-		h.Set("Strict-Transport-Security", "max-age=31536000")
+		h["Strict-Transport-Security"] = []string{"max-age=31536000"}
 	}
 	rw := &logWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
@@ -374,6 +369,18 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Duration("took", time.Since(start)))
 	}()
 	s.mux.ServeHTTP(rw, r)
+}
+
+// securityHeaders go on every answer (keys in canonical form).
+var securityHeaders = map[string]string{
+	"Content-Security-Policy":      "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+	"Referrer-Policy":              "no-referrer",
+	"X-Content-Type-Options":       "nosniff",
+	"X-Frame-Options":              "DENY",
+	"Cross-Origin-Opener-Policy":   "same-origin",
+	"Cross-Origin-Resource-Policy": "same-origin",
+	"Permissions-Policy":           "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+	"Cache-Control":                "no-store",
 }
 
 // redact replaces the token segment of /p/{token}/… with the link ID (or

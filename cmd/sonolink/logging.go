@@ -18,13 +18,19 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: %w; use debug, info, warn or error", level, err)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: use json or text", format)
 	}
-	return nil, fmt.Errorf("--log-format %q: use json or text", format)
+	if b, ok := w.(*logBuffer); ok {
+		h = warnFlusher{h, b}
+	}
+	return slog.New(h), nil
 }
 
 // useLogger makes logger the process's default, so that whatever logs

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -129,7 +130,7 @@ func newNode(c *serveConfig, logger *slog.Logger) (_ *node, err error) {
 		// HTTPS where patients see it, whether TLS ends here or in a proxy.
 		Secure:         c.tlsCert != "" || base.Scheme == "https",
 		TrustedProxies: proxies,
-		Logger:         logger.With("component", "web"),
+		Logger:         cmp.Or(c.webLogger, logger).With("component", "web"),
 		SessionKey:     derive(secret, "sonolink web session v1"),
 	}, web.NewStoreBackend(n.share, n.store))
 	if err != nil {

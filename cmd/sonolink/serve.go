@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -70,8 +71,9 @@ type serveConfig struct {
 
 	exposed *exposedConfig // the config file is world-readable and holds secrets
 
-	cpuProfile   string // hidden: write a CPU profile until shutdown (performance work)
-	blockProfile string // hidden: write a blocking profile at shutdown (performance work)
+	cpuProfile   string       // hidden: write a CPU profile until shutdown (performance work)
+	webLogger    *slog.Logger // the patient pages' logger (buffered); nil: the node's
+	blockProfile string       // hidden: write a blocking profile at shutdown (performance work)
 }
 
 func newServeCmd() *cobra.Command {
@@ -145,6 +147,13 @@ func runServe(parent context.Context, c *serveConfig) error {
 		return err
 	}
 	useLogger(logger)
+	// The patient pages log a line per request: theirs are written out
+	// in bundles (logBuffer), warnings and errors at once.
+	webLogs := newLogBuffer(os.Stderr, logFlushEvery)
+	defer webLogs.Flush()
+	if c.webLogger, err = newLogger(webLogs, c.logFormat, c.logLevel); err != nil {
+		return err
+	}
 	if e := c.exposed; e != nil {
 		logger.Warn("config file holding secrets is readable by every user of this machine; make it readable by sonolink only (chmod 600)",
 			"path", e.path, "mode", fmt.Sprintf("%04o", e.mode), "secret_keys", e.keys)
