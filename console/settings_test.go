@@ -190,7 +190,7 @@ func TestSettingInvalidValue(t *testing.T) {
 	}
 	_, alert, _ := strings.Cut(body, `<p class="alert" role="alert">`)
 	alert, _, _ = strings.Cut(alert, "</p>")
-	if !strings.HasPrefix(alert, "Validez de un enlace no se ha guardado: el valor no es válido. ") ||
+	if !strings.HasPrefix(alert, "«Validez de un enlace» no se ha guardado: el valor no es válido. ") ||
 		!strings.Contains(alert, `<span class="muted detail" lang="en">`) || !strings.Contains(alert, `"forever": give a duration from 1h to 3650d`) {
 		t.Errorf("the error: %q", alert)
 	}
