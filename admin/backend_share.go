@@ -252,7 +252,7 @@ func (b shareSide) settings(ctx context.Context) ([]Setting, error) {
 	reg := share.Registry()
 	var out []Setting
 	for _, k := range reg.Keys() {
-		out = append(out, Setting{Key: k.Key, Value: reg.Format(st, k.Key), Default: k.Default, Description: k.Description})
+		out = append(out, settingOf(k, reg.Format(st, k.Key)))
 	}
 	return out, nil
 }
@@ -273,29 +273,35 @@ func (b shareSide) setSetting(ctx context.Context, key, value, actor string) (Se
 		return Setting{}, err
 	}
 	d, _ := reg.Lookup(k)
-	out := Setting{Key: k, Value: reg.Format(st, k), Default: d.Default, Description: d.Description}
+	out := settingOf(d, reg.Format(st, k))
 	if k == settings.KeyLinkCode || k == settings.KeyLinkCodeScope {
-		if out.Note, err = b.codeNote(st); err != nil {
+		r, err := b.sh.LinkCodeReach()
+		if err != nil {
 			return Setting{}, err
 		}
+		out.Reach = codeReach(st, r)
+		out.Note = out.Reach.note()
 	}
 	return out, nil
 }
 
-// codeNote says how many active links ask for the link code now, and how
-// many patients would be asked for a code they were never given.
-func (b shareSide) codeNote(st settings.Values) (string, error) {
-	r, err := b.sh.LinkCodeReach()
-	if err != nil {
-		return "", err
-	}
+// settingOf is a registry key with its value, as admin gives it.
+func settingOf(d settings.Setting, value string) Setting {
+	return Setting{Key: d.Key, Value: value, Default: d.Default, Description: d.Description,
+		Family: d.Family, Message: d.Message, Fields: d.Fields}
+}
+
+// note says, in English for the CLI, how many active links ask for the
+// link code now, and how many patients would be asked for a code they
+// were never given. The console says the same from the numbers.
+func (r *CodeReach) note() string {
 	switch {
-	case !st.LinkCodeSet:
-		return fmt.Sprintf("no link asks for a code; all %d active links open without one", r.Active), nil
-	case st.LinkCodeAll:
-		return fmt.Sprintf("it affects all %d active links: each asks for the code; %d of them were sent before a code was set, so tell those patients the code (or: sonolink settings set link.code_scope new)", r.Active, r.Active-r.WithCode), nil
+	case !r.CodeSet:
+		return fmt.Sprintf("no link asks for a code; all %d active links open without one", r.Active)
+	case r.ScopeAll:
+		return fmt.Sprintf("it affects all %d active links: each asks for the code; %d of them were sent before a code was set, so tell those patients the code (or: sonolink settings set link.code_scope new)", r.Active, r.Active-r.WithCode)
 	}
-	return fmt.Sprintf("it affects %d of the %d active links (those issued while a code was set; they also accept the code they were issued with), and every link issued from now on; %d keep opening without one (sonolink settings set link.code_scope all would make all %d ask)", r.AskFor, r.Active, r.Active-r.AskFor, r.WouldAskAll), nil
+	return fmt.Sprintf("it affects %d of the %d active links (those issued while a code was set; they also accept the code they were issued with), and every link issued from now on; %d keep opening without one (sonolink settings set link.code_scope all would make all %d ask)", r.AskNow, r.Active, r.Active-r.AskNow, r.Active)
 }
 
 func (b shareSide) audit(ctx context.Context, q AuditQuery, studyUID string) ([]AuditEvent, error) {

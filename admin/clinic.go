@@ -3,6 +3,9 @@ package admin
 import (
 	"context"
 	"net/http"
+
+	"sonolink/settings"
+	"sonolink/share"
 )
 
 // Clinic is what the staff console shows of the clinic on every page: its
@@ -54,11 +57,16 @@ func (s *Service) LinkCodeReach(ctx context.Context) (*CodeReach, error) {
 	if err != nil {
 		return nil, s.internal("count the active links", err)
 	}
+	return codeReach(st, r), nil
+}
+
+// codeReach is share's count of the active links under the settings st.
+func codeReach(st settings.Values, r share.CodeReach) *CodeReach {
 	out := &CodeReach{Active: r.Active, WithCode: r.WithCode, AskNow: r.AskFor, CodeSet: st.LinkCodeSet, ScopeAll: st.LinkCodeAll, WouldAsk: r.WithCode}
 	if st.LinkCodeAll {
 		out.WouldAsk = r.Active
 	}
-	return out, nil
+	return out
 }
 
 // Clinic asks the running server.

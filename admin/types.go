@@ -256,9 +256,17 @@ type Setting struct {
 	Value       string `json:"value"`
 	Default     string `json:"default,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Family, Message and Fields: for a key of a family (branding.text.sms),
+	// the family's key (branding.text.), the message and its template
+	// fields, so a page can describe every member with one text.
+	Family  string `json:"family,omitempty"`
+	Message string `json:"message,omitempty"`
+	Fields  string `json:"fields,omitempty"`
 	// Note says what a change did beyond the value, e.g. how many active
-	// links now ask for the link code. Only SetSetting fills it in.
-	Note string `json:"note,omitempty"`
+	// links now ask for the link code. Only SetSetting fills it in; Reach
+	// is the same in numbers, for a page to say in its own words.
+	Note  string     `json:"note,omitempty"`
+	Reach *CodeReach `json:"reach,omitempty"`
 }
 
 // SettingRequest changes one setting; an empty Value clears it (back to the default).

@@ -796,8 +796,11 @@ func (s *Server) attention(q *req) {
 // Settings (admin role).
 
 type settingsData struct {
-	Settings []admin.Setting
-	Changed  *admin.Setting
+	Groups []settingGroup
+	// Changed is the setting just saved; Saved and Note say so in the
+	// clinic's language.
+	Changed     *settingRow
+	Saved, Note string
 	// CodeNote says, before a patient link code is saved, how many active
 	// links will ask for it.
 	CodeNote string
@@ -823,15 +826,13 @@ func (s *Server) settings(q *req) {
 		s.opErr(q, err)
 		return
 	}
-	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, CodeNote: s.codeNote(q)}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Groups: q.v.settingGroupsOf(st), CodeNote: s.codeNote(q)}
 	s.render(q.w, http.StatusOK, "settings", q.v)
 }
 
 func (s *Server) setSetting(q *req) {
-	res, err := s.ops.SetSetting(q.ctx, admin.SettingRequest{Key: q.r.PostFormValue("key"), Value: q.r.PostFormValue("value"), Actor: q.actor()})
-	if err != nil {
-		q.v.Error = err.Error()
-	}
+	key, value := q.r.PostFormValue("key"), q.r.PostFormValue("value")
+	res, err := s.ops.SetSetting(q.ctx, admin.SettingRequest{Key: key, Value: value, Actor: q.actor()})
 	// Read the settings again: a change of clinic name or language shows at once.
 	s.forgetClinic()
 	nv := s.newView(q.ctx)
@@ -841,13 +842,30 @@ func (s *Server) setSetting(q *req) {
 		s.opErr(q, lerr)
 		return
 	}
-	if res != nil {
-		s.log.Info("staff console: setting changed", "actor", q.actor(), "key", res.Key)
-	}
-	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", &settingsData{Settings: st, Changed: res, CodeNote: s.codeNote(q)}
+	d := &settingsData{Groups: q.v.settingGroupsOf(st), CodeNote: s.codeNote(q)}
 	status := http.StatusOK
 	if err != nil {
+		// What was refused, in the clinic's language; admin's exact reason
+		// beside it, in English.
 		status = http.StatusConflict
+		q.v.Error, q.v.ErrorDetail = q.v.L.T(opErrKeys[admin.KindOf(err)]), err.Error()
+		if admin.KindOf(err) == admin.KindInvalid {
+			label := key
+			if i := slices.IndexFunc(st, func(x admin.Setting) bool { return x.Key == strings.TrimSpace(key) }); i >= 0 {
+				label = q.v.settingRowOf(st[i]).Label
+			}
+			q.v.Error = q.v.L.T("staff.settings.invalid", "label", label)
+		}
 	}
+	if res != nil {
+		s.log.Info("staff console: setting changed", "actor", q.actor(), "key", res.Key)
+		row := q.v.settingRowOf(*res)
+		d.Changed, d.Note = &row, q.v.reachNote(res.Reach)
+		d.Saved = q.v.L.T("staff.settings.saved", "label", row.Label)
+		if strings.TrimSpace(value) == "" {
+			d.Saved = q.v.L.T("staff.settings.cleared", "label", row.Label)
+		}
+	}
+	q.v.Title, q.v.Nav, q.v.Data = q.v.L.T("staff.settings.title"), "settings", d
 	s.render(q.w, status, "settings", q.v)
 }

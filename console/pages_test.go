@@ -52,7 +52,7 @@ func TestClinicLanguageAndSettingNote(t *testing.T) {
 	}
 	w := f.do("POST", "/settings", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "key": {"link.code"}, "value": {"4711"}})
 	body := html.UnescapeString(w.Body.String())
-	if w.Code != http.StatusOK || !strings.Contains(body, "link.code saved.") || !strings.Contains(body, "active link") {
+	if w.Code != http.StatusOK || !strings.Contains(body, "Saved: Patient link code.") || !strings.Contains(body, "active link") {
 		t.Errorf("setting link.code: %d, no note on the active links:\n%s", w.Code, body)
 	}
 	w = f.do("POST", "/settings", "10.0.0.1", cookie, url.Values{"csrf": {csrf}, "key": {"link.lifetime"}, "value": {"forever"}})

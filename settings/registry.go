@@ -85,6 +85,10 @@ type Setting struct {
 	Key         string
 	Default     string // as typed; "" when the default is "none"
 	Description string
+	// Family is, for a member of a family of keys (branding.text.sms),
+	// the family's key (branding.text.); Message and Fields are the
+	// member's message name and template fields, which Description names.
+	Family, Message, Fields string
 }
 
 // Change is a parsed value, ready to keep.
@@ -333,7 +337,7 @@ func (r *Registry) Keys() []Setting {
 		}
 		for _, m := range r.cfg.Messages {
 			desc := strings.NewReplacer("<message>", m.Name, "<fields>", m.Fields).Replace(d.desc)
-			out = append(out, Setting{Key: d.key + m.Name, Default: d.dflt, Description: desc})
+			out = append(out, Setting{Key: d.key + m.Name, Default: d.dflt, Description: desc, Family: d.key, Message: m.Name, Fields: m.Fields})
 		}
 	}
 	return out
