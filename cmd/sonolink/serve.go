@@ -142,6 +142,11 @@ being sent, so a fresh install works without any account.`,
 }
 
 func runServe(parent context.Context, c *serveConfig) error {
+	// A log reader that goes away (a pipe closed, a collector restarted)
+	// must not end the node: Go ends a program whose write to a broken
+	// pipe on stdout or stderr raises SIGPIPE, unless SIGPIPE is ignored;
+	// then the write fails and the node goes on.
+	signal.Ignore(syscall.SIGPIPE)
 	logger, err := newLogger(os.Stderr, c.logFormat, c.logLevel)
 	if err != nil {
 		return err
