@@ -49,6 +49,9 @@ type view struct {
 
 func (v *view) T(key string, args ...any) string { return v.L.T(key, args...) }
 
+// N translates a counted phrase for templates (plural forms by n).
+func (v *view) N(key string, n int, args ...any) string { return v.L.N(key, n, args...) }
+
 // When writes t on the clinic's clock, its date in the language's long
 // form: "1 December 2026 14:03". The zero time is "".
 func (v *view) When(t time.Time) string {
@@ -645,7 +648,7 @@ func (s *Server) renderSend(q *req, d *admin.StudyDetail, sel []int, to string, 
 		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.smsonly"))
 	}
 	if residual > 0 {
-		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.residual", "n", residual))
+		sd.Notes = append(sd.Notes, q.v.L.N("staff.send.residual", residual))
 	}
 	if strings.TrimSpace(to) == "" {
 		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.nocontact"))

@@ -58,6 +58,10 @@ func TestSendResendRevoke(t *testing.T) {
 	if !strings.Contains(body, "one-time code") || !strings.Contains(body, `name="images" value="1,3"`) {
 		t.Errorf("send form lacks the residual note or the selection")
 	}
+	// One residual object: the note is in the singular, not "object(s)".
+	if !strings.Contains(body, "1 object may still show patient details") || strings.Contains(body, "object(s)") {
+		t.Errorf("residual note not in the singular for one object")
+	}
 	// SMS only: the advice to add an e-mail.
 	w = f.do("POST", "/study/"+f.study+"/send", client, cookie, url.Values{"csrf": {csrf}, "to": {"+46701234567"}, "images": {"1,2"}})
 	if w.Code != http.StatusSeeOther {
