@@ -519,6 +519,8 @@ func (s *Server) study(q *req) {
 		q.v.Flash = q.v.L.T("staff.flash.revoked", "link", q.r.URL.Query().Get("link"))
 	case "version":
 		q.v.Flash = q.v.L.T("staff.flash.version")
+	case "nopick":
+		q.v.Error = q.v.L.T("staff.study.nopick", "all", q.v.L.T("staff.study.sendall"))
 	}
 	s.render(q.w, http.StatusOK, "study", q.v)
 }
@@ -606,7 +608,14 @@ func (s *Server) sendForm(q *req) {
 			to = append(to, c.Value)
 		}
 	}
-	s.renderSend(q, d, selection(q.r.URL.Query()["img"]), strings.Join(to, ", "), false)
+	sel := selection(q.r.URL.Query()["img"])
+	if len(sel) == 0 && q.r.URL.Query().Get("sel") != "" {
+		// "Send selected" with nothing ticked: back to the thumbnails
+		// rather than quietly offering the whole study.
+		http.Redirect(q.w, q.r, "/study/"+url.PathEscape(d.ShortID)+"?done=nopick#objects", http.StatusSeeOther)
+		return
+	}
+	s.renderSend(q, d, sel, strings.Join(to, ", "), false)
 }
 
 func selection(vals []string) []int {
