@@ -462,6 +462,7 @@ type studyData struct {
 	Sent     *linkView
 	Residual int
 	Renewal  bool
+	NoPick   string // "Send selected" was pressed with nothing ticked
 }
 
 func (s *Server) study(q *req) {
@@ -520,7 +521,7 @@ func (s *Server) study(q *req) {
 	case "version":
 		q.v.Flash = q.v.L.T("staff.flash.version")
 	case "nopick":
-		q.v.Error = q.v.L.T("staff.study.nopick", "all", q.v.L.T("staff.study.sendall"))
+		sd.NoPick = q.v.L.T("staff.study.nopick", "all", q.v.L.T("staff.study.sendall"))
 	}
 	s.render(q.w, http.StatusOK, "study", q.v)
 }
