@@ -53,15 +53,22 @@ func TestBrowserStaffScenario(t *testing.T) {
 		t.Fatalf("search results: %q", text)
 	}
 	var loaded bool
+	var small []string
 	step("study",
 		chromedp.Click(`table.studies a[href="/study/`+f.study+`"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`ul.thumbs`, chromedp.ByQuery),
 		// The thumbnails load (real JPEGs from the console).
 		chromedp.Poll(`[...document.querySelectorAll('ul.thumbs img')].every(i => i.complete && i.naturalWidth > 0)`, &loaded,
 			chromedp.WithPollingTimeout(10*time.Second)),
+		// Touch targets: at the phone viewport every button, button-like
+		// link and nav link is at least 44 px high (WCAG 2.5.5).
+		chromedp.Evaluate(`[...document.querySelectorAll('button, a.button, nav a')].filter(e => e.getBoundingClientRect().height < 44).map(e => e.textContent.trim())`, &small),
 		chromedp.Click(`label[for=img1]`, chromedp.ByQuery),
 		chromedp.Click(`label[for=img2]`, chromedp.ByQuery),
 	)
+	if len(small) > 0 {
+		t.Errorf("controls under 44 px at the phone viewport: %q", small)
+	}
 	step("send-form",
 		chromedp.Click(`button[name=sel]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`form.send #to`, chromedp.ByQuery),

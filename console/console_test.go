@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,10 @@ func TestTechnicianCannotReachAdminPages(t *testing.T) {
 	tc, tcsrf := f.login("tech", techPW, "10.0.0.1")
 	if w := f.do("GET", "/settings", "10.0.0.1", tc, nil); w.Code != http.StatusForbidden {
 		t.Errorf("technician GET /settings: %d, want 403", w.Code)
+	} else if b := w.Body.String(); strings.Count(b, `role="alert"`) != 1 ||
+		!regexp.MustCompile(`<h1>Something is wrong</h1>\s*<p class="alert" role="alert">This page is for administrators only.</p>`).MatchString(b) {
+		// The error page: its heading, then the reason, once.
+		t.Errorf("error page: %s", b)
 	}
 	if w := f.do("POST", "/settings", "10.0.0.1", tc, url.Values{"csrf": {tcsrf}, "key": {"clinic.name"}, "value": {"Hacked"}}); w.Code != http.StatusForbidden {
 		t.Errorf("technician POST /settings: %d, want 403", w.Code)

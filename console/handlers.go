@@ -49,6 +49,9 @@ type view struct {
 
 func (v *view) T(key string, args ...any) string { return v.L.T(key, args...) }
 
+// N translates a counted phrase for templates (plural forms by n).
+func (v *view) N(key string, n int, args ...any) string { return v.L.N(key, n, args...) }
+
 // When writes t on the clinic's clock, its date in the language's long
 // form: "1 December 2026 14:03". The zero time is "".
 func (v *view) When(t time.Time) string {
@@ -459,6 +462,7 @@ type studyData struct {
 	Sent     *linkView
 	Residual int
 	Renewal  bool
+	NoPick   string // "Send selected" was pressed with nothing ticked
 }
 
 func (s *Server) study(q *req) {
@@ -516,6 +520,8 @@ func (s *Server) study(q *req) {
 		q.v.Flash = q.v.L.T("staff.flash.revoked", "link", q.r.URL.Query().Get("link"))
 	case "version":
 		q.v.Flash = q.v.L.T("staff.flash.version")
+	case "nopick":
+		sd.NoPick = q.v.L.T("staff.study.nopick", "all", q.v.L.T("staff.study.sendall"))
 	}
 	s.render(q.w, http.StatusOK, "study", q.v)
 }
@@ -603,7 +609,14 @@ func (s *Server) sendForm(q *req) {
 			to = append(to, c.Value)
 		}
 	}
-	s.renderSend(q, d, selection(q.r.URL.Query()["img"]), strings.Join(to, ", "), false)
+	sel := selection(q.r.URL.Query()["img"])
+	if len(sel) == 0 && q.r.URL.Query().Get("sel") != "" {
+		// "Send selected" with nothing ticked: back to the thumbnails
+		// rather than quietly offering the whole study.
+		http.Redirect(q.w, q.r, "/study/"+url.PathEscape(d.ShortID)+"?done=nopick#objects", http.StatusSeeOther)
+		return
+	}
+	s.renderSend(q, d, sel, strings.Join(to, ", "), false)
 }
 
 func selection(vals []string) []int {
@@ -645,7 +658,7 @@ func (s *Server) renderSend(q *req, d *admin.StudyDetail, sel []int, to string, 
 		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.smsonly"))
 	}
 	if residual > 0 {
-		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.residual", "n", residual))
+		sd.Notes = append(sd.Notes, q.v.L.N("staff.send.residual", residual))
 	}
 	if strings.TrimSpace(to) == "" {
 		sd.Notes = append(sd.Notes, q.v.L.T("staff.send.nocontact"))

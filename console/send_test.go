@@ -58,6 +58,20 @@ func TestSendResendRevoke(t *testing.T) {
 	if !strings.Contains(body, "one-time code") || !strings.Contains(body, `name="images" value="1,3"`) {
 		t.Errorf("send form lacks the residual note or the selection")
 	}
+	// "Send selected" with nothing ticked goes back to the thumbnails with
+	// a message, rather than offering the whole study.
+	w = f.do("GET", "/study/"+f.study+"/send?sel=1", client, cookie, nil)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/study/"+f.study+"?done=nopick#objects" {
+		t.Fatalf("send with nothing ticked: %d to %q", w.Code, w.Header().Get("Location"))
+	}
+	body2 := html.UnescapeString(f.do("GET", "/study/"+f.study+"?done=nopick", client, cookie, nil).Body.String())
+	if !strings.Contains(body2, `role="alert">No image was ticked`) || !strings.Contains(body2, "“Send whole study”") {
+		t.Errorf("study page after an empty selection lacks the message")
+	}
+	// One residual object: the note is in the singular, not "object(s)".
+	if !strings.Contains(body, "1 object may still show patient details") || strings.Contains(body, "object(s)") {
+		t.Errorf("residual note not in the singular for one object")
+	}
 	// SMS only: the advice to add an e-mail.
 	w = f.do("POST", "/study/"+f.study+"/send", client, cookie, url.Values{"csrf": {csrf}, "to": {"+46701234567"}, "images": {"1,2"}})
 	if w.Code != http.StatusSeeOther {
