@@ -273,3 +273,28 @@ func TestPageViewsDoNotWrite(t *testing.T) {
 		t.Errorf("page views wrote staff.db: %v %d -> %v %d", before.ModTime(), before.Size(), after.ModTime(), after.Size())
 	}
 }
+
+// TestDisableInTheSameClockTick: serve writes staff.db at a login; a
+// disable in the same tick of a coarse file clock (same time, same size)
+// still ends the session at its next request.
+func TestDisableInTheSameClockTick(t *testing.T) {
+	f := newFixture(t, 1)
+	cookie, _ := f.login("tech", techPW, "10.0.0.1") // the login's page view caches the accounts
+	path := AccountsPath(f.dir)
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewAccounts(path).Disable("tech"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, before.ModTime(), before.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(path); after.Size() != before.Size() {
+		t.Skipf("the disable changed staff.db's size (%d to %d): not the case under test", before.Size(), after.Size())
+	}
+	if w := f.do("GET", "/studies", "10.0.0.1", cookie, nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("session of an account disabled in the same clock tick still works: %d", w.Code)
+	}
+}
