@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-
 	"time"
 
 	bolt "go.etcd.io/bbolt"
