@@ -198,8 +198,16 @@ func (a *Accounts) change(name string, fn func(*record)) (*Account, error) {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
+		gen := r.Gen
 		fn(&r)
 		out = r.Account
+		if r.Gen != gen {
+			// The account's sessions end: remove them from the disk now
+			// (serve drops its copies at their next request).
+			if err := deleteSessionsOf(b.Tx(), r.Name); err != nil {
+				return err
+			}
+		}
 		return put(b, r)
 	})
 	if err != nil {
@@ -209,6 +217,18 @@ func (a *Accounts) change(name string, fn func(*record)) (*Account, error) {
 }
 
 func (a *Accounts) update(fn func(*bolt.Bucket) error) error {
+	return a.updateTx(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bAccounts)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// updateTx runs fn in a read-write transaction of the database, which
+// bbolt makes durable (fsync) before it returns.
+func (a *Accounts) updateTx(fn func(*bolt.Tx) error) error {
 	if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
 		return err
 	}
@@ -216,13 +236,7 @@ func (a *Accounts) update(fn func(*bolt.Bucket) error) error {
 	if err != nil {
 		return err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bAccounts)
-		if err != nil {
-			return err
-		}
-		return fn(b)
-	})
+	err = db.Update(fn)
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

@@ -74,7 +74,7 @@ func New(c Config) (*Server, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	s := &Server{ops: c.Ops, auth: newAuth(c.Accounts), proxies: c.TrustedProxies, log: c.Logger, pages: map[string]*template.Template{}}
+	s := &Server{ops: c.Ops, auth: newAuth(c.Accounts, c.Logger), proxies: c.TrustedProxies, log: c.Logger, pages: map[string]*template.Template{}}
 	base, err := template.New("layout.html").ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, err

@@ -17,12 +17,22 @@
 //     constant time. At most two hashes are computed at once.
 //   - No page but the login page answers without a session. Session ids
 //     are 256 random bits; the server keeps only their SHA-256. Sessions end
-//     after 30 minutes idle or 12 hours in all, when the account is disabled
-//     or its password changes, and at restart. They are kept in memory on
-//     purpose: keeping them in staff.db would mean a disk write (and fsync)
-//     on every page to keep the idle timeout honest, and the session holds
-//     the last search (patient names) that must not reach the disk; a
-//     restart costs each person one login.
+//     after 30 minutes idle or 12 hours in all, and when the account is
+//     disabled or its password or role changes.
+//   - Sessions survive a restart: staff.db's "sessions" bucket has a row
+//     per session holding only the SHA-256 of its id, the account, the
+//     account's generation, the role and the start time; never the id, the
+//     last search (patient names) or the last page view. A row is written
+//     (one fsync) at login and removed when the session ends (at logout, or
+//     by the first request or login that finds it over); the idle timer is
+//     in memory only, so page views write nothing, and after a restart the
+//     idle time counts from the restart, while the 12 hours still count
+//     from the login. At start, rows past 12 hours or of a disabled or
+//     changed account are dropped; a damaged file is a warning and everyone
+//     logs in again. `sonolink staff disable|passwd` remove the account's
+//     rows in the same transaction, and serve, which re-reads staff.db when
+//     it changes, ends the sessions at their next request. The CSRF token is
+//     not stored: it is an HMAC keyed by the session id.
 //   - Logins (and wrong passwords, and the wait they start), logouts and
 //     account changes (`sonolink staff add|disable|passwd`) are in share's
 //     audit log as staff.* events naming the person and the client

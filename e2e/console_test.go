@@ -4,7 +4,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -102,5 +105,91 @@ func TestE2EStaffConsole(t *testing.T) {
 	r := runCLI(t, shortTempDir(t), "serve", "--dicom-addr", shareE2EFreeAddr(t), "--http-addr", addr, "--staff-addr", addr)
 	if r.code != 2 || !strings.Contains(r.err, "its own port") {
 		t.Errorf("serve with the console on the patient port: %s", r)
+	}
+}
+
+// TestE2EConsoleSessionSurvivesRestart: a staff member logged in before a
+// restart of serve (SIGTERM, start again on the same data directory) is
+// still logged in after it; a logout before a restart stays a logout.
+func TestE2EConsoleSessionSurvivesRestart(t *testing.T) {
+	dir := shortTempDir(t)
+	staffAddr := shareE2EFreeAddr(t)
+	lg := &shareE2ELog{}
+	n := shareE2EStart(t, dir, lg, "--staff-addr", staffAddr)
+	add := exec.Command(sonolinkBin, "--data-dir", dir, "staff", "add", "erik")
+	add.Env = cleanEnv()
+	add.Stdin = strings.NewReader("erik-password-1\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("staff add: %v\n%s", err, out)
+	}
+	console := "http://" + staffAddr
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login := func() *http.Cookie {
+		t.Helper()
+		req, _ := http.NewRequest("POST", console+"/login", strings.NewReader(url.Values{"name": {"erik"}, "password": {"erik-password-1"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", console)
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusSeeOther || len(res.Cookies()) != 1 {
+			t.Fatalf("login: %s\n%s", res.Status, lg)
+		}
+		return res.Cookies()[0]
+	}
+	studies := func(c *http.Cookie) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", console+"/studies", nil)
+		req.AddCookie(c)
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, string(body)
+	}
+	stays, leaves := login(), login()
+	code, body := studies(leaves)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("GET /studies: %d", code)
+	}
+	req, _ := http.NewRequest("POST", console+"/logout", strings.NewReader(url.Values{"csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", console)
+	req.AddCookie(leaves)
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %s", res.Status)
+	}
+
+	n.stop(t)
+	lg2 := &shareE2ELog{}
+	shareE2EStart(t, dir, lg2, "--staff-addr", staffAddr)
+	if code, _ := studies(stays); code != http.StatusOK {
+		t.Errorf("GET /studies with the cookie of before the restart: %d, want 200\n%s", code, lg2)
+	}
+	if code, _ := studies(leaves); code != http.StatusSeeOther {
+		t.Errorf("GET /studies with a cookie logged out before the restart: %d, want 303", code)
+	}
+	if !lg2.has("staff sessions restored") {
+		t.Errorf("no start-up line for the restored session:\n%s", lg2)
+	}
+	st, err := os.Stat(filepath.Join(dir, "staff.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("staff.db mode %v, want 0600", st.Mode().Perm())
+	}
+	if raw, _ := os.ReadFile(filepath.Join(dir, "staff.db")); strings.Contains(string(raw), stays.Value) {
+		t.Error("staff.db holds a session cookie")
 	}
 }
