@@ -202,7 +202,7 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 		}
 		o.Why = deidReasons(o.Reasons)
 		var err error
-		if o.Versions, err = b.versions(&in); err != nil {
+		if o.Versions, o.VersionsAlike, err = b.versions(&in); err != nil {
 			return nil, err
 		}
 		if len(o.Versions) > 0 && slices.Contains(choose, in.SOPInstanceUID) {
