@@ -168,7 +168,7 @@ type ObjectVersion struct {
 // VersionFact is one fact of an object version (ObjectVersion.Differs).
 type VersionFact struct {
 	Field string `json:"field"` // one of VersionFields
-	Value string `json:"value"` // as received ("" : absent); patient_name in DICOM PN form
+	Value string `json:"value"` // as received ("": absent); patient_name in DICOM PN form, dates YYYY-MM-DD, time HH:MM
 }
 
 // VersionFields are the facts ObjectVersion.Differs compares, in the order

@@ -158,6 +158,7 @@ func (b *realBackend) versionFacts(v *store.Instance) map[string]string {
 			"study_time": tag.StudyTime, "accession": tag.AccessionNumber} {
 			f[field] = dicomfile.String(ds, t)
 		}
+		f["birth_date"], f["study_date"], f["study_time"] = isoDate(f["birth_date"]), isoDate(f["study_date"]), hourMinute(f["study_time"])
 	}
 	switch {
 	case v.ContactsKey == b.ckey && !v.Missing:
