@@ -204,7 +204,11 @@ func printVersions(w io.Writer, d *admin.StudyDetail) {
 			termf(tw, "  v%d\t%s\treceived %s\tfrom %s\t%s\t%s\tsha256 %.12s\n", v.Version, dash(use), fmtTime(v.ReceivedAt),
 				dash(v.CallingAET), plural(v.Frames, "frame"), fmt.Sprintf("%d KB", (v.Size+1023)/1024), v.SHA256)
 			for _, f := range v.Differs {
-				termf(tw, "  \t\t%s: %s\n", versionFieldNames[f.Field], dash(f.Value))
+				val := f.Value
+				if f.Field == "patient_name" {
+					val = displayName(val)
+				}
+				termf(tw, "  \t\t%s: %s\n", versionFieldNames[f.Field], dash(val))
 			}
 		}
 		tw.Flush()
