@@ -149,15 +149,32 @@ func (b *realBackend) study(ctx context.Context, key string) (studyRec, error) {
 func recFromStudy(s *store.Study) studyRec {
 	r := studyRec{UID: s.StudyUID, ShortID: s.ShortID, Accession: s.Accession, PatientName: s.Patient.Name,
 		PatientID: s.Patient.ID, Description: s.Description, Received: s.LastReceived, Instances: s.NumInstances}
-	if d := s.Date; len(d) == 8 {
-		r.Date = d[:4] + "-" + d[4:6] + "-" + d[6:]
+	if len(s.Date) == 8 {
+		r.Date = isoDate(s.Date)
 	} else if !s.FirstReceived.IsZero() {
 		r.Date = s.FirstReceived.Local().Format("2006-01-02")
 	}
-	if t := strings.ReplaceAll(s.Time, ":", ""); len(t) >= 4 {
-		r.Time = t[:2] + ":" + t[2:4]
+	if t := hourMinute(s.Time); len(t) == 5 {
+		r.Time = t
 	}
 	return r
+}
+
+// isoDate writes a DICOM date (DA, YYYYMMDD) as YYYY-MM-DD; anything else
+// as it is.
+func isoDate(d string) string {
+	if len(d) != 8 {
+		return d
+	}
+	return d[:4] + "-" + d[4:6] + "-" + d[6:]
+}
+
+// hourMinute writes a DICOM time (TM) as HH:MM; a shorter one as it is.
+func hourMinute(tm string) string {
+	if t := strings.ReplaceAll(tm, ":", ""); len(t) >= 4 {
+		return t[:2] + ":" + t[2:4]
+	}
+	return tm
 }
 
 // instances lists a study's objects in display order.
@@ -202,7 +219,7 @@ func (b *realBackend) instances(ctx context.Context, studyUID string) ([]Object,
 		}
 		o.Why = deidReasons(o.Reasons)
 		var err error
-		if o.Versions, err = b.versions(&in); err != nil {
+		if o.Versions, o.VersionsAlike, err = b.versions(&in); err != nil {
 			return nil, err
 		}
 		if len(o.Versions) > 0 && slices.Contains(choose, in.SOPInstanceUID) {

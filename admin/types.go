@@ -142,6 +142,10 @@ type Object struct {
 	// ChooseVersion: no technician has chosen among Versions yet (the
 	// first received is in use meanwhile).
 	ChooseVersion bool `json:"choose_version,omitempty"`
+	// VersionsAlike: the Versions differ in none of the facts
+	// ObjectVersion.Differs compares; what differs is the pixel data or
+	// other attributes.
+	VersionsAlike bool `json:"versions_alike,omitempty"`
 }
 
 // ObjectVersion is one of the objects received under one SOP Instance UID.
@@ -153,7 +157,28 @@ type ObjectVersion struct {
 	Frames     int       `json:"frames,omitempty"`
 	Size       int64     `json:"size"`   // bytes
 	SHA256     string    `json:"sha256"` // of its data set, hex
+	// Differs lists, in VersionFields order, the facts a technician
+	// recognises whose value is not the same in every version of the
+	// object, with this version's value. A fact this version's record and
+	// header do not tell (file unreadable; a de-identification verdict
+	// not made) is left out, and compared among the versions that tell it.
+	Differs []VersionFact `json:"differs,omitempty"`
 }
+
+// VersionFact is one fact of an object version (ObjectVersion.Differs).
+type VersionFact struct {
+	Field string `json:"field"` // one of VersionFields
+	Value string `json:"value"` // as received ("": absent); patient_name in DICOM PN form, dates YYYY-MM-DD, time HH:MM
+}
+
+// VersionFields are the facts ObjectVersion.Differs compares, in the order
+// shown: patient name (0010,0010), ID (0010,0020), birth date (0010,0030),
+// sex (0010,0040), study date (0008,0020) and time (0008,0030), accession
+// number (0008,0050), the contact tags' values, number of frames, series
+// number (0020,0011), instance number (0020,0013) and the
+// de-identification verdict ("clean" or "residual").
+var VersionFields = []string{"patient_name", "patient_id", "birth_date", "sex", "study_date", "study_time",
+	"accession", "contact", "frames", "series_number", "instance_number", "deid"}
 
 // VersionRequest chooses which version of a study's object is in use.
 type VersionRequest struct {

@@ -4,7 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"sonolink/contact"
+	"sonolink/dicom/dicomfile"
 	"sonolink/store"
 )
 
@@ -76,19 +83,88 @@ func (b *realBackend) useVersion(ctx context.Context, studyUID, sopUID, hash, ac
 }
 
 // versions lists the objects kept under an instance's SOP Instance UID,
-// when there is more than one.
-func (b *realBackend) versions(in *store.Instance) ([]ObjectVersion, error) {
+// when there is more than one, each with the facts that differ between
+// them (versionFacts), and says whether none of those facts differ.
+func (b *realBackend) versions(in *store.Instance) (out []ObjectVersion, alike bool, err error) {
 	if in.Conflicts == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	vs, err := b.st.Versions(in.SOPInstanceUID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := make([]ObjectVersion, 0, len(vs))
+	facts := make([]map[string]string, len(vs))
+	for i := range vs {
+		facts[i] = b.versionFacts(&vs[i])
+	}
+	alike = true
+	out = make([]ObjectVersion, 0, len(vs))
 	for i, v := range vs {
-		out = append(out, ObjectVersion{Version: i + 1, InUse: !v.Conflict, ReceivedAt: v.ReceivedAt, CallingAET: v.Source.CallingAET,
-			Frames: v.NumFrames, Size: v.Size, SHA256: v.Hash})
+		ov := ObjectVersion{Version: i + 1, InUse: !v.Conflict, ReceivedAt: v.ReceivedAt, CallingAET: v.Source.CallingAET,
+			Frames: v.NumFrames, Size: v.Size, SHA256: v.Hash}
+		for _, f := range VersionFields {
+			val, known := facts[i][f]
+			if known && factDiffers(facts, f) {
+				ov.Differs = append(ov.Differs, VersionFact{Field: f, Value: val})
+				alike = false
+			}
+		}
+		out = append(out, ov)
 	}
-	return out, nil
+	return out, alike, nil
+}
+
+// factDiffers says whether field f has more than one value among the
+// versions that tell it.
+func factDiffers(facts []map[string]string, f string) bool {
+	seen, first := false, ""
+	for _, m := range facts {
+		v, ok := m[f]
+		switch {
+		case !ok:
+		case !seen:
+			seen, first = true, v
+		case v != first:
+			return true
+		}
+	}
+	return false
+}
+
+// versionFacts reads the VersionFields of one version: the numbers, the
+// verdict and (when kept under the configured tags) the contacts from its
+// store record, the rest from its file's header. What it cannot tell is
+// left out: the header's facts when the file is gone or unreadable, the
+// verdict when none was made (conflict versions have none).
+func (b *realBackend) versionFacts(v *store.Instance) map[string]string {
+	f := map[string]string{
+		"frames":          strconv.Itoa(v.NumFrames),
+		"series_number":   strconv.Itoa(v.SeriesNumber),
+		"instance_number": strconv.Itoa(v.InstanceNumber),
+	}
+	if v.Deid != nil {
+		f["deid"] = "residual"
+		if v.Deid.Clean {
+			f["deid"] = "clean"
+		}
+	}
+	var ds *dicom.Dataset
+	if !v.Missing {
+		ds, _ = dicomfile.ReadHeader(b.st.ObjectPath(v)) // unreadable: its facts are unknown
+	}
+	if ds != nil {
+		for field, t := range map[string]tag.Tag{"patient_name": tag.PatientName, "patient_id": tag.PatientID,
+			"birth_date": tag.PatientBirthDate, "sex": tag.PatientSex, "study_date": tag.StudyDate,
+			"study_time": tag.StudyTime, "accession": tag.AccessionNumber} {
+			f[field] = dicomfile.String(ds, t)
+		}
+		f["birth_date"], f["study_date"], f["study_time"] = isoDate(f["birth_date"]), isoDate(f["study_date"]), hourMinute(f["study_time"])
+	}
+	switch {
+	case v.ContactsKey == b.ckey && !v.Missing:
+		f["contact"] = strings.Join(v.Contacts, ", ")
+	case ds != nil:
+		f["contact"] = strings.Join(contact.FromDataset(ds, b.tags), ", ")
+	}
+	return f
 }

@@ -106,6 +106,27 @@ func (v *view) DeidWhy(r admin.DeidReason) why {
 	return why{Text: v.L.T("staff.deid.why.unknown"), Detail: r.Detail}
 }
 
+// VersionFact writes one fact that differs between an object's versions
+// (admin.VersionFact) in the clinic's language: its name, then its value
+// with a person name as people read it, dates in the long form, sex and
+// the de-identification verdict as words.
+func (v *view) VersionFact(f admin.VersionFact) string {
+	val := f.Value
+	switch {
+	case val == "":
+		val = v.L.T("staff.version.empty")
+	case f.Field == "patient_name":
+		val = patientName(val)
+	case f.Field == "birth_date" || f.Field == "study_date":
+		val = v.DayOf(val)
+	case f.Field == "sex":
+		val = v.Word("staff.version.sex.", val)
+	case f.Field == "deid":
+		val = v.Word("staff.deid.", val)
+	}
+	return v.Word("staff.version.", f.Field) + ": " + val
+}
+
 // DeliveryWhy says why a message was cancelled, or what the provider
 // answered (its own words, apart); nil when there is nothing to say.
 func (v *view) DeliveryWhy(d admin.Delivery) *why {

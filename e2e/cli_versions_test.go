@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +94,77 @@ func TestCLIConflictVersions(t *testing.T) {
 		t.Errorf("the de-identified copy is not made from the chosen version: %v", err)
 	}
 	ingestNoPHI(t, log)
+}
+
+// The technician corrects the patient's name and ID on the scanner and
+// sends the study again (dcmsend twice, the second time after dcmodify):
+// each object is kept in two versions, and 'sonolink study' says under
+// each which name and ID it carries. Once the corrected versions are
+// chosen, the study is listed and found under the corrected name and ID,
+// and no longer under the old ones; 'sonolink check' finds nothing wrong;
+// neither name reached the log.
+func TestCLICorrectedNameResent(t *testing.T) {
+	dataDir := filepath.Join(shortTempDir(t), "data")
+	log := &shareE2ELog{}
+	n := ingestStart(t, dataDir, log)
+	const study = "1.2.826.0.1.3680043.10.4242.13"
+	dir, fixed := t.TempDir(), t.TempDir()
+	var first, second []string
+	for i := 1; i <= 2; i++ {
+		s := testdicom.Spec{PatientName: "Felskriven^Vera", PatientID: "FEL4711", StudyUID: study, SeriesUID: study + ".0",
+			SOPUID: study + ".0." + strconv.Itoa(i), InstanceNumber: i, SeriesNumber: "1", Rows: 8, Columns: 8}
+		f := filepath.Join(dir, fmt.Sprintf("o%d.dcm", i))
+		if err := os.WriteFile(f, testdicom.Bytes(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g := filepath.Join(fixed, fmt.Sprintf("o%d.dcm", i))
+		if err := os.WriteFile(g, testdicom.Bytes(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := ingestTool(t, "dcmodify", "-nb", "-m", "(0010,0010)=Rattskriven^Vera", "-m", "(0010,0020)=RATT4711", g); err != nil {
+			t.Fatalf("dcmodify: %v\n%s", err, out)
+		}
+		first, second = append(first, f), append(second, g)
+	}
+	ingestDcmsend(t, n, "MODALITY", first)
+	ingestDcmsend(t, n, "MODALITY", second)
+
+	r := mustCLI(t, 0, dataDir, "study", "1")
+	for _, want := range []string{"Image 1 has 2 versions", "Image 2 has 2 versions", "patient name: Felskriven, Vera", "patient name: Rattskriven, Vera",
+		"patient ID: FEL4711", "patient ID: RATT4711"} {
+		if !strings.Contains(r.out, want) {
+			t.Fatalf("study does not say %q:\n%s", want, r.out)
+		}
+	}
+	var d admin.StudyDetail
+	if err := json.Unmarshal([]byte(mustCLI(t, 0, dataDir, "study", "1", "--json").out), &d); err != nil {
+		t.Fatal(err)
+	}
+	want := []admin.VersionFact{{Field: "patient_name", Value: "Rattskriven^Vera"}, {Field: "patient_id", Value: "RATT4711"}}
+	for _, o := range d.Objects {
+		if len(o.Versions) != 2 || o.VersionsAlike || !slices.Equal(o.Versions[1].Differs, want) {
+			t.Fatalf("--json: versions of object %d: %+v", o.N, o.Versions)
+		}
+	}
+	mustCLI(t, 1, dataDir, "studies", "rattskriven")
+
+	mustCLI(t, 0, dataDir, "study", "1", "--use-version", "i1:2")
+	mustCLI(t, 0, dataDir, "study", "1", "--use-version", "i2:2")
+	for _, q := range []string{"rattskriven", "RATT4711"} {
+		if r := mustCLI(t, 0, dataDir, "studies", q); !strings.Contains(r.out, "Rattskriven") || strings.Contains(r.out, "Felskriven") {
+			t.Errorf("studies %s:\n%s", q, r.out)
+		}
+	}
+	mustCLI(t, 1, dataDir, "studies", "felskriven")
+	mustCLI(t, 1, dataDir, "studies", "FEL4711")
+	if r := mustCLI(t, 0, dataDir, "study", "1"); !strings.Contains(r.out, "Rattskriven") || !strings.Contains(r.out, "RATT4711") {
+		t.Errorf("the study's header does not show the corrected patient:\n%s", r.out)
+	}
+	n.stop()
+	mustCLI(t, 0, dataDir, "check")
+	for _, v := range []string{"Felskriven", "Rattskriven", "FEL4711", "RATT4711"} {
+		if strings.Contains(log.String(), v) {
+			t.Errorf("the log holds patient data %q", v)
+		}
+	}
 }

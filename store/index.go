@@ -209,7 +209,8 @@ func indexInstance(tx *bolt.Tx, inst *Instance, pat Patient, st studyFields) err
 		}
 	}
 	// The first object sets the study's descriptive fields; later objects
-	// fill what is still empty.
+	// fill what is still empty (until a technician chooses a version of
+	// an object: the chosen one's replace them, see followVersion).
 	fill := func(dst *string, v string) {
 		if *dst == "" {
 			*dst = v

@@ -554,10 +554,22 @@ func (s *Store) describe(f *os.File, size int64, opt IngestOptions) (*described,
 	return &described{
 		ds:      ds,
 		inst:    inst,
-		patient: Patient{Name: str(tag.PatientName), ID: str(tag.PatientID), BirthDate: str(tag.PatientBirthDate)},
-		study: studyFields{Date: str(tag.StudyDate), Time: str(tag.StudyTime),
-			Description: str(tag.StudyDescription), Accession: str(tag.AccessionNumber)},
+		patient: patientOf(ds),
+		study:   studyFieldsOf(ds),
 	}, nil
+}
+
+// patientOf reads the patient a data set names.
+func patientOf(ds *dicom.Dataset) Patient {
+	str := func(t tag.Tag) string { return dicomfile.String(ds, t) }
+	return Patient{Name: str(tag.PatientName), ID: str(tag.PatientID), BirthDate: str(tag.PatientBirthDate)}
+}
+
+// studyFieldsOf reads the study's descriptive fields from a data set.
+func studyFieldsOf(ds *dicom.Dataset) studyFields {
+	str := func(t tag.Tag) string { return dicomfile.String(ds, t) }
+	return studyFields{Date: str(tag.StudyDate), Time: str(tag.StudyTime),
+		Description: str(tag.StudyDescription), Accession: str(tag.AccessionNumber)}
 }
 
 func hasTopLevel(ds *dicom.Dataset, t tag.Tag) bool {

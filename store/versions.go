@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sonolink/dicom/dicomfile"
+	"sonolink/internal/logid"
 )
 
 // ErrOtherStudy: a conflict version names another study than its primary,
@@ -38,8 +42,13 @@ func (s *Store) Versions(sopUID string) ([]Instance, error) {
 // are removed: they were made from the former primary, and the pipeline
 // makes new ones from the new primary (it queues instances without a copy
 // at start; a running node is told by its caller). The study's counts and
-// the series follow the new primary; the study's patient and descriptive
-// fields, set by the first object received, stay. A version of another
+// the series follow the new primary, and so do the study's patient and
+// descriptive fields (followVersion): the version chosen most recently
+// names the study, so a corrected name re-sent and chosen shows in the
+// studies list and is found by a search at once, and the old name is not.
+// Those fields come from the chosen version's file, read before the
+// transaction; when it cannot be read (Missing, damaged) the study keeps
+// its fields and the choice is still made. A version of another
 // study is refused (ErrOtherStudy); choosing the primary changes nothing
 // and returns it with changed false. Either way the object no longer awaits
 // a choice (VersionChoicePending): the technician has made one.
@@ -47,6 +56,7 @@ func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, e
 	mu := s.uidLock(sopUID)
 	mu.Lock()
 	defer mu.Unlock()
+	facts := s.versionFacts(sopUID, hash)
 	var nw Instance
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		ib, cb, fb := tx.Bucket(bInstances), tx.Bucket(bConflicts), tx.Bucket(bFiles)
@@ -101,6 +111,11 @@ func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, e
 		if err != nil || !ok {
 			return err
 		}
+		if facts != nil {
+			if err := followVersion(tx, &st, facts); err != nil {
+				return err
+			}
+		}
 		return putStudy(tx, &st)
 	})
 	if err != nil {
@@ -112,6 +127,87 @@ func (s *Store) UseVersion(sopUID, hash string) (inst *Instance, changed bool, e
 		}
 	}
 	return &nw, changed, nil
+}
+
+// versionFacts reads the patient and the study's descriptive fields from
+// the file of the conflict version of sopUID with data set hash hash; nil
+// when there is no such version or its file cannot be read (UseVersion
+// then keeps the study's fields). Callers hold the UID's lock.
+func (s *Store) versionFacts(sopUID, hash string) *described {
+	var v Instance
+	var ok bool
+	if err := s.db.View(func(tx *bolt.Tx) (err error) {
+		ok, err = getJSON(tx.Bucket(bConflicts), key(sopUID, hash), &v)
+		return err
+	}); err != nil || !ok || v.Missing {
+		return nil
+	}
+	ds, err := dicomfile.Read(s.ObjectPath(&v), s.lim, true)
+	if err != nil {
+		s.log.Warn("cannot read the chosen version's header; the study keeps its patient and study fields", logid.Object(sopUID), "err", err)
+		return nil
+	}
+	return &described{patient: patientOf(ds), study: studyFieldsOf(ds)}
+}
+
+// followVersion gives st the patient (name, ID, birth date) and the
+// descriptive fields (date, time, description, accession) of the version
+// just put in use, field by field: an empty value keeps the study's, as
+// later objects only fill what the first left empty in indexInstance. The
+// accession and patient indexes move with them in the same transaction,
+// and putStudy then moves the study's search entries.
+func followVersion(tx *bolt.Tx, st *Study, f *described) error {
+	oldPK, oldAcc := patientKey(st.Patient), st.Accession
+	take := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	take(&st.Patient.Name, f.patient.Name)
+	take(&st.Patient.ID, f.patient.ID)
+	take(&st.Patient.BirthDate, f.patient.BirthDate)
+	take(&st.Date, f.study.Date)
+	take(&st.Time, f.study.Time)
+	take(&st.Description, f.study.Description)
+	take(&st.Accession, f.study.Accession)
+	st.NameKey = FoldName(st.Patient.Name)
+	if st.Accession != oldAcc {
+		ab := tx.Bucket(bAccession)
+		if oldAcc != "" {
+			if err := ab.Delete(key(oldAcc, st.StudyUID)); err != nil {
+				return err
+			}
+		}
+		if err := ab.Put(key(st.Accession, st.StudyUID), nil); err != nil {
+			return err
+		}
+	}
+	pk := patientKey(st.Patient)
+	if bytes.Equal(pk, oldPK) {
+		return nil
+	}
+	pb := tx.Bucket(bPatients)
+	var p patientRec
+	if ok, err := getJSON(pb, oldPK, &p); err != nil {
+		return err
+	} else if ok {
+		p.Studies = slices.DeleteFunc(p.Studies, func(u string) bool { return u == st.StudyUID })
+		if len(p.Studies) == 0 {
+			err = pb.Delete(oldPK)
+		} else {
+			err = putJSON(pb, oldPK, &p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	p = patientRec{}
+	if _, err := getJSON(pb, pk, &p); err != nil {
+		return err
+	}
+	p.Patient = st.Patient
+	p.Studies = addUnique(p.Studies, st.StudyUID)
+	return putJSON(pb, pk, &p)
 }
 
 // moveSeries counts an instance in the new primary's series instead of the

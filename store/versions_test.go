@@ -2,10 +2,14 @@ package store
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,5 +183,180 @@ func TestChoiceIndexMigration(t *testing.T) {
 	}
 	if got, err := s.ConflictStudies(); err != nil || len(got) != 1 || got[0] != "1.2.7" {
 		t.Fatalf("ConflictStudies after the upgrade = %v %v, want [1.2.7]", got, err)
+	}
+}
+
+// A study re-sent with the patient's name, ID and accession corrected on
+// the scanner: each object is kept in two versions. Choosing the corrected
+// version puts the corrected facts on the study at once; the search index,
+// the accession index and the patient index move with them in the same
+// transaction (no term of the old name is left, as a rebuild would show),
+// so a search finds the corrected name and not the old one. Choosing the
+// old version back brings the old facts back; the scrub finds nothing to
+// repair; a purge leaves no patient or accession entry behind.
+func TestUseVersionFollowsPatient(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	a := obj{SOP: "1.2.8.1.1", Study: "1.2.8", Series: "1.2.8.9", Name: "Felstavad^Anna", PatientID: "P100", Birth: "19800101",
+		Date: "20260101", Acc: "ACC1", Pixels: 64, Fill: 1}
+	b := a
+	b.SOP, b.InstNo = "1.2.8.1.2", 2
+	var fixed []obj
+	for _, o := range []obj{a, b} {
+		o.Name, o.PatientID, o.Acc = "Rättstavad^Anna", "P200", "ACC2"
+		fixed = append(fixed, o)
+	}
+	hashes := map[string]string{}
+	for _, o := range append([]obj{a, b}, fixed...) {
+		r, err := s.Ingest(spool(t, s, o.bytes()), Source{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Conflict {
+			hashes[o.SOP] = r.Instance.Hash
+		}
+	}
+	first, _ := s.Instance(a.SOP)
+	found := func(text string) bool {
+		t.Helper()
+		got, err := s.Studies(Query{Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scan, err := scanStudies(s, Query{Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(uidsOf(got), uidsOf(scan)) {
+			t.Fatalf("search %q: index %v, scan %v", text, uidsOf(got), uidsOf(scan))
+		}
+		return len(got) == 1
+	}
+	want := func(what, name, id, acc string, gone ...string) {
+		t.Helper()
+		st, err := s.Study(a.Study)
+		if err != nil || st.Patient.Name != name || st.Patient.ID != id || st.Accession != acc || st.Patient.BirthDate != a.Birth || st.NameKey != FoldName(name) {
+			t.Fatalf("%s: study %v %+v", what, err, st)
+		}
+		for _, q := range []string{FoldName(name), "anna", id, acc} {
+			if !found(q) {
+				t.Errorf("%s: search %q does not find the study", what, q)
+			}
+		}
+		for _, q := range gone {
+			if found(q) {
+				t.Errorf("%s: search %q still finds the study", what, q)
+			}
+		}
+		if byAcc, err := s.Study(acc); err != nil || byAcc.StudyUID != a.Study {
+			t.Errorf("%s: accession %s: %v", what, acc, err)
+		}
+		wantIndexes(t, s, map[string][]string{string(patientKey(st.Patient)): {a.Study}})
+	}
+	want("before a choice", "Felstavad^Anna", "P100", "ACC1", "rättstavad", "rattstavad", "P200", "ACC2")
+
+	if _, changed, err := s.UseVersion(a.SOP, hashes[a.SOP]); err != nil || !changed {
+		t.Fatalf("choosing the corrected version: %v %v", err, changed)
+	}
+	want("after the first object's corrected version is chosen", "Rättstavad^Anna", "P200", "ACC2", "felstavad", "P100", "ACC1")
+	if _, err := s.Study("ACC1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the old accession still names the study: %v", err)
+	}
+	if _, _, err := s.UseVersion(b.SOP, hashes[b.SOP]); err != nil {
+		t.Fatal(err)
+	}
+	want("after every corrected version is chosen", "Rättstavad^Anna", "P200", "ACC2", "felstavad", "P100", "ACC1")
+
+	// Choosing the old version back: the most recent choice names the study.
+	if _, _, err := s.UseVersion(a.SOP, first.Hash); err != nil {
+		t.Fatal(err)
+	}
+	want("after the old version is chosen back", "Felstavad^Anna", "P100", "ACC1", "rättstavad", "P200", "ACC2")
+	if _, _, err := s.UseVersion(a.SOP, hashes[a.SOP]); err != nil {
+		t.Fatal(err)
+	}
+
+	if r, err := s.Scrub(context.Background(), ScrubOptions{Restart: true}); err != nil || r.Problems() != 0 || r.Repaired() != 0 {
+		t.Errorf("scrub after the choices: %v %+v", err, r)
+	}
+	// After a restart the study is as chosen.
+	s.Close()
+	s = openTest(t, dir)
+	if st, err := s.Study(a.Study); err != nil || st.Patient.Name != "Rättstavad^Anna" {
+		t.Fatalf("after restart: %v %+v", err, st)
+	}
+	if _, err := s.MarkPurge(a.Study, "test"); err != nil {
+		t.Fatal(err)
+	}
+	wantIndexes(t, s, map[string][]string{})
+	if found("rättstavad") || found("felstavad") {
+		t.Error("a purged study is still found")
+	}
+}
+
+// wantIndexes checks the secondary indexes against the study records: the
+// search terms are exactly those a rebuild would write, every accession
+// entry names a study with that accession, and the patient index is
+// patients (key → studies).
+func wantIndexes(t *testing.T, s *Store, patients map[string][]string) {
+	t.Helper()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		want := map[string]bool{}
+		if err := tx.Bucket(bStudies).ForEach(func(k, v []byte) error {
+			var st Study
+			if err := json.Unmarshal(v, &st); err != nil {
+				return err
+			}
+			r := studyRow(&st)
+			for _, term := range r.terms() {
+				want[string(termKey(term, &st))] = true
+			}
+			if st.Accession != "" && tx.Bucket(bAccession).Get(key(st.Accession, st.StudyUID)) == nil {
+				t.Errorf("accession %q of study %s is not indexed", st.Accession, st.StudyUID)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		got := map[string]bool{}
+		if err := tx.Bucket(bSearchTerms).ForEach(func(k, _ []byte) error { got[string(k)] = true; return nil }); err != nil {
+			return err
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("search terms: %d indexed, %d expected from the study records", len(got), len(want))
+			for k := range got {
+				if !want[k] {
+					t.Errorf("stale term %q", k)
+				}
+			}
+		}
+		if err := tx.Bucket(bAccession).ForEach(func(k, _ []byte) error {
+			acc, uid, _ := strings.Cut(string(k), "\x00")
+			var st Study
+			if ok, err := getJSON(tx.Bucket(bStudies), []byte(uid), &st); err != nil || !ok || st.Accession != acc {
+				t.Errorf("accession entry %q names no study with that accession", acc)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		pats := map[string][]string{}
+		if err := tx.Bucket(bPatients).ForEach(func(k, v []byte) error {
+			var p patientRec
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			pats[string(k)] = p.Studies
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !maps.EqualFunc(pats, patients, slices.Equal) {
+			t.Errorf("patient index %q, want %q", pats, patients)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

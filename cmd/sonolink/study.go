@@ -37,7 +37,12 @@ stored (a modality that reused a UID, or an object corrected and sent
 again), both are kept and the study lists them as versions of that object;
 the first received is in use until you choose one with --use-version
 OBJECT:VERSION, OBJECT as labelled (image2:2), or just VERSION when one
-object has versions. The patient's link and pages then show the chosen one.
+object has versions. Under each version are the facts that differ between
+the versions (patient name, ID, birth date, sex, study date and time,
+accession, contact, frames, series and instance number, de-identification).
+The patient's link and pages then show the chosen one, and the study takes
+the chosen version's patient and study fields (the most recent choice
+names the study), so it is listed and found under a corrected name.
 Until someone chooses (keeping the first is a choice too), the object is
 flagged here and the study is in the staff console's attention list.`,
 		Example: `  sonolink study 42
@@ -198,14 +203,31 @@ func printVersions(w io.Writer, d *admin.StudyDetail) {
 			}
 			termf(tw, "  v%d\t%s\treceived %s\tfrom %s\t%s\t%s\tsha256 %.12s\n", v.Version, dash(use), fmtTime(v.ReceivedAt),
 				dash(v.CallingAET), plural(v.Frames, "frame"), fmt.Sprintf("%d KB", (v.Size+1023)/1024), v.SHA256)
+			for _, f := range v.Differs {
+				val := f.Value
+				if f.Field == "patient_name" {
+					val = displayName(val)
+				}
+				termf(tw, "  \t\t%s: %s\n", versionFieldNames[f.Field], dash(val))
+			}
 		}
 		tw.Flush()
+		if o.VersionsAlike {
+			termf(w, "  The versions have the same patient, study and numbers; their pixel data or other attributes differ.\n")
+		}
 		if o.ChooseVersion {
 			termf(w, "  ! No version chosen yet; the first received is in use. Choose: sonolink study %s --use-version %s\n", d.ShortID, versionArg(o, 0))
 		} else {
 			termf(w, "  Use another: sonolink study %s --use-version %s\n", d.ShortID, versionArg(o, 0))
 		}
 	}
+}
+
+// versionFieldNames name admin.VersionFields in the study view.
+var versionFieldNames = map[string]string{
+	"patient_name": "patient name", "patient_id": "patient ID", "birth_date": "birth date", "sex": "sex",
+	"study_date": "study date", "study_time": "study time", "accession": "accession", "contact": "contact",
+	"frames": "frames", "series_number": "series number", "instance_number": "instance number", "deid": "de-identification",
 }
 
 // objectName is how the study view names an object: its label, else its
