@@ -122,6 +122,13 @@ func shareE2EStartWith(t *testing.T, dataDir string, lg *shareE2ELog, client *ht
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
+				// serve logs "sonolink serving" after every start-up line
+				// and before it serves; the line reaches lg through a pipe
+				// and a copying goroutine, which may lag the answer. Once
+				// it is in lg, so is every start-up line before it.
+				if !shareE2EWait(10*time.Second, func() bool { return lg.has("sonolink serving") }) {
+					t.Fatalf("sonolink serve answered /healthz but its start-up line never arrived:\n%s", lg)
+				}
 				return n
 			}
 		}
