@@ -268,21 +268,11 @@ func (s *Service) RequestOTP(ctx context.Context, id, source, ref, lang string) 
 		if err != nil {
 			return err
 		}
-		ch, to, ok := pickContact(rec, ref, st.Region)
-		if !ok {
-			return fmt.Errorf("%w: the code can only go to a contact of this link", ErrNoContact)
+		otp, ch, to, code, err := s.newCode(rec, ref, st.Region, source, "", now)
+		if err != nil {
+			return err
 		}
-		key := s.sourceKey(rec.ID, source)
-		t := rec.throttle(now)
-		rec.OTPSends = recent(rec.OTPSends, now)
-		if left, next := t.sendsLeft(rec.OTPSends, key); left <= 0 {
-			return &CodeLimitError{Until: next}
-		}
-		src := t.source(key, now)
-		src.Sends = append(src.Sends, now)
-		rec.OTPSends = append(rec.OTPSends, now)
-		code := sixDigits()
-		rec.OTP = &otpState{MAC: s.keys.otpMAC(rec.ID, code), Channel: ch, Expires: now.Add(OTPLifetime)}
+		rec.OTP = otp
 		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
@@ -498,4 +488,27 @@ func sixDigits() string {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// newCode draws a one-time code for a contact of rec (ref names it,
+// masked) if the link's code limits allow another send from source, and
+// counts the send: what the page's code (purpose "") and the expired
+// page's renewal code (renewOTPPurpose) share. The caller keeps the
+// returned state in the record and sends code to ch/to.
+func (s *Service) newCode(rec *linkRecord, ref, region, source, purpose string, now time.Time) (otp *otpState, ch, to, code string, err error) {
+	ch, to, ok := pickContact(rec, ref, region)
+	if !ok {
+		return nil, "", "", "", fmt.Errorf("%w: the code can only go to a contact of this link", ErrNoContact)
+	}
+	key := s.sourceKey(rec.ID, source)
+	t := rec.throttle(now)
+	rec.OTPSends = recent(rec.OTPSends, now)
+	if left, next := t.sendsLeft(rec.OTPSends, key); left <= 0 {
+		return nil, "", "", "", &CodeLimitError{Until: next}
+	}
+	src := t.source(key, now)
+	src.Sends = append(src.Sends, now)
+	rec.OTPSends = append(rec.OTPSends, now)
+	code = sixDigits()
+	return &otpState{MAC: s.keys.otpMAC(rec.ID+purpose, code), Channel: ch, Expires: now.Add(OTPLifetime)}, ch, to, code, nil
 }

@@ -91,21 +91,11 @@ func (s *Service) RequestRenewalCode(ctx context.Context, id, source, ref, lang 
 		if err := selfRenewable(st, rec, now); err != nil {
 			return err
 		}
-		ch, to, ok := pickContact(rec, ref, st.Region)
-		if !ok {
-			return fmt.Errorf("%w: the code can only go to a contact of this link", ErrNoContact)
+		otp, ch, to, code, err := s.newCode(rec, ref, st.Region, source, renewOTPPurpose, now)
+		if err != nil {
+			return err
 		}
-		key := s.sourceKey(rec.ID, source)
-		t := rec.throttle(now)
-		rec.OTPSends = recent(rec.OTPSends, now)
-		if left, next := t.sendsLeft(rec.OTPSends, key); left <= 0 {
-			return &CodeLimitError{Until: next}
-		}
-		src := t.source(key, now)
-		src.Sends = append(src.Sends, now)
-		rec.OTPSends = append(rec.OTPSends, now)
-		code := sixDigits()
-		rec.RenewOTP = &otpState{MAC: s.keys.otpMAC(rec.ID+renewOTPPurpose, code), Channel: ch, Expires: now.Add(OTPLifetime)}
+		rec.RenewOTP = otp
 		if err := s.putLink(tx, rec); err != nil {
 			return err
 		}
