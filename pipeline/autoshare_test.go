@@ -48,16 +48,7 @@ func testAutoShareDecidedOnce(t *testing.T) {
 	dir := t.TempDir()
 	lc := &levelCounter{n: map[slog.Level]int{}}
 	log := slog.New(lc)
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 
 	const studyUID = "1.2.826.0.1.3680043.10.4242.9"
 	ingest := func(name string) {
@@ -177,16 +168,7 @@ func TestAutoShareNoContactNeedsAttention(t *testing.T) {
 func testAutoShareNoContactNeedsAttention(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 	const studyUID = "1.2.826.0.1.3680043.10.4242.10"
 	p := filepath.Join(st.SpoolDir(), "a.dcm")
 	testdicom.WriteFile(t, p, testdicom.Spec{PatientName: "Pat^Test", PatientID: "P10", StudyUID: studyUID,

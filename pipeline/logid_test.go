@@ -14,7 +14,6 @@ import (
 
 	"sonolink/internal/logid"
 	"sonolink/internal/testenv"
-	"sonolink/share"
 	"sonolink/store"
 )
 
@@ -38,16 +37,7 @@ func TestOneStudyIDAcrossPipelineAndShare(t *testing.T) {
 	dir := t.TempDir()
 	var buf lockedBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 
 	data, err := os.ReadFile(filepath.Join(testenv.Samples(t), "us/debian-pydicom__ExplVR_BigEnd.dcm"))
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"sonolink/dimse"
 	"sonolink/internal/testdicom"
-	"sonolink/share"
 	"sonolink/store"
 )
 
@@ -26,16 +25,7 @@ import (
 func TestCStoreDataSetMismatch(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 	p, err := New(Config{Store: st, Share: sh, Secret: make([]byte, 32), Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -61,16 +61,7 @@ func TestHandleStoreDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	errs := &errorLog{}
 	log := slog.New(errs)
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 	p, err := New(Config{Store: st, Share: sh, Secret: make([]byte, 32), Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -100,4 +91,21 @@ func TestHandleStoreDiskFull(t *testing.T) {
 	if !found {
 		t.Errorf("no logged error is both ErrStorage and ENOSPC: %v", errs.errs)
 	}
+}
+
+// openStoreShare opens the store and the share service of a data
+// directory, as serve does, closed when the test ends.
+func openStoreShare(t *testing.T, dir string, log *slog.Logger) (*store.Store, *share.Service) {
+	t.Helper()
+	st, err := store.Open(dir, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Close() })
+	return st, sh
 }

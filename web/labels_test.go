@@ -19,16 +19,7 @@ import (
 func TestItemLabelsCountTheWholeStudy(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 	const studyUID = "1.2.826.0.1.3680043.10.4242.9"
 	var sops []string
 	for i := 1; i <= 3; i++ {

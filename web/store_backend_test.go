@@ -22,16 +22,7 @@ import (
 func TestPasswordFollowsEveryObject(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 
 	const studyUID = "1.2.826.0.1.3680043.10.4242.7"
 	ingest := func(spec testdicom.Spec) string {
@@ -183,4 +174,21 @@ func TestStoreBackendSelfRenew(t *testing.T) {
 	if err := b.SelfRenew(ctx, exp.LinkID, "10.0.0.1", "12345"); !errors.Is(err, ErrWrongCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
+}
+
+// openStoreShare opens the store and the share service of a data
+// directory, as serve does, closed when the test ends.
+func openStoreShare(t *testing.T, dir string, log *slog.Logger) (*store.Store, *share.Service) {
+	t.Helper()
+	st, err := store.Open(dir, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Close() })
+	return st, sh
 }

@@ -42,16 +42,7 @@ func TestVideoObjectTile(t *testing.T) {
 func TestStoreBackendVideoObject(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(dir, store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sh, err := share.Open(dir, share.Options{NoWorker: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sh.Close()
+	st, sh := openStoreShare(t, dir, log)
 	const studyUID = "1.2.826.0.1.3680043.10.4242.8"
 	p := filepath.Join(st.SpoolDir(), "v.dcm")
 	testdicom.WriteFile(t, p, testdicom.Spec{PatientName: "Pat^Test", PatientID: "P8", StudyUID: studyUID, StudyDate: "20261101",
